@@ -1,0 +1,174 @@
+//! Command-line interface: arguments in, validated settings out, one library call per command.
+
+use clap::{Args, Parser, Subcommand};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use crate::case::ResolveOptions;
+use crate::error::Error;
+use crate::ingest::Registry;
+use crate::money::format_amount;
+use crate::pipeline::{self, RunOptions, RunSummary};
+
+/// proceeds: trace criminal proceeds through bank statements and build the schedules for a
+/// confiscation order.
+///
+/// Point it at a case file (case.toml) naming the subjects, accounts and disclosed
+/// statements; it writes a ledger of every transaction with its provenance, a list of
+/// every rejected line with the reason, and a manifest of SHA-256 hashes.
+///
+/// Exit codes: 0 success, 2 bad input (case file, layout, disclosed file), 3 internal error.
+#[derive(Debug, Parser)]
+#[command(
+    name = "proceeds",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every stage over a case and write all outputs.
+    Run(RunArgs),
+    /// Read the case's statements into the ledger (ledger, rejects, sources, manifest).
+    Ingest(RunArgs),
+    /// Statement layouts and formats.
+    #[command(subcommand)]
+    Formats(FormatsCommand),
+}
+
+/// Arguments shared by the commands that run stages over a case.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The case file (case.toml). Paths inside it are relative to its folder.
+    pub case: PathBuf,
+    /// Folder for the outputs; created if missing, existing outputs replaced.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Fix the run timestamp recorded in manifest.json (e.g. 2025-01-01T00:00:00Z) so
+    /// reruns are byte-identical. Also read from PROCEEDS_RUN_TIMESTAMP.
+    #[arg(long, value_name = "RFC3339")]
+    pub run_timestamp: Option<String>,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Allow source paths outside the case folder (absolute paths, `..`, links out of it).
+    #[arg(long)]
+    pub allow_outside_case_dir: bool,
+}
+
+/// `proceeds formats ...`
+#[derive(Debug, Subcommand)]
+pub enum FormatsCommand {
+    /// List the shipped layouts (and those a case adds, with --case).
+    List {
+        /// Also list the layouts this case file adds.
+        #[arg(long)]
+        case: Option<PathBuf>,
+    },
+    /// Print a shipped layout file, to copy and adapt for another bank.
+    Show {
+        /// Layout id, e.g. lloyds.
+        id: String,
+    },
+}
+
+/// Run the parsed command. Returns the exit code.
+pub fn execute(cli: Cli) -> Result<u8, Error> {
+    match cli.command {
+        Command::Run(args) | Command::Ingest(args) => {
+            let quiet = args.quiet;
+            let options = RunOptions {
+                out_dir: args.out,
+                run_timestamp: args.run_timestamp,
+                show_progress: !quiet && std::io::stderr().is_terminal(),
+                resolve: ResolveOptions {
+                    allow_outside_case_dir: args.allow_outside_case_dir,
+                },
+            };
+            let summary = pipeline::run(&args.case, &options)?;
+            if !quiet {
+                print_summary(&summary);
+            }
+            Ok(0)
+        }
+        Command::Formats(FormatsCommand::List { case }) => {
+            let registry = match case {
+                Some(path) => {
+                    let case = crate::case::Case::load(&path, ResolveOptions::default())?;
+                    Registry::for_case(&case)?
+                }
+                None => Registry::shipped()?,
+            };
+            let mut out = String::new();
+            out.push_str(&format!(
+                "{:<12} {:>3}  {:<44} {}\n",
+                "ID", "VER", "NAME", "ORIGIN"
+            ));
+            for l in registry.iter() {
+                out.push_str(&format!(
+                    "{:<12} {:>3}  {:<44} {}\n",
+                    l.id, l.version, l.name, l.origin
+                ));
+            }
+            print_out(&out);
+            Ok(0)
+        }
+        Command::Formats(FormatsCommand::Show { id }) => {
+            let file = format!("{id}.toml");
+            match crate::ingest::registry::SHIPPED
+                .iter()
+                .find(|(f, _)| *f == file)
+            {
+                Some((_, text)) => {
+                    print_out(text);
+                    Ok(0)
+                }
+                None => Err(Error::Usage(format!(
+                    "no shipped layout {id:?}; see `proceeds formats list`"
+                ))),
+            }
+        }
+    }
+}
+
+fn print_out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (e.g. `| head`) is not an error worth reporting.
+    let _ = stdout.write_all(text.as_bytes());
+}
+
+fn print_summary(s: &RunSummary) {
+    let mut out = String::new();
+    out.push_str(&format!("case {}\n", s.case_reference));
+    out.push_str(&format!(
+        "{:<40} {:<11} {:>8} {:>8} {:>8} {:>8} {:>14} {:>14}\n",
+        "SOURCE", "LAYOUT", "READ", "ACCEPTED", "REJECTED", "SKIPPED", "MONEY IN", "MONEY OUT"
+    ));
+    for r in &s.sources {
+        out.push_str(&format!(
+            "{:<40} {:<11} {:>8} {:>8} {:>8} {:>8} {:>14} {:>14}\n",
+            r.source_file,
+            r.layout,
+            r.records_read,
+            r.accepted,
+            r.rejected,
+            r.skipped,
+            format_amount(r.money_in),
+            format_amount(r.money_out)
+        ));
+    }
+    out.push_str(&format!(
+        "{} ledger rows, {} rejected (see rejects.csv)\nwrote {} files to {}\n",
+        s.ledger_rows,
+        s.rejected,
+        s.outputs.len() + 1,
+        s.out_dir.display()
+    ));
+    print_out(&out);
+}

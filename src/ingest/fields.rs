@@ -1,0 +1,275 @@
+//! Reading one record's values into a transaction, as its layout declares.
+//!
+//! Dates are parsed with the layout's declared format only (never inferred); amounts with
+//! the layout's separators and sign conventions (see `money`); the channel comes from the
+//! first matching narrative pattern, then the bank's type code, then the layout default.
+//! Counterparty, counterparty account and location come from their own columns when the
+//! export has them, otherwise from named groups of narrative patterns. A value that
+//! cannot be read exactly rejects the row with the field and the reason.
+
+use chrono::{NaiveDate, NaiveTime};
+use rust_decimal::Decimal;
+
+use super::layout::{AmountColumns, DebitValues, Direction, Field, Layout, NarrativeField};
+use super::Values;
+use crate::ledger::Channel;
+use crate::money::{is_currency_code, parse_amount};
+
+/// Earliest booking date accepted: older dates are almost always a mis-declared format.
+pub const EARLIEST_DATE: (i32, u32, u32) = (1970, 1, 1);
+/// Latest booking date accepted.
+pub const LATEST_DATE: (i32, u32, u32) = (2099, 12, 31);
+
+/// A record read into typed values, before it is assigned to a case account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowDraft {
+    pub booking_date: NaiveDate,
+    pub value_date: Option<NaiveDate>,
+    pub booking_time: Option<String>,
+    pub amount: Decimal,
+    pub currency: String,
+    pub balance: Option<Decimal>,
+    pub channel: Channel,
+    pub counterparty_name: Option<String>,
+    pub counterparty_account: Option<String>,
+    pub description: String,
+    pub location: Option<String>,
+    pub bank_type: Option<String>,
+    pub bank_txn_id: Option<String>,
+    /// The account identifier written in the row, if the export carries one.
+    pub row_account: Option<String>,
+}
+
+/// Why a row was rejected: the field (layout key) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+fn problem(field: Field, reason: String) -> FieldProblem {
+    FieldProblem {
+        field: field.key(),
+        reason,
+    }
+}
+
+fn value<'a>(values: &Values<'a>, field: Field) -> Option<&'a str> {
+    values[field as usize]
+}
+
+fn non_empty<'a>(values: &Values<'a>, field: Field) -> Option<&'a str> {
+    value(values, field).filter(|v| !v.trim().is_empty())
+}
+
+/// Parse a date in the declared format, with a plausibility window.
+pub fn parse_date(raw: &str, format: &str) -> Result<NaiveDate, String> {
+    let v = raw.trim();
+    if v.is_empty() {
+        return Err("date is empty".into());
+    }
+    let date = NaiveDate::parse_from_str(v, format).map_err(|e| match e.kind() {
+        chrono::format::ParseErrorKind::OutOfRange | chrono::format::ParseErrorKind::Impossible => {
+            format!("date {v:?} is not a real calendar date")
+        }
+        _ => format!("date {v:?} does not match the layout's date format {format:?}"),
+    })?;
+    let (y0, m0, d0) = EARLIEST_DATE;
+    let (y1, m1, d1) = LATEST_DATE;
+    let earliest = NaiveDate::from_ymd_opt(y0, m0, d0).unwrap_or(NaiveDate::MIN);
+    let latest = NaiveDate::from_ymd_opt(y1, m1, d1).unwrap_or(NaiveDate::MAX);
+    if date < earliest || date > latest {
+        return Err(format!(
+            "date {v:?} reads as {date}, outside {earliest} to {latest}; check the layout's date format"
+        ));
+    }
+    Ok(date)
+}
+
+/// Read one record's values into a draft row.
+pub fn read_row(layout: &Layout, values: &Values<'_>) -> Result<RowDraft, FieldProblem> {
+    let booking_date = parse_date(
+        value(values, Field::Date).unwrap_or(""),
+        &layout.date_format,
+    )
+    .map_err(|r| problem(Field::Date, r))?;
+    let value_date = non_empty(values, Field::ValueDate)
+        .map(|v| parse_date(v, &layout.date_format))
+        .transpose()
+        .map_err(|r| problem(Field::ValueDate, r))?;
+    let booking_time = non_empty(values, Field::Time)
+        .map(|v| {
+            let fmt = layout.time_format.as_deref().unwrap_or("%H:%M:%S");
+            NaiveTime::parse_from_str(v.trim(), fmt)
+                .map(|t| t.format("%H:%M:%S").to_string())
+                .map_err(|_| format!("time {v:?} does not match the layout's time format {fmt:?}"))
+        })
+        .transpose()
+        .map_err(|r| problem(Field::Time, r))?;
+
+    let style = &layout.amount_style;
+    let amount = match layout.amount_columns {
+        AmountColumns::Signed => parse_amount(value(values, Field::Amount).unwrap_or(""), style)
+            .map_err(|e| problem(Field::Amount, e.to_string()))?,
+        AmountColumns::DebitCredit => {
+            let debit = non_empty(values, Field::Debit)
+                .map(|v| parse_amount(v, style))
+                .transpose()
+                .map_err(|e| problem(Field::Debit, e.to_string()))?
+                .filter(|d| !d.is_zero());
+            let credit = non_empty(values, Field::Credit)
+                .map(|v| parse_amount(v, style))
+                .transpose()
+                .map_err(|e| problem(Field::Credit, e.to_string()))?
+                .filter(|c| !c.is_zero());
+            match (debit, credit) {
+                (Some(d), None) => match layout.debit_values {
+                    DebitValues::Positive if d.is_sign_negative() => {
+                        return Err(problem(
+                            Field::Debit,
+                            format!("debit column holds a negative value {d}; this layout writes money out as positive numbers, so the meaning is ambiguous"),
+                        ))
+                    }
+                    DebitValues::Negative if d.is_sign_positive() => {
+                        return Err(problem(
+                            Field::Debit,
+                            format!("debit column holds a positive value {d}; this layout writes money out as negative numbers, so the meaning is ambiguous"),
+                        ))
+                    }
+                    _ => -d.abs(),
+                },
+                (None, Some(c)) => {
+                    if c.is_sign_negative() {
+                        return Err(problem(
+                            Field::Credit,
+                            format!("credit column holds a negative value {c}; money in must be positive"),
+                        ));
+                    }
+                    c
+                }
+                (Some(d), Some(c)) => {
+                    return Err(problem(
+                        Field::Debit,
+                        format!("both debit ({d}) and credit ({c}) hold an amount; expected one of them"),
+                    ))
+                }
+                (None, None) => {
+                    // A genuine zero-value line (both columns 0.00) is kept as a zero movement.
+                    let zero_written = non_empty(values, Field::Debit).is_some()
+                        || non_empty(values, Field::Credit).is_some();
+                    if zero_written {
+                        Decimal::new(0, 2)
+                    } else {
+                        return Err(problem(
+                            Field::Debit,
+                            "neither debit nor credit holds an amount".into(),
+                        ));
+                    }
+                }
+            }
+        }
+    };
+
+    let currency = match non_empty(values, Field::Currency) {
+        Some(c) => c.trim().to_uppercase(),
+        None => layout.currency.clone().unwrap_or_default(),
+    };
+    if !is_currency_code(&currency) {
+        return Err(problem(
+            Field::Currency,
+            format!("currency {currency:?} is not an ISO 4217 code (expected e.g. GBP, EUR, USD)"),
+        ));
+    }
+    let balance = non_empty(values, Field::Balance)
+        .map(|v| parse_amount(v, style))
+        .transpose()
+        .map_err(|e| problem(Field::Balance, format!("balance: {e}")))?;
+
+    let description = value(values, Field::Description).unwrap_or("").to_string();
+    let type_code = non_empty(values, Field::TypeCode).map(|t| t.trim().to_string());
+    let category = non_empty(values, Field::Category).map(str::trim);
+    let counterparty_column = non_empty(values, Field::Counterparty).map(|c| c.trim().to_string());
+    let type_upper = type_code.as_deref().map(str::to_uppercase);
+
+    let credit = amount.is_sign_positive() && !amount.is_zero();
+    let mut channel = None;
+    let mut captured_counterparty = None;
+    let mut captured_account = None;
+    let mut captured_location = None;
+    for n in &layout.narratives {
+        let direction_ok = match n.direction {
+            Direction::Any => true,
+            Direction::Credit => credit,
+            Direction::Debit => !credit,
+        };
+        let type_ok = n.type_codes.is_empty()
+            || type_upper
+                .as_ref()
+                .is_some_and(|t| n.type_codes.contains(t));
+        if !direction_ok || !type_ok {
+            continue;
+        }
+        let text = match n.field {
+            NarrativeField::Description => Some(description.as_str()),
+            NarrativeField::Type => type_code.as_deref(),
+            NarrativeField::Category => category,
+            NarrativeField::Counterparty => counterparty_column.as_deref(),
+        };
+        let Some(text) = text else { continue };
+        let Some(caps) = n.pattern.captures(text) else {
+            continue;
+        };
+        if channel.is_none() {
+            channel = n.channel;
+        }
+        let grab = |name: &str| {
+            caps.name(name)
+                .map(|m| m.as_str().trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        captured_counterparty = captured_counterparty.or_else(|| grab("counterparty"));
+        captured_account = captured_account.or_else(|| grab("counterparty_account"));
+        captured_location = captured_location.or_else(|| grab("location"));
+    }
+    let channel = channel
+        .or_else(|| {
+            type_upper
+                .as_ref()
+                .and_then(|t| layout.type_codes.get(t).copied())
+        })
+        .unwrap_or(layout.default_channel);
+
+    // Spreadsheet exports often guard identifiers with a leading apostrophe ('30-94-57).
+    let ident = |f: Field| non_empty(values, f).map(|v| v.trim().trim_start_matches('\'').trim());
+    let row_account = match (
+        ident(Field::Account),
+        ident(Field::SortCode),
+        ident(Field::AccountNumber),
+    ) {
+        (Some(a), _, _) => Some(a.to_string()),
+        (None, Some(sc), Some(n)) => Some(format!("{sc} {n}")),
+        (None, None, Some(n)) => Some(n.to_string()),
+        _ => None,
+    };
+
+    Ok(RowDraft {
+        booking_date,
+        value_date,
+        booking_time,
+        amount,
+        currency,
+        balance,
+        channel,
+        counterparty_name: counterparty_column.or(captured_counterparty),
+        counterparty_account: non_empty(values, Field::CounterpartyAccount)
+            .map(|v| v.trim().to_string())
+            .or(captured_account),
+        description,
+        location: non_empty(values, Field::Location)
+            .map(|v| v.trim().to_string())
+            .or(captured_location),
+        bank_type: type_code.or_else(|| category.map(str::to_string)),
+        bank_txn_id: non_empty(values, Field::TransactionId).map(|v| v.trim().to_string()),
+        row_account,
+    })
+}

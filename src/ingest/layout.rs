@@ -1,0 +1,590 @@
+//! Layout files: declarative descriptions of a bank's CSV or text export.
+//!
+//! A layout (`rules/formats/*.toml`) says how to find the header, which column holds
+//! which ledger field, how dates and amounts are written, in which order the bank lists
+//! rows, and how the bank's type codes and narratives map to ledger channels,
+//! counterparties and locations. [`RawLayout`] is the file as written (unknown keys are
+//! errors); [`Layout`] is the compiled form with regexes built and every reference
+//! checked, so a mistake in a layout is reported once, naming the file and key.
+
+use regex::Regex;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use crate::ledger::Channel;
+use crate::money::{is_currency_code, AmountStyle};
+
+/// A problem in a layout file.
+#[derive(Debug, thiserror::Error)]
+#[error("layout {origin}: {message}")]
+pub struct LayoutError {
+    /// File path, or `shipped:ID` for a layout built into the binary.
+    pub origin: String,
+    pub message: String,
+}
+
+/// The layout file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLayout {
+    pub layout: RawLayoutHeader,
+    pub columns: RawColumns,
+    #[serde(default)]
+    pub amounts: RawAmounts,
+    #[serde(default)]
+    pub type_codes: BTreeMap<String, Channel>,
+    #[serde(default)]
+    pub narratives: Vec<RawNarrative>,
+}
+
+/// `[layout]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLayoutHeader {
+    pub id: String,
+    pub name: String,
+    pub version: u32,
+    #[serde(default)]
+    pub banks: Vec<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub kind: LayoutKind,
+    #[serde(default)]
+    pub encoding: Encoding,
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+    #[serde(default = "yes")]
+    pub has_header: bool,
+    #[serde(default = "default_header_search")]
+    pub header_search_lines: usize,
+    pub date_format: String,
+    #[serde(default)]
+    pub time_format: Option<String>,
+    pub row_order: RowOrder,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub skip_lines: Vec<String>,
+    #[serde(default)]
+    pub block_start: Option<String>,
+    #[serde(default = "default_key_separator")]
+    pub key_separator: char,
+    #[serde(default)]
+    pub default_channel: Option<Channel>,
+}
+
+fn default_delimiter() -> char {
+    ','
+}
+fn default_key_separator() -> char {
+    ':'
+}
+fn default_header_search() -> usize {
+    50
+}
+fn yes() -> bool {
+    true
+}
+
+/// How records are laid out in the file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayoutKind {
+    /// One record per (CSV) row.
+    #[default]
+    Delimited,
+    /// `Key: value` lines, one block per transaction (e.g. Santander's text export).
+    Blocks,
+}
+
+/// The file's character encoding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encoding {
+    /// BOM if present, else UTF-8 if valid, else Windows-1252.
+    #[default]
+    Auto,
+    Utf8,
+    Windows1252,
+    Utf16,
+}
+
+/// The order in which the bank lists rows; same-day rows keep the bank's chronology.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowOrder {
+    OldestFirst,
+    NewestFirst,
+}
+
+/// A column reference: its header name, or its 1-based position when there is no header.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ColumnRef {
+    Name(String),
+    Position(usize),
+}
+
+/// `[columns]`: which column holds each ledger field.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawColumns {
+    pub date: Option<ColumnRef>,
+    pub time: Option<ColumnRef>,
+    pub value_date: Option<ColumnRef>,
+    pub description: Option<ColumnRef>,
+    pub amount: Option<ColumnRef>,
+    pub debit: Option<ColumnRef>,
+    pub credit: Option<ColumnRef>,
+    pub balance: Option<ColumnRef>,
+    #[serde(rename = "type")]
+    pub type_code: Option<ColumnRef>,
+    pub category: Option<ColumnRef>,
+    pub counterparty: Option<ColumnRef>,
+    pub counterparty_account: Option<ColumnRef>,
+    pub currency: Option<ColumnRef>,
+    pub account: Option<ColumnRef>,
+    pub sort_code: Option<ColumnRef>,
+    pub account_number: Option<ColumnRef>,
+    pub location: Option<ColumnRef>,
+    pub transaction_id: Option<ColumnRef>,
+}
+
+/// `[amounts]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAmounts {
+    #[serde(default = "default_decimal_separator")]
+    pub decimal_separator: char,
+    #[serde(default = "default_thousands")]
+    pub thousands_separator: Option<char>,
+    #[serde(default = "yes")]
+    pub negative_in_parentheses: bool,
+    #[serde(default)]
+    pub cr_dr_suffix: bool,
+    /// How money out is written in a separate debit column.
+    #[serde(default)]
+    pub debit_values: DebitValues,
+}
+
+impl Default for RawAmounts {
+    fn default() -> Self {
+        RawAmounts {
+            decimal_separator: '.',
+            thousands_separator: Some(','),
+            negative_in_parentheses: true,
+            cr_dr_suffix: false,
+            debit_values: DebitValues::Positive,
+        }
+    }
+}
+
+fn default_decimal_separator() -> char {
+    '.'
+}
+fn default_thousands() -> Option<char> {
+    Some(',')
+}
+
+/// How a separate debit ("Paid out", "Money Out") column writes money out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DebitValues {
+    /// `12.50` means 12.50 out; a negative value there is rejected as ambiguous.
+    #[default]
+    Positive,
+    /// `-12.50` means 12.50 out; a positive value there is rejected as ambiguous.
+    Negative,
+    /// Either sign means money out (the magnitude is used).
+    Either,
+}
+
+/// `[[narratives]]`: a pattern that sets the channel or pulls fields out of a text field.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNarrative {
+    pub pattern: String,
+    #[serde(default)]
+    pub field: NarrativeField,
+    #[serde(default)]
+    pub direction: Direction,
+    #[serde(default)]
+    pub type_codes: Vec<String>,
+    #[serde(default)]
+    pub channel: Option<Channel>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Which text a narrative pattern is matched against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NarrativeField {
+    #[default]
+    Description,
+    Type,
+    Category,
+    Counterparty,
+}
+
+/// Money in, money out, or either.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    #[default]
+    Any,
+    Credit,
+    Debit,
+}
+
+/// The ledger fields a layout can fill from a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Field {
+    Date,
+    Time,
+    ValueDate,
+    Description,
+    Amount,
+    Debit,
+    Credit,
+    Balance,
+    TypeCode,
+    Category,
+    Counterparty,
+    CounterpartyAccount,
+    Currency,
+    Account,
+    SortCode,
+    AccountNumber,
+    Location,
+    TransactionId,
+}
+
+/// Number of [`Field`] variants.
+pub const FIELD_COUNT: usize = 18;
+
+impl Field {
+    /// The key used for this field in `[columns]`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Field::Date => "date",
+            Field::Time => "time",
+            Field::ValueDate => "value_date",
+            Field::Description => "description",
+            Field::Amount => "amount",
+            Field::Debit => "debit",
+            Field::Credit => "credit",
+            Field::Balance => "balance",
+            Field::TypeCode => "type",
+            Field::Category => "category",
+            Field::Counterparty => "counterparty",
+            Field::CounterpartyAccount => "counterparty_account",
+            Field::Currency => "currency",
+            Field::Account => "account",
+            Field::SortCode => "sort_code",
+            Field::AccountNumber => "account_number",
+            Field::Location => "location",
+            Field::TransactionId => "transaction_id",
+        }
+    }
+}
+
+/// How the amount of a row is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AmountColumns {
+    /// One signed column.
+    Signed,
+    /// Separate money-out and money-in columns.
+    DebitCredit,
+}
+
+/// A compiled narrative rule.
+#[derive(Debug, Clone)]
+pub struct Narrative {
+    pub pattern: Regex,
+    pub field: NarrativeField,
+    pub direction: Direction,
+    pub type_codes: Vec<String>,
+    pub channel: Option<Channel>,
+}
+
+/// A compiled layout, ready to read files.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub id: String,
+    pub name: String,
+    pub version: u32,
+    pub banks: Vec<String>,
+    pub notes: Option<String>,
+    /// Where it came from: a path, or `shipped:ID`.
+    pub origin: String,
+    /// SHA-256 of the layout file's text, recorded in the manifest.
+    pub sha256: String,
+    pub kind: LayoutKind,
+    pub encoding: Encoding,
+    pub delimiter: u8,
+    pub has_header: bool,
+    pub header_search_lines: usize,
+    pub date_format: String,
+    pub time_format: Option<String>,
+    pub row_order: RowOrder,
+    pub currency: Option<String>,
+    pub skip_lines: Vec<Regex>,
+    pub block_start: Option<String>,
+    pub key_separator: char,
+    pub default_channel: Channel,
+    /// Column for each field, in [`Field`] order.
+    pub columns: Vec<(Field, ColumnRef)>,
+    pub amount_columns: AmountColumns,
+    pub amount_style: AmountStyle,
+    pub debit_values: DebitValues,
+    /// Type code (upper case, trimmed) → channel.
+    pub type_codes: BTreeMap<String, Channel>,
+    pub narratives: Vec<Narrative>,
+}
+
+impl Layout {
+    /// Parse and compile a layout file's text.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Layout, LayoutError> {
+        let err = |message: String| LayoutError {
+            origin: origin.to_string(),
+            message,
+        };
+        let raw: RawLayout = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        let h = raw.layout;
+        let id_ok = !h.id.is_empty()
+            && h.id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !id_ok {
+            return Err(err(format!(
+                "`layout.id` is {:?}; use lower-case letters, digits, '-' and '_' (e.g. \"my-credit-union\")",
+                h.id
+            )));
+        }
+        check_date_format(&h.date_format).map_err(|m| err(format!("`layout.date_format` {m}")))?;
+        if let Some(tf) = &h.time_format {
+            if chrono::NaiveTime::parse_from_str("00:00:00", "%H:%M:%S").is_err() || tf.is_empty() {
+                return Err(err("`layout.time_format` must not be empty".into()));
+            }
+        }
+        if let Some(c) = &h.currency {
+            if !is_currency_code(c) {
+                return Err(err(format!(
+                    "`layout.currency` is {c:?}, not an ISO 4217 code"
+                )));
+            }
+        }
+        if !h.delimiter.is_ascii() {
+            return Err(err(format!(
+                "`layout.delimiter` is {:?}; it must be a single ASCII character such as ',' ';' or '\\t'",
+                h.delimiter
+            )));
+        }
+        if h.kind == LayoutKind::Blocks && h.block_start.is_none() {
+            return Err(err(
+                "`layout.block_start` is required for kind = \"blocks\": name the key that opens each transaction, e.g. \"Date\"".into(),
+            ));
+        }
+        let skip_lines = h
+            .skip_lines
+            .iter()
+            .map(|p| {
+                Regex::new(p).map_err(|e| {
+                    err(format!(
+                        "`layout.skip_lines` pattern {p:?} is not a valid regex: {e}"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let c = raw.columns;
+        let all = [
+            (Field::Date, c.date),
+            (Field::Time, c.time),
+            (Field::ValueDate, c.value_date),
+            (Field::Description, c.description),
+            (Field::Amount, c.amount),
+            (Field::Debit, c.debit),
+            (Field::Credit, c.credit),
+            (Field::Balance, c.balance),
+            (Field::TypeCode, c.type_code),
+            (Field::Category, c.category),
+            (Field::Counterparty, c.counterparty),
+            (Field::CounterpartyAccount, c.counterparty_account),
+            (Field::Currency, c.currency),
+            (Field::Account, c.account),
+            (Field::SortCode, c.sort_code),
+            (Field::AccountNumber, c.account_number),
+            (Field::Location, c.location),
+            (Field::TransactionId, c.transaction_id),
+        ];
+        let columns: Vec<(Field, ColumnRef)> = all
+            .into_iter()
+            .filter_map(|(f, c)| c.map(|c| (f, c)))
+            .collect();
+        let has = |f: Field| columns.iter().any(|(g, _)| *g == f);
+        for (f, c) in &columns {
+            match c {
+                ColumnRef::Position(0) => {
+                    return Err(err(format!("`columns.{}` is 0; positions count from 1", f.key())))
+                }
+                ColumnRef::Position(_) if h.has_header || h.kind == LayoutKind::Blocks => {
+                    return Err(err(format!(
+                        "`columns.{}` is a position, but this layout has a header: name the column instead",
+                        f.key()
+                    )))
+                }
+                ColumnRef::Name(_) if !h.has_header && h.kind == LayoutKind::Delimited => {
+                    return Err(err(format!(
+                        "`columns.{}` is a name, but `layout.has_header = false`: give its 1-based position instead",
+                        f.key()
+                    )))
+                }
+                ColumnRef::Name(n) if n.trim().is_empty() => {
+                    return Err(err(format!("`columns.{}` is an empty name", f.key())))
+                }
+                _ => {}
+            }
+        }
+        if !has(Field::Date) {
+            return Err(err(
+                "`columns.date` is required: name the column holding the booking date".into(),
+            ));
+        }
+        let amount_columns = match (has(Field::Amount), has(Field::Debit), has(Field::Credit)) {
+            (true, false, false) => AmountColumns::Signed,
+            (false, true, true) => AmountColumns::DebitCredit,
+            _ => {
+                return Err(err(
+                    "give either `columns.amount` (one signed column) or both `columns.debit` and `columns.credit`, not a mix".into(),
+                ))
+            }
+        };
+        if h.currency.is_none() && !has(Field::Currency) {
+            return Err(err(
+                "no currency: set `layout.currency` (e.g. \"GBP\") or map `columns.currency`"
+                    .into(),
+            ));
+        }
+        if h.kind == LayoutKind::Blocks {
+            if let Some(start) = &h.block_start {
+                if !columns
+                    .iter()
+                    .any(|(_, c)| c == &ColumnRef::Name(start.clone()))
+                {
+                    return Err(err(format!(
+                        "`layout.block_start` is {start:?}, which is not one of the mapped `[columns]` keys"
+                    )));
+                }
+            }
+        }
+
+        let type_codes = raw
+            .type_codes
+            .into_iter()
+            .map(|(k, v)| (k.trim().to_uppercase(), v))
+            .collect();
+        let narratives = raw
+            .narratives
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let pattern = Regex::new(&n.pattern).map_err(|e| {
+                    err(format!("`narratives[{i}].pattern` {:?} is not a valid regex: {e}", n.pattern))
+                })?;
+                for name in pattern.capture_names().flatten() {
+                    if !["counterparty", "counterparty_account", "location"].contains(&name) {
+                        return Err(err(format!(
+                            "`narratives[{i}].pattern` has a group named {name:?}; valid names are counterparty, counterparty_account, location"
+                        )));
+                    }
+                }
+                let needed = match n.field {
+                    NarrativeField::Description => Field::Description,
+                    NarrativeField::Type => Field::TypeCode,
+                    NarrativeField::Category => Field::Category,
+                    NarrativeField::Counterparty => Field::Counterparty,
+                };
+                if !has(needed) {
+                    return Err(err(format!(
+                        "`narratives[{i}]` matches the {} field, but `columns.{}` is not mapped",
+                        needed.key(),
+                        needed.key()
+                    )));
+                }
+                if n.channel.is_none() && pattern.capture_names().flatten().next().is_none() {
+                    return Err(err(format!(
+                        "`narratives[{i}]` neither sets a channel nor captures a named group; it would do nothing"
+                    )));
+                }
+                Ok(Narrative {
+                    pattern,
+                    field: n.field,
+                    direction: n.direction,
+                    type_codes: n.type_codes.iter().map(|t| t.trim().to_uppercase()).collect(),
+                    channel: n.channel,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let a = raw.amounts;
+        Ok(Layout {
+            id: h.id,
+            name: h.name,
+            version: h.version,
+            banks: h.banks,
+            notes: h.notes,
+            origin: origin.to_string(),
+            sha256: crate::hash::sha256_hex(text.as_bytes()),
+            kind: h.kind,
+            encoding: h.encoding,
+            delimiter: h.delimiter as u8,
+            has_header: h.has_header,
+            header_search_lines: h.header_search_lines,
+            date_format: h.date_format,
+            time_format: h.time_format,
+            row_order: h.row_order,
+            currency: h.currency,
+            skip_lines,
+            block_start: h.block_start,
+            key_separator: h.key_separator,
+            default_channel: h.default_channel.unwrap_or(Channel::Other),
+            columns,
+            amount_columns,
+            amount_style: AmountStyle {
+                decimal_separator: a.decimal_separator,
+                thousands_separator: a.thousands_separator,
+                negative_in_parentheses: a.negative_in_parentheses,
+                cr_dr_suffix: a.cr_dr_suffix,
+            },
+            debit_values: a.debit_values,
+            type_codes,
+            narratives,
+        })
+    }
+
+    /// The column mapped to a field, if any.
+    pub fn column(&self, field: Field) -> Option<&ColumnRef> {
+        self.columns
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, c)| c)
+    }
+}
+
+/// A date format must name day, month and year explicitly; nothing is inferred.
+fn check_date_format(fmt: &str) -> Result<(), String> {
+    let has_day = fmt.contains("%d") || fmt.contains("%e") || fmt.contains("%-d");
+    let has_month =
+        fmt.contains("%m") || fmt.contains("%b") || fmt.contains("%B") || fmt.contains("%-m");
+    let has_year = fmt.contains("%Y") || fmt.contains("%y");
+    if fmt.contains("%F") || fmt.contains("%D") || (has_day && has_month && has_year) {
+        Ok(())
+    } else {
+        Err(format!(
+            "is {fmt:?}; it must name day, month and year, e.g. \"%d/%m/%Y\" or \"%d %b %Y\""
+        ))
+    }
+}

@@ -1,0 +1,533 @@
+//! Ingest: disclosed files in, canonical ledger out, with every record accounted for.
+//!
+//! For each source named in the case, in case order: hash the file (SHA-256, before
+//! parsing), decode it, split it into records with its layout, read each record into a
+//! transaction, assign it to a case account, and push it into the ledger. Each record
+//! is accepted, rejected (with file, line, field, reason and raw text) or skipped as
+//! non-data (preamble, header, blank, footer); per source, records read = accepted +
+//! rejected + skipped is checked before the stage returns. A file that cannot be read
+//! as its layout at all is an [`IngestError`] naming the file.
+
+pub mod blocks;
+pub mod decode;
+pub mod delimited;
+pub mod fields;
+pub mod layout;
+pub mod registry;
+pub mod statement;
+
+use chrono::NaiveDate;
+use indicatif::{ProgressBar, ProgressStyle};
+use polars::prelude::{DataFrame, PolarsError};
+use rust_decimal::Decimal;
+
+use crate::case::{digits, Case, Source};
+use crate::hash::sha256_file;
+use crate::ledger::{LedgerBuilder, LedgerRow, Provenance};
+use layout::{Field, Layout, LayoutKind, RowOrder, FIELD_COUNT};
+pub use registry::Registry;
+
+/// The values of one record, by [`Field`].
+pub type Values<'a> = [Option<&'a str>; FIELD_COUNT];
+
+/// What a record reader found at one place in the file.
+#[derive(Debug)]
+pub enum RecordEvent<'a> {
+    /// A data record: its 1-based line, raw text, position among data records, and values.
+    Data {
+        line: u32,
+        raw: &'a str,
+        index: u64,
+        values: Values<'a>,
+    },
+    /// A non-data line (preamble, header, blank, footer) and why it is not data.
+    Skip {
+        line: u32,
+        raw: &'a str,
+        reason: String,
+    },
+    /// A record the reader itself cannot use (wrong field count, broken quoting).
+    Reject {
+        line: u32,
+        raw: &'a str,
+        field: String,
+        reason: String,
+    },
+}
+
+/// A file-level problem found by a reader: the file cannot be read as its layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceProblem {
+    pub line: u32,
+    pub message: String,
+}
+
+/// Why ingest could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("source {file}: cannot be read: {source}")]
+    Unreadable {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("source {file}: {source}")]
+    Undecodable {
+        file: String,
+        source: decode::DecodeError,
+    },
+    #[error("source {file} (layout {layout}), line {line}: {message}")]
+    NotTheLayout {
+        file: String,
+        layout: String,
+        line: u32,
+        message: String,
+    },
+    #[error("source {file}: layout {layout:?} is not known; known layouts: {known}. Add a layout file with `layouts = [...]` in the case file, or see `proceeds formats list`")]
+    UnknownLayout {
+        file: String,
+        layout: String,
+        known: String,
+    },
+    #[error("source {file}: layout {layout:?} carries no account number, so the case must say which account it is: add `account = \"...\"` to this [[sources]] entry")]
+    AccountRequired { file: String, layout: String },
+    #[error("sources {first} and {second} have identical content (SHA-256 {sha256}); a file listed twice would double every transaction")]
+    SameContent {
+        first: String,
+        second: String,
+        sha256: String,
+    },
+    #[error(transparent)]
+    Layout(#[from] layout::LayoutError),
+    #[error("internal error building the ledger: {0}")]
+    Ledger(#[from] PolarsError),
+    #[error("internal error: source {file} read {read} records but accounted for {accepted} accepted + {rejected} rejected + {skipped} skipped")]
+    Unbalanced {
+        file: String,
+        read: u64,
+        accepted: u64,
+        rejected: u64,
+        skipped: u64,
+    },
+}
+
+impl IngestError {
+    /// Whether the error is ours (a bug) rather than the input's.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            IngestError::Ledger(_) | IngestError::Unbalanced { .. }
+        )
+    }
+}
+
+/// A rejected record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    pub source_file: String,
+    pub source_sha256: String,
+    pub line: u32,
+    pub field: String,
+    pub reason: String,
+    pub raw: String,
+}
+
+/// A record skipped as non-data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub source_file: String,
+    pub line: u32,
+    pub reason: String,
+    pub raw: String,
+}
+
+/// Per-source accounting, written to `sources.csv`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceReport {
+    pub index: usize,
+    pub source_file: String,
+    pub exhibit: Option<String>,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub layout: String,
+    pub layout_version: u32,
+    pub layout_sha256: String,
+    pub encoding: String,
+    pub declared_account: Option<String>,
+    pub records_read: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub skipped: u64,
+    pub first_date: Option<NaiveDate>,
+    pub last_date: Option<NaiveDate>,
+    pub money_in: Decimal,
+    pub money_out: Decimal,
+}
+
+/// Everything ingest produces.
+#[derive(Debug)]
+pub struct Ingested {
+    pub ledger: DataFrame,
+    pub rejects: Vec<Reject>,
+    pub skipped: Vec<Skipped>,
+    pub sources: Vec<SourceReport>,
+}
+
+/// Ingest every source of a case into the ledger.
+pub fn ingest_case(
+    case: &Case,
+    registry: &Registry,
+    show_progress: bool,
+) -> Result<Ingested, IngestError> {
+    let bar = if show_progress {
+        let bar = ProgressBar::new(case.sources.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} ingest {pos}/{len} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut builder = LedgerBuilder::new();
+    let mut rejects = Vec::new();
+    let mut skipped = Vec::new();
+    let mut reports: Vec<SourceReport> = Vec::new();
+    for source in &case.sources {
+        bar.set_message(source.path.written.clone());
+        let layout = registry
+            .get(&source.layout)
+            .ok_or_else(|| IngestError::UnknownLayout {
+                file: source.path.written.clone(),
+                layout: source.layout.clone(),
+                known: registry.ids().join(", "),
+            })?;
+        let report = ingest_source(
+            case,
+            source,
+            layout,
+            &mut builder,
+            &mut rejects,
+            &mut skipped,
+        )?;
+        if let Some(prev) = reports.iter().find(|r| r.sha256 == report.sha256) {
+            return Err(IngestError::SameContent {
+                first: prev.source_file.clone(),
+                second: report.source_file.clone(),
+                sha256: report.sha256.clone(),
+            });
+        }
+        reports.push(report);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let ledger = builder.finish()?;
+    Ok(Ingested {
+        ledger,
+        rejects,
+        skipped,
+        sources: reports,
+    })
+}
+
+/// Ingest one source into `builder`, appending its rejects and skipped lines.
+pub fn ingest_source(
+    case: &Case,
+    source: &Source,
+    layout: &Layout,
+    builder: &mut LedgerBuilder,
+    rejects: &mut Vec<Reject>,
+    skipped: &mut Vec<Skipped>,
+) -> Result<SourceReport, IngestError> {
+    let file = source.path.written.clone();
+    // Hash first, from the file on disk, before any parsing.
+    let (sha256, size_bytes) =
+        sha256_file(&source.path.resolved).map_err(|e| IngestError::Unreadable {
+            file: file.clone(),
+            source: e,
+        })?;
+    let bytes = std::fs::read(&source.path.resolved).map_err(|e| IngestError::Unreadable {
+        file: file.clone(),
+        source: e,
+    })?;
+    let decoded =
+        decode::decode(&bytes, layout.encoding).map_err(|e| IngestError::Undecodable {
+            file: file.clone(),
+            source: e,
+        })?;
+    drop(bytes);
+    let row_has_account = [Field::Account, Field::AccountNumber]
+        .iter()
+        .any(|f| layout.column(*f).is_some());
+    if source.account.is_none() && !row_has_account {
+        return Err(IngestError::AccountRequired {
+            file,
+            layout: layout.id.clone(),
+        });
+    }
+    let provenance = Provenance {
+        source_index: source.index as u32,
+        source_file: file.clone(),
+        source_sha256: sha256.clone(),
+        exhibit: source.exhibit.clone(),
+    };
+    let mut report = SourceReport {
+        index: source.index,
+        source_file: file.clone(),
+        exhibit: source.exhibit.clone(),
+        sha256: sha256.clone(),
+        size_bytes,
+        layout: layout.id.clone(),
+        layout_version: layout.version,
+        layout_sha256: layout.sha256.clone(),
+        encoding: decoded.encoding.clone(),
+        declared_account: source.account.clone(),
+        records_read: 0,
+        accepted: 0,
+        rejected: 0,
+        skipped: 0,
+        first_date: None,
+        last_date: None,
+        money_in: Decimal::new(0, 2),
+        money_out: Decimal::new(0, 2),
+    };
+    let mut handle = |event: RecordEvent<'_>| {
+        report.records_read += 1;
+        match event {
+            RecordEvent::Skip { line, raw, reason } => {
+                report.skipped += 1;
+                skipped.push(Skipped {
+                    source_file: file.clone(),
+                    line,
+                    reason,
+                    raw: raw.to_string(),
+                });
+            }
+            RecordEvent::Reject {
+                line,
+                raw,
+                field,
+                reason,
+            } => {
+                report.rejected += 1;
+                rejects.push(Reject {
+                    source_file: file.clone(),
+                    source_sha256: sha256.clone(),
+                    line,
+                    field,
+                    reason,
+                    raw: raw.to_string(),
+                });
+            }
+            RecordEvent::Data {
+                line,
+                raw,
+                index,
+                values,
+            } => {
+                let outcome = fields::read_row(layout, &values)
+                    .map_err(|p| (p.field.to_string(), p.reason))
+                    .and_then(|draft| {
+                        let (account_order, account_id) =
+                            assign_account(case, source, draft.row_account.as_deref())
+                                .map_err(|r| ("account".to_string(), r))?;
+                        let account = &case.accounts[account_order];
+                        if draft.currency != account.currency {
+                            return Err((
+                                Field::Currency.key().to_string(),
+                                format!(
+                                    "row is in {} but account {} is held in {}",
+                                    draft.currency, account.id, account.currency
+                                ),
+                            ));
+                        }
+                        Ok((account_order, account_id, draft))
+                    });
+                match outcome {
+                    Ok((account_order, account_id, draft)) => {
+                        report.accepted += 1;
+                        if draft.amount.is_sign_negative() {
+                            report.money_out += -draft.amount;
+                        } else {
+                            report.money_in += draft.amount;
+                        }
+                        report.first_date = Some(
+                            report
+                                .first_date
+                                .map_or(draft.booking_date, |d| d.min(draft.booking_date)),
+                        );
+                        report.last_date = Some(
+                            report
+                                .last_date
+                                .map_or(draft.booking_date, |d| d.max(draft.booking_date)),
+                        );
+                        let order_in_source = match layout.row_order {
+                            RowOrder::OldestFirst => index,
+                            RowOrder::NewestFirst => u64::MAX - index,
+                        };
+                        let amount_base =
+                            (draft.currency == case.base_currency).then_some(draft.amount);
+                        builder.push(
+                            account_order as u32,
+                            &provenance,
+                            LedgerRow {
+                                account_id,
+                                source_line: line,
+                                sub: 0,
+                                order_in_source,
+                                booking_date: draft.booking_date,
+                                value_date: draft.value_date,
+                                amount: draft.amount,
+                                currency: draft.currency,
+                                amount_base,
+                                balance: draft.balance,
+                                channel: draft.channel,
+                                counterparty_name: draft.counterparty_name,
+                                counterparty_account: draft.counterparty_account,
+                                description: draft.description,
+                                location: draft.location,
+                                bank_type: draft.bank_type,
+                                bank_txn_id: draft.bank_txn_id,
+                                booking_time: draft.booking_time,
+                            },
+                        );
+                    }
+                    Err((field, reason)) => {
+                        report.rejected += 1;
+                        rejects.push(Reject {
+                            source_file: file.clone(),
+                            source_sha256: sha256.clone(),
+                            line,
+                            field,
+                            reason,
+                            raw: raw.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+    };
+    let read = match layout.kind {
+        LayoutKind::Delimited => delimited::read(&decoded.text, layout, &mut handle),
+        LayoutKind::Blocks => blocks::read(&decoded.text, layout, &mut handle),
+    };
+    read.map_err(|p| IngestError::NotTheLayout {
+        file: file.clone(),
+        layout: layout.id.clone(),
+        line: p.line,
+        message: p.message,
+    })?;
+    if report.records_read != report.accepted + report.rejected + report.skipped {
+        return Err(IngestError::Unbalanced {
+            file,
+            read: report.records_read,
+            accepted: report.accepted,
+            rejected: report.rejected,
+            skipped: report.skipped,
+        });
+    }
+    Ok(report)
+}
+
+/// Decide which case account a row belongs to, from the source's declared account and
+/// the identifier the row itself carries. Returns the account's position and key.
+fn assign_account(
+    case: &Case,
+    source: &Source,
+    row_account: Option<&str>,
+) -> Result<(usize, String), String> {
+    let declared = source
+        .account
+        .as_ref()
+        .and_then(|id| case.accounts.iter().position(|a| &a.id == id));
+    let Some(raw) =
+        row_account.filter(|r| !digits(r).is_empty() || r.chars().any(|c| c.is_ascii_alphabetic()))
+    else {
+        return declared
+            .map(|i| (i, case.accounts[i].id.clone()))
+            .ok_or_else(|| {
+                "row carries no account number and the source declares no account".to_string()
+            });
+    };
+    let matches: Vec<usize> = case
+        .accounts
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| identifier_matches(a, raw))
+        .map(|(i, _)| i)
+        .collect();
+    match (declared, matches.as_slice()) {
+        (Some(d), m) if m.contains(&d) => Ok((d, case.accounts[d].id.clone())),
+        (Some(d), _) => Err(format!(
+            "row is for account {raw:?}, but the source is declared as account {} ({}); check the [[sources]] entry or the file",
+            case.accounts[d].id,
+            describe_identifiers(&case.accounts[d])
+        )),
+        (None, [one]) => Ok((*one, case.accounts[*one].id.clone())),
+        (None, []) => Err(format!(
+            "row is for account {raw:?}, which is not one of the case's accounts; add it under [[accounts]] or remove the row's file from the case"
+        )),
+        (None, many) => Err(format!(
+            "row's account {raw:?} matches several case accounts ({}); declare the source's account",
+            many.iter().map(|i| case.accounts[*i].id.as_str()).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+fn describe_identifiers(a: &crate::case::Account) -> String {
+    let mut parts = Vec::new();
+    if let (Some(sc), Some(n)) = (&a.sort_code, &a.account_number) {
+        parts.push(format!("{}-{}-{} {}", &sc[0..2], &sc[2..4], &sc[4..6], n));
+    } else if let Some(n) = &a.account_number {
+        parts.push(n.clone());
+    }
+    if let Some(i) = &a.iban {
+        parts.push(i.clone());
+    }
+    parts.join(", ")
+}
+
+/// Whether an identifier written in a row names this account. Masked identifiers
+/// (`****5678`, `XXXX5678`) match on their visible trailing digits (at least four).
+fn identifier_matches(account: &crate::case::Account, raw: &str) -> bool {
+    let compact: String = raw
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_uppercase();
+    if let Some(iban) = &account.iban {
+        if compact == *iban {
+            return true;
+        }
+    }
+    let masked = raw.contains('*') || raw.to_uppercase().contains("XXX");
+    let d = if masked {
+        let tail: String = raw
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_digit() || c.is_whitespace())
+            .filter(char::is_ascii_digit)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        tail
+    } else {
+        digits(raw)
+    };
+    if d.is_empty() {
+        return false;
+    }
+    let full = match (&account.sort_code, &account.account_number) {
+        (Some(sc), Some(n)) => Some(format!("{sc}{n}")),
+        _ => None,
+    };
+    if masked {
+        return d.len() >= 4
+            && (account
+                .account_number
+                .as_ref()
+                .is_some_and(|n| n.ends_with(&d))
+                || full.as_ref().is_some_and(|f| f.ends_with(&d)));
+    }
+    account.account_number.as_deref() == Some(d.as_str()) || full.as_deref() == Some(d.as_str())
+}

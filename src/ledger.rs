@@ -1,0 +1,409 @@
+//! The canonical ledger: one row per transaction, whatever the source format.
+//!
+//! Every ingest path produces [`LedgerRow`]s; [`LedgerBuilder`] collects them column by
+//! column and [`LedgerBuilder::finish`] returns a polars `DataFrame` in canonical order
+//! (account, booking date, the case's source order, then the bank's own order within the
+//! file). The schema is documented in `docs/ledger.md` and pinned by [`schema`]. Money
+//! columns are `Decimal(18, 2)`: exact, never floats.
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::money::to_minor_units;
+
+/// How money moved. The closed list every later stage relies on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    CashDeposit,
+    CashWithdrawal,
+    Transfer,
+    Card,
+    DirectDebit,
+    StandingOrder,
+    Cheque,
+    Fee,
+    Interest,
+    MsbSend,
+    MsbPayout,
+    Other,
+}
+
+impl Channel {
+    /// Every channel, in documentation order.
+    pub const ALL: [Channel; 12] = [
+        Channel::CashDeposit,
+        Channel::CashWithdrawal,
+        Channel::Transfer,
+        Channel::Card,
+        Channel::DirectDebit,
+        Channel::StandingOrder,
+        Channel::Cheque,
+        Channel::Fee,
+        Channel::Interest,
+        Channel::MsbSend,
+        Channel::MsbPayout,
+        Channel::Other,
+    ];
+
+    /// The name used in files: `cash_deposit`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::CashDeposit => "cash_deposit",
+            Channel::CashWithdrawal => "cash_withdrawal",
+            Channel::Transfer => "transfer",
+            Channel::Card => "card",
+            Channel::DirectDebit => "direct_debit",
+            Channel::StandingOrder => "standing_order",
+            Channel::Cheque => "cheque",
+            Channel::Fee => "fee",
+            Channel::Interest => "interest",
+            Channel::MsbSend => "msb_send",
+            Channel::MsbPayout => "msb_payout",
+            Channel::Other => "other",
+        }
+    }
+}
+
+/// Ledger column names, in output order.
+pub mod col {
+    pub const TXN_ID: &str = "txn_id";
+    pub const ACCOUNT_ID: &str = "account_id";
+    pub const SOURCE_FILE: &str = "source_file";
+    pub const SOURCE_SHA256: &str = "source_sha256";
+    pub const SOURCE_LINE: &str = "source_line";
+    pub const EXHIBIT: &str = "exhibit";
+    pub const SEQ: &str = "seq";
+    pub const BOOKING_DATE: &str = "booking_date";
+    pub const VALUE_DATE: &str = "value_date";
+    pub const AMOUNT: &str = "amount";
+    pub const CURRENCY: &str = "currency";
+    pub const AMOUNT_BASE: &str = "amount_base";
+    pub const BALANCE: &str = "balance";
+    pub const CHANNEL: &str = "channel";
+    pub const COUNTERPARTY_NAME: &str = "counterparty_name";
+    pub const COUNTERPARTY_ACCOUNT: &str = "counterparty_account";
+    pub const DESCRIPTION: &str = "description";
+    pub const LOCATION: &str = "location";
+    pub const BANK_TYPE: &str = "bank_type";
+    pub const BANK_TXN_ID: &str = "bank_txn_id";
+    pub const BOOKING_TIME: &str = "booking_time";
+}
+
+/// Precision and scale of every money column.
+pub const MONEY_DTYPE: DataType = DataType::Decimal(18, 2);
+
+/// The ledger schema, in column order.
+pub fn schema() -> Vec<(&'static str, DataType)> {
+    use col::*;
+    vec![
+        (TXN_ID, DataType::String),
+        (ACCOUNT_ID, DataType::String),
+        (SOURCE_FILE, DataType::String),
+        (SOURCE_SHA256, DataType::String),
+        (SOURCE_LINE, DataType::UInt32),
+        (EXHIBIT, DataType::String),
+        (SEQ, DataType::UInt64),
+        (BOOKING_DATE, DataType::Date),
+        (VALUE_DATE, DataType::Date),
+        (AMOUNT, MONEY_DTYPE),
+        (CURRENCY, DataType::String),
+        (AMOUNT_BASE, MONEY_DTYPE),
+        (BALANCE, MONEY_DTYPE),
+        (CHANNEL, DataType::String),
+        (COUNTERPARTY_NAME, DataType::String),
+        (COUNTERPARTY_ACCOUNT, DataType::String),
+        (DESCRIPTION, DataType::String),
+        (LOCATION, DataType::String),
+        (BANK_TYPE, DataType::String),
+        (BANK_TXN_ID, DataType::String),
+        (BOOKING_TIME, DataType::String),
+    ]
+}
+
+/// Where a row came from: enough to find the line in the disclosed document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// Position of the source in the case file (1-based); orders same-day rows across files.
+    pub source_index: u32,
+    /// Path as written in the case file.
+    pub source_file: String,
+    pub source_sha256: String,
+    pub exhibit: Option<String>,
+}
+
+/// One transaction, ready for the ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerRow {
+    pub account_id: String,
+    /// 1-based line (or record) in the source where the row starts.
+    pub source_line: u32,
+    /// 0 for a whole record; 1, 2, … for the parts of a record split into several rows.
+    pub sub: u32,
+    /// Position in the bank's chronology within the source (0 = earliest).
+    pub order_in_source: u64,
+    pub booking_date: NaiveDate,
+    pub value_date: Option<NaiveDate>,
+    pub amount: Decimal,
+    pub currency: String,
+    pub amount_base: Option<Decimal>,
+    pub balance: Option<Decimal>,
+    pub channel: Channel,
+    pub counterparty_name: Option<String>,
+    pub counterparty_account: Option<String>,
+    pub description: String,
+    pub location: Option<String>,
+    pub bank_type: Option<String>,
+    pub bank_txn_id: Option<String>,
+    pub booking_time: Option<String>,
+}
+
+/// The stable transaction id: the first 12 hex digits of the source's SHA-256, the line,
+/// and the part number when a record yields several rows. Same bytes → same id.
+pub fn txn_id(source_sha256: &str, line: u32, sub: u32) -> String {
+    let prefix = source_sha256.get(..12).unwrap_or(source_sha256);
+    if sub == 0 {
+        format!("{prefix}-L{line}")
+    } else {
+        format!("{prefix}-L{line}.{sub}")
+    }
+}
+
+/// Collects ledger rows column by column.
+#[derive(Debug, Default)]
+pub struct LedgerBuilder {
+    account_order: Vec<u32>,
+    source_order: Vec<u32>,
+    row_order: Vec<u64>,
+    txn_id: Vec<String>,
+    account_id: Vec<String>,
+    source_file: Vec<String>,
+    source_sha256: Vec<String>,
+    source_line: Vec<u32>,
+    exhibit: Vec<Option<String>>,
+    booking_date: Vec<NaiveDate>,
+    value_date: Vec<Option<NaiveDate>>,
+    amount: Vec<i128>,
+    currency: Vec<String>,
+    amount_base: Vec<Option<i128>>,
+    balance: Vec<Option<i128>>,
+    channel: Vec<&'static str>,
+    counterparty_name: Vec<Option<String>>,
+    counterparty_account: Vec<Option<String>>,
+    description: Vec<String>,
+    location: Vec<Option<String>>,
+    bank_type: Vec<Option<String>>,
+    bank_txn_id: Vec<Option<String>>,
+    booking_time: Vec<Option<String>>,
+}
+
+impl LedgerBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Rows collected so far.
+    pub fn len(&self) -> usize {
+        self.txn_id.len()
+    }
+
+    /// Whether no row has been collected.
+    pub fn is_empty(&self) -> bool {
+        self.txn_id.is_empty()
+    }
+
+    /// Add a row. `account_order` is the account's position in the case file.
+    pub fn push(&mut self, account_order: u32, provenance: &Provenance, row: LedgerRow) {
+        self.account_order.push(account_order);
+        self.source_order.push(provenance.source_index);
+        self.row_order.push(row.order_in_source);
+        self.txn_id
+            .push(txn_id(&provenance.source_sha256, row.source_line, row.sub));
+        self.account_id.push(row.account_id);
+        self.source_file.push(provenance.source_file.clone());
+        self.source_sha256.push(provenance.source_sha256.clone());
+        self.source_line.push(row.source_line);
+        self.exhibit.push(provenance.exhibit.clone());
+        self.booking_date.push(row.booking_date);
+        self.value_date.push(row.value_date);
+        self.amount.push(to_minor_units(row.amount));
+        self.currency.push(row.currency);
+        self.amount_base.push(row.amount_base.map(to_minor_units));
+        self.balance.push(row.balance.map(to_minor_units));
+        self.channel.push(row.channel.as_str());
+        self.counterparty_name.push(row.counterparty_name);
+        self.counterparty_account.push(row.counterparty_account);
+        self.description.push(row.description);
+        self.location.push(row.location);
+        self.bank_type.push(row.bank_type);
+        self.bank_txn_id.push(row.bank_txn_id);
+        self.booking_time.push(row.booking_time);
+    }
+
+    /// The ledger as a frame in canonical order, with `seq` numbering that order from 1.
+    pub fn finish(self) -> PolarsResult<DataFrame> {
+        use col::*;
+        let n = self.txn_id.len();
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_by_key(|&i| {
+            let i = i as usize;
+            (
+                self.account_order[i],
+                self.booking_date[i],
+                self.source_order[i],
+                self.row_order[i],
+                self.txn_id[i].clone(),
+            )
+        });
+        let take = |v: &Vec<String>| -> Vec<String> {
+            order.iter().map(|&i| v[i as usize].clone()).collect()
+        };
+        let take_opt = |v: &Vec<Option<String>>| -> Vec<Option<String>> {
+            order.iter().map(|&i| v[i as usize].clone()).collect()
+        };
+        let money = |name: &str, v: Vec<Option<i128>>| -> PolarsResult<Column> {
+            let ca = Int128Chunked::from_iter_options(name.into(), v.into_iter());
+            Ok(ca.into_decimal(18, 2)?.into_series().into_column())
+        };
+        let date = |name: &str, v: Vec<Option<NaiveDate>>| -> Column {
+            Series::new(name.into(), v.as_slice()).into_column()
+        };
+        let columns = vec![
+            Column::new(TXN_ID.into(), take(&self.txn_id)),
+            Column::new(ACCOUNT_ID.into(), take(&self.account_id)),
+            Column::new(SOURCE_FILE.into(), take(&self.source_file)),
+            Column::new(SOURCE_SHA256.into(), take(&self.source_sha256)),
+            Column::new(
+                SOURCE_LINE.into(),
+                order
+                    .iter()
+                    .map(|&i| self.source_line[i as usize])
+                    .collect::<Vec<u32>>(),
+            ),
+            Column::new(EXHIBIT.into(), take_opt(&self.exhibit)),
+            Column::new(SEQ.into(), (1..=n as u64).collect::<Vec<u64>>()),
+            date(
+                BOOKING_DATE,
+                order
+                    .iter()
+                    .map(|&i| Some(self.booking_date[i as usize]))
+                    .collect(),
+            ),
+            date(
+                VALUE_DATE,
+                order.iter().map(|&i| self.value_date[i as usize]).collect(),
+            ),
+            money(
+                AMOUNT,
+                order
+                    .iter()
+                    .map(|&i| Some(self.amount[i as usize]))
+                    .collect(),
+            )?,
+            Column::new(CURRENCY.into(), take(&self.currency)),
+            money(
+                AMOUNT_BASE,
+                order
+                    .iter()
+                    .map(|&i| self.amount_base[i as usize])
+                    .collect(),
+            )?,
+            money(
+                BALANCE,
+                order.iter().map(|&i| self.balance[i as usize]).collect(),
+            )?,
+            Column::new(
+                CHANNEL.into(),
+                order
+                    .iter()
+                    .map(|&i| self.channel[i as usize])
+                    .collect::<Vec<&str>>(),
+            ),
+            Column::new(COUNTERPARTY_NAME.into(), take_opt(&self.counterparty_name)),
+            Column::new(
+                COUNTERPARTY_ACCOUNT.into(),
+                take_opt(&self.counterparty_account),
+            ),
+            Column::new(DESCRIPTION.into(), take(&self.description)),
+            Column::new(LOCATION.into(), take_opt(&self.location)),
+            Column::new(BANK_TYPE.into(), take_opt(&self.bank_type)),
+            Column::new(BANK_TXN_ID.into(), take_opt(&self.bank_txn_id)),
+            Column::new(BOOKING_TIME.into(), take_opt(&self.booking_time)),
+        ];
+        DataFrame::new(n, columns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn txn_ids_are_traceable_and_stable() {
+        let sha = "3f2a9c1b7d4e0011223344556677889900aabbccddeeff00112233445566778";
+        assert_eq!(txn_id(sha, 17, 0), "3f2a9c1b7d4e-L17");
+        assert_eq!(txn_id(sha, 17, 2), "3f2a9c1b7d4e-L17.2");
+    }
+
+    #[test]
+    fn finish_orders_rows_and_keeps_pennies() {
+        let prov = |i: u32| Provenance {
+            source_index: i,
+            source_file: format!("s{i}.csv"),
+            source_sha256: format!("{i:064}"),
+            exhibit: None,
+        };
+        let row = |line: u32, day: u32, order: u64, pence: i64| LedgerRow {
+            account_id: "A".into(),
+            source_line: line,
+            sub: 0,
+            order_in_source: order,
+            booking_date: NaiveDate::from_ymd_opt(2024, 1, day).unwrap(),
+            value_date: None,
+            amount: Decimal::new(pence, 2),
+            currency: "GBP".into(),
+            amount_base: Some(Decimal::new(pence, 2)),
+            balance: None,
+            channel: Channel::Card,
+            counterparty_name: None,
+            counterparty_account: None,
+            description: format!("line {line}"),
+            location: None,
+            bank_type: None,
+            bank_txn_id: None,
+            booking_time: None,
+        };
+        let mut b = LedgerBuilder::new();
+        // A newest-first file: line 2 is the later of two same-day rows.
+        b.push(0, &prov(1), row(2, 5, 1, -1999));
+        b.push(0, &prov(1), row(3, 5, 0, 100001));
+        b.push(0, &prov(1), row(4, 3, 2, 1));
+        let df = b.finish().unwrap();
+        let lines: Vec<u32> = df
+            .column(col::SOURCE_LINE)
+            .unwrap()
+            .u32()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(lines, vec![4, 3, 2]);
+        let amounts: Vec<String> = df
+            .column(col::AMOUNT)
+            .unwrap()
+            .cast(&DataType::String)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(amounts, vec!["0.01", "1000.01", "-19.99"]);
+        assert_eq!(df.schema().len(), schema().len());
+        for (name, dtype) in schema() {
+            assert_eq!(df.column(name).unwrap().dtype(), &dtype, "{name}");
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! proceeds: an asset-recovery financial tracing engine.
+//!
+//! Disclosed bank statements and money-transfer records go in; a canonical ledger with
+//! provenance on every row, integrity checks, detection findings, traced flows and the
+//! schedules for a confiscation order come out. The pipeline is described in
+//! `docs/architecture.md`; each stage is a module below.
+
+pub mod case;
+pub mod cli;
+pub mod error;
+pub mod hash;
+pub mod ingest;
+pub mod ledger;
+pub mod money;
+pub mod pipeline;
+pub mod report;
+
+pub use error::Error;

@@ -1,0 +1,339 @@
+//! Exact money: parsing amounts as banks write them, and ISO 4217 currency codes.
+//!
+//! Amounts are `rust_decimal::Decimal` at the edges and `Decimal(18, 2)` in the ledger.
+//! Nothing here uses floating point. Parsing is strict: a value that could be read two
+//! ways (a misplaced thousands separator, three decimal places in a two-decimal
+//! currency) is refused with a reason rather than guessed.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+/// Decimal places kept in the ledger's money columns.
+pub const LEDGER_SCALE: u32 = 2;
+/// Largest absolute amount the ledger holds: 10^16 − 0.01 fits `Decimal(18, 2)`.
+pub const LEDGER_MAX_ABS: i128 = 10_000_000_000_000_000 * 100;
+
+/// How a layout writes its amounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmountStyle {
+    /// Decimal separator: "." (UK) or "," (much of Europe).
+    #[serde(default = "default_decimal_separator")]
+    pub decimal_separator: char,
+    /// Thousands separator, if the bank uses one: ",", ".", " " or "'".
+    #[serde(default)]
+    pub thousands_separator: Option<char>,
+    /// Whether `(250.00)` means −250.00.
+    #[serde(default = "yes")]
+    pub negative_in_parentheses: bool,
+    /// Whether a trailing `CR`/`DR` marks the sign (`250.00 DR` = −250.00).
+    #[serde(default)]
+    pub cr_dr_suffix: bool,
+}
+
+fn default_decimal_separator() -> char {
+    '.'
+}
+fn yes() -> bool {
+    true
+}
+
+impl Default for AmountStyle {
+    fn default() -> Self {
+        AmountStyle {
+            decimal_separator: '.',
+            thousands_separator: Some(','),
+            negative_in_parentheses: true,
+            cr_dr_suffix: false,
+        }
+    }
+}
+
+/// Why an amount could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AmountError {
+    #[error("amount is empty")]
+    Empty,
+    #[error("amount {0:?} is not a number (expected digits with an optional sign, currency symbol, thousands separators and decimal part, e.g. 1,234.56 or (250.00))")]
+    NotANumber(String),
+    #[error("amount {0:?} has thousands separators in the wrong places (expected groups of three digits)")]
+    BadGrouping(String),
+    #[error("amount {0:?} has more than 2 decimal places; the ledger keeps pence exactly and will not round")]
+    TooManyDecimals(String),
+    #[error(
+        "amount {0:?} is too large for the ledger (at most 16 digits before the decimal point)"
+    )]
+    TooLarge(String),
+}
+
+const CURRENCY_SYMBOLS: &[char] = &['£', '€', '$', '¥'];
+
+/// Parse an amount as a bank writes it into an exact decimal with 2 decimal places.
+///
+/// Accepts an optional leading or trailing minus or plus, a currency symbol or ISO code
+/// (`£`, `€`, `$`, `GBP`), thousands separators in groups of three, parentheses for
+/// negatives and, when the style allows, a trailing `CR`/`DR`. Negative zero becomes zero.
+pub fn parse_amount(raw: &str, style: &AmountStyle) -> Result<Decimal, AmountError> {
+    let original = raw;
+    // Non-breaking spaces and ordinary whitespace around the value are layout, not data.
+    let mut s: String = raw
+        .trim_matches(|c: char| c.is_whitespace() || c == '\u{a0}')
+        .to_string();
+    if s.is_empty() {
+        return Err(AmountError::Empty);
+    }
+    let mut negative = false;
+    if style.negative_in_parentheses && s.starts_with('(') && s.ends_with(')') && s.len() >= 2 {
+        negative = true;
+        s = s[1..s.len() - 1].trim().to_string();
+    }
+    if style.cr_dr_suffix {
+        let upper = s.to_ascii_uppercase();
+        if let Some(rest) = upper.strip_suffix("DR") {
+            negative = !negative;
+            s = s[..rest.len()].trim_end().to_string();
+        } else if upper.ends_with("CR") {
+            s = s[..s.len() - 2].trim_end().to_string();
+        }
+    }
+    // Signs may come before or after a currency symbol: -£12.00, £-12.00, 12.00-.
+    let mut body = String::with_capacity(s.len());
+    let mut sign_seen = false;
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '-' || c == '+' {
+            let at_edge = body.is_empty() || i == chars.len() - 1;
+            if !at_edge || sign_seen {
+                return Err(AmountError::NotANumber(original.to_string()));
+            }
+            sign_seen = true;
+            if c == '-' {
+                negative = !negative;
+            }
+        } else if CURRENCY_SYMBOLS.contains(&c) {
+            if !body.is_empty() && i != chars.len() - 1 {
+                return Err(AmountError::NotANumber(original.to_string()));
+            }
+        } else if c.is_ascii_alphabetic() {
+            // A three-letter ISO code before or after the number: "GBP 12.00", "12.00 GBP".
+            let word: String = chars[i..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .collect();
+            let at_start = body.is_empty();
+            let at_end = i + word.chars().count() == chars.len();
+            if word.len() == 3
+                && word.chars().all(|c| c.is_ascii_uppercase())
+                && (at_start || at_end)
+            {
+                i += 3;
+                continue;
+            }
+            return Err(AmountError::NotANumber(original.to_string()));
+        } else if c.is_whitespace() || c == '\u{a0}' {
+            // Spaces are allowed only as a thousands separator or between symbol and number.
+            if style.thousands_separator == Some(' ') && !body.is_empty() {
+                body.push(' ');
+            }
+        } else {
+            body.push(c);
+        }
+        i += 1;
+    }
+    let body = body.trim().to_string();
+    if body.is_empty() {
+        return Err(AmountError::NotANumber(original.to_string()));
+    }
+    let (int_part, frac_part) = match body.rfind(style.decimal_separator) {
+        Some(pos) => (
+            &body[..pos],
+            Some(&body[pos + style.decimal_separator.len_utf8()..]),
+        ),
+        None => (body.as_str(), None),
+    };
+    let int_digits = match style.thousands_separator {
+        Some(sep) if int_part.contains(sep) => {
+            let groups: Vec<&str> = int_part.split(sep).collect();
+            let first_ok = groups.first().is_some_and(|g| {
+                (1..=3).contains(&g.len()) && g.chars().all(|c| c.is_ascii_digit())
+            });
+            let rest_ok = groups[1..]
+                .iter()
+                .all(|g| g.len() == 3 && g.chars().all(|c| c.is_ascii_digit()));
+            if !(first_ok && rest_ok) {
+                return Err(AmountError::BadGrouping(original.to_string()));
+            }
+            groups.concat()
+        }
+        _ => int_part.to_string(),
+    };
+    let int_digits = if int_digits.is_empty() && frac_part.is_some() {
+        "0".to_string()
+    } else {
+        int_digits
+    };
+    if int_digits.is_empty() || !int_digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(AmountError::NotANumber(original.to_string()));
+    }
+    let frac = frac_part.unwrap_or("");
+    if !frac.chars().all(|c| c.is_ascii_digit()) || (frac_part.is_some() && frac.is_empty()) {
+        return Err(AmountError::NotANumber(original.to_string()));
+    }
+    let significant_frac = frac.trim_end_matches('0');
+    if significant_frac.len() > LEDGER_SCALE as usize {
+        return Err(AmountError::TooManyDecimals(original.to_string()));
+    }
+    let int_trimmed = int_digits.trim_start_matches('0');
+    if int_trimmed.len() > 16 {
+        return Err(AmountError::TooLarge(original.to_string()));
+    }
+    let text = format!(
+        "{}.{:0<2}",
+        if int_trimmed.is_empty() {
+            "0"
+        } else {
+            int_trimmed
+        },
+        significant_frac
+    );
+    let mut value =
+        Decimal::from_str(&text).map_err(|_| AmountError::NotANumber(original.to_string()))?;
+    value.rescale(LEDGER_SCALE);
+    if negative && !value.is_zero() {
+        value.set_sign_negative(true);
+    }
+    Ok(value)
+}
+
+/// Pence (minor units at scale 2) of a ledger amount.
+pub fn to_minor_units(value: Decimal) -> i128 {
+    let mut v = value;
+    v.rescale(LEDGER_SCALE);
+    v.mantissa()
+}
+
+/// A ledger amount from minor units at scale 2.
+pub fn from_minor_units(minor: i128) -> Decimal {
+    Decimal::from_i128_with_scale(minor, LEDGER_SCALE)
+}
+
+/// Format a ledger amount with exactly two decimal places and no grouping: `-1234.50`.
+pub fn format_amount(value: Decimal) -> String {
+    let mut v = value;
+    v.rescale(LEDGER_SCALE);
+    if v.is_zero() {
+        v = Decimal::new(0, LEDGER_SCALE);
+    }
+    v.to_string()
+}
+
+/// Active ISO 4217 currency codes.
+const ISO_4217: &[&str] = &[
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD",
+    "CDF", "CHF", "CLP", "CNY", "COP", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD",
+    "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ",
+    "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD",
+    "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR",
+    "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR",
+    "MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN",
+    "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR",
+    "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB",
+    "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS",
+    "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
+];
+
+/// Whether `code` is an active ISO 4217 currency code (upper case).
+pub fn is_currency_code(code: &str) -> bool {
+    ISO_4217.binary_search(&code).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uk(s: &str) -> Result<String, AmountError> {
+        parse_amount(s, &AmountStyle::default()).map(format_amount)
+    }
+
+    #[test]
+    fn reads_the_ways_uk_banks_write_amounts() {
+        assert_eq!(uk("1,234.56").unwrap(), "1234.56");
+        assert_eq!(uk("£1,234.56").unwrap(), "1234.56");
+        assert_eq!(uk("-£12.50").unwrap(), "-12.50");
+        assert_eq!(uk("£-12.50").unwrap(), "-12.50");
+        assert_eq!(uk("(250.00)").unwrap(), "-250.00");
+        assert_eq!(uk("(£250)").unwrap(), "-250.00");
+        assert_eq!(uk("12.5").unwrap(), "12.50");
+        assert_eq!(uk(".75").unwrap(), "0.75");
+        assert_eq!(uk(" 9999.99\u{a0}").unwrap(), "9999.99");
+        assert_eq!(uk("+40").unwrap(), "40.00");
+        assert_eq!(uk("40.00-").unwrap(), "-40.00");
+        assert_eq!(uk("GBP 10.00").unwrap(), "10.00");
+        assert_eq!(uk("1.230").unwrap(), "1.23");
+    }
+
+    #[test]
+    fn negative_zero_is_zero() {
+        let z = parse_amount("-0.00", &AmountStyle::default()).unwrap();
+        assert!(!z.is_sign_negative());
+        assert_eq!(format_amount(z), "0.00");
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_read_exactly() {
+        assert_eq!(uk(""), Err(AmountError::Empty));
+        assert!(matches!(uk("12.345"), Err(AmountError::TooManyDecimals(_))));
+        assert!(matches!(uk("1,23.45"), Err(AmountError::BadGrouping(_))));
+        assert!(matches!(uk("12a.00"), Err(AmountError::NotANumber(_))));
+        assert!(matches!(uk("1-2"), Err(AmountError::NotANumber(_))));
+        assert!(matches!(uk("--5"), Err(AmountError::NotANumber(_))));
+        assert!(matches!(uk("12."), Err(AmountError::NotANumber(_))));
+        assert!(matches!(
+            uk("123456789012345678901234567890"),
+            Err(AmountError::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn european_and_cr_dr_styles() {
+        let eu = AmountStyle {
+            decimal_separator: ',',
+            thousands_separator: Some('.'),
+            negative_in_parentheses: false,
+            cr_dr_suffix: false,
+        };
+        assert_eq!(
+            format_amount(parse_amount("1.234,56", &eu).unwrap()),
+            "1234.56"
+        );
+        assert_eq!(format_amount(parse_amount("-0,5", &eu).unwrap()), "-0.50");
+        let crdr = AmountStyle {
+            cr_dr_suffix: true,
+            ..AmountStyle::default()
+        };
+        assert_eq!(
+            format_amount(parse_amount("250.00 DR", &crdr).unwrap()),
+            "-250.00"
+        );
+        assert_eq!(
+            format_amount(parse_amount("250.00CR", &crdr).unwrap()),
+            "250.00"
+        );
+    }
+
+    #[test]
+    fn currency_codes() {
+        assert!(
+            ISO_4217.windows(2).all(|w| w[0] < w[1]),
+            "list must stay sorted"
+        );
+        assert!(is_currency_code("GBP"));
+        assert!(is_currency_code("EUR"));
+        assert!(!is_currency_code("GBX"));
+        assert!(!is_currency_code("gbp"));
+    }
+}

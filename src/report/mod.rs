@@ -1,0 +1,70 @@
+//! Report: writing the run's outputs, atomically, and the manifest that hashes them.
+//!
+//! Every output is written to a temporary file in the output folder and renamed into
+//! place, so a crash never leaves a half-written file that looks complete. CSV text cells
+//! are sanitised against formula injection (`sanitize`); the parquet ledger keeps the
+//! raw text exactly as the bank gave it. Output bytes depend only on the inputs: the one
+//! wall-clock value, the run timestamp, lives in `manifest.json` and can be fixed.
+
+pub mod csv_out;
+pub mod manifest;
+pub mod parquet_out;
+pub mod sanitize;
+
+use std::path::{Path, PathBuf};
+
+/// Why an output could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot create output folder {path}: {source}")]
+    OutputDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {message}")]
+    Encode { path: PathBuf, message: String },
+}
+
+/// An output written by the run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OutputFile {
+    /// File name inside the output folder.
+    pub file: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+}
+
+/// Write `bytes` to `dir/name` through a temporary file and a rename.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<OutputFile, ReportError> {
+    use std::io::Write;
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.partial"));
+    let err = |source| ReportError::Write {
+        path: path.clone(),
+        source,
+    };
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(err)?;
+        f.write_all(bytes).map_err(err)?;
+        f.sync_all().map_err(err)?;
+    }
+    std::fs::rename(&tmp, &path).map_err(err)?;
+    Ok(OutputFile {
+        file: name.to_string(),
+        sha256: crate::hash::sha256_hex(bytes),
+        size_bytes: bytes.len() as u64,
+    })
+}
+
+/// Create the output folder if needed.
+pub fn ensure_dir(dir: &Path) -> Result<(), ReportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ReportError::OutputDir {
+        path: dir.to_path_buf(),
+        source,
+    })
+}

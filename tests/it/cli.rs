@@ -1,0 +1,396 @@
+//! The command line, end to end: the demo case, rejects, determinism and exit codes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{fixture, parse_csv, read_csv};
+
+fn proceeds() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_proceeds"));
+    c.env_remove("PROCEEDS_RUN_TIMESTAMP")
+        .env_remove("SOURCE_DATE_EPOCH");
+    c
+}
+
+fn run_case(case: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    proceeds()
+        .arg("run")
+        .arg(case)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn files_in(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn demo_case_reruns_are_byte_identical() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let case = fixture("demo/case.toml");
+    let fixed = ["--run-timestamp", "2025-01-01T00:00:00Z"];
+    let first = run_case(&case, a.path(), &fixed);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let second = run_case(&case, b.path(), &fixed);
+    assert!(second.status.success());
+    let fa = files_in(a.path());
+    let fb = files_in(b.path());
+    let names: Vec<&String> = fa.keys().collect();
+    assert_eq!(
+        names,
+        [
+            "ledger.csv",
+            "ledger.parquet",
+            "manifest.json",
+            "rejects.csv",
+            "skipped.csv",
+            "sources.csv"
+        ]
+    );
+    for (name, bytes) in &fa {
+        assert!(bytes == &fb[name], "{name} differs between reruns");
+    }
+    // No temporary files are left behind.
+    assert!(!fa.keys().any(|n| n.ends_with(".partial")));
+}
+
+#[test]
+fn demo_case_accounts_for_every_row_and_penny() {
+    let out = tempfile::tempdir().unwrap();
+    let result = run_case(&fixture("demo/case.toml"), out.path(), &["--quiet"]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert!(result.stdout.is_empty(), "--quiet prints nothing");
+
+    let sources = read_csv(&out.path().join("sources.csv"));
+    let header = &sources[0];
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let summary: Vec<(String, String, String, String, String, String, String)> = sources[1..]
+        .iter()
+        .map(|r| {
+            (
+                r[col("source_file")].clone(),
+                r[col("records_read")].clone(),
+                r[col("accepted")].clone(),
+                r[col("rejected")].clone(),
+                r[col("skipped")].clone(),
+                r[col("money_in")].clone(),
+                r[col("money_out")].clone(),
+            )
+        })
+        .collect();
+    let s = |a: &str| a.to_string();
+    assert_eq!(
+        summary,
+        vec![
+            (
+                s("statements/lloyds_DH_2024Q1.csv"),
+                s("20"),
+                s("17"),
+                s("2"),
+                s("1"),
+                s("51500.00"),
+                s("47466.60")
+            ),
+            (
+                s("statements/monzo_DH_2024Q1.csv"),
+                s("10"),
+                s("8"),
+                s("1"),
+                s("1"),
+                s("6350.00"),
+                s("4934.00")
+            ),
+            (
+                s("statements/natwest_BRIGHTSIDE_2024-01.csv"),
+                s("12"),
+                s("9"),
+                s("1"),
+                s("2"),
+                s("11750.00"),
+                s("9355.60")
+            ),
+            (
+                s("statements/nationwide_VH_2024Q1.csv"),
+                s("10"),
+                s("5"),
+                s("0"),
+                s("5"),
+                s("8920.00"),
+                s("7292.50")
+            ),
+        ]
+    );
+    for r in &sources[1..] {
+        assert_eq!(r[col("balanced")], "yes");
+    }
+
+    // The ledger: one row per accepted record, amounts summing to the sources' totals.
+    let ledger = read_csv(&out.path().join("ledger.csv"));
+    assert_eq!(ledger.len() - 1, 17 + 8 + 9 + 5);
+    let amount = ledger[0].iter().position(|h| h == "amount").unwrap();
+    let pence: i64 = ledger[1..]
+        .iter()
+        .map(|r| {
+            let v: rust_decimal::Decimal = r[amount].parse().unwrap();
+            i64::try_from(v * rust_decimal::Decimal::from(100)).unwrap()
+        })
+        .sum::<i64>();
+    assert_eq!(
+        pence,
+        (51500_00 + 6350_00 + 11750_00 + 8920_00) - (47466_60 + 4934_00 + 9355_60 + 7292_50)
+    );
+
+    // The formula in a Lloyds narrative of the fixtures is not in the demo, but every text
+    // cell that starts like a formula is made inert (checked on the bad-rows case below).
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["tool"]["name"], "proceeds");
+    assert_eq!(manifest["case"]["reference"], "KESTREL-2025-014");
+    assert_eq!(manifest["counts"]["ledger_rows"], 39);
+    assert_eq!(manifest["inputs"].as_array().unwrap().len(), 4);
+    assert_eq!(manifest["run_timestamp_source"], "clock");
+    let outputs = manifest["outputs"].as_array().unwrap();
+    for o in outputs {
+        let name = o["file"].as_str().unwrap();
+        let bytes = std::fs::read(out.path().join(name)).unwrap();
+        assert_eq!(o["sha256"], proceeds::hash::sha256_hex(&bytes), "{name}");
+    }
+    for i in manifest["inputs"].as_array().unwrap() {
+        let bytes = std::fs::read(fixture("demo").join(i["path"].as_str().unwrap())).unwrap();
+        assert_eq!(i["sha256"], proceeds::hash::sha256_hex(&bytes));
+        assert_eq!(i["size_bytes"], bytes.len());
+    }
+}
+
+#[test]
+fn every_kind_of_bad_row_is_in_rejects_csv_with_its_line() {
+    let out = tempfile::tempdir().unwrap();
+    let r = proceeds()
+        .arg("ingest")
+        .arg(fixture("bad-rows/case.toml"))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let rejects = read_csv(&out.path().join("rejects.csv"));
+    assert_eq!(
+        rejects[0],
+        [
+            "source_file",
+            "source_sha256",
+            "line",
+            "field",
+            "reason",
+            "raw"
+        ]
+    );
+    let expected: &[(&str, &str, &str)] = &[
+        (
+            "3",
+            "date",
+            "date \"31/04/2024\" is not a real calendar date",
+        ),
+        (
+            "4",
+            "date",
+            "date \"2024-03-09\" does not match the layout's date format \"%d/%m/%Y\"",
+        ),
+        ("5", "debit", "amount \"ten\" is not a number"),
+        ("6", "", "row has 6 fields, expected 8"),
+        (
+            "7",
+            "",
+            "row has 9 fields, expected 8 (an unquoted delimiter inside a field?)",
+        ),
+        (
+            "8",
+            "debit",
+            "both debit (1.00) and credit (2.00) hold an amount",
+        ),
+        ("9", "debit", "neither debit nor credit holds an amount"),
+        ("10", "credit", "credit column holds a negative value -5.00"),
+        ("11", "debit", "thousands separators in the wrong places"),
+        ("12", "debit", "has more than 2 decimal places"),
+        ("13", "credit", "is too large for the ledger"),
+        (
+            "14",
+            "account",
+            "row is for account \"30-94-57 99999999\", but the source is declared as account ACC",
+        ),
+        (
+            "15",
+            "balance",
+            "balance: amount \"9x9.00\" is not a number",
+        ),
+        (
+            "16",
+            "date",
+            "reads as 1900-01-01, outside 1970-01-01 to 2099-12-31",
+        ),
+        (
+            "17",
+            "date",
+            "reads as 2100-01-01, outside 1970-01-01 to 2099-12-31",
+        ),
+    ];
+    assert_eq!(rejects.len() - 1, expected.len(), "{rejects:#?}");
+    let raw_lines: Vec<&str> =
+        std::str::from_utf8(&std::fs::read(fixture("bad-rows/statement.csv")).unwrap())
+            .unwrap()
+            .to_string()
+            .leak()
+            .lines()
+            .collect();
+    for (row, (line, field, reason)) in rejects[1..].iter().zip(expected) {
+        assert_eq!(row[0], "statement.csv");
+        assert_eq!(row[2], *line);
+        assert_eq!(row[3], *field, "line {line}");
+        assert!(
+            row[4].contains(reason),
+            "line {line}: {:?} lacks {reason:?}",
+            row[4]
+        );
+        let n: usize = line.parse().unwrap();
+        assert_eq!(row[5], raw_lines[n - 1], "raw text of line {line}");
+    }
+    let sources = read_csv(&out.path().join("sources.csv"));
+    // records_read, accepted, rejected, skipped, balanced
+    assert_eq!(&sources[1][9..14], ["21", "3", "15", "3", "yes"]);
+    let skipped = read_csv(&out.path().join("skipped.csv"));
+    let reasons: Vec<(&str, &str)> = skipped[1..]
+        .iter()
+        .map(|r| (r[1].as_str(), r[2].as_str()))
+        .collect();
+    assert_eq!(reasons[0], ("1", "header"));
+    assert_eq!(reasons[1], ("19", "blank line"));
+    assert_eq!(reasons[2].0, "21");
+    assert!(reasons[2]
+        .1
+        .starts_with("non-data line matching skip pattern"));
+
+    // Negative zero is zero, not minus zero.
+    let ledger = read_csv(&out.path().join("ledger.csv"));
+    let amount = ledger[0].iter().position(|h| h == "amount").unwrap();
+    let amounts: Vec<&str> = ledger[1..].iter().map(|r| r[amount].as_str()).collect();
+    assert_eq!(amounts, ["1000.00", "0.00", "-10.00"]);
+}
+
+#[test]
+fn formula_text_is_inert_in_csv_but_raw_in_parquet() {
+    let out = tempfile::tempdir().unwrap();
+    let r = run_case(
+        &fixture("layouts/lloyds/case.toml"),
+        out.path(),
+        &["--quiet"],
+    );
+    assert!(r.status.success());
+    let ledger = std::fs::read(out.path().join("ledger.csv")).unwrap();
+    let rows = parse_csv(&ledger);
+    let desc = rows[0].iter().position(|h| h == "description").unwrap();
+    assert_eq!(rows[1][desc], "'=HYPERLINK(\"http://evil.example/x\")");
+    // Money cells stay numbers: negative amounts are not prefixed.
+    let amount = rows[0].iter().position(|h| h == "amount").unwrap();
+    assert_eq!(rows[1][amount], "-5.00");
+
+    use polars::prelude::*;
+    let file = std::fs::File::open(out.path().join("ledger.parquet")).unwrap();
+    let df = ParquetReader::new(file).finish().unwrap();
+    let d = df
+        .column("description")
+        .unwrap()
+        .str()
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .to_string();
+    assert_eq!(d, "=HYPERLINK(\"http://evil.example/x\")");
+    assert_eq!(
+        df.column("amount").unwrap().dtype(),
+        &DataType::Decimal(18, 2)
+    );
+}
+
+#[test]
+fn exit_codes_and_messages_for_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    // A case file that does not exist.
+    let r = run_case(&dir.path().join("nope.toml"), dir.path(), &[]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("cannot read case file"));
+
+    // A binary file where a statement should be.
+    std::fs::write(
+        dir.path().join("garbage.csv"),
+        b"PK\x03\x04\x00\x00\x01\x02binary",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("case.toml"),
+        std::fs::read_to_string(fixture("bad-rows/case.toml"))
+            .unwrap()
+            .replace("statement.csv", "garbage.csv"),
+    )
+    .unwrap();
+    let r = run_case(&dir.path().join("case.toml"), &dir.path().join("out"), &[]);
+    assert_eq!(r.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("source garbage.csv: the file is binary"),
+        "{err}"
+    );
+
+    // A text file that is not the declared layout.
+    std::fs::write(dir.path().join("garbage.csv"), "hello\nworld\n").unwrap();
+    let r = run_case(&dir.path().join("case.toml"), &dir.path().join("out"), &[]);
+    assert_eq!(r.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("source garbage.csv (layout lloyds)") && err.contains("no header found"),
+        "{err}"
+    );
+}
+
+#[test]
+fn formats_list_names_every_shipped_layout() {
+    let r = proceeds().args(["formats", "list"]).output().unwrap();
+    assert!(r.status.success());
+    let text = String::from_utf8(r.stdout).unwrap();
+    for id in [
+        "barclays",
+        "hsbc",
+        "lloyds",
+        "monzo",
+        "nationwide",
+        "natwest",
+        "santander",
+        "starling",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(id)),
+            "{id} missing from:\n{text}"
+        );
+    }
+}

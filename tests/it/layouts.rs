@@ -1,0 +1,192 @@
+//! Golden tests for every shipped layout: `fixtures/layouts/<id>/` holds a case with one
+//! statement written for the purpose (including the mess real exports contain) and the
+//! rows, rejects and counts expected from it, worked out by hand. A new layout needs a
+//! new folder, not new Rust.
+
+use polars::prelude::*;
+use proceeds::case::{Case, ResolveOptions};
+use proceeds::ingest::{ingest_case, Registry};
+use proceeds::money::format_amount;
+
+use crate::support::{fixture, read_csv};
+
+const PROJECTED: [&str; 8] = [
+    "source_line",
+    "booking_date",
+    "amount",
+    "balance",
+    "channel",
+    "counterparty_name",
+    "counterparty_account",
+    "location",
+];
+
+fn text_column(df: &DataFrame, name: &str) -> Vec<String> {
+    df.column(name)
+        .unwrap()
+        .cast(&DataType::String)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap_or("").to_string())
+        .collect()
+}
+
+fn check_layout(id: &str) {
+    let dir = fixture(&format!("layouts/{id}"));
+    let case = Case::load(&dir.join("case.toml"), ResolveOptions::default()).unwrap();
+    let registry = Registry::for_case(&case).unwrap();
+    let out = ingest_case(&case, &registry, false).unwrap();
+
+    // Rows, to the penny, in canonical order.
+    let expected = read_csv(&dir.join("expected.csv"));
+    let columns: Vec<Vec<String>> = PROJECTED
+        .iter()
+        .map(|c| text_column(&out.ledger, c))
+        .collect();
+    let actual: Vec<Vec<String>> = (0..out.ledger.height())
+        .map(|i| columns.iter().map(|c| c[i].clone()).collect())
+        .collect();
+    assert_eq!(
+        actual,
+        expected[1..].to_vec(),
+        "{id}: ledger rows differ from fixtures/layouts/{id}/expected.csv"
+    );
+    // Every row names its source, hash, exhibit and account.
+    let report = &out.sources[0];
+    for name in ["source_file", "source_sha256", "exhibit", "account_id"] {
+        let values = text_column(&out.ledger, name);
+        assert!(values.iter().all(|v| !v.is_empty()), "{id}: {name} missing");
+    }
+    assert!(text_column(&out.ledger, "source_sha256")
+        .iter()
+        .all(|s| *s == report.sha256));
+    let ids = text_column(&out.ledger, "txn_id");
+    let lines = text_column(&out.ledger, "source_line");
+    for (txn, line) in ids.iter().zip(&lines) {
+        assert_eq!(*txn, format!("{}-L{line}", &report.sha256[..12]));
+    }
+
+    // Rejects: line, field and reason.
+    let expected_rejects = read_csv(&dir.join("expected_rejects.csv"));
+    assert_eq!(
+        out.rejects.len(),
+        expected_rejects.len() - 1,
+        "{id}: rejects {:#?}",
+        out.rejects
+    );
+    for (reject, want) in out.rejects.iter().zip(&expected_rejects[1..]) {
+        assert_eq!(reject.line.to_string(), want[0], "{id}: reject line");
+        assert_eq!(
+            reject.field, want[1],
+            "{id}: reject field at line {}",
+            reject.line
+        );
+        assert!(
+            reject.reason.contains(&want[2]),
+            "{id}: line {} reason {:?} should contain {:?}",
+            reject.line,
+            reject.reason,
+            want[2]
+        );
+        assert!(!reject.raw.is_empty(), "{id}: reject raw text kept");
+    }
+
+    // Counts balance and match the hand count; money in/out per file.
+    let counts = read_csv(&dir.join("expected_counts.csv"));
+    let want = &counts[1];
+    assert_eq!(
+        report.records_read.to_string(),
+        want[0],
+        "{id}: records read"
+    );
+    assert_eq!(report.accepted.to_string(), want[1], "{id}: accepted");
+    assert_eq!(report.rejected.to_string(), want[2], "{id}: rejected");
+    assert_eq!(report.skipped.to_string(), want[3], "{id}: skipped");
+    assert_eq!(format_amount(report.money_in), want[4], "{id}: money in");
+    assert_eq!(format_amount(report.money_out), want[5], "{id}: money out");
+    assert_eq!(
+        report.records_read,
+        report.accepted + report.rejected + report.skipped
+    );
+    assert_eq!(out.ledger.height() as u64, report.accepted);
+    assert_eq!(out.skipped.len() as u64, report.skipped);
+}
+
+#[test]
+fn every_shipped_layout_has_a_golden_fixture() {
+    let registry = Registry::shipped().unwrap();
+    for layout in registry.iter() {
+        let dir = fixture(&format!("layouts/{}", layout.id));
+        assert!(
+            dir.join("expected.csv").exists(),
+            "no fixture for layout {}",
+            layout.id
+        );
+    }
+}
+
+#[test]
+fn lloyds() {
+    check_layout("lloyds");
+}
+
+#[test]
+fn barclays() {
+    check_layout("barclays");
+}
+
+#[test]
+fn hsbc() {
+    check_layout("hsbc");
+}
+
+#[test]
+fn natwest() {
+    check_layout("natwest");
+}
+
+#[test]
+fn monzo() {
+    check_layout("monzo");
+}
+
+#[test]
+fn starling() {
+    check_layout("starling");
+}
+
+#[test]
+fn nationwide() {
+    check_layout("nationwide");
+}
+
+#[test]
+fn santander() {
+    check_layout("santander");
+}
+
+#[test]
+fn windows_1252_pound_and_accents_survive() {
+    let dir = fixture("layouts/nationwide");
+    let case = Case::load(&dir.join("case.toml"), ResolveOptions::default()).unwrap();
+    let out = ingest_case(&case, &Registry::for_case(&case).unwrap(), false).unwrap();
+    let descriptions = text_column(&out.ledger, "description");
+    assert!(descriptions.contains(&"CAFÉ NERO LEEDS".to_string()));
+    assert_eq!(out.sources[0].encoding, "windows-1252 (not valid UTF-8)");
+    assert!(
+        out.skipped[1].raw.contains("£3,204.10"),
+        "{:?}",
+        out.skipped[1]
+    );
+}
+
+#[test]
+fn monzo_keeps_bank_ids_and_times() {
+    let dir = fixture("layouts/monzo");
+    let case = Case::load(&dir.join("case.toml"), ResolveOptions::default()).unwrap();
+    let out = ingest_case(&case, &Registry::for_case(&case).unwrap(), false).unwrap();
+    assert_eq!(text_column(&out.ledger, "bank_txn_id")[0], "tx_0000AbC1");
+    assert_eq!(text_column(&out.ledger, "booking_time")[1], "12:40:55");
+}

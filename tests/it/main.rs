@@ -1,0 +1,6 @@
+//! Integration tests, in one binary so polars is linked once.
+
+mod case_file;
+mod cli;
+mod layouts;
+mod support;
