@@ -528,12 +528,12 @@ fn resolve(raw: RawCase, path: &Path, options: ResolveOptions) -> Result<Case, C
     })?;
     let resolve_path = |key: &str, written: &str| -> Result<CasePath, CaseError> {
         let p = Path::new(written);
-        if !options.allow_outside_case_dir {
-            if p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir)) {
-                return Err(invalid(key, format!(
-                    "is {written:?}, which points outside the case folder; keep disclosed material inside the case folder, or pass --allow-outside-case-dir"
-                )));
-            }
+        if !options.allow_outside_case_dir
+            && (p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir)))
+        {
+            return Err(invalid(key, format!(
+                "is {written:?}, which points outside the case folder; keep disclosed material inside the case folder, or pass --allow-outside-case-dir"
+            )));
         }
         let resolved = dir.join(p);
         let meta = std::fs::metadata(&resolved).map_err(|e| {

@@ -203,16 +203,14 @@ fn emit_blank_lines(
     if gap.is_empty() {
         return;
     }
-    let mut line = first_line;
     // The gap starts right after the previous record's line break (or at the file start).
-    for piece in gap.split_inclusive('\n') {
+    for (line, piece) in (first_line..).zip(gap.split_inclusive('\n')) {
         let raw = piece.trim_end_matches(['\r', '\n']);
         emit(RecordEvent::Skip {
             line: line as u32,
             raw,
             reason: "blank line".into(),
         });
-        line += 1;
     }
 }
 

@@ -30,8 +30,10 @@ pub use registry::Registry;
 /// The values of one record, by [`Field`].
 pub type Values<'a> = [Option<&'a str>; FIELD_COUNT];
 
-/// What a record reader found at one place in the file.
+/// What a record reader found at one place in the file. Events are passed by value to a
+/// callback and never stored, so the size of the `Data` variant costs nothing.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum RecordEvent<'a> {
     /// A data record: its 1-based line, raw text, position among data records, and values.
     Data {

@@ -159,7 +159,8 @@ fn demo_case_accounts_for_every_row_and_penny() {
         .sum::<i64>();
     assert_eq!(
         pence,
-        (51500_00 + 6350_00 + 11750_00 + 8920_00) - (47466_60 + 4934_00 + 9355_60 + 7292_50)
+        // In pence: money in minus money out over the four sources.
+        (5_150_000 + 635_000 + 1_175_000 + 892_000) - (4_746_660 + 493_400 + 935_560 + 729_250)
     );
 
     // The formula in a Lloyds narrative of the fixtures is not in the demo, but every text
