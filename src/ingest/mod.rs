@@ -165,6 +165,27 @@ pub struct SourceReport {
     pub money_out: Decimal,
 }
 
+/// A statement period as the bank stated it: the opening and closing balances that
+/// structured formats (MT940, camt, OFX) carry, for the balance checks of `verify`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementPeriod {
+    pub account_id: String,
+    pub source_file: String,
+    pub source_sha256: String,
+    /// 1-based line where the statement starts.
+    pub line: u32,
+    /// The bank's statement id (`:20:`/`:28C:`, camt `Stmt/Id`), if any.
+    pub statement_id: Option<String>,
+    pub currency: String,
+    /// First and last day covered, when the format states it or the entries show it.
+    pub period_start: Option<NaiveDate>,
+    pub period_end: Option<NaiveDate>,
+    /// Opening booked balance and its date.
+    pub opening: Option<(NaiveDate, Decimal)>,
+    /// Closing booked balance and its date.
+    pub closing: Option<(NaiveDate, Decimal)>,
+}
+
 /// Everything ingest produces.
 #[derive(Debug)]
 pub struct Ingested {
@@ -172,6 +193,8 @@ pub struct Ingested {
     pub rejects: Vec<Reject>,
     pub skipped: Vec<Skipped>,
     pub sources: Vec<SourceReport>,
+    /// Statement periods with stated balances (empty for CSV layouts).
+    pub statements: Vec<StatementPeriod>,
 }
 
 /// Ingest every source of a case into the ledger.
@@ -228,6 +251,7 @@ pub fn ingest_case(
         rejects,
         skipped,
         sources: reports,
+        statements: Vec::new(),
     })
 }
 
