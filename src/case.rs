@@ -444,7 +444,7 @@ fn resolve(raw: RawCase, path: &Path, options: ResolveOptions) -> Result<Case, C
             Some(n) => {
                 let d = digits(n);
                 if d.is_empty()
-                    || d.len() > 12
+                    || d.len() > 34
                     || n.chars()
                         .any(|c| !(c.is_ascii_digit() || c == ' ' || c == '-'))
                 {

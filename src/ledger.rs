@@ -90,6 +90,7 @@ pub mod col {
     pub const BANK_TYPE: &str = "bank_type";
     pub const BANK_TXN_ID: &str = "bank_txn_id";
     pub const BOOKING_TIME: &str = "booking_time";
+    pub const REVERSAL: &str = "reversal";
 }
 
 /// Precision and scale of every money column.
@@ -120,6 +121,7 @@ pub fn schema() -> Vec<(&'static str, DataType)> {
         (BANK_TYPE, DataType::String),
         (BANK_TXN_ID, DataType::String),
         (BOOKING_TIME, DataType::String),
+        (REVERSAL, DataType::Boolean),
     ]
 }
 
@@ -158,6 +160,8 @@ pub struct LedgerRow {
     pub bank_type: Option<String>,
     pub bank_txn_id: Option<String>,
     pub booking_time: Option<String>,
+    /// A reversal of an earlier entry, as the bank marked it.
+    pub reversal: bool,
 }
 
 /// The stable transaction id: the first 12 hex digits of the source's SHA-256, the line,
@@ -197,6 +201,7 @@ pub struct LedgerBuilder {
     bank_type: Vec<Option<String>>,
     bank_txn_id: Vec<Option<String>>,
     booking_time: Vec<Option<String>>,
+    reversal: Vec<bool>,
 }
 
 impl LedgerBuilder {
@@ -241,6 +246,7 @@ impl LedgerBuilder {
         self.bank_type.push(row.bank_type);
         self.bank_txn_id.push(row.bank_txn_id);
         self.booking_time.push(row.booking_time);
+        self.reversal.push(row.reversal);
     }
 
     /// The ledger as a frame in canonical order, with `seq` numbering that order from 1.
@@ -332,6 +338,13 @@ impl LedgerBuilder {
             Column::new(BANK_TYPE.into(), take_opt(&self.bank_type)),
             Column::new(BANK_TXN_ID.into(), take_opt(&self.bank_txn_id)),
             Column::new(BOOKING_TIME.into(), take_opt(&self.booking_time)),
+            Column::new(
+                REVERSAL.into(),
+                order
+                    .iter()
+                    .map(|&i| self.reversal[i as usize])
+                    .collect::<Vec<bool>>(),
+            ),
         ];
         DataFrame::new(n, columns)
     }
@@ -375,6 +388,7 @@ mod tests {
             bank_type: None,
             bank_txn_id: None,
             booking_time: None,
+            reversal: false,
         };
         let mut b = LedgerBuilder::new();
         // A newest-first file: line 2 is the later of two same-day rows.

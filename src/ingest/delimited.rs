@@ -8,11 +8,9 @@
 //! not match the header is rejected here, before any value is read, because a shifted
 //! row would put amounts in the wrong columns.
 
-use super::layout::{ColumnRef, Field, Layout, FIELD_COUNT};
-use super::{RecordEvent, SourceProblem, Values};
-
-/// Records spanning more lines than this are treated as a broken (unbalanced) quote.
-const MAX_RECORD_LINES: usize = 20;
+use super::layout::Layout;
+use super::records::Splitter;
+use super::{RecordEvent, SourceProblem};
 
 /// Walk a delimited file, calling `emit` for every record and skipped line, in file order.
 pub fn read(
@@ -28,15 +26,7 @@ pub fn read(
     let mut record = csv::StringRecord::new();
     let mut prev_end: usize = 0;
     let mut prev_end_line: u64 = 1;
-    // Column index for each field once the header is known.
-    let mut indices: Option<([Option<usize>; FIELD_COUNT], usize, Vec<String>)> =
-        if layout.has_header {
-            None
-        } else {
-            Some(positional_indices(layout))
-        };
-    let mut records_seen = 0usize;
-    let mut data_index = 0u64;
+    let mut splitter = Splitter::new(layout);
     loop {
         let more = reader.read_record(&mut record).map_err(|e| SourceProblem {
             line: prev_end_line as u32,
@@ -68,115 +58,13 @@ pub fn read(
         prev_end = end;
         prev_end_line = line + raw_full.matches('\n').count() as u64;
         let line = line as u32;
-        records_seen += 1;
 
-        if record.iter().all(|f| f.trim().is_empty()) {
-            emit(RecordEvent::Skip {
-                line,
-                raw,
-                reason: "blank line".into(),
-            });
-            continue;
-        }
-        let Some((idx, width, header)) = &indices else {
-            if let Some(found) = header_indices(layout, &record) {
-                indices = Some(found);
-                emit(RecordEvent::Skip {
-                    line,
-                    raw,
-                    reason: "header".into(),
-                });
-                continue;
-            }
-            if records_seen >= layout.header_search_lines {
-                return Err(SourceProblem {
-                    line,
-                    message: format!(
-                        "no header found in the first {} records; expected a row naming the columns {}",
-                        layout.header_search_lines,
-                        expected_names(layout)
-                    ),
-                });
-            }
-            emit(RecordEvent::Skip {
-                line,
-                raw,
-                reason: "preamble before the header".into(),
-            });
-            continue;
-        };
-        if !header.is_empty() && is_same_header(header, &record) {
-            emit(RecordEvent::Skip {
-                line,
-                raw,
-                reason: "repeated header".into(),
-            });
-            continue;
-        }
-        if let Some(p) = layout.skip_lines.iter().find(|p| p.is_match(raw)) {
-            emit(RecordEvent::Skip {
-                line,
-                raw,
-                reason: format!("non-data line matching skip pattern {:?}", p.as_str()),
-            });
-            continue;
-        }
-        let span = raw.matches('\n').count() + 1;
-        if span > MAX_RECORD_LINES {
-            emit(RecordEvent::Reject {
-                line,
-                raw,
-                field: String::new(),
-                reason: format!(
-                    "a quoted field is never closed: this record runs over {span} lines; fix the quote or split the file"
-                ),
-            });
-            continue;
-        }
-        let n = record.len();
-        let extra_non_empty = record.iter().skip(*width).any(|f| !f.trim().is_empty());
-        if n < *width || extra_non_empty {
-            emit(RecordEvent::Reject {
-                line,
-                raw,
-                field: String::new(),
-                reason: format!(
-                    "row has {n} fields, expected {width}{}",
-                    if extra_non_empty {
-                        " (an unquoted delimiter inside a field?)"
-                    } else {
-                        ""
-                    }
-                ),
-            });
-            continue;
-        }
-        let mut values: Values<'_> = [None; FIELD_COUNT];
-        for (slot, i) in values.iter_mut().zip(idx.iter()) {
-            if let Some(i) = i {
-                *slot = record.get(*i);
-            }
-        }
-        emit(RecordEvent::Data {
-            line,
-            raw,
-            index: data_index,
-            values,
-        });
-        data_index += 1;
+        let fields: Vec<&str> = record.iter().collect();
+        splitter.push(line, raw, &fields, &mut emit)?;
     }
     finish_crlf(text, &mut prev_end, &mut prev_end_line);
     emit_blank_lines(text, prev_end, text.len(), prev_end_line, &mut emit);
-    if indices.is_none() {
-        return Err(SourceProblem {
-            line: 1,
-            message: format!(
-                "no header found; expected a row naming the columns {}",
-                expected_names(layout)
-            ),
-        });
-    }
-    Ok(())
+    splitter.finish()
 }
 
 fn finish_crlf(text: &str, prev_end: &mut usize, prev_end_line: &mut u64) {
@@ -214,67 +102,82 @@ fn emit_blank_lines(
     }
 }
 
-fn normalise(s: &str) -> String {
-    s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}' || c == '"')
-        .to_lowercase()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::layout::Layout;
 
-fn header_indices(
-    layout: &Layout,
-    record: &csv::StringRecord,
-) -> Option<([Option<usize>; FIELD_COUNT], usize, Vec<String>)> {
-    let names: Vec<String> = record.iter().map(normalise).collect();
-    let mut idx = [None; FIELD_COUNT];
-    for (field, col) in &layout.columns {
-        let ColumnRef::Name(name) = col else {
-            return None;
-        };
-        let wanted = normalise(name);
-        let pos = names.iter().position(|n| *n == wanted)?;
-        idx[*field as usize] = Some(pos);
+    const LAYOUT: &str = r#"
+[layout]
+id = "t"
+name = "t"
+version = 1
+date_format = "%d/%m/%Y"
+row_order = "oldest_first"
+currency = "GBP"
+skip_lines = ['^Total']
+[columns]
+date = "Date"
+amount = "Amount"
+description = "Memo"
+"#;
+
+    /// (kind, line, raw) for every event.
+    fn events(text: &str) -> Vec<(String, u32, String)> {
+        let layout = Layout::from_toml(LAYOUT, "test").unwrap();
+        let mut out = Vec::new();
+        read(text, &layout, |e| {
+            out.push(match e {
+                RecordEvent::Data { line, raw, .. } => ("data".into(), line, raw.to_string()),
+                RecordEvent::Skip { line, raw, reason } => {
+                    (format!("skip:{reason}"), line, raw.to_string())
+                }
+                RecordEvent::Reject { line, raw, .. } => ("reject".into(), line, raw.to_string()),
+            })
+        })
+        .unwrap();
+        out
     }
-    // Trailing empty header cells (a trailing comma) are not columns.
-    let width = names
-        .iter()
-        .rposition(|n| !n.is_empty())
-        .map_or(0, |p| p + 1);
-    Some((idx, width, names))
-}
 
-fn is_same_header(header: &[String], record: &csv::StringRecord) -> bool {
-    record
-        .iter()
-        .map(normalise)
-        .zip(header.iter())
-        .all(|(a, b)| a == *b)
-        && record.len() >= header.iter().filter(|h| !h.is_empty()).count()
-}
-
-fn positional_indices(layout: &Layout) -> ([Option<usize>; FIELD_COUNT], usize, Vec<String>) {
-    let mut idx = [None; FIELD_COUNT];
-    let mut width = 0;
-    for (field, col) in &layout.columns {
-        if let ColumnRef::Position(p) = col {
-            idx[*field as usize] = Some(p - 1);
-            width = width.max(*p);
+    #[test]
+    fn every_line_is_accounted_for_with_lf_and_crlf() {
+        let lf = "pre\n\nDate,Amount,Memo\n01/01/2024,1.00,a\n\n\n02/01/2024,2.00,\"b\nc\"\nTotal,3.00,\n\n";
+        let crlf = lf.replace('\n', "\r\n");
+        for text in [lf.to_string(), crlf] {
+            let got: Vec<(String, u32)> =
+                events(&text).into_iter().map(|(k, l, _)| (k, l)).collect();
+            assert_eq!(
+                got,
+                vec![
+                    ("skip:preamble before the header".to_string(), 1),
+                    ("skip:blank line".to_string(), 2),
+                    ("skip:header".to_string(), 3),
+                    ("data".to_string(), 4),
+                    ("skip:blank line".to_string(), 5),
+                    ("skip:blank line".to_string(), 6),
+                    ("data".to_string(), 7),
+                    (
+                        "skip:non-data line matching skip pattern \"^Total\"".to_string(),
+                        9
+                    ),
+                    ("skip:blank line".to_string(), 10),
+                ],
+                "{text:?}"
+            );
         }
     }
-    (idx, width, Vec::new())
-}
 
-fn expected_names(layout: &Layout) -> String {
-    layout
-        .columns
-        .iter()
-        .filter_map(|(_, c)| match c {
-            ColumnRef::Name(n) => Some(format!("{n:?}")),
-            ColumnRef::Position(_) => None,
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+    #[test]
+    fn raw_text_is_the_record_as_written() {
+        let ev = events("Date,Amount,Memo\r\n01/01/2024,\"1,000.00\",\"x, y\"\r\n");
+        assert_eq!(ev[1].2, "01/01/2024,\"1,000.00\",\"x, y\"");
+    }
 
-/// Whether a layout maps this field (used by callers deciding what a row can carry).
-pub fn maps(layout: &Layout, field: Field) -> bool {
-    layout.column(field).is_some()
+    #[test]
+    fn a_file_without_its_header_is_refused() {
+        let layout = Layout::from_toml(LAYOUT, "test").unwrap();
+        let err = read("a,b\n1,2\n", &layout, |_| {}).unwrap_err();
+        assert!(err.message.contains("no header found"), "{}", err.message);
+        assert!(err.message.contains("\"Date\""), "{}", err.message);
+    }
 }

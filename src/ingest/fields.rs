@@ -38,6 +38,8 @@ pub struct RowDraft {
     pub bank_txn_id: Option<String>,
     /// The account identifier written in the row, if the export carries one.
     pub row_account: Option<String>,
+    /// A reversal of an earlier entry (MT940 RC/RD, camt `RvslInd`).
+    pub reversal: bool,
 }
 
 /// Why a row was rejected: the field (layout key) and the reason.
@@ -189,55 +191,22 @@ pub fn read_row(layout: &Layout, values: &Values<'_>) -> Result<RowDraft, FieldP
     let type_code = non_empty(values, Field::TypeCode).map(|t| t.trim().to_string());
     let category = non_empty(values, Field::Category).map(str::trim);
     let counterparty_column = non_empty(values, Field::Counterparty).map(|c| c.trim().to_string());
-    let type_upper = type_code.as_deref().map(str::to_uppercase);
 
     let credit = amount.is_sign_positive() && !amount.is_zero();
-    let mut channel = None;
-    let mut captured_counterparty = None;
-    let mut captured_account = None;
-    let mut captured_location = None;
-    for n in &layout.narratives {
-        let direction_ok = match n.direction {
-            Direction::Any => true,
-            Direction::Credit => credit,
-            Direction::Debit => !credit,
-        };
-        let type_ok = n.type_codes.is_empty()
-            || type_upper
-                .as_ref()
-                .is_some_and(|t| n.type_codes.contains(t));
-        if !direction_ok || !type_ok {
-            continue;
-        }
-        let text = match n.field {
-            NarrativeField::Description => Some(description.as_str()),
-            NarrativeField::Type => type_code.as_deref(),
-            NarrativeField::Category => category,
-            NarrativeField::Counterparty => counterparty_column.as_deref(),
-        };
-        let Some(text) = text else { continue };
-        let Some(caps) = n.pattern.captures(text) else {
-            continue;
-        };
-        if channel.is_none() {
-            channel = n.channel;
-        }
-        let grab = |name: &str| {
-            caps.name(name)
-                .map(|m| m.as_str().trim().to_string())
-                .filter(|s| !s.is_empty())
-        };
-        captured_counterparty = captured_counterparty.or_else(|| grab("counterparty"));
-        captured_account = captured_account.or_else(|| grab("counterparty_account"));
-        captured_location = captured_location.or_else(|| grab("location"));
-    }
-    let channel = channel
-        .or_else(|| {
-            type_upper
-                .as_ref()
-                .and_then(|t| layout.type_codes.get(t).copied())
-        })
-        .unwrap_or(layout.default_channel);
+    let class = classify(
+        layout,
+        &Narrative {
+            description: &description,
+            type_code: type_code.as_deref(),
+            category,
+            counterparty: counterparty_column.as_deref(),
+            credit,
+        },
+    );
+    let channel = class.channel;
+    let captured_counterparty = class.counterparty;
+    let captured_account = class.counterparty_account;
+    let captured_location = class.location;
 
     // Spreadsheet exports often guard identifiers with a leading apostrophe ('30-94-57).
     let ident = |f: Field| non_empty(values, f).map(|v| v.trim().trim_start_matches('\'').trim());
@@ -271,5 +240,84 @@ pub fn read_row(layout: &Layout, values: &Values<'_>) -> Result<RowDraft, FieldP
         bank_type: type_code.or_else(|| category.map(str::to_string)),
         bank_txn_id: non_empty(values, Field::TransactionId).map(|v| v.trim().to_string()),
         row_account,
+        reversal: false,
     })
+}
+
+/// The texts of one transaction that narrative patterns and type codes look at.
+#[derive(Debug, Clone, Copy)]
+pub struct Narrative<'a> {
+    pub description: &'a str,
+    pub type_code: Option<&'a str>,
+    pub category: Option<&'a str>,
+    pub counterparty: Option<&'a str>,
+    /// Money in (a positive, non-zero amount).
+    pub credit: bool,
+}
+
+/// What the layout's narrative patterns and type codes make of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classified {
+    pub channel: Channel,
+    pub counterparty: Option<String>,
+    pub counterparty_account: Option<String>,
+    pub location: Option<String>,
+}
+
+/// Channel, counterparty, counterparty account and location from the layout's narrative
+/// patterns (first match that sets each wins), then its type codes, then its default.
+pub fn classify(layout: &Layout, n: &Narrative<'_>) -> Classified {
+    let type_upper = n.type_code.map(|t| t.trim().to_uppercase());
+    let mut channel = None;
+    let mut counterparty = None;
+    let mut counterparty_account = None;
+    let mut location = None;
+    for rule in &layout.narratives {
+        let direction_ok = match rule.direction {
+            Direction::Any => true,
+            Direction::Credit => n.credit,
+            Direction::Debit => !n.credit,
+        };
+        let type_ok = rule.type_codes.is_empty()
+            || type_upper
+                .as_ref()
+                .is_some_and(|t| rule.type_codes.contains(t));
+        if !direction_ok || !type_ok {
+            continue;
+        }
+        let text = match rule.field {
+            NarrativeField::Description => Some(n.description),
+            NarrativeField::Type => n.type_code,
+            NarrativeField::Category => n.category,
+            NarrativeField::Counterparty => n.counterparty,
+        };
+        let Some(text) = text else { continue };
+        let Some(caps) = rule.pattern.captures(text) else {
+            continue;
+        };
+        if channel.is_none() {
+            channel = rule.channel;
+        }
+        let grab = |name: &str| {
+            caps.name(name)
+                .map(|m| m.as_str().trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        counterparty = counterparty.or_else(|| grab("counterparty"));
+        counterparty_account = counterparty_account.or_else(|| grab("counterparty_account"));
+        location = location.or_else(|| grab("location"));
+    }
+    let channel = channel
+        .or_else(|| {
+            type_upper
+                .as_ref()
+                .and_then(|t| layout.type_codes.get(t).copied())
+        })
+        .unwrap_or(layout.default_channel);
+    Classified {
+        channel,
+        counterparty,
+        counterparty_account,
+        location,
+    }
 }

@@ -28,6 +28,7 @@ pub struct LayoutError {
 #[serde(deny_unknown_fields)]
 pub struct RawLayout {
     pub layout: RawLayoutHeader,
+    #[serde(default)]
     pub columns: RawColumns,
     #[serde(default)]
     pub amounts: RawAmounts,
@@ -58,7 +59,8 @@ pub struct RawLayoutHeader {
     pub has_header: bool,
     #[serde(default = "default_header_search")]
     pub header_search_lines: usize,
-    pub date_format: String,
+    #[serde(default)]
+    pub date_format: Option<String>,
     #[serde(default)]
     pub time_format: Option<String>,
     pub row_order: RowOrder,
@@ -72,6 +74,9 @@ pub struct RawLayoutHeader {
     pub key_separator: char,
     #[serde(default)]
     pub default_channel: Option<Channel>,
+    /// Spreadsheets only: the sheet to read, by name (default: the first sheet).
+    #[serde(default)]
+    pub sheet: Option<String>,
 }
 
 fn default_delimiter() -> char {
@@ -96,6 +101,19 @@ pub enum LayoutKind {
     Delimited,
     /// `Key: value` lines, one block per transaction (e.g. Santander's text export).
     Blocks,
+    /// SWIFT MT940 / MT942.
+    Mt940,
+    /// ISO 20022 camt.053 / camt.052.
+    Camt,
+    /// OFX / QFX 1.x (SGML) and 2.x (XML).
+    Ofx,
+}
+
+impl LayoutKind {
+    /// Whether the format's own structure says where each field is (no `[columns]`).
+    pub fn is_structured(self) -> bool {
+        matches!(self, LayoutKind::Mt940 | LayoutKind::Camt | LayoutKind::Ofx)
+    }
 }
 
 /// The file's character encoding.
@@ -326,6 +344,7 @@ pub struct Layout {
     pub delimiter: u8,
     pub has_header: bool,
     pub header_search_lines: usize,
+    /// Date format of text cells; empty for structured formats, whose dates are fixed.
     pub date_format: String,
     pub time_format: Option<String>,
     pub row_order: RowOrder,
@@ -334,6 +353,8 @@ pub struct Layout {
     pub block_start: Option<String>,
     pub key_separator: char,
     pub default_channel: Channel,
+    /// Spreadsheets only: the sheet to read (default: the first).
+    pub sheet: Option<String>,
     /// Column for each field, in [`Field`] order.
     pub columns: Vec<(Field, ColumnRef)>,
     pub amount_columns: AmountColumns,
@@ -363,7 +384,19 @@ impl Layout {
                 h.id
             )));
         }
-        check_date_format(&h.date_format).map_err(|m| err(format!("`layout.date_format` {m}")))?;
+        let structured = h.kind.is_structured();
+        let date_format =
+            match (&h.date_format, structured) {
+                (Some(f), _) => {
+                    check_date_format(f).map_err(|m| err(format!("`layout.date_format` {m}")))?;
+                    f.clone()
+                }
+                (None, true) => String::new(),
+                (None, false) => return Err(err(
+                    "`layout.date_format` is required, e.g. \"%d/%m/%Y\"; dates are never guessed"
+                        .into(),
+                )),
+            };
         if let Some(tf) = &h.time_format {
             if chrono::NaiveTime::parse_from_str("00:00:00", "%H:%M:%S").is_err() || tf.is_empty() {
                 return Err(err("`layout.time_format` must not be empty".into()));
@@ -448,12 +481,19 @@ impl Layout {
                 _ => {}
             }
         }
-        if !has(Field::Date) {
+        if structured && !columns.is_empty() {
+            return Err(err(format!(
+                "`[columns]` does not apply to kind = {:?}: the format itself says where each field is",
+                h.kind
+            )));
+        }
+        if !structured && !has(Field::Date) {
             return Err(err(
                 "`columns.date` is required: name the column holding the booking date".into(),
             ));
         }
         let amount_columns = match (has(Field::Amount), has(Field::Debit), has(Field::Credit)) {
+            _ if structured => AmountColumns::Signed,
             (true, false, false) => AmountColumns::Signed,
             (false, true, true) => AmountColumns::DebitCredit,
             _ => {
@@ -462,7 +502,7 @@ impl Layout {
                 ))
             }
         };
-        if h.currency.is_none() && !has(Field::Currency) {
+        if !structured && h.currency.is_none() && !has(Field::Currency) {
             return Err(err(
                 "no currency: set `layout.currency` (e.g. \"GBP\") or map `columns.currency`"
                     .into(),
@@ -507,7 +547,7 @@ impl Layout {
                     NarrativeField::Category => Field::Category,
                     NarrativeField::Counterparty => Field::Counterparty,
                 };
-                if !has(needed) {
+                if !structured && !has(needed) {
                     return Err(err(format!(
                         "`narratives[{i}]` matches the {} field, but `columns.{}` is not mapped",
                         needed.key(),
@@ -543,7 +583,7 @@ impl Layout {
             delimiter: h.delimiter as u8,
             has_header: h.has_header,
             header_search_lines: h.header_search_lines,
-            date_format: h.date_format,
+            date_format,
             time_format: h.time_format,
             row_order: h.row_order,
             currency: h.currency,
@@ -551,6 +591,7 @@ impl Layout {
             block_start: h.block_start,
             key_separator: h.key_separator,
             default_channel: h.default_channel.unwrap_or(Channel::Other),
+            sheet: h.sheet,
             columns,
             amount_columns,
             amount_style: AmountStyle {

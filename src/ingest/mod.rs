@@ -9,12 +9,18 @@
 //! as its layout at all is an [`IngestError`] naming the file.
 
 pub mod blocks;
+pub mod camt;
 pub mod decode;
 pub mod delimited;
 pub mod fields;
 pub mod layout;
+pub mod mt940;
+pub mod ofx;
+pub mod records;
 pub mod registry;
+pub mod spreadsheet;
 pub mod statement;
+pub mod structured;
 
 use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -217,6 +223,7 @@ pub fn ingest_case(
     let mut rejects = Vec::new();
     let mut skipped = Vec::new();
     let mut reports: Vec<SourceReport> = Vec::new();
+    let mut statements = Vec::new();
     for source in &case.sources {
         bar.set_message(source.path.written.clone());
         let layout = registry
@@ -233,6 +240,7 @@ pub fn ingest_case(
             &mut builder,
             &mut rejects,
             &mut skipped,
+            &mut statements,
         )?;
         if let Some(prev) = reports.iter().find(|r| r.sha256 == report.sha256) {
             return Err(IngestError::SameContent {
@@ -251,11 +259,172 @@ pub fn ingest_case(
         rejects,
         skipped,
         sources: reports,
-        statements: Vec::new(),
+        statements,
     })
 }
 
-/// Ingest one source into `builder`, appending its rejects and skipped lines.
+/// Where one source's records go: the ledger, the rejects, the skipped lines, and the
+/// source's own counts. Every reader (CSV, blocks, spreadsheet, MT940, camt, OFX) feeds it.
+pub struct SourceSink<'a> {
+    case: &'a Case,
+    source: &'a Source,
+    layout: &'a Layout,
+    provenance: Provenance,
+    builder: &'a mut LedgerBuilder,
+    rejects: &'a mut Vec<Reject>,
+    skipped: &'a mut Vec<Skipped>,
+    report: SourceReport,
+}
+
+impl SourceSink<'_> {
+    /// A non-data record.
+    pub fn skip(&mut self, line: u32, raw: &str, reason: String) {
+        self.report.records_read += 1;
+        self.report.skipped += 1;
+        self.skipped.push(Skipped {
+            source_file: self.provenance.source_file.clone(),
+            line,
+            reason,
+            raw: raw.to_string(),
+        });
+    }
+
+    /// A record that cannot be used, and why.
+    pub fn reject(&mut self, line: u32, raw: &str, field: String, reason: String) {
+        self.report.records_read += 1;
+        self.report.rejected += 1;
+        self.rejects.push(Reject {
+            source_file: self.provenance.source_file.clone(),
+            source_sha256: self.provenance.source_sha256.clone(),
+            line,
+            field,
+            reason,
+            raw: raw.to_string(),
+        });
+    }
+
+    /// A record read into a draft: assign it to a case account and add it to the ledger,
+    /// or reject it if the account or currency does not fit.
+    pub fn accept(&mut self, line: u32, sub: u32, index: u64, raw: &str, draft: fields::RowDraft) {
+        let assigned = assign_account(self.case, self.source, draft.row_account.as_deref())
+            .map_err(|r| ("account".to_string(), r))
+            .and_then(|(order, id)| {
+                let account = &self.case.accounts[order];
+                if draft.currency != account.currency {
+                    return Err((
+                        Field::Currency.key().to_string(),
+                        format!(
+                            "row is in {} but account {} is held in {}",
+                            draft.currency, account.id, account.currency
+                        ),
+                    ));
+                }
+                Ok((order, id))
+            });
+        let (account_order, account_id) = match assigned {
+            Ok(a) => a,
+            Err((field, reason)) => return self.reject(line, raw, field, reason),
+        };
+        let report = &mut self.report;
+        report.records_read += 1;
+        report.accepted += 1;
+        if draft.amount.is_sign_negative() {
+            report.money_out += -draft.amount;
+        } else {
+            report.money_in += draft.amount;
+        }
+        report.first_date = Some(
+            report
+                .first_date
+                .map_or(draft.booking_date, |d| d.min(draft.booking_date)),
+        );
+        report.last_date = Some(
+            report
+                .last_date
+                .map_or(draft.booking_date, |d| d.max(draft.booking_date)),
+        );
+        let order_in_source = match self.layout.row_order {
+            RowOrder::OldestFirst => index,
+            RowOrder::NewestFirst => u64::MAX - index,
+        };
+        let amount_base = (draft.currency == self.case.base_currency).then_some(draft.amount);
+        self.builder.push(
+            account_order as u32,
+            &self.provenance,
+            LedgerRow {
+                account_id,
+                source_line: line,
+                sub,
+                order_in_source,
+                booking_date: draft.booking_date,
+                value_date: draft.value_date,
+                amount: draft.amount,
+                currency: draft.currency,
+                amount_base,
+                balance: draft.balance,
+                channel: draft.channel,
+                counterparty_name: draft.counterparty_name,
+                counterparty_account: draft.counterparty_account,
+                description: draft.description,
+                location: draft.location,
+                bank_type: draft.bank_type,
+                bank_txn_id: draft.bank_txn_id,
+                booking_time: draft.booking_time,
+                reversal: draft.reversal,
+            },
+        );
+    }
+
+    /// Route a reader's event.
+    pub fn event(&mut self, event: RecordEvent<'_>) {
+        match event {
+            RecordEvent::Skip { line, raw, reason } => self.skip(line, raw, reason),
+            RecordEvent::Reject {
+                line,
+                raw,
+                field,
+                reason,
+            } => self.reject(line, raw, field, reason),
+            RecordEvent::Data {
+                line,
+                raw,
+                index,
+                values,
+            } => match fields::read_row(self.layout, &values) {
+                Ok(draft) => self.accept(line, 0, index, raw, draft),
+                Err(p) => self.reject(line, raw, p.field.to_string(), p.reason),
+            },
+        }
+    }
+
+    /// Which case account an identifier belongs to, given the source's declaration.
+    pub fn assign(&self, row_account: Option<&str>) -> Result<(usize, String), String> {
+        assign_account(self.case, self.source, row_account)
+    }
+
+    /// The source's path as written in the case file.
+    pub fn source_file(&self) -> &str {
+        &self.provenance.source_file
+    }
+
+    /// The source's SHA-256.
+    pub fn source_sha256(&self) -> &str {
+        &self.provenance.source_sha256
+    }
+
+    /// The source's case account key, when it declares one.
+    pub fn declared_account(&self) -> Option<&str> {
+        self.source.account.as_deref()
+    }
+
+    /// The layout this source is read with.
+    pub fn layout(&self) -> &Layout {
+        self.layout
+    }
+}
+
+/// Ingest one source into `builder`, appending its rejects and skipped lines, and any
+/// statement periods with stated balances to `statements`.
 pub fn ingest_source(
     case: &Case,
     source: &Source,
@@ -263,6 +432,7 @@ pub fn ingest_source(
     builder: &mut LedgerBuilder,
     rejects: &mut Vec<Reject>,
     skipped: &mut Vec<Skipped>,
+    statements: &mut Vec<StatementPeriod>,
 ) -> Result<SourceReport, IngestError> {
     let file = source.path.written.clone();
     // Hash first, from the file on disk, before any parsing.
@@ -275,173 +445,88 @@ pub fn ingest_source(
         file: file.clone(),
         source: e,
     })?;
-    let decoded =
-        decode::decode(&bytes, layout.encoding).map_err(|e| IngestError::Undecodable {
-            file: file.clone(),
-            source: e,
-        })?;
-    drop(bytes);
-    let row_has_account = [Field::Account, Field::AccountNumber]
-        .iter()
-        .any(|f| layout.column(*f).is_some());
+    let row_has_account = layout.kind.is_structured()
+        || [Field::Account, Field::AccountNumber]
+            .iter()
+            .any(|f| layout.column(*f).is_some());
     if source.account.is_none() && !row_has_account {
         return Err(IngestError::AccountRequired {
             file,
             layout: layout.id.clone(),
         });
     }
-    let provenance = Provenance {
-        source_index: source.index as u32,
-        source_file: file.clone(),
-        source_sha256: sha256.clone(),
-        exhibit: source.exhibit.clone(),
-    };
-    let mut report = SourceReport {
-        index: source.index,
-        source_file: file.clone(),
-        exhibit: source.exhibit.clone(),
-        sha256: sha256.clone(),
-        size_bytes,
-        layout: layout.id.clone(),
-        layout_version: layout.version,
-        layout_sha256: layout.sha256.clone(),
-        encoding: decoded.encoding.clone(),
-        declared_account: source.account.clone(),
-        records_read: 0,
-        accepted: 0,
-        rejected: 0,
-        skipped: 0,
-        first_date: None,
-        last_date: None,
-        money_in: Decimal::new(0, 2),
-        money_out: Decimal::new(0, 2),
-    };
-    let mut handle = |event: RecordEvent<'_>| {
-        report.records_read += 1;
-        match event {
-            RecordEvent::Skip { line, raw, reason } => {
-                report.skipped += 1;
-                skipped.push(Skipped {
-                    source_file: file.clone(),
-                    line,
-                    reason,
-                    raw: raw.to_string(),
-                });
-            }
-            RecordEvent::Reject {
-                line,
-                raw,
-                field,
-                reason,
-            } => {
-                report.rejected += 1;
-                rejects.push(Reject {
-                    source_file: file.clone(),
-                    source_sha256: sha256.clone(),
-                    line,
-                    field,
-                    reason,
-                    raw: raw.to_string(),
-                });
-            }
-            RecordEvent::Data {
-                line,
-                raw,
-                index,
-                values,
-            } => {
-                let outcome = fields::read_row(layout, &values)
-                    .map_err(|p| (p.field.to_string(), p.reason))
-                    .and_then(|draft| {
-                        let (account_order, account_id) =
-                            assign_account(case, source, draft.row_account.as_deref())
-                                .map_err(|r| ("account".to_string(), r))?;
-                        let account = &case.accounts[account_order];
-                        if draft.currency != account.currency {
-                            return Err((
-                                Field::Currency.key().to_string(),
-                                format!(
-                                    "row is in {} but account {} is held in {}",
-                                    draft.currency, account.id, account.currency
-                                ),
-                            ));
-                        }
-                        Ok((account_order, account_id, draft))
-                    });
-                match outcome {
-                    Ok((account_order, account_id, draft)) => {
-                        report.accepted += 1;
-                        if draft.amount.is_sign_negative() {
-                            report.money_out += -draft.amount;
-                        } else {
-                            report.money_in += draft.amount;
-                        }
-                        report.first_date = Some(
-                            report
-                                .first_date
-                                .map_or(draft.booking_date, |d| d.min(draft.booking_date)),
-                        );
-                        report.last_date = Some(
-                            report
-                                .last_date
-                                .map_or(draft.booking_date, |d| d.max(draft.booking_date)),
-                        );
-                        let order_in_source = match layout.row_order {
-                            RowOrder::OldestFirst => index,
-                            RowOrder::NewestFirst => u64::MAX - index,
-                        };
-                        let amount_base =
-                            (draft.currency == case.base_currency).then_some(draft.amount);
-                        builder.push(
-                            account_order as u32,
-                            &provenance,
-                            LedgerRow {
-                                account_id,
-                                source_line: line,
-                                sub: 0,
-                                order_in_source,
-                                booking_date: draft.booking_date,
-                                value_date: draft.value_date,
-                                amount: draft.amount,
-                                currency: draft.currency,
-                                amount_base,
-                                balance: draft.balance,
-                                channel: draft.channel,
-                                counterparty_name: draft.counterparty_name,
-                                counterparty_account: draft.counterparty_account,
-                                description: draft.description,
-                                location: draft.location,
-                                bank_type: draft.bank_type,
-                                bank_txn_id: draft.bank_txn_id,
-                                booking_time: draft.booking_time,
-                            },
-                        );
-                    }
-                    Err((field, reason)) => {
-                        report.rejected += 1;
-                        rejects.push(Reject {
-                            source_file: file.clone(),
-                            source_sha256: sha256.clone(),
-                            line,
-                            field,
-                            reason,
-                            raw: raw.to_string(),
-                        });
-                    }
-                }
-            }
-        }
-    };
-    let read = match layout.kind {
-        LayoutKind::Delimited => delimited::read(&decoded.text, layout, &mut handle),
-        LayoutKind::Blocks => blocks::read(&decoded.text, layout, &mut handle),
-    };
-    read.map_err(|p| IngestError::NotTheLayout {
+    let not_the_layout = |p: SourceProblem| IngestError::NotTheLayout {
         file: file.clone(),
         layout: layout.id.clone(),
         line: p.line,
         message: p.message,
-    })?;
+    };
+    let mut sink = SourceSink {
+        case,
+        source,
+        layout,
+        provenance: Provenance {
+            source_index: source.index as u32,
+            source_file: file.clone(),
+            source_sha256: sha256.clone(),
+            exhibit: source.exhibit.clone(),
+        },
+        builder,
+        rejects,
+        skipped,
+        report: SourceReport {
+            index: source.index,
+            source_file: file.clone(),
+            exhibit: source.exhibit.clone(),
+            sha256: sha256.clone(),
+            size_bytes,
+            layout: layout.id.clone(),
+            layout_version: layout.version,
+            layout_sha256: layout.sha256.clone(),
+            encoding: String::new(),
+            declared_account: source.account.clone(),
+            records_read: 0,
+            accepted: 0,
+            rejected: 0,
+            skipped: 0,
+            first_date: None,
+            last_date: None,
+            money_in: Decimal::new(0, 2),
+            money_out: Decimal::new(0, 2),
+        },
+    };
+    if let Some(kind) = spreadsheet::sniff(&bytes) {
+        if layout.kind != LayoutKind::Delimited {
+            return Err(not_the_layout(SourceProblem {
+                line: 1,
+                message: format!(
+                    "the file is a {kind} spreadsheet, but layout {} reads {:?} files; use a delimited layout for spreadsheets",
+                    layout.id, layout.kind
+                ),
+            }));
+        }
+        sink.report.encoding = kind.to_string();
+        spreadsheet::read(&bytes, layout, &mut sink).map_err(not_the_layout)?;
+    } else {
+        let decoded =
+            decode::decode(&bytes, layout.encoding).map_err(|e| IngestError::Undecodable {
+                file: file.clone(),
+                source: e,
+            })?;
+        drop(bytes);
+        sink.report.encoding = decoded.encoding.clone();
+        let read = match layout.kind {
+            LayoutKind::Delimited => delimited::read(&decoded.text, layout, |e| sink.event(e)),
+            LayoutKind::Blocks => blocks::read(&decoded.text, layout, |e| sink.event(e)),
+            LayoutKind::Mt940 => {
+                structured::read(&decoded.text, mt940::parse, &mut sink, statements)
+            }
+            LayoutKind::Camt => structured::read(&decoded.text, camt::parse, &mut sink, statements),
+            LayoutKind::Ofx => structured::read(&decoded.text, ofx::parse, &mut sink, statements),
+        };
+        read.map_err(not_the_layout)?;
+    }
+    let report = sink.report;
     if report.records_read != report.accepted + report.rejected + report.skipped {
         return Err(IngestError::Unbalanced {
             file,
@@ -456,7 +541,7 @@ pub fn ingest_source(
 
 /// Decide which case account a row belongs to, from the source's declared account and
 /// the identifier the row itself carries. Returns the account's position and key.
-fn assign_account(
+pub fn assign_account(
     case: &Case,
     source: &Source,
     row_account: Option<&str>,
@@ -514,7 +599,7 @@ fn describe_identifiers(a: &crate::case::Account) -> String {
 
 /// Whether an identifier written in a row names this account. Masked identifiers
 /// (`****5678`, `XXXX5678`) match on their visible trailing digits (at least four).
-fn identifier_matches(account: &crate::case::Account, raw: &str) -> bool {
+pub fn identifier_matches(account: &crate::case::Account, raw: &str) -> bool {
     let compact: String = raw
         .chars()
         .filter(|c| !c.is_whitespace())
@@ -522,6 +607,12 @@ fn identifier_matches(account: &crate::case::Account, raw: &str) -> bool {
         .to_uppercase();
     if let Some(iban) = &account.iban {
         if compact == *iban {
+            return true;
+        }
+        // A national account number written without the IBAN's country and check digits
+        // (e.g. MT940 `:25:37040044/0532013000` for DE89 3704 0044 0532 0130 00).
+        let bban_digits: String = iban.chars().skip(4).filter(char::is_ascii_digit).collect();
+        if !bban_digits.is_empty() && digits(raw) == bban_digits && !raw.contains('*') {
             return true;
         }
     }

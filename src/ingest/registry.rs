@@ -9,33 +9,19 @@ use super::layout::{Layout, LayoutError};
 use crate::case::Case;
 
 /// Shipped layout files: (file name, text).
+#[rustfmt::skip]
 pub const SHIPPED: &[(&str, &str)] = &[
-    (
-        "barclays.toml",
-        include_str!("../../rules/formats/barclays.toml"),
-    ),
+    ("barclays.toml", include_str!("../../rules/formats/barclays.toml")),
+    ("camt.toml", include_str!("../../rules/formats/camt.toml")),
     ("hsbc.toml", include_str!("../../rules/formats/hsbc.toml")),
-    (
-        "lloyds.toml",
-        include_str!("../../rules/formats/lloyds.toml"),
-    ),
+    ("lloyds.toml", include_str!("../../rules/formats/lloyds.toml")),
     ("monzo.toml", include_str!("../../rules/formats/monzo.toml")),
-    (
-        "nationwide.toml",
-        include_str!("../../rules/formats/nationwide.toml"),
-    ),
-    (
-        "natwest.toml",
-        include_str!("../../rules/formats/natwest.toml"),
-    ),
-    (
-        "santander.toml",
-        include_str!("../../rules/formats/santander.toml"),
-    ),
-    (
-        "starling.toml",
-        include_str!("../../rules/formats/starling.toml"),
-    ),
+    ("mt940.toml", include_str!("../../rules/formats/mt940.toml")),
+    ("nationwide.toml", include_str!("../../rules/formats/nationwide.toml")),
+    ("natwest.toml", include_str!("../../rules/formats/natwest.toml")),
+    ("ofx.toml", include_str!("../../rules/formats/ofx.toml")),
+    ("santander.toml", include_str!("../../rules/formats/santander.toml")),
+    ("starling.toml", include_str!("../../rules/formats/starling.toml")),
 ];
 
 /// The layouts available to a run, by id.

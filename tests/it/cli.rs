@@ -345,7 +345,7 @@ fn exit_codes_and_messages_for_bad_input() {
     // A binary file where a statement should be.
     std::fs::write(
         dir.path().join("garbage.csv"),
-        b"PK\x03\x04\x00\x00\x01\x02binary",
+        b"\x7fELF\x02\x01\x00\x00binary",
     )
     .unwrap();
     std::fs::write(
