@@ -280,6 +280,76 @@ impl Case {
         resolve(raw, path, options)
     }
 
+    /// A one-file case for looking at a single statement without a case file: one
+    /// account (`STATEMENT`) with no identifiers, so every row of the file is taken as
+    /// that account's; no subjects, lifestyle off. Not for evidential runs.
+    pub fn ad_hoc(file: &Path, layout: &str, currency: &str) -> Result<Case, CaseError> {
+        let invalid = |key: &str, problem: String| CaseError::Invalid {
+            path: file.to_path_buf(),
+            key: key.to_string(),
+            problem,
+        };
+        if !is_currency_code(currency) {
+            return Err(invalid(
+                "--currency",
+                format!("{currency:?} is not an ISO 4217 code"),
+            ));
+        }
+        let meta = std::fs::metadata(file)
+            .map_err(|e| invalid("file", format!("cannot be opened: {e}")))?;
+        if !meta.is_file() {
+            return Err(invalid("file", "is not a file".into()));
+        }
+        let dir = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let written = file
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Case {
+            path: file.to_path_buf(),
+            dir,
+            reference: format!("ad hoc: {written}"),
+            title: None,
+            base_currency: currency.to_string(),
+            jurisdiction: default_jurisdiction(),
+            lifestyle: false,
+            investigator: None,
+            proceedings_started: NaiveDate::MIN,
+            conviction: None,
+            valuation: None,
+            subjects: Vec::new(),
+            accounts: vec![Account {
+                id: "STATEMENT".into(),
+                holder: "unknown".into(),
+                bank: "unknown".into(),
+                sort_code: None,
+                account_number: None,
+                iban: None,
+                currency: currency.to_string(),
+                kind: AccountKind::Personal,
+                business_type: None,
+                controlled_by: Vec::new(),
+            }],
+            sources: vec![Source {
+                index: 1,
+                path: CasePath {
+                    written,
+                    resolved: file.to_path_buf(),
+                },
+                layout: layout.to_string(),
+                account: Some("STATEMENT".into()),
+                exhibit: None,
+                produced_by: None,
+            }],
+            reference_data: Vec::new(),
+            rule_sets: Vec::new(),
+            layout_files: Vec::new(),
+        })
+    }
+
     /// The account with this key.
     pub fn account(&self, id: &str) -> Option<&Account> {
         self.accounts.iter().find(|a| a.id == id)

@@ -4,8 +4,9 @@ use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use crate::case::ResolveOptions;
-use crate::error::Error;
+use crate::case::{Case, ResolveOptions};
+use crate::error::{Error, EXIT_BAD_INPUT};
+use crate::ingest::detect::detect;
 use crate::ingest::Registry;
 use crate::money::format_amount;
 use crate::pipeline::{self, RunOptions, RunSummary};
@@ -35,8 +36,9 @@ pub struct Cli {
 pub enum Command {
     /// Run every stage over a case and write all outputs.
     Run(RunArgs),
-    /// Read the case's statements into the ledger (ledger, rejects, sources, manifest).
-    Ingest(RunArgs),
+    /// Read statements into the ledger (ledger, rejects, sources, manifest): a case file,
+    /// or a single statement file whose format is detected unless --layout names it.
+    Ingest(IngestArgs),
     /// Statement layouts and formats.
     #[command(subcommand)]
     Formats(FormatsCommand),
@@ -46,6 +48,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The case file (case.toml). Paths inside it are relative to its folder.
+    #[arg(value_name = "CASE")]
     pub case: PathBuf,
     /// Folder for the outputs; created if missing, existing outputs replaced.
     #[arg(long, short)]
@@ -62,12 +65,33 @@ pub struct RunArgs {
     pub allow_outside_case_dir: bool,
 }
 
+/// Arguments of `proceeds ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// For a single statement file: the layout to read it with (default: detected).
+    #[arg(long)]
+    pub layout: Option<String>,
+    /// For a single statement file: the account's currency.
+    #[arg(long, default_value = "GBP")]
+    pub currency: String,
+}
+
 /// `proceeds formats ...`
 #[derive(Debug, Subcommand)]
 pub enum FormatsCommand {
     /// List the shipped layouts (and those a case adds, with --case).
     List {
         /// Also list the layouts this case file adds.
+        #[arg(long)]
+        case: Option<PathBuf>,
+    },
+    /// Say which layout a file is, and why.
+    Detect {
+        /// The statement file.
+        file: PathBuf,
+        /// Also consider the layouts this case file adds.
         #[arg(long)]
         case: Option<PathBuf>,
     },
@@ -81,43 +105,82 @@ pub enum FormatsCommand {
 /// Run the parsed command. Returns the exit code.
 pub fn execute(cli: Cli) -> Result<u8, Error> {
     match cli.command {
-        Command::Run(args) | Command::Ingest(args) => {
-            let quiet = args.quiet;
-            let options = RunOptions {
-                out_dir: args.out,
-                run_timestamp: args.run_timestamp,
-                show_progress: !quiet && std::io::stderr().is_terminal(),
-                resolve: ResolveOptions {
-                    allow_outside_case_dir: args.allow_outside_case_dir,
-                },
-            };
+        Command::Run(args) => {
+            let (quiet, options) = run_options(&args);
             let summary = pipeline::run(&args.case, &options)?;
             if !quiet {
                 print_summary(&summary);
             }
             Ok(0)
         }
-        Command::Formats(FormatsCommand::List { case }) => {
-            let registry = match case {
-                Some(path) => {
-                    let case = crate::case::Case::load(&path, ResolveOptions::default())?;
-                    Registry::for_case(&case)?
+        Command::Ingest(args) => {
+            let (quiet, options) = run_options(&args.run);
+            let input = &args.run.case;
+            let is_case = input
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+            if is_case {
+                let summary = pipeline::run(input, &options)?;
+                if !quiet {
+                    print_summary(&summary);
                 }
-                None => Registry::shipped()?,
-            };
-            let mut out = String::new();
-            out.push_str(&format!(
-                "{:<12} {:>3}  {:<44} {}\n",
-                "ID", "VER", "NAME", "ORIGIN"
-            ));
+            } else {
+                let (summary, layout) =
+                    pipeline::ingest_file(input, args.layout.as_deref(), &args.currency, &options)?;
+                if !quiet {
+                    print_out(&format!(
+                        "read {} with layout {layout} (no case file: one account, identifiers not checked)\n",
+                        input.display()
+                    ));
+                    print_summary(&summary);
+                }
+            }
+            Ok(0)
+        }
+        Command::Formats(FormatsCommand::List { case }) => {
+            let registry = registry_for(case)?;
+            let mut out = format!(
+                "{:<16} {:>3}  {:<10} {:<48} {}\n",
+                "ID", "VER", "KIND", "NAME", "ORIGIN"
+            );
             for l in registry.iter() {
                 out.push_str(&format!(
-                    "{:<12} {:>3}  {:<44} {}\n",
-                    l.id, l.version, l.name, l.origin
+                    "{:<16} {:>3}  {:<10} {:<48} {}\n",
+                    l.id,
+                    l.version,
+                    format!("{:?}", l.kind).to_lowercase(),
+                    l.name,
+                    l.origin
                 ));
             }
             print_out(&out);
             Ok(0)
+        }
+        Command::Formats(FormatsCommand::Detect { file, case }) => {
+            let registry = registry_for(case)?;
+            let bytes = std::fs::read(&file)
+                .map_err(|e| Error::Usage(format!("cannot read {}: {e}", file.display())))?;
+            let found = detect(&bytes, &registry);
+            let mut out = format!(
+                "{}: {}\n",
+                file.display(),
+                found.layout.as_deref().unwrap_or("unknown")
+            );
+            for r in &found.reasons {
+                out.push_str(&format!("  - {r}\n"));
+            }
+            if found.candidates.len() > 1 {
+                out.push_str("  candidates:\n");
+                for (id, why) in &found.candidates {
+                    out.push_str(&format!("    {id}: {why}\n"));
+                }
+            }
+            print_out(&out);
+            Ok(if found.layout.is_some() {
+                0
+            } else {
+                EXIT_BAD_INPUT
+            })
         }
         Command::Formats(FormatsCommand::Show { id }) => {
             let file = format!("{id}.toml");
@@ -137,6 +200,26 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
     }
 }
 
+fn registry_for(case: Option<PathBuf>) -> Result<Registry, Error> {
+    Ok(match case {
+        Some(path) => Registry::for_case(&Case::load(&path, ResolveOptions::default())?)?,
+        None => Registry::shipped()?,
+    })
+}
+
+fn run_options(args: &RunArgs) -> (bool, RunOptions) {
+    let quiet = args.quiet;
+    let options = RunOptions {
+        out_dir: args.out.clone(),
+        run_timestamp: args.run_timestamp.clone(),
+        show_progress: !quiet && std::io::stderr().is_terminal(),
+        resolve: ResolveOptions {
+            allow_outside_case_dir: args.allow_outside_case_dir,
+        },
+    };
+    (quiet, options)
+}
+
 fn print_out(text: &str) {
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (e.g. `| head`) is not an error worth reporting.
@@ -144,15 +227,21 @@ fn print_out(text: &str) {
 }
 
 fn print_summary(s: &RunSummary) {
-    let mut out = String::new();
-    out.push_str(&format!("case {}\n", s.case_reference));
+    let width = s
+        .sources
+        .iter()
+        .map(|r| r.source_file.chars().count())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let mut out = format!("case {}\n", s.case_reference);
     out.push_str(&format!(
-        "{:<40} {:<11} {:>8} {:>8} {:>8} {:>8} {:>14} {:>14}\n",
+        "{:<width$}  {:<16} {:>8} {:>8} {:>8} {:>8} {:>14} {:>14}\n",
         "SOURCE", "LAYOUT", "READ", "ACCEPTED", "REJECTED", "SKIPPED", "MONEY IN", "MONEY OUT"
     ));
     for r in &s.sources {
         out.push_str(&format!(
-            "{:<40} {:<11} {:>8} {:>8} {:>8} {:>8} {:>14} {:>14}\n",
+            "{:<width$}  {:<16} {:>8} {:>8} {:>8} {:>8} {:>14} {:>14}\n",
             r.source_file,
             r.layout,
             r.records_read,

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::case::{Case, ResolveOptions};
 use crate::error::Error;
 use crate::hash::{sha256_file, sha256_hex};
+use crate::ingest::detect::detect;
 use crate::ingest::{ingest_case, Ingested, Registry, SourceReport};
 use crate::report::manifest::{CaseInfo, Counts, Input, LayoutUse, Manifest, Tool};
 use crate::report::{csv_out, ensure_dir, parquet_out, write_atomic, OutputFile};
@@ -42,6 +43,36 @@ pub fn run(case_path: &Path, options: &RunOptions) -> Result<RunSummary, Error> 
     let registry = Registry::for_case(&case)?;
     let ingested = ingest_case(&case, &registry, options.show_progress)?;
     write_ingest_outputs(&case, &registry, &ingested, options, &["ingest"])
+}
+
+/// Ingest one statement file without a case file, detecting its layout unless one is
+/// named. Returns the summary and the layout used.
+pub fn ingest_file(
+    file: &Path,
+    layout: Option<&str>,
+    currency: &str,
+    options: &RunOptions,
+) -> Result<(RunSummary, String), Error> {
+    let registry = Registry::shipped()?;
+    let layout = match layout {
+        Some(id) => id.to_string(),
+        None => {
+            let bytes = std::fs::read(file)
+                .map_err(|e| Error::Usage(format!("cannot read {}: {e}", file.display())))?;
+            let found = detect(&bytes, &registry);
+            found.layout.ok_or_else(|| {
+                Error::Usage(format!(
+                    "cannot tell the format of {}: {}",
+                    file.display(),
+                    found.reasons.join("; ")
+                ))
+            })?
+        }
+    };
+    let case = Case::ad_hoc(file, &layout, currency)?;
+    let ingested = ingest_case(&case, &registry, options.show_progress)?;
+    let summary = write_ingest_outputs(&case, &registry, &ingested, options, &["ingest"])?;
+    Ok((summary, layout))
 }
 
 fn resolve_timestamp(fixed: Option<&str>) -> (String, String) {

@@ -12,6 +12,7 @@ pub mod blocks;
 pub mod camt;
 pub mod decode;
 pub mod delimited;
+pub mod detect;
 pub mod fields;
 pub mod layout;
 pub mod mt940;
@@ -550,6 +551,14 @@ pub fn assign_account(
         .account
         .as_ref()
         .and_then(|id| case.accounts.iter().position(|a| &a.id == id));
+    // An account declared with no identifiers at all (a one-file look at a statement)
+    // cannot be contradicted by what a row says.
+    if let Some(i) = declared {
+        let a = &case.accounts[i];
+        if a.sort_code.is_none() && a.account_number.is_none() && a.iban.is_none() {
+            return Ok((i, a.id.clone()));
+        }
+    }
     let Some(raw) =
         row_account.filter(|r| !digits(r).is_empty() || r.chars().any(|c| c.is_ascii_alphabetic()))
     else {

@@ -395,3 +395,79 @@ fn formats_list_names_every_shipped_layout() {
         );
     }
 }
+
+#[test]
+fn formats_detect_says_what_and_why() {
+    let detect = |path: &str, extra: &[&str]| {
+        let r = proceeds()
+            .args(["formats", "detect"])
+            .arg(fixture(path))
+            .args(extra)
+            .output()
+            .unwrap();
+        (r.status.code(), String::from_utf8(r.stdout).unwrap())
+    };
+    let (code, out) = detect("layouts/hsbc/TransactionHistory.csv", &[]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains(": hsbc\n"), "{out}");
+    assert!(out.contains("no header; the first 5 rows have 3 fields, a date in column 1 and an amount in column 3"), "{out}");
+    let (_, out) = detect("layouts/nationwide/Statement Download.csv", &[]);
+    assert!(
+        out.contains(": nationwide\n") && out.contains("windows-1252"),
+        "{out}"
+    );
+    let (_, out) = detect("layouts/mt940/statements.sta", &[]);
+    assert!(out.contains(": mt940\n"), "{out}");
+    let (_, out) = detect("layouts/camt/statement.xml", &[]);
+    assert!(out.contains(": camt\n"), "{out}");
+    let (_, out) = detect("layouts/ofx/download.ofx", &[]);
+    assert!(out.contains(": ofx\n"), "{out}");
+    let (_, out) = detect("spreadsheets/lloyds_old.xls", &[]);
+    assert!(out.contains(": lloyds\n"), "{out}");
+    // The workbook's transactions are on a named sheet only the case's own layout knows.
+    let (code, out) = detect("spreadsheets/lloyds_business.xlsx", &[]);
+    assert_eq!(code, Some(2));
+    assert!(
+        out.contains(": unknown\n") && out.contains("no shipped or case layout fits"),
+        "{out}"
+    );
+    let case = fixture("spreadsheets/case.toml");
+    let (code, out) = detect(
+        "spreadsheets/lloyds_business.xlsx",
+        &["--case", case.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains(": lloyds-workbook\n") && out.contains("sheet \"Transactions\" row 3"),
+        "{out}"
+    );
+}
+
+#[test]
+fn ingest_a_single_statement_without_a_case_file() {
+    let out = tempfile::tempdir().unwrap();
+    let r = proceeds()
+        .arg("ingest")
+        .arg(fixture("layouts/starling/StarlingStatement.csv"))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let stdout = String::from_utf8(r.stdout).unwrap();
+    assert!(stdout.contains("with layout starling"), "{stdout}");
+    let ledger = read_csv(&out.path().join("ledger.csv"));
+    assert_eq!(ledger.len() - 1, 4);
+    // A text file no layout fits is refused with the reasons.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "hello\nworld\n").unwrap();
+    let r = proceeds()
+        .arg("ingest")
+        .arg(dir.path().join("notes.txt"))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("cannot tell the format of"));
+}

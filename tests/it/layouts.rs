@@ -220,22 +220,41 @@ fn structured_formats_keep_statement_balances() {
         .iter()
         .map(|s| {
             let show = |b: Option<(chrono::NaiveDate, rust_decimal::Decimal)>| {
-                b.map(|(d, a)| format!("{d} {}", format_amount(a))).unwrap_or_default()
+                b.map(|(d, a)| format!("{d} {}", format_amount(a)))
+                    .unwrap_or_default()
             };
-            (s.account_id.clone(), s.line, show(s.opening), show(s.closing))
+            (
+                s.account_id.clone(),
+                s.line,
+                show(s.opening),
+                show(s.closing),
+            )
         })
         .collect();
     let s = |x: &str| x.to_string();
     assert_eq!(
         got,
         vec![
-            (s("DE-ACC"), 2, s("2023-12-29 1000.00"), s("2024-01-02 2150.50")),
-            (s("NL-ACC"), 18, s("2024-01-01 -150.25"), s("2024-01-31 1014.64")),
+            (
+                s("DE-ACC"),
+                2,
+                s("2023-12-29 1000.00"),
+                s("2024-01-02 2150.50")
+            ),
+            (
+                s("NL-ACC"),
+                18,
+                s("2024-01-01 -150.25"),
+                s("2024-01-31 1014.64")
+            ),
             (s("DE-ACC"), 36, s(""), s("")),
         ]
     );
     // The entries of each statement reconcile with its stated balances.
-    assert_eq!(out.statements[0].period_start.unwrap().to_string(), "2024-01-02");
+    assert_eq!(
+        out.statements[0].period_start.unwrap().to_string(),
+        "2024-01-02"
+    );
 }
 
 #[test]

@@ -3,4 +3,5 @@
 mod case_file;
 mod cli;
 mod layouts;
+mod spreadsheets;
 mod support;
