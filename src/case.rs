@@ -147,6 +147,9 @@ pub enum AccountKind {
     #[default]
     Personal,
     Business,
+    /// A money service business customer record (transfers sent or received through an
+    /// agent); identifiers are optional.
+    Msb,
 }
 
 /// `[[sources]]`
@@ -546,11 +549,15 @@ fn resolve(raw: RawCase, path: &Path, options: ResolveOptions) -> Result<Case, C
             }
             None => None,
         };
-        if sort_code.is_none() && account_number.is_none() && iban.is_none() {
+        if sort_code.is_none()
+            && account_number.is_none()
+            && iban.is_none()
+            && a.kind != AccountKind::Msb
+        {
             return Err(invalid(
                 &format!("accounts[{i}]"),
                 format!(
-                    "({:?}) has no identifier; give sort_code and account_number, or iban",
+                    "({:?}) has no identifier; give sort_code and account_number, or iban (only kind = \"msb\" accounts may have none)",
                     a.id
                 ),
             ));

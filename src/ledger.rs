@@ -91,6 +91,11 @@ pub mod col {
     pub const BANK_TXN_ID: &str = "bank_txn_id";
     pub const BOOKING_TIME: &str = "booking_time";
     pub const REVERSAL: &str = "reversal";
+    pub const PARTY_NAME: &str = "party_name";
+    pub const PARTY_ADDRESS: &str = "party_address";
+    pub const PARTY_ID: &str = "party_id";
+    pub const COUNTERPARTY_COUNTRY: &str = "counterparty_country";
+    pub const EXCLUDED_REASON: &str = "excluded_reason";
 }
 
 /// Precision and scale of every money column.
@@ -122,6 +127,11 @@ pub fn schema() -> Vec<(&'static str, DataType)> {
         (BANK_TXN_ID, DataType::String),
         (BOOKING_TIME, DataType::String),
         (REVERSAL, DataType::Boolean),
+        (PARTY_NAME, DataType::String),
+        (PARTY_ADDRESS, DataType::String),
+        (PARTY_ID, DataType::String),
+        (COUNTERPARTY_COUNTRY, DataType::String),
+        (EXCLUDED_REASON, DataType::String),
     ]
 }
 
@@ -162,6 +172,20 @@ pub struct LedgerRow {
     pub booking_time: Option<String>,
     /// A reversal of an earlier entry, as the bank marked it.
     pub reversal: bool,
+    /// Who acted on the case side when the record names a person (MSB sender or receiver).
+    pub party: Party,
+    pub counterparty_country: Option<String>,
+    /// Why no later stage may count this row (e.g. a cancelled money transfer); `None`
+    /// for an ordinary transaction.
+    pub excluded_reason: Option<String>,
+}
+
+/// The person on the case side of a record that names one (money-transfer records).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Party {
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub id: Option<String>,
 }
 
 /// The stable transaction id: the first 12 hex digits of the source's SHA-256, the line,
@@ -202,6 +226,11 @@ pub struct LedgerBuilder {
     bank_txn_id: Vec<Option<String>>,
     booking_time: Vec<Option<String>>,
     reversal: Vec<bool>,
+    party_name: Vec<Option<String>>,
+    party_address: Vec<Option<String>>,
+    party_id: Vec<Option<String>>,
+    counterparty_country: Vec<Option<String>>,
+    excluded_reason: Vec<Option<String>>,
 }
 
 impl LedgerBuilder {
@@ -247,6 +276,11 @@ impl LedgerBuilder {
         self.bank_txn_id.push(row.bank_txn_id);
         self.booking_time.push(row.booking_time);
         self.reversal.push(row.reversal);
+        self.party_name.push(row.party.name);
+        self.party_address.push(row.party.address);
+        self.party_id.push(row.party.id);
+        self.counterparty_country.push(row.counterparty_country);
+        self.excluded_reason.push(row.excluded_reason);
     }
 
     /// The ledger as a frame in canonical order, with `seq` numbering that order from 1.
@@ -345,6 +379,14 @@ impl LedgerBuilder {
                     .map(|&i| self.reversal[i as usize])
                     .collect::<Vec<bool>>(),
             ),
+            Column::new(PARTY_NAME.into(), take_opt(&self.party_name)),
+            Column::new(PARTY_ADDRESS.into(), take_opt(&self.party_address)),
+            Column::new(PARTY_ID.into(), take_opt(&self.party_id)),
+            Column::new(
+                COUNTERPARTY_COUNTRY.into(),
+                take_opt(&self.counterparty_country),
+            ),
+            Column::new(EXCLUDED_REASON.into(), take_opt(&self.excluded_reason)),
         ];
         DataFrame::new(n, columns)
     }
@@ -389,6 +431,9 @@ mod tests {
             bank_txn_id: None,
             booking_time: None,
             reversal: false,
+            party: Party::default(),
+            counterparty_country: None,
+            excluded_reason: None,
         };
         let mut b = LedgerBuilder::new();
         // A newest-first file: line 2 is the later of two same-day rows.

@@ -66,7 +66,7 @@ pub fn detect(bytes: &[u8], registry: &Registry) -> Detection {
     let mut candidates = Vec::new();
     for layout in registry.iter() {
         match layout.kind {
-            LayoutKind::Delimited if layout.has_header => {
+            LayoutKind::Delimited | LayoutKind::Msb if layout.has_header => {
                 let mut reader = csv::ReaderBuilder::new()
                     .has_headers(false)
                     .flexible(true)
@@ -189,7 +189,7 @@ fn spreadsheet_candidates(bytes: &[u8], registry: &Registry) -> Vec<(String, Str
     let mut candidates = Vec::new();
     for layout in registry
         .iter()
-        .filter(|l| l.kind == LayoutKind::Delimited && l.has_header)
+        .filter(|l| matches!(l.kind, LayoutKind::Delimited | LayoutKind::Msb) && l.has_header)
     {
         let sheets: Vec<&String> = match &layout.sheet {
             Some(s) => names.iter().filter(|n| n.eq_ignore_ascii_case(s)).collect(),

@@ -40,6 +40,9 @@ pub struct RowDraft {
     pub row_account: Option<String>,
     /// A reversal of an earlier entry (MT940 RC/RD, camt `RvslInd`).
     pub reversal: bool,
+    pub party: crate::ledger::Party,
+    pub counterparty_country: Option<String>,
+    pub excluded_reason: Option<String>,
 }
 
 /// Why a row was rejected: the field (layout key) and the reason.
@@ -241,6 +244,9 @@ pub fn read_row(layout: &Layout, values: &Values<'_>) -> Result<RowDraft, FieldP
         bank_txn_id: non_empty(values, Field::TransactionId).map(|v| v.trim().to_string()),
         row_account,
         reversal: false,
+        party: crate::ledger::Party::default(),
+        counterparty_country: None,
+        excluded_reason: None,
     })
 }
 

@@ -77,6 +77,9 @@ pub struct RawLayoutHeader {
     /// Spreadsheets only: the sheet to read, by name (default: the first sheet).
     #[serde(default)]
     pub sheet: Option<String>,
+    /// MSB records only: statuses meaning the transfer did not happen (upper case).
+    #[serde(default)]
+    pub excluded_statuses: Vec<String>,
 }
 
 fn default_delimiter() -> char {
@@ -107,6 +110,8 @@ pub enum LayoutKind {
     Camt,
     /// OFX / QFX 1.x (SGML) and 2.x (XML).
     Ofx,
+    /// Money-transfer (MSB) records as CSV: one transfer per row, read with `[columns]`.
+    Msb,
 }
 
 impl LayoutKind {
@@ -167,6 +172,22 @@ pub struct RawColumns {
     pub account_number: Option<ColumnRef>,
     pub location: Option<ColumnRef>,
     pub transaction_id: Option<ColumnRef>,
+    // Money-transfer (MSB) records.
+    pub fee: Option<ColumnRef>,
+    pub fx_rate: Option<ColumnRef>,
+    pub payout_amount: Option<ColumnRef>,
+    pub payout_currency: Option<ColumnRef>,
+    pub pay_date: Option<ColumnRef>,
+    pub status: Option<ColumnRef>,
+    pub sender_name: Option<ColumnRef>,
+    pub sender_address: Option<ColumnRef>,
+    pub sender_id: Option<ColumnRef>,
+    pub send_agent: Option<ColumnRef>,
+    pub send_country: Option<ColumnRef>,
+    pub receiver_name: Option<ColumnRef>,
+    pub receiver_city: Option<ColumnRef>,
+    pub receiver_country: Option<ColumnRef>,
+    pub pay_agent: Option<ColumnRef>,
 }
 
 /// `[amounts]`
@@ -277,10 +298,25 @@ pub enum Field {
     AccountNumber,
     Location,
     TransactionId,
+    Fee,
+    FxRate,
+    PayoutAmount,
+    PayoutCurrency,
+    PayDate,
+    Status,
+    SenderName,
+    SenderAddress,
+    SenderId,
+    SendAgent,
+    SendCountry,
+    ReceiverName,
+    ReceiverCity,
+    ReceiverCountry,
+    PayAgent,
 }
 
 /// Number of [`Field`] variants.
-pub const FIELD_COUNT: usize = 18;
+pub const FIELD_COUNT: usize = 33;
 
 impl Field {
     /// The key used for this field in `[columns]`.
@@ -304,6 +340,21 @@ impl Field {
             Field::AccountNumber => "account_number",
             Field::Location => "location",
             Field::TransactionId => "transaction_id",
+            Field::Fee => "fee",
+            Field::FxRate => "fx_rate",
+            Field::PayoutAmount => "payout_amount",
+            Field::PayoutCurrency => "payout_currency",
+            Field::PayDate => "pay_date",
+            Field::Status => "status",
+            Field::SenderName => "sender_name",
+            Field::SenderAddress => "sender_address",
+            Field::SenderId => "sender_id",
+            Field::SendAgent => "send_agent",
+            Field::SendCountry => "send_country",
+            Field::ReceiverName => "receiver_name",
+            Field::ReceiverCity => "receiver_city",
+            Field::ReceiverCountry => "receiver_country",
+            Field::PayAgent => "pay_agent",
         }
     }
 }
@@ -355,6 +406,8 @@ pub struct Layout {
     pub default_channel: Channel,
     /// Spreadsheets only: the sheet to read (default: the first).
     pub sheet: Option<String>,
+    /// MSB records only: statuses meaning the transfer did not happen (upper case).
+    pub excluded_statuses: Vec<String>,
     /// Column for each field, in [`Field`] order.
     pub columns: Vec<(Field, ColumnRef)>,
     pub amount_columns: AmountColumns,
@@ -452,6 +505,21 @@ impl Layout {
             (Field::AccountNumber, c.account_number),
             (Field::Location, c.location),
             (Field::TransactionId, c.transaction_id),
+            (Field::Fee, c.fee),
+            (Field::FxRate, c.fx_rate),
+            (Field::PayoutAmount, c.payout_amount),
+            (Field::PayoutCurrency, c.payout_currency),
+            (Field::PayDate, c.pay_date),
+            (Field::Status, c.status),
+            (Field::SenderName, c.sender_name),
+            (Field::SenderAddress, c.sender_address),
+            (Field::SenderId, c.sender_id),
+            (Field::SendAgent, c.send_agent),
+            (Field::SendCountry, c.send_country),
+            (Field::ReceiverName, c.receiver_name),
+            (Field::ReceiverCity, c.receiver_city),
+            (Field::ReceiverCountry, c.receiver_country),
+            (Field::PayAgent, c.pay_agent),
         ];
         let columns: Vec<(Field, ColumnRef)> = all
             .into_iter()
@@ -469,7 +537,9 @@ impl Layout {
                         f.key()
                     )))
                 }
-                ColumnRef::Name(_) if !h.has_header && h.kind == LayoutKind::Delimited => {
+                ColumnRef::Name(_)
+                    if !h.has_header && matches!(h.kind, LayoutKind::Delimited | LayoutKind::Msb) =>
+                {
                     return Err(err(format!(
                         "`columns.{}` is a name, but `layout.has_header = false`: give its 1-based position instead",
                         f.key()
@@ -502,6 +572,43 @@ impl Layout {
                 ))
             }
         };
+        let msb_fields = [
+            Field::Fee,
+            Field::FxRate,
+            Field::PayoutAmount,
+            Field::PayoutCurrency,
+            Field::PayDate,
+            Field::Status,
+            Field::SenderName,
+            Field::SenderAddress,
+            Field::SenderId,
+            Field::SendAgent,
+            Field::SendCountry,
+            Field::ReceiverName,
+            Field::ReceiverCity,
+            Field::ReceiverCountry,
+            Field::PayAgent,
+        ];
+        if h.kind == LayoutKind::Msb {
+            for f in [
+                Field::TransactionId,
+                Field::Amount,
+                Field::SenderName,
+                Field::ReceiverName,
+            ] {
+                if !has(f) {
+                    return Err(err(format!(
+                        "`columns.{}` is required for kind = \"msb\" (transfer reference, principal, sender and receiver)",
+                        f.key()
+                    )));
+                }
+            }
+        } else if let Some(f) = msb_fields.iter().find(|f| has(**f)) {
+            return Err(err(format!(
+                "`columns.{}` applies only to money-transfer records (kind = \"msb\")",
+                f.key()
+            )));
+        }
         if !structured && h.currency.is_none() && !has(Field::Currency) {
             return Err(err(
                 "no currency: set `layout.currency` (e.g. \"GBP\") or map `columns.currency`"
@@ -592,6 +699,11 @@ impl Layout {
             key_separator: h.key_separator,
             default_channel: h.default_channel.unwrap_or(Channel::Other),
             sheet: h.sheet,
+            excluded_statuses: h
+                .excluded_statuses
+                .iter()
+                .map(|x| x.trim().to_uppercase())
+                .collect(),
             columns,
             amount_columns,
             amount_style: AmountStyle {

@@ -15,6 +15,7 @@ pub mod delimited;
 pub mod detect;
 pub mod fields;
 pub mod layout;
+pub mod msb;
 pub mod mt940;
 pub mod ofx;
 pub mod records;
@@ -307,28 +308,66 @@ impl SourceSink<'_> {
     /// A record read into a draft: assign it to a case account and add it to the ledger,
     /// or reject it if the account or currency does not fit.
     pub fn accept(&mut self, line: u32, sub: u32, index: u64, raw: &str, draft: fields::RowDraft) {
-        let assigned = assign_account(self.case, self.source, draft.row_account.as_deref())
-            .map_err(|r| ("account".to_string(), r))
-            .and_then(|(order, id)| {
-                let account = &self.case.accounts[order];
-                if draft.currency != account.currency {
-                    return Err((
-                        Field::Currency.key().to_string(),
-                        format!(
-                            "row is in {} but account {} is held in {}",
-                            draft.currency, account.id, account.currency
-                        ),
-                    ));
-                }
-                Ok((order, id))
-            });
-        let (account_order, account_id) = match assigned {
-            Ok(a) => a,
-            Err((field, reason)) => return self.reject(line, raw, field, reason),
+        self.accept_parts(line, index, raw, vec![(sub, draft, None)]);
+    }
+
+    /// A record that yields several ledger rows (a money transfer's send, fee and payout):
+    /// each part is `(sub, draft, account)`, where `account` names a case account position
+    /// to use instead of the source's. All parts are accepted, or the record is rejected.
+    pub fn accept_parts(
+        &mut self,
+        line: u32,
+        index: u64,
+        raw: &str,
+        parts: Vec<(u32, fields::RowDraft, Option<usize>)>,
+    ) {
+        let mut placed = Vec::with_capacity(parts.len());
+        for (sub, draft, account) in parts {
+            match self.place(&draft, account) {
+                Ok(a) => placed.push((sub, draft, a)),
+                Err((field, reason)) => return self.reject(line, raw, field, reason),
+            }
+        }
+        self.report.records_read += 1;
+        self.report.accepted += 1;
+        for (sub, draft, (account_order, account_id)) in placed {
+            self.push(line, sub, index, account_order, account_id, draft);
+        }
+    }
+
+    fn place(
+        &self,
+        draft: &fields::RowDraft,
+        account: Option<usize>,
+    ) -> Result<(usize, String), (String, String)> {
+        let (order, id) = match account {
+            Some(i) => (i, self.case.accounts[i].id.clone()),
+            None => assign_account(self.case, self.source, draft.row_account.as_deref())
+                .map_err(|r| ("account".to_string(), r))?,
         };
+        let account = &self.case.accounts[order];
+        if draft.currency != account.currency {
+            return Err((
+                Field::Currency.key().to_string(),
+                format!(
+                    "row is in {} but account {} is held in {}",
+                    draft.currency, account.id, account.currency
+                ),
+            ));
+        }
+        Ok((order, id))
+    }
+
+    fn push(
+        &mut self,
+        line: u32,
+        sub: u32,
+        index: u64,
+        account_order: usize,
+        account_id: String,
+        draft: fields::RowDraft,
+    ) {
         let report = &mut self.report;
-        report.records_read += 1;
-        report.accepted += 1;
         if draft.amount.is_sign_negative() {
             report.money_out += -draft.amount;
         } else {
@@ -372,8 +411,16 @@ impl SourceSink<'_> {
                 bank_txn_id: draft.bank_txn_id,
                 booking_time: draft.booking_time,
                 reversal: draft.reversal,
+                party: draft.party,
+                counterparty_country: draft.counterparty_country,
+                excluded_reason: draft.excluded_reason,
             },
         );
+    }
+
+    /// The case being ingested.
+    pub fn case(&self) -> &Case {
+        self.case
     }
 
     /// Route a reader's event.
@@ -518,6 +565,7 @@ pub fn ingest_source(
         sink.report.encoding = decoded.encoding.clone();
         let read = match layout.kind {
             LayoutKind::Delimited => delimited::read(&decoded.text, layout, |e| sink.event(e)),
+            LayoutKind::Msb => msb::read(&decoded.text, layout, &mut sink),
             LayoutKind::Blocks => blocks::read(&decoded.text, layout, |e| sink.event(e)),
             LayoutKind::Mt940 => {
                 structured::read(&decoded.text, mt940::parse, &mut sink, statements)

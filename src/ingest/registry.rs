@@ -16,6 +16,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("hsbc.toml", include_str!("../../rules/formats/hsbc.toml")),
     ("lloyds.toml", include_str!("../../rules/formats/lloyds.toml")),
     ("monzo.toml", include_str!("../../rules/formats/monzo.toml")),
+    ("msb-transfers.toml", include_str!("../../rules/formats/msb-transfers.toml")),
     ("mt940.toml", include_str!("../../rules/formats/mt940.toml")),
     ("nationwide.toml", include_str!("../../rules/formats/nationwide.toml")),
     ("natwest.toml", include_str!("../../rules/formats/natwest.toml")),

@@ -118,6 +118,9 @@ pub fn read(
                     bank_txn_id: e.reference.clone(),
                     row_account: account_text(e.statement),
                     reversal: e.reversal,
+                    party: crate::ledger::Party::default(),
+                    counterparty_country: None,
+                    excluded_reason: None,
                 };
                 sink.accept(e.line, e.sub, index, raw, draft);
                 index += 1;

@@ -114,7 +114,19 @@ fn check_layout(id: &str) {
         report.records_read,
         report.accepted + report.rejected + report.skipped
     );
-    assert_eq!(out.ledger.height() as u64, report.accepted);
+    // One ledger row per accepted record, except money transfers (send, payout, fee parts).
+    let distinct_records: std::collections::BTreeSet<String> = ids
+        .iter()
+        .map(|t| match (id, t.rsplit_once('.')) {
+            ("msb-transfers", Some((record, _))) => record.to_string(),
+            _ => t.clone(),
+        })
+        .collect();
+    assert_eq!(
+        distinct_records.len() as u64,
+        report.accepted,
+        "{id}: accepted records"
+    );
     assert_eq!(out.skipped.len() as u64, report.skipped);
 }
 
@@ -179,6 +191,47 @@ fn camt() {
 #[test]
 fn ofx() {
     check_layout("ofx");
+}
+
+#[test]
+fn msb_transfers() {
+    check_layout("msb-transfers");
+}
+
+#[test]
+fn msb_records_keep_people_and_mark_cancelled_transfers() {
+    let dir = fixture("layouts/msb-transfers");
+    let case = Case::load(&dir.join("case.toml"), ResolveOptions::default()).unwrap();
+    let out = ingest_case(&case, &Registry::for_case(&case).unwrap(), false).unwrap();
+    let get = |c: &str| text_column(&out.ledger, c);
+    let (ids, party, party_id, country, excluded) = (
+        get("txn_id"),
+        get("party_name"),
+        get("party_id"),
+        get("counterparty_country"),
+        get("excluded_reason"),
+    );
+    let sha = &out.sources[0].sha256[..12];
+    // Send, fee and payout parts of one transfer have their own ids.
+    assert_eq!(ids[2], format!("{sha}-L3.1"));
+    assert_eq!(ids[3], format!("{sha}-L3.3"));
+    assert_eq!(ids[6], format!("{sha}-L3.2"));
+    // The sender is the party on the send side, the receiver on the payout side.
+    assert_eq!(
+        (party[4].as_str(), party_id[4].as_str()),
+        ("Mara Harlow", "P987654321")
+    );
+    assert_eq!(party[6], "Vesna Harlow");
+    assert_eq!(country[0], "RO");
+    assert_eq!(country[6], "GB");
+    // The cancelled transfer is kept but marked on every part; the others are not.
+    let marked: Vec<usize> = (0..excluded.len())
+        .filter(|&i| !excluded[i].is_empty())
+        .collect();
+    assert_eq!(marked, [4, 5]);
+    assert!(excluded[4].contains("status CANCELLED"));
+    assert_eq!(get("account_id")[6], "VH-MSB");
+    assert_eq!(get("currency")[6], "EUR");
 }
 
 #[test]
