@@ -140,6 +140,35 @@ fn demo_case_accounts_for_every_row_and_penny() {
                 s("8920.00"),
                 s("7292.50")
             ),
+            // EUR (camt.053, a pending entry skipped), USD (OFX), money transfers (send,
+            // fee and payout parts of three transfer records).
+            (
+                s("statements/banco_ficticio_DH_EUR_2024Q1.xml"),
+                s("6"),
+                s("5"),
+                s("0"),
+                s("1"),
+                s("11550.00"),
+                s("9500.00")
+            ),
+            (
+                s("statements/first_fictional_VH_USD_2024Q1.ofx"),
+                s("3"),
+                s("3"),
+                s("0"),
+                s("0"),
+                s("2500.00"),
+                s("2250.00")
+            ),
+            (
+                s("statements/quickcash_DH_2024Q1.csv"),
+                s("4"),
+                s("3"),
+                s("0"),
+                s("1"),
+                s("1048.50"),
+                s("2859.70")
+            ),
         ]
     );
     for r in &sources[1..] {
@@ -148,8 +177,36 @@ fn demo_case_accounts_for_every_row_and_penny() {
 
     // The ledger: one row per accepted record, amounts summing to the sources' totals.
     let ledger = read_csv(&out.path().join("ledger.csv"));
-    assert_eq!(ledger.len() - 1, 17 + 8 + 9 + 5);
+    assert_eq!(ledger.len() - 1, 17 + 8 + 9 + 5 + 5 + 3 + 7);
     let amount = ledger[0].iter().position(|h| h == "amount").unwrap();
+    let at = |name: &str| ledger[0].iter().position(|h| h == name).unwrap();
+    // Foreign-currency accounts keep their original amount and currency.
+    let foreign: Vec<(String, String, String)> = ledger[1..]
+        .iter()
+        .filter(|r| r[at("currency")] != "GBP")
+        .map(|r| {
+            (
+                r[at("account_id")].clone(),
+                r[amount].clone(),
+                r[at("currency")].clone(),
+            )
+        })
+        .collect();
+    let t = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        foreign,
+        [
+            t("DH-BFIC-EUR", "850.00", "EUR"),
+            t("DH-BFIC-EUR", "850.00", "EUR"),
+            t("DH-BFIC-EUR", "9000.00", "EUR"),
+            t("DH-BFIC-EUR", "-9500.00", "EUR"),
+            t("DH-BFIC-EUR", "850.00", "EUR"),
+            t("VH-FFB-USD", "2500.00", "USD"),
+            t("VH-FFB-USD", "-1850.00", "USD"),
+            t("VH-FFB-USD", "-400.00", "USD"),
+            t("VH-QUICKCASH-EUR", "1048.50", "EUR"),
+        ]
+    );
     let pence: i64 = ledger[1..]
         .iter()
         .map(|r| {
@@ -159,8 +216,9 @@ fn demo_case_accounts_for_every_row_and_penny() {
         .sum::<i64>();
     assert_eq!(
         pence,
-        // In pence: money in minus money out over the four sources.
-        (5_150_000 + 635_000 + 1_175_000 + 892_000) - (4_746_660 + 493_400 + 935_560 + 729_250)
+        // In pence, each in its own currency: money in minus money out over the sources.
+        (5_150_000 + 635_000 + 1_175_000 + 892_000 + 1_155_000 + 250_000 + 104_850)
+            - (4_746_660 + 493_400 + 935_560 + 729_250 + 950_000 + 225_000 + 285_970)
     );
 
     // The formula in a Lloyds narrative of the fixtures is not in the demo, but every text
@@ -169,8 +227,9 @@ fn demo_case_accounts_for_every_row_and_penny() {
         serde_json::from_slice(&std::fs::read(out.path().join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["tool"]["name"], "proceeds");
     assert_eq!(manifest["case"]["reference"], "KESTREL-2025-014");
-    assert_eq!(manifest["counts"]["ledger_rows"], 39);
-    assert_eq!(manifest["inputs"].as_array().unwrap().len(), 4);
+    assert_eq!(manifest["counts"]["ledger_rows"], 54);
+    // Seven statements and the rates table.
+    assert_eq!(manifest["inputs"].as_array().unwrap().len(), 8);
     assert_eq!(manifest["run_timestamp_source"], "clock");
     let outputs = manifest["outputs"].as_array().unwrap();
     for o in outputs {
