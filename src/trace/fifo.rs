@@ -69,7 +69,9 @@ impl Allocator for Fifo {
     }
 }
 
+// Amounts in tests are pence written as pounds_pence: 1_164_02 is £1,164.02.
 #[cfg(test)]
+#[allow(clippy::inconsistent_digit_grouping)]
 mod tests {
     use super::*;
     use crate::trace::engine::AccountBook;

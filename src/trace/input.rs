@@ -22,7 +22,11 @@ pub const REQUIRED_COLUMNS: [&str; 9] = [
     col::COUNTERPARTY_NAME,
 ];
 
-fn column<'a>(df: &'a DataFrame, frame: &'static str, name: &str) -> Result<&'a Column, TraceError> {
+fn column<'a>(
+    df: &'a DataFrame,
+    frame: &'static str,
+    name: &str,
+) -> Result<&'a Column, TraceError> {
     df.column(name).map_err(|_| TraceError::Schema {
         frame,
         problem: format!("has no column `{name}`"),
@@ -68,7 +72,11 @@ pub(crate) fn required_strings(
 }
 
 /// An unsigned integer column (`seq`).
-pub(crate) fn unsigned(df: &DataFrame, frame: &'static str, name: &str) -> Result<Vec<u64>, TraceError> {
+pub(crate) fn unsigned(
+    df: &DataFrame,
+    frame: &'static str,
+    name: &str,
+) -> Result<Vec<u64>, TraceError> {
     let c = column(df, frame, name)?;
     if !c.dtype().is_integer() {
         return Err(wrong_type(frame, name, "an integer", c.dtype()));
@@ -92,7 +100,11 @@ pub(crate) fn unsigned(df: &DataFrame, frame: &'static str, name: &str) -> Resul
 }
 
 /// A date column as days since 1970-01-01.
-pub(crate) fn dates(df: &DataFrame, frame: &'static str, name: &str) -> Result<Vec<i32>, TraceError> {
+pub(crate) fn dates(
+    df: &DataFrame,
+    frame: &'static str,
+    name: &str,
+) -> Result<Vec<i32>, TraceError> {
     let c = column(df, frame, name)?;
     let ca = c
         .date()
@@ -156,7 +168,10 @@ pub(crate) fn date_to_day(date: NaiveDate) -> i32 {
 
 /// A money column from pence.
 pub(crate) fn money_column(name: &str, values: Vec<Option<i64>>) -> PolarsResult<Column> {
-    let ca = Int128Chunked::from_iter_options(name.into(), values.into_iter().map(|v| v.map(i128::from)));
+    let ca = Int128Chunked::from_iter_options(
+        name.into(),
+        values.into_iter().map(|v| v.map(i128::from)),
+    );
     Ok(ca.into_decimal(18, 2)?.into_series().into_column())
 }
 
@@ -191,14 +206,24 @@ pub fn ledger_frame(rows: &[TraceRow]) -> PolarsResult<DataFrame> {
         ),
         Column::new(
             col::ACCOUNT_ID.into(),
-            rows.iter().map(|r| r.account_id.as_str()).collect::<Vec<_>>(),
+            rows.iter()
+                .map(|r| r.account_id.as_str())
+                .collect::<Vec<_>>(),
         ),
-        Column::new(col::SEQ.into(), rows.iter().map(|r| r.seq).collect::<Vec<_>>()),
+        Column::new(
+            col::SEQ.into(),
+            rows.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        ),
         date_column(
             col::BOOKING_DATE,
-            rows.iter().map(|r| Some(date_to_day(r.booking_date))).collect(),
+            rows.iter()
+                .map(|r| Some(date_to_day(r.booking_date)))
+                .collect(),
         )?,
-        money_column(col::AMOUNT, rows.iter().map(|r| Some(r.amount_pence)).collect())?,
+        money_column(
+            col::AMOUNT,
+            rows.iter().map(|r| Some(r.amount_pence)).collect(),
+        )?,
         money_column(
             col::AMOUNT_BASE,
             rows.iter().map(|r| Some(r.amount_pence)).collect(),
@@ -246,8 +271,14 @@ pub fn evidence_frame(rows: &[(&str, &str)]) -> PolarsResult<DataFrame> {
     DataFrame::new(
         rows.len(),
         vec![
-            Column::new("rule_id".into(), rows.iter().map(|p| p.0).collect::<Vec<_>>()),
-            Column::new("txn_id".into(), rows.iter().map(|p| p.1).collect::<Vec<_>>()),
+            Column::new(
+                "rule_id".into(),
+                rows.iter().map(|p| p.0).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "txn_id".into(),
+                rows.iter().map(|p| p.1).collect::<Vec<_>>(),
+            ),
         ],
     )
 }

@@ -36,7 +36,10 @@ impl Allocator for Lifo {
                 break;
             };
             let take = top.amount.min(amount);
-            out.push(Lot { amount: take, ..*top });
+            out.push(Lot {
+                amount: take,
+                ..*top
+            });
             if !top.is_clean() {
                 self.tainted -= take;
             }
@@ -62,7 +65,9 @@ impl Allocator for Lifo {
     }
 }
 
+// Amounts in tests are pence written as pounds_pence: 1_164_02 is £1,164.02.
 #[cfg(test)]
+#[allow(clippy::inconsistent_digit_grouping)]
 mod tests {
     use super::*;
     use crate::trace::engine::AccountBook;

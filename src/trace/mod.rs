@@ -197,11 +197,17 @@ pub struct TraceInput<'a> {
 pub enum TraceError {
     /// A frame lacks a column or has the wrong type for it.
     #[error("tracing: {frame} frame: {problem}")]
-    Schema { frame: &'static str, problem: String },
+    Schema {
+        frame: &'static str,
+        problem: String,
+    },
     /// A value in a frame cannot be traced (a duplicate txn_id, a transfer with a credit
     /// as its debit, …).
     #[error("tracing: {frame} frame: {problem}")]
-    BadData { frame: &'static str, problem: String },
+    BadData {
+        frame: &'static str,
+        problem: String,
+    },
     /// The `[tracing]` spec names something that does not fit the ledger.
     #[error("tracing: `tracing.{key}` {problem}")]
     Spec { key: String, problem: String },

@@ -114,7 +114,10 @@ pub struct Forward {
 impl Forward {
     /// Everything accounted for: destinations plus remaining.
     pub fn accounted_pence(&self) -> i64 {
-        self.destinations.iter().map(|d| d.amount_pence).sum::<i64>()
+        self.destinations
+            .iter()
+            .map(|d| d.amount_pence)
+            .sum::<i64>()
             + self.remaining.iter().map(|r| r.amount_pence).sum::<i64>()
     }
 }
@@ -193,7 +196,7 @@ impl Trace {
             .ok_or_else(|| TraceError::Question(format!("txn {txn_id} is not in the ledger")))
     }
 
-    fn flows_of_row<'a>(o: &'a Outcome, row: u32) -> &'a [Flow] {
+    fn flows_of_row(o: &Outcome, row: u32) -> &[Flow] {
         let start = o.flows.partition_point(|f| f.row < row);
         let end = o.flows.partition_point(|f| f.row <= row);
         &o.flows[start..end]
@@ -504,7 +507,11 @@ impl Trace {
         for (a, name) in p.accounts.iter().enumerate() {
             for o in &self.outcomes {
                 let lots: &[Lot] = &o.end_lots[a];
-                let t: i64 = lots.iter().filter(|l| !l.is_clean()).map(|l| l.amount).sum();
+                let t: i64 = lots
+                    .iter()
+                    .filter(|l| !l.is_clean())
+                    .map(|l| l.amount)
+                    .sum();
                 let c: i64 = lots.iter().filter(|l| l.is_clean()).map(|l| l.amount).sum();
                 account.push(name.as_str());
                 method.push(o.method.as_str());

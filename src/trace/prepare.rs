@@ -99,7 +99,10 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
         .collect();
     let n = txn_raw.len();
     if n >= NONE as usize {
-        return Err(bad(L, format!("has {n} rows; tracing handles fewer than 2^32")));
+        return Err(bad(
+            L,
+            format!("has {n} rows; tracing handles fewer than 2^32"),
+        ));
     }
     let mut order: Vec<u32> = (0..n as u32).collect();
     order.sort_by_key(|&i| (account_of[i as usize], seq_raw[i as usize], i));
@@ -165,7 +168,10 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
                 account: p.accounts[a as usize].clone(),
             });
         }
-        if p.row_by_txn.insert(txn_raw[i].clone(), row as u32).is_some() {
+        if p.row_by_txn
+            .insert(txn_raw[i].clone(), row as u32)
+            .is_some()
+        {
             return Err(bad(L, format!("txn_id {} appears twice", txn_raw[i])));
         }
         p.txn_id.push(txn_raw[i].clone());
@@ -227,7 +233,10 @@ fn link_transfers(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceE
         if p.amount[c as usize] <= 0 {
             return Err(bad(
                 T,
-                format!("transfer {name}: credit_txn_id {} is not a credit", credits[i]),
+                format!(
+                    "transfer {name}: credit_txn_id {} is not a credit",
+                    credits[i]
+                ),
             ));
         }
         for (end, row, given) in [
@@ -386,7 +395,9 @@ fn classify(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> 
         if p.amount[row as usize] <= 0 {
             return Err(spec_err(
                 "tainted_txn_ids",
-                format!("names txn {txn}, which is not a credit; only money coming in can be an origin"),
+                format!(
+                    "names txn {txn}, which is not a credit; only money coming in can be an origin"
+                ),
             ));
         }
         if p.is_linked_credit(row) {
@@ -426,7 +437,9 @@ fn classify(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> 
             if until <= after {
                 return Err(spec_err(
                     &format!("tainted_channels[{i}]"),
-                    format!("has until = {until} not later than after = {after}, so it matches nothing"),
+                    format!(
+                        "has until = {until} not later than after = {after}, so it matches nothing"
+                    ),
                 ));
             }
         }
@@ -485,7 +498,9 @@ fn classify(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> 
             for (i, (norm, written)) in tainted_names.iter().enumerate() {
                 if !norm.is_empty() && norm == name {
                     name_used[i] = true;
-                    reasons.push(format!("counterparty matches tainted_counterparties {written:?}"));
+                    reasons.push(format!(
+                        "counterparty matches tainted_counterparties {written:?}"
+                    ));
                 }
             }
         }
@@ -495,7 +510,10 @@ fn classify(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> 
                 && rule.after.is_none_or(|a| day > a)
                 && rule.until.is_none_or(|u| day <= u)
                 && (rule.accounts.is_empty()
-                    || rule.accounts.iter().any(|a| *a == p.accounts[p.account[r] as usize]))
+                    || rule
+                        .accounts
+                        .iter()
+                        .any(|a| *a == p.accounts[p.account[r] as usize]))
             {
                 let mut text = format!("channel {}", rule.channel.as_str());
                 if let Some(a) = rule.after {
@@ -543,7 +561,11 @@ fn classify(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> 
             p.classified.push(Classified {
                 row,
                 tainted: false,
-                reason: format!("{}; excluded: {}", reasons.join("; "), exclusions.join("; ")),
+                reason: format!(
+                    "{}; excluded: {}",
+                    reasons.join("; "),
+                    exclusions.join("; ")
+                ),
             });
         }
     }

@@ -141,10 +141,12 @@ pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared) -> Outcome {
                     weights.clear();
                     weights.extend(carried.iter().map(|l| l.amount));
                     apportion(amount, &weights, &mut shares);
-                    incoming.extend(carried.iter().zip(&shares).map(|(l, &s)| Lot {
-                        amount: s,
-                        ..*l
-                    }));
+                    incoming.extend(
+                        carried
+                            .iter()
+                            .zip(&shares)
+                            .map(|(l, &s)| Lot { amount: s, ..*l }),
+                    );
                 }
                 for lot in incoming.iter_mut() {
                     if !lot.is_clean() {
@@ -168,7 +170,8 @@ pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared) -> Outcome {
             record(&mut out, row, &taken);
         }
     }
-    out.flows.sort_unstable_by_key(|f| (f.row, f.origin, f.path));
+    out.flows
+        .sort_unstable_by_key(|f| (f.row, f.origin, f.path));
     for book in &books {
         let mut held = Vec::new();
         book.lots.holdings(&mut held);
