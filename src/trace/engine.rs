@@ -140,8 +140,12 @@ pub fn apportion(total: i64, weights: &[i64], shares: &mut Vec<i64>) {
     }
     let left = (total - given) as usize;
     if left > 0 {
-        // Largest remainder first; ties to the earlier weight.
-        remainders.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        // Largest remainder first; ties to the earlier weight. Only the first `left` in
+        // that order are needed: select them in O(k) rather than sorting all.
+        let order = |a: &(i128, usize), b: &(i128, usize)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
+        if left < remainders.len() {
+            remainders.select_nth_unstable_by(left, order);
+        }
         for &(_, i) in remainders.iter().take(left) {
             shares[i] += 1;
         }

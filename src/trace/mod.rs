@@ -234,12 +234,22 @@ impl TraceError {
 
 /// Trace every method over the input.
 pub fn trace(input: &TraceInput<'_>) -> Result<Trace, TraceError> {
+    let started = std::time::Instant::now();
     let prepared = prepare::prepare(input)?;
-    let outcomes = Method::ALL
-        .iter()
-        .map(|&m| run::run_method(m, &prepared))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Trace::new(prepared, outcomes, input.spec.elected_method))
+    let mut timings = vec![("prepare", started.elapsed())];
+    timings.extend(prepared.timings.iter().copied());
+    let mut outcomes = Vec::with_capacity(Method::ALL.len());
+    for m in Method::ALL {
+        let started = std::time::Instant::now();
+        outcomes.push(run::run_method(m, &prepared)?);
+        timings.push((m.as_str(), started.elapsed()));
+    }
+    Ok(Trace::new(
+        prepared,
+        outcomes,
+        input.spec.elected_method,
+        timings,
+    ))
 }
 
 #[cfg(test)]

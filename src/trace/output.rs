@@ -128,6 +128,7 @@ pub struct Trace {
     p: Prepared,
     outcomes: Vec<Outcome>,
     elected: Option<super::Method>,
+    timings: Vec<(&'static str, std::time::Duration)>,
 }
 
 fn polars_err(context: &str) -> impl Fn(PolarsError) -> TraceError + '_ {
@@ -138,12 +139,29 @@ fn polars_err(context: &str) -> impl Fn(PolarsError) -> TraceError + '_ {
 }
 
 impl Trace {
-    pub(crate) fn new(p: Prepared, outcomes: Vec<Outcome>, elected: Option<Method>) -> Trace {
+    pub(crate) fn new(
+        p: Prepared,
+        outcomes: Vec<Outcome>,
+        elected: Option<Method>,
+        timings: Vec<(&'static str, std::time::Duration)>,
+    ) -> Trace {
         Trace {
             p,
             outcomes,
             elected,
+            timings,
         }
+    }
+
+    /// Wall-clock time of each step (`prepare`, then each method): for benchmarks and the
+    /// run summary, never written into an output file.
+    pub fn timings(&self) -> &[(&'static str, std::time::Duration)] {
+        &self.timings
+    }
+
+    /// Number of ledger rows traced.
+    pub fn rows(&self) -> usize {
+        self.p.txn_id.len()
     }
 
     /// The method the investigator elected, if any.
@@ -354,6 +372,14 @@ impl Trace {
         };
         for o in &self.outcomes {
             let name = o.method.as_str();
+            let mut path_cache: std::collections::HashMap<u32, String> =
+                std::collections::HashMap::new();
+            let mut path_of = |path: u32| {
+                path_cache
+                    .entry(path)
+                    .or_insert_with(|| self.path_text(o, path))
+                    .clone()
+            };
             for f in &o.flows {
                 let r = f.row as usize;
                 let (t, a, d) = origin_info(f.origin);
@@ -368,7 +394,7 @@ impl Trace {
                 dest_channel.push(Some(p.channel[r].as_str()));
                 counterparty.push(p.counterparty[r].as_deref());
                 amount.push(Some(f.amount));
-                path.push(self.path_text(o, f.path));
+                path.push(path_of(f.path));
             }
             for (a, lots) in o.end_lots.iter().enumerate() {
                 for lot in lots.iter().filter(|l| !l.is_clean()) {
@@ -384,7 +410,7 @@ impl Trace {
                     dest_channel.push(None);
                     counterparty.push(None);
                     amount.push(Some(lot.amount));
-                    path.push(self.path_text(o, lot.path));
+                    path.push(path_of(lot.path));
                 }
             }
         }
