@@ -948,3 +948,46 @@ fn frames_are_deterministic() {
         );
     }
 }
+
+#[test]
+fn all_credits_tainted_never_reclassifies_money_arriving_by_internal_transfer() {
+    let dir = fixture("trace/multi-hop");
+    let ledger = ledger_frame(&load_ledger(&dir.join("ledger.csv"))).unwrap();
+    let transfers = string_frame(&dir.join("transfers.csv"));
+    let spec = TaintSpec {
+        all_credits_tainted: true,
+        legitimate_counterparties: vec!["ACME LTD".into()],
+        ..TaintSpec::default()
+    };
+    let t = trace(&TraceInput {
+        ledger: &ledger,
+        transfers: Some(&transfers),
+        finding_evidence: None,
+        spec: &spec,
+    })
+    .unwrap();
+    // D2 and S2 are the credit ends of TR1 and TR2: their money is M1/M2/clean carried
+    // from the debit, not new origins. D1 (ACME) is excluded and shown as excluded.
+    assert_eq!(t.origin_txn_ids(), vec!["M1", "M2", "S1"]);
+    let o = t.origins_frame().unwrap();
+    assert_eq!(
+        str_column(&o, "txn_id"),
+        ["M1", "M2", "D1", "S1"]
+            .iter()
+            .map(|s| Some(s.to_string()))
+            .collect::<Vec<_>>()
+    );
+    let spec = tainted_ids(&["D2"]);
+    let e = trace(&TraceInput {
+        ledger: &ledger,
+        transfers: Some(&transfers),
+        finding_evidence: None,
+        spec: &spec,
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("credit end of internal transfer TR1") && e.contains("M3"),
+        "{e}"
+    );
+}
