@@ -133,9 +133,15 @@ pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared) -> Outcome {
         } else if amount > 0 {
             incoming.clear();
             if p.link[r] != NONE {
+                // The schedule applies every linked debit before its credit, so the
+                // composition is always there; if it were not, the money stays clean
+                // rather than vanishing.
                 let carried = in_transit.remove(&row).unwrap_or_default();
+                debug_assert!(!carried.is_empty(), "credit applied before its debit");
                 let sent: i64 = carried.iter().map(|l| l.amount).sum();
-                if sent == amount {
+                if sent == 0 {
+                    incoming.push(Lot::clean(amount));
+                } else if sent == amount {
                     incoming.extend(carried);
                 } else {
                     weights.clear();
