@@ -991,3 +991,25 @@ fn all_credits_tainted_never_reclassifies_money_arriving_by_internal_transfer() 
         "{e}"
     );
 }
+
+#[test]
+fn a_transfer_whose_amounts_differ_is_scaled_exactly_with_a_note() {
+    // A: +60 tainted, +40 clean, sends 100; B receives 90 (converted at a different rate).
+    // Pro rata carries 60/40 → scaled to 90: 54.00 tainted, 36.00 clean. FIFO carries
+    // [T 60, C 40] → 54/36 as well (the scaling is by amount, whatever the method).
+    let rows = vec![
+        row("T", "A", 1, 0, 60_00, Channel::CashDeposit),
+        row("C", "A", 2, 0, 40_00, Channel::Transfer),
+        row("D", "A", 3, 1, -100_00, Channel::Transfer),
+        row("K", "B", 4, 1, 90_00, Channel::Transfer),
+    ];
+    let t = run(&rows, &[("D", "K")], &tainted_ids(&["T"]));
+    assert_eq!(
+        end_tainted(&t, "B"),
+        vec![54_00, 54_00, 54_00, 54_00, 54_00]
+    );
+    let notes = t.notes();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].kind, "transfer_amounts_differ");
+    assert!(notes[0].message.contains("100.00 left and 90.00 arrived"));
+}
