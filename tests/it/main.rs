@@ -5,3 +5,4 @@ mod cli;
 mod layouts;
 mod spreadsheets;
 mod support;
+mod trace;

@@ -1,0 +1,664 @@
+//! The trace's answers: frames for the output files, and the forward and backward questions.
+//!
+//! Money in frames is `Decimal(18, 2)`, positive (an amount of money moved or held). Rows
+//! are in a fixed order (method order, then ledger order, then origin order), so the same
+//! input gives the same frames byte for byte.
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+use super::engine::{Lot, CLEAN};
+use super::input::{date_column, day_to_date, money_column};
+use super::prepare::{Prepared, NONE};
+use super::run::{Flow, Outcome};
+use super::{Method, TraceError};
+
+/// Something the investigator should know about how the trace treated the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceNote {
+    /// `transfer_unlinked`, `transfer_amounts_differ`, `opening_balance_unknown`,
+    /// `taint_rule_matched_nothing`.
+    pub kind: &'static str,
+    pub txn_id: Option<String>,
+    pub message: String,
+}
+
+/// Where a tainted part went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DestinationKind {
+    /// A debit that left the case accounts (payment, cash withdrawal, card, MSB send …).
+    Payment,
+    /// A debit carried to another case account along a matched transfer.
+    InternalTransfer,
+    /// Part of a credit that repaid an overdraft (the money went to the bank).
+    OverdraftRepayment,
+    /// Still in the account at the end of the statements.
+    RemainingBalance,
+}
+
+impl DestinationKind {
+    /// The name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestinationKind::Payment => "payment",
+            DestinationKind::InternalTransfer => "internal_transfer",
+            DestinationKind::OverdraftRepayment => "overdraft_repayment",
+            DestinationKind::RemainingBalance => "remaining_balance",
+        }
+    }
+}
+
+/// The tainted part of a debit from one origin along one path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginShare {
+    pub origin_txn_id: String,
+    pub origin_account: String,
+    /// Accounts the money passed through, `A>B>C`.
+    pub path: String,
+    pub amount_pence: i64,
+}
+
+/// One method's answer to "how much of this debit is tainted?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodSplit {
+    pub method: Method,
+    pub tainted_pence: i64,
+    pub clean_pence: i64,
+    pub origins: Vec<OriginShare>,
+}
+
+/// The backward question for one debit, under every method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backward {
+    pub txn_id: String,
+    pub account_id: String,
+    pub booking_date: NaiveDate,
+    /// The debit, as a positive amount.
+    pub amount_pence: i64,
+    /// The part paid from an overdraft (the same under every method).
+    pub overdraft_pence: i64,
+    /// One per method, in [`Method::ALL`] order; tainted + clean + overdraft = amount.
+    pub methods: Vec<MethodSplit>,
+}
+
+/// One destination of tainted money in a forward answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardDestination {
+    pub kind: DestinationKind,
+    /// The debit (or repaying credit); `None` for a remaining balance.
+    pub txn_id: Option<String>,
+    pub account_id: String,
+    pub booking_date: Option<NaiveDate>,
+    pub amount_pence: i64,
+}
+
+/// Tainted money still in one account at the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemainingShare {
+    pub account_id: String,
+    pub amount_pence: i64,
+}
+
+/// The forward question under one method: where the chosen tainted money went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward {
+    pub method: Method,
+    /// Payments out of the case accounts and overdraft repayments, in ledger order.
+    pub destinations: Vec<ForwardDestination>,
+    /// Internal transfers it passed along (not final destinations), in ledger order.
+    pub via_transfers: Vec<ForwardDestination>,
+    /// What is left, per account (case order), only accounts holding some.
+    pub remaining: Vec<RemainingShare>,
+}
+
+impl Forward {
+    /// Everything accounted for: destinations plus remaining.
+    pub fn accounted_pence(&self) -> i64 {
+        self.destinations
+            .iter()
+            .map(|d| d.amount_pence)
+            .sum::<i64>()
+            + self.remaining.iter().map(|r| r.amount_pence).sum::<i64>()
+    }
+}
+
+/// The result of tracing every method.
+#[derive(Debug)]
+pub struct Trace {
+    p: Prepared,
+    outcomes: Vec<Outcome>,
+    elected: Option<super::Method>,
+    timings: Vec<(&'static str, std::time::Duration)>,
+}
+
+fn polars_err(context: &str) -> impl Fn(PolarsError) -> TraceError + '_ {
+    move |source| TraceError::Polars {
+        context: context.to_string(),
+        source,
+    }
+}
+
+impl Trace {
+    pub(crate) fn new(
+        p: Prepared,
+        outcomes: Vec<Outcome>,
+        elected: Option<Method>,
+        timings: Vec<(&'static str, std::time::Duration)>,
+    ) -> Trace {
+        Trace {
+            p,
+            outcomes,
+            elected,
+            timings,
+        }
+    }
+
+    /// Wall-clock time of each step (`prepare`, then each method): for benchmarks and the
+    /// run summary, never written into an output file.
+    pub fn timings(&self) -> &[(&'static str, std::time::Duration)] {
+        &self.timings
+    }
+
+    /// Number of ledger rows traced.
+    pub fn rows(&self) -> usize {
+        self.p.txn_id.len()
+    }
+
+    /// The method the investigator elected, if any.
+    pub fn elected_method(&self) -> Option<Method> {
+        self.elected
+    }
+
+    /// Notes on how the input was treated (unlinked transfers, scaled transfers, …).
+    pub fn notes(&self) -> Vec<TraceNote> {
+        self.p.notes.clone()
+    }
+
+    /// Txn ids of the tainted origins, in ledger order.
+    pub fn origin_txn_ids(&self) -> Vec<&str> {
+        self.p
+            .origins
+            .iter()
+            .map(|&r| self.p.txn_id[r as usize].as_str())
+            .collect()
+    }
+
+    fn outcome(&self, m: Method) -> &Outcome {
+        &self.outcomes[m.index()]
+    }
+
+    fn path_text(&self, o: &Outcome, path: u32) -> String {
+        o.paths
+            .accounts(path)
+            .iter()
+            .map(|&a| self.p.accounts[a as usize].as_str())
+            .collect::<Vec<_>>()
+            .join(">")
+    }
+
+    fn kind_of(&self, row: u32) -> DestinationKind {
+        if self.p.amount[row as usize] > 0 {
+            DestinationKind::OverdraftRepayment
+        } else if self.p.link[row as usize] != NONE {
+            DestinationKind::InternalTransfer
+        } else {
+            DestinationKind::Payment
+        }
+    }
+
+    fn row(&self, txn_id: &str) -> Result<u32, TraceError> {
+        self.p
+            .row_by_txn
+            .get(txn_id)
+            .copied()
+            .ok_or_else(|| TraceError::Question(format!("txn {txn_id} is not in the ledger")))
+    }
+
+    fn flows_of_row(o: &Outcome, row: u32) -> &[Flow] {
+        let start = o.flows.partition_point(|f| f.row < row);
+        let end = o.flows.partition_point(|f| f.row <= row);
+        &o.flows[start..end]
+    }
+
+    /// Backward: how much of debit `txn_id` is tainted under each method, and from which origins.
+    pub fn backward(&self, txn_id: &str) -> Result<Backward, TraceError> {
+        let row = self.row(txn_id)?;
+        let r = row as usize;
+        if self.p.amount[r] >= 0 {
+            return Err(TraceError::Question(format!(
+                "txn {txn_id} is a credit; the backward question is asked of a debit"
+            )));
+        }
+        let methods = self
+            .outcomes
+            .iter()
+            .map(|o| MethodSplit {
+                method: o.method,
+                tainted_pence: o.tainted[r],
+                clean_pence: o.clean[r],
+                origins: Self::flows_of_row(o, row)
+                    .iter()
+                    .map(|f| {
+                        let origin_row = self.p.origins[f.origin as usize] as usize;
+                        OriginShare {
+                            origin_txn_id: self.p.txn_id[origin_row].clone(),
+                            origin_account: self.p.accounts[self.p.account[origin_row] as usize]
+                                .clone(),
+                            path: self.path_text(o, f.path),
+                            amount_pence: f.amount,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(Backward {
+            txn_id: txn_id.to_string(),
+            account_id: self.p.accounts[self.p.account[r] as usize].clone(),
+            booking_date: day_to_date(self.p.date[r]),
+            amount_pence: -self.p.amount[r],
+            overdraft_pence: self.outcomes[0].unfunded[r],
+            methods,
+        })
+    }
+
+    /// Forward: where origin `origin_txn_id` (or, with `None`, all tainted money) went,
+    /// under each method.
+    pub fn forward(&self, origin_txn_id: Option<&str>) -> Result<Vec<Forward>, TraceError> {
+        let origin = match origin_txn_id {
+            None => None,
+            Some(txn) => {
+                let row = self.row(txn)?;
+                let o = self.p.origin_of_row[row as usize];
+                if o == CLEAN {
+                    return Err(TraceError::Question(format!(
+                        "txn {txn} is not a tainted origin"
+                    )));
+                }
+                Some(o)
+            }
+        };
+        let wanted = |o: u32| origin.is_none_or(|x| x == o);
+        let mut answers = Vec::new();
+        for o in &self.outcomes {
+            let mut destinations = Vec::new();
+            let mut via_transfers = Vec::new();
+            let mut i = 0;
+            while i < o.flows.len() {
+                let row = o.flows[i].row;
+                let mut amount = 0;
+                while i < o.flows.len() && o.flows[i].row == row {
+                    if wanted(o.flows[i].origin) {
+                        amount += o.flows[i].amount;
+                    }
+                    i += 1;
+                }
+                if amount == 0 {
+                    continue;
+                }
+                let kind = self.kind_of(row);
+                let d = ForwardDestination {
+                    kind,
+                    txn_id: Some(self.p.txn_id[row as usize].clone()),
+                    account_id: self.p.accounts[self.p.account[row as usize] as usize].clone(),
+                    booking_date: Some(day_to_date(self.p.date[row as usize])),
+                    amount_pence: amount,
+                };
+                if kind == DestinationKind::InternalTransfer {
+                    via_transfers.push(d);
+                } else {
+                    destinations.push(d);
+                }
+            }
+            let remaining = o
+                .end_lots
+                .iter()
+                .enumerate()
+                .filter_map(|(a, lots)| {
+                    let amount: i64 = lots
+                        .iter()
+                        .filter(|l| !l.is_clean() && wanted(l.origin))
+                        .map(|l| l.amount)
+                        .sum();
+                    (amount > 0).then(|| RemainingShare {
+                        account_id: self.p.accounts[a].clone(),
+                        amount_pence: amount,
+                    })
+                })
+                .collect();
+            answers.push(Forward {
+                method: o.method,
+                destinations,
+                via_transfers,
+                remaining,
+            });
+        }
+        Ok(answers)
+    }
+
+    /// Rows summarised in `trace_summary.csv`: the destinations of interest, or every debit
+    /// that leaves the case accounts.
+    fn summary_rows(&self) -> Vec<u32> {
+        if !self.p.destinations.is_empty() {
+            return self.p.destinations.clone();
+        }
+        (0..self.p.txn_id.len() as u32)
+            .filter(|&r| self.p.amount[r as usize] < 0 && self.p.link[r as usize] == NONE)
+            .collect()
+    }
+
+    /// `trace_flows.csv`: every tainted part of every debit, overdraft repayment and
+    /// remaining balance, per method, origin and path.
+    pub fn flows_frame(&self) -> Result<DataFrame, TraceError> {
+        let mut method = Vec::new();
+        let mut origin_txn = Vec::new();
+        let mut origin_account = Vec::new();
+        let mut origin_date = Vec::new();
+        let mut kind = Vec::new();
+        let mut dest_txn: Vec<Option<&str>> = Vec::new();
+        let mut dest_account = Vec::new();
+        let mut dest_date = Vec::new();
+        let mut dest_channel: Vec<Option<&str>> = Vec::new();
+        let mut counterparty: Vec<Option<&str>> = Vec::new();
+        let mut amount = Vec::new();
+        let mut path = Vec::new();
+        let p = &self.p;
+        let origin_info = |origin: u32| {
+            let r = p.origins[origin as usize] as usize;
+            (
+                p.txn_id[r].as_str(),
+                p.accounts[p.account[r] as usize].as_str(),
+                p.date[r],
+            )
+        };
+        for o in &self.outcomes {
+            let name = o.method.as_str();
+            let mut path_cache: std::collections::HashMap<u32, String> =
+                std::collections::HashMap::new();
+            let mut path_of = |path: u32| {
+                path_cache
+                    .entry(path)
+                    .or_insert_with(|| self.path_text(o, path))
+                    .clone()
+            };
+            for f in &o.flows {
+                let r = f.row as usize;
+                let (t, a, d) = origin_info(f.origin);
+                method.push(name);
+                origin_txn.push(t);
+                origin_account.push(a);
+                origin_date.push(Some(d));
+                kind.push(self.kind_of(f.row).as_str());
+                dest_txn.push(Some(p.txn_id[r].as_str()));
+                dest_account.push(p.accounts[p.account[r] as usize].as_str());
+                dest_date.push(Some(p.date[r]));
+                dest_channel.push(Some(p.channel[r].as_str()));
+                counterparty.push(p.counterparty[r].as_deref());
+                amount.push(Some(f.amount));
+                path.push(path_of(f.path));
+            }
+            for (a, lots) in o.end_lots.iter().enumerate() {
+                for lot in lots.iter().filter(|l| !l.is_clean()) {
+                    let (t, a2, d) = origin_info(lot.origin);
+                    method.push(name);
+                    origin_txn.push(t);
+                    origin_account.push(a2);
+                    origin_date.push(Some(d));
+                    kind.push(DestinationKind::RemainingBalance.as_str());
+                    dest_txn.push(None);
+                    dest_account.push(p.accounts[a].as_str());
+                    dest_date.push(None);
+                    dest_channel.push(None);
+                    counterparty.push(None);
+                    amount.push(Some(lot.amount));
+                    path.push(path_of(lot.path));
+                }
+            }
+        }
+        let n = method.len();
+        let build = || -> PolarsResult<DataFrame> {
+            DataFrame::new(
+                n,
+                vec![
+                    Column::new("method".into(), method),
+                    Column::new("origin_txn_id".into(), origin_txn),
+                    Column::new("origin_account".into(), origin_account),
+                    date_column("origin_date", origin_date)?,
+                    Column::new("destination_kind".into(), kind),
+                    Column::new("destination_txn_id".into(), dest_txn),
+                    Column::new("destination_account".into(), dest_account),
+                    date_column("destination_date", dest_date)?,
+                    Column::new("destination_channel".into(), dest_channel),
+                    Column::new("counterparty".into(), counterparty),
+                    money_column("amount", amount)?,
+                    Column::new("path".into(), path),
+                ],
+            )
+        };
+        build().map_err(polars_err("building trace_flows"))
+    }
+
+    /// `trace_summary.csv`: per destination (of interest, or every debit leaving the case
+    /// accounts): amount, overdraft, tainted and clean per method, and the elected method.
+    pub fn summary_frame(&self) -> Result<DataFrame, TraceError> {
+        let p = &self.p;
+        let rows = self.summary_rows();
+        let mut columns = vec![
+            Column::new(
+                "destination_txn_id".into(),
+                rows.iter()
+                    .map(|&r| p.txn_id[r as usize].as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "account_id".into(),
+                rows.iter()
+                    .map(|&r| p.accounts[p.account[r as usize] as usize].as_str())
+                    .collect::<Vec<_>>(),
+            ),
+        ];
+        let mut build = || -> PolarsResult<()> {
+            columns.push(date_column(
+                "booking_date",
+                rows.iter().map(|&r| Some(p.date[r as usize])).collect(),
+            )?);
+            columns.push(Column::new(
+                "channel".into(),
+                rows.iter()
+                    .map(|&r| p.channel[r as usize].as_str())
+                    .collect::<Vec<_>>(),
+            ));
+            columns.push(Column::new(
+                "counterparty".into(),
+                rows.iter()
+                    .map(|&r| p.counterparty[r as usize].as_deref())
+                    .collect::<Vec<_>>(),
+            ));
+            columns.push(money_column(
+                "amount",
+                rows.iter().map(|&r| Some(-p.amount[r as usize])).collect(),
+            )?);
+            columns.push(money_column(
+                "overdraft",
+                rows.iter()
+                    .map(|&r| Some(self.outcomes[0].unfunded[r as usize]))
+                    .collect(),
+            )?);
+            for o in &self.outcomes {
+                let m = o.method.as_str();
+                columns.push(money_column(
+                    &format!("tainted_{m}"),
+                    rows.iter().map(|&r| Some(o.tainted[r as usize])).collect(),
+                )?);
+                columns.push(money_column(
+                    &format!("clean_{m}"),
+                    rows.iter().map(|&r| Some(o.clean[r as usize])).collect(),
+                )?);
+            }
+            let elected = self.elected.map(|m| self.outcome(m));
+            columns.push(Column::new(
+                "elected_method".into(),
+                rows.iter()
+                    .map(|_| self.elected.map(Method::as_str))
+                    .collect::<Vec<_>>(),
+            ));
+            columns.push(money_column(
+                "tainted_elected",
+                rows.iter()
+                    .map(|&r| elected.map(|o| o.tainted[r as usize]))
+                    .collect(),
+            )?);
+            columns.push(money_column(
+                "clean_elected",
+                rows.iter()
+                    .map(|&r| elected.map(|o| o.clean[r as usize]))
+                    .collect(),
+            )?);
+            Ok(())
+        };
+        build().map_err(polars_err("building trace_summary"))?;
+        DataFrame::new(rows.len(), columns).map_err(polars_err("building trace_summary"))
+    }
+
+    /// `trace_balances.csv`: per account and method, the opening balance, the end balance
+    /// and its split into tainted, clean and overdraft (end = tainted + clean − overdraft).
+    pub fn balances_frame(&self) -> Result<DataFrame, TraceError> {
+        let p = &self.p;
+        let mut account = Vec::new();
+        let mut method = Vec::new();
+        let mut opening = Vec::new();
+        let mut end = Vec::new();
+        let mut tainted = Vec::new();
+        let mut clean = Vec::new();
+        let mut overdraft = Vec::new();
+        for (a, name) in p.accounts.iter().enumerate() {
+            for o in &self.outcomes {
+                let lots: &[Lot] = &o.end_lots[a];
+                let t: i64 = lots
+                    .iter()
+                    .filter(|l| !l.is_clean())
+                    .map(|l| l.amount)
+                    .sum();
+                let c: i64 = lots.iter().filter(|l| l.is_clean()).map(|l| l.amount).sum();
+                account.push(name.as_str());
+                method.push(o.method.as_str());
+                opening.push(Some(p.opening[a]));
+                end.push(Some(t + c - o.end_overdraft[a]));
+                tainted.push(Some(t));
+                clean.push(Some(c));
+                overdraft.push(Some(o.end_overdraft[a]));
+            }
+        }
+        let n = account.len();
+        let build = || -> PolarsResult<DataFrame> {
+            DataFrame::new(
+                n,
+                vec![
+                    Column::new("account_id".into(), account),
+                    Column::new("method".into(), method),
+                    money_column("opening_balance", opening)?,
+                    money_column("end_balance", end)?,
+                    money_column("tainted", tainted)?,
+                    money_column("clean", clean)?,
+                    money_column("overdraft", overdraft)?,
+                ],
+            )
+        };
+        build().map_err(polars_err("building trace_balances"))
+    }
+
+    /// `trace_origins.csv`: every credit a taint rule matched, tainted or excluded as an
+    /// accepted legitimate source, with the reason.
+    pub fn origins_frame(&self) -> Result<DataFrame, TraceError> {
+        let p = &self.p;
+        let c = &p.classified;
+        let build = || -> PolarsResult<DataFrame> {
+            DataFrame::new(
+                c.len(),
+                vec![
+                    Column::new(
+                        "txn_id".into(),
+                        c.iter()
+                            .map(|x| p.txn_id[x.row as usize].as_str())
+                            .collect::<Vec<_>>(),
+                    ),
+                    Column::new(
+                        "account_id".into(),
+                        c.iter()
+                            .map(|x| p.accounts[p.account[x.row as usize] as usize].as_str())
+                            .collect::<Vec<_>>(),
+                    ),
+                    date_column(
+                        "booking_date",
+                        c.iter().map(|x| Some(p.date[x.row as usize])).collect(),
+                    )?,
+                    money_column(
+                        "amount",
+                        c.iter().map(|x| Some(p.amount[x.row as usize])).collect(),
+                    )?,
+                    Column::new(
+                        "channel".into(),
+                        c.iter()
+                            .map(|x| p.channel[x.row as usize].as_str())
+                            .collect::<Vec<_>>(),
+                    ),
+                    Column::new(
+                        "counterparty".into(),
+                        c.iter()
+                            .map(|x| p.counterparty[x.row as usize].as_deref())
+                            .collect::<Vec<_>>(),
+                    ),
+                    Column::new(
+                        "status".into(),
+                        c.iter()
+                            .map(|x| if x.tainted { "tainted" } else { "excluded" })
+                            .collect::<Vec<_>>(),
+                    ),
+                    Column::new(
+                        "reason".into(),
+                        c.iter().map(|x| x.reason.as_str()).collect::<Vec<_>>(),
+                    ),
+                ],
+            )
+        };
+        build().map_err(polars_err("building trace_origins"))
+    }
+
+    /// `trace_notes.csv`: the notes as a frame (`kind`, `txn_id`, `message`).
+    pub fn notes_frame(&self) -> Result<DataFrame, TraceError> {
+        let n = &self.p.notes;
+        DataFrame::new(
+            n.len(),
+            vec![
+                Column::new("kind".into(), n.iter().map(|x| x.kind).collect::<Vec<_>>()),
+                Column::new(
+                    "txn_id".into(),
+                    n.iter().map(|x| x.txn_id.as_deref()).collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "message".into(),
+                    n.iter().map(|x| x.message.as_str()).collect::<Vec<_>>(),
+                ),
+            ],
+        )
+        .map_err(polars_err("building trace_notes"))
+    }
+
+    /// Tainted pence held by `account_id` at the end under `method`.
+    pub fn tainted_at_end(&self, method: Method, account_id: &str) -> Option<i64> {
+        let a = self.p.accounts.iter().position(|x| x == account_id)?;
+        Some(
+            self.outcome(method).end_lots[a]
+                .iter()
+                .filter(|l| !l.is_clean())
+                .map(|l| l.amount)
+                .sum(),
+        )
+    }
+
+    /// Balance of `account_id` at the end (pence; negative when overdrawn).
+    pub fn balance_at_end(&self, account_id: &str) -> Option<i64> {
+        let a = self.p.accounts.iter().position(|x| x == account_id)?;
+        let o = &self.outcomes[0];
+        Some(o.end_lots[a].iter().map(|l| l.amount).sum::<i64>() - o.end_overdraft[a])
+    }
+}

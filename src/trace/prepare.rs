@@ -1,0 +1,625 @@
+//! From frames to events: rows in each account's chronology, transfer links, the order in
+//! which events are applied, opening balances, and which credits are tainted origins.
+//!
+//! Nothing here depends on the method: every method runs over the same [`Prepared`].
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
+
+use super::input::{self, day_to_date};
+use super::output::TraceNote;
+use super::{normalise_name, TaintSpec, TraceError, TraceInput};
+use crate::ledger::col;
+
+/// "No row".
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// A credit's classification, for `trace_origins.csv`.
+#[derive(Debug, Clone)]
+pub(crate) struct Classified {
+    pub row: u32,
+    pub tainted: bool,
+    pub reason: String,
+}
+
+/// Everything the methods need, in canonical row order (account, then `seq`).
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub txn_id: Vec<String>,
+    pub account: Vec<u32>,
+    pub seq: Vec<u64>,
+    pub date: Vec<i32>,
+    /// Signed pence in the base currency.
+    pub amount: Vec<i64>,
+    pub channel: Vec<String>,
+    pub counterparty: Vec<Option<String>>,
+    /// Account ids in order of first appearance in the ledger.
+    pub accounts: Vec<String>,
+    /// Opening balance (pence) implied by the first row's reported balance, else 0.
+    pub opening: Vec<i64>,
+    /// For each row, its origin index if it is a tainted credit, else `engine::CLEAN`.
+    pub origin_of_row: Vec<u32>,
+    /// Row of each origin, in canonical order.
+    pub origins: Vec<u32>,
+    /// Linked internal transfer: for a debit its credit's row, for a credit its debit's row.
+    pub link: Vec<u32>,
+    /// Transfer id of a linked row (both ends), for notes.
+    pub transfer_id: HashMap<u32, String>,
+    /// Rows in the order events are applied.
+    pub schedule: Vec<u32>,
+    pub classified: Vec<Classified>,
+    pub notes: Vec<TraceNote>,
+    /// Destinations of interest (rows), in the order the spec names them.
+    pub destinations: Vec<u32>,
+    pub row_by_txn: HashMap<String, u32>,
+    /// Wall-clock time of each preparation step (for benchmarks only).
+    pub timings: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Prepared {
+    /// Whether a row is a credit whose money came from another case account.
+    pub fn is_linked_credit(&self, row: u32) -> bool {
+        self.amount[row as usize] > 0 && self.link[row as usize] != NONE
+    }
+}
+
+fn bad(frame: &'static str, problem: String) -> TraceError {
+    TraceError::BadData { frame, problem }
+}
+
+fn spec_err(key: &str, problem: String) -> TraceError {
+    TraceError::Spec {
+        key: key.to_string(),
+        problem,
+    }
+}
+
+pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
+    const L: &str = "ledger";
+    let clock = std::time::Instant::now();
+    let df = input.ledger;
+    let mut txn_raw = input::required_strings(df, L, col::TXN_ID)?;
+    let account_raw = input::required_strings(df, L, col::ACCOUNT_ID)?;
+    let seq_raw = input::unsigned(df, L, col::SEQ)?;
+    let date_raw = input::dates(df, L, col::BOOKING_DATE)?;
+    let amount_raw = input::pence(df, L, col::AMOUNT)?;
+    let base_raw = input::pence(df, L, col::AMOUNT_BASE)?;
+    let balance_raw = input::pence(df, L, col::BALANCE)?;
+    let mut channel_raw = input::required_strings(df, L, col::CHANNEL)?;
+    let mut counterparty_raw = input::strings(df, L, col::COUNTERPARTY_NAME)?;
+
+    // Accounts in order of first appearance; rows by (account, seq, frame position).
+    let read = clock.elapsed();
+    let mut accounts: Vec<String> = Vec::new();
+    let mut account_index: HashMap<&str, u32> = HashMap::new();
+    let account_of: Vec<u32> = account_raw
+        .iter()
+        .map(|a| {
+            *account_index.entry(a.as_str()).or_insert_with(|| {
+                accounts.push(a.clone());
+                (accounts.len() - 1) as u32
+            })
+        })
+        .collect();
+    let n = txn_raw.len();
+    if n >= NONE as usize {
+        return Err(bad(
+            L,
+            format!("has {n} rows; tracing handles fewer than 2^32"),
+        ));
+    }
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_by_key(|&i| (account_of[i as usize], seq_raw[i as usize], i));
+
+    let mut p = Prepared {
+        txn_id: Vec::with_capacity(n),
+        account: Vec::with_capacity(n),
+        seq: Vec::with_capacity(n),
+        date: Vec::with_capacity(n),
+        amount: Vec::with_capacity(n),
+        channel: Vec::with_capacity(n),
+        counterparty: Vec::with_capacity(n),
+        opening: vec![0; accounts.len()],
+        accounts,
+        origin_of_row: vec![super::engine::CLEAN; n],
+        origins: Vec::new(),
+        link: vec![NONE; n],
+        transfer_id: HashMap::new(),
+        schedule: Vec::with_capacity(n),
+        classified: Vec::new(),
+        notes: Vec::new(),
+        destinations: Vec::new(),
+        row_by_txn: HashMap::with_capacity(n),
+        timings: Vec::new(),
+    };
+    let mut seen_account = vec![false; p.accounts.len()];
+    let mut volume: Vec<i128> = vec![0; p.accounts.len()];
+    for (row, &i) in order.iter().enumerate() {
+        let i = i as usize;
+        let a = account_of[i];
+        let amount = match (base_raw[i], amount_raw[i]) {
+            (Some(b), _) => b,
+            (None, Some(a)) => a,
+            (None, None) => {
+                return Err(bad(
+                    L,
+                    format!("txn {} has neither amount nor amount_base", txn_raw[i]),
+                ))
+            }
+        };
+        if !seen_account[a as usize] {
+            seen_account[a as usize] = true;
+            // The first reported balance implies what was there before the first row:
+            // only in the account's own currency, so only when amount_base = amount.
+            if let (Some(bal), Some(amt)) = (balance_raw[i], amount_raw[i]) {
+                if base_raw[i].is_none() || base_raw[i] == Some(amt) {
+                    p.opening[a as usize] = bal - amt;
+                } else {
+                    p.notes.push(TraceNote {
+                        kind: "opening_balance_unknown",
+                        txn_id: Some(txn_raw[i].clone()),
+                        message: format!(
+                            "account {} is not in the base currency; its opening balance cannot be converted exactly and is taken as 0",
+                            p.accounts[a as usize]
+                        ),
+                    });
+                }
+            }
+            volume[a as usize] += i128::from(p.opening[a as usize].abs());
+        }
+        volume[a as usize] += i128::from(amount.abs());
+        if volume[a as usize] > i128::from(i64::MAX) {
+            return Err(TraceError::Overflow {
+                account: p.accounts[a as usize].clone(),
+            });
+        }
+        let txn = std::mem::take(&mut txn_raw[i]);
+        if p.row_by_txn.insert(txn.clone(), row as u32).is_some() {
+            return Err(bad(L, format!("txn_id {txn} appears twice")));
+        }
+        p.txn_id.push(txn);
+        p.account.push(a);
+        p.seq.push(seq_raw[i]);
+        p.date.push(date_raw[i]);
+        p.amount.push(amount);
+        p.channel.push(std::mem::take(&mut channel_raw[i]));
+        p.counterparty.push(counterparty_raw[i].take());
+    }
+
+    let indexed = clock.elapsed();
+    link_transfers(&mut p, input)?;
+    schedule(&mut p);
+    let scheduled = clock.elapsed();
+    classify(&mut p, input)?;
+    destinations(&mut p, input.spec)?;
+    let classified = clock.elapsed();
+    p.timings = vec![
+        ("  read", read),
+        ("  index", indexed - read),
+        ("  link", scheduled - indexed),
+        ("  taint", classified - scheduled),
+    ];
+    Ok(p)
+}
+
+fn link_transfers(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> {
+    const T: &str = "transfers";
+    let Some(df) = input.transfers else {
+        return Ok(());
+    };
+    let debits = input::required_strings(df, T, "debit_txn_id")?;
+    let credits = input::required_strings(df, T, "credit_txn_id")?;
+    let ids = if df.column("transfer_id").is_ok() {
+        input::strings(df, T, "transfer_id")?
+    } else {
+        vec![None; debits.len()]
+    };
+    let debit_accounts = if df.column("debit_account").is_ok() {
+        Some(input::strings(df, T, "debit_account")?)
+    } else {
+        None
+    };
+    let credit_accounts = if df.column("credit_account").is_ok() {
+        Some(input::strings(df, T, "credit_account")?)
+    } else {
+        None
+    };
+    for i in 0..debits.len() {
+        let name = ids[i].clone().unwrap_or_else(|| format!("row {}", i + 1));
+        let find = |txn: &str| {
+            p.row_by_txn.get(txn).copied().ok_or_else(|| {
+                bad(
+                    T,
+                    format!("transfer {name} names txn {txn}, which is not in the ledger"),
+                )
+            })
+        };
+        let d = find(&debits[i])?;
+        let c = find(&credits[i])?;
+        if p.amount[d as usize] >= 0 {
+            return Err(bad(
+                T,
+                format!("transfer {name}: debit_txn_id {} is not a debit", debits[i]),
+            ));
+        }
+        if p.amount[c as usize] <= 0 {
+            return Err(bad(
+                T,
+                format!(
+                    "transfer {name}: credit_txn_id {} is not a credit",
+                    credits[i]
+                ),
+            ));
+        }
+        for (end, row, given) in [
+            ("debit_account", d, debit_accounts.as_ref().map(|v| &v[i])),
+            ("credit_account", c, credit_accounts.as_ref().map(|v| &v[i])),
+        ] {
+            if let Some(Some(given)) = given {
+                let actual = &p.accounts[p.account[row as usize] as usize];
+                if given != actual {
+                    return Err(bad(
+                        T,
+                        format!(
+                            "transfer {name}: {end} is {given} but txn {} is in account {actual}",
+                            p.txn_id[row as usize]
+                        ),
+                    ));
+                }
+            }
+        }
+        for row in [d, c] {
+            if p.link[row as usize] != NONE {
+                return Err(bad(
+                    T,
+                    format!(
+                        "txn {} is in more than one transfer; transfers are one-to-one",
+                        p.txn_id[row as usize]
+                    ),
+                ));
+            }
+        }
+        p.link[d as usize] = c;
+        p.link[c as usize] = d;
+        p.transfer_id.insert(d, name.clone());
+        p.transfer_id.insert(c, name.clone());
+        let (out, inn) = (-p.amount[d as usize], p.amount[c as usize]);
+        if out != inn {
+            p.notes.push(TraceNote {
+                kind: "transfer_amounts_differ",
+                txn_id: Some(p.txn_id[c as usize].clone()),
+                message: format!(
+                    "transfer {name}: {} left and {} arrived (base currency); the composition of the debit is scaled to the credit by largest remainder",
+                    crate::money::format_amount(crate::money::from_minor_units(out.into())),
+                    crate::money::format_amount(crate::money::from_minor_units(inn.into())),
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Order events so that each account's rows keep their chronology and a transfer's credit
+/// is applied after its debit. Accounts advance in (date, seq) order of their next row; an
+/// account whose next row is a transfer credit waits for the debit. If every remaining
+/// account waits (the transfers' dates contradict the chronologies), the earliest waiting
+/// transfer is unlinked — its credit is treated as an ordinary credit and its debit as an
+/// ordinary payment — and a note says so. The figures depend only on each account's
+/// chronology and the links, not on how accounts interleave.
+fn schedule(p: &mut Prepared) {
+    let n_acc = p.accounts.len();
+    let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); n_acc];
+    for row in 0..p.txn_id.len() as u32 {
+        rows_of[p.account[row as usize] as usize].push(row);
+    }
+    let mut pos = vec![0usize; n_acc];
+    let mut processed = vec![false; p.txn_id.len()];
+    let mut heap: BinaryHeap<Reverse<(i32, u64, u32)>> = BinaryHeap::new();
+    let mut waiting: HashMap<u32, u32> = HashMap::new();
+    let mut blocked: BTreeSet<(i32, u64, u32)> = BTreeSet::new();
+
+    let push_head = |acc: u32,
+                     pos: &[usize],
+                     processed: &[bool],
+                     heap: &mut BinaryHeap<Reverse<(i32, u64, u32)>>,
+                     waiting: &mut HashMap<u32, u32>,
+                     blocked: &mut BTreeSet<(i32, u64, u32)>,
+                     p: &Prepared| {
+        if let Some(&row) = rows_of[acc as usize].get(pos[acc as usize]) {
+            let key = (p.date[row as usize], p.seq[row as usize], acc);
+            let debit = p.link[row as usize];
+            if p.amount[row as usize] > 0 && debit != NONE && !processed[debit as usize] {
+                waiting.insert(debit, acc);
+                blocked.insert(key);
+            } else {
+                heap.push(Reverse(key));
+            }
+        }
+    };
+    for acc in 0..n_acc as u32 {
+        push_head(
+            acc,
+            &pos,
+            &processed,
+            &mut heap,
+            &mut waiting,
+            &mut blocked,
+            p,
+        );
+    }
+    loop {
+        while let Some(Reverse((_, _, acc))) = heap.pop() {
+            let row = rows_of[acc as usize][pos[acc as usize]];
+            p.schedule.push(row);
+            processed[row as usize] = true;
+            pos[acc as usize] += 1;
+            if p.amount[row as usize] < 0 && p.link[row as usize] != NONE {
+                if let Some(w) = waiting.remove(&row) {
+                    let head = rows_of[w as usize][pos[w as usize]];
+                    blocked.remove(&(p.date[head as usize], p.seq[head as usize], w));
+                    heap.push(Reverse((p.date[head as usize], p.seq[head as usize], w)));
+                }
+            }
+            push_head(
+                acc,
+                &pos,
+                &processed,
+                &mut heap,
+                &mut waiting,
+                &mut blocked,
+                p,
+            );
+        }
+        let Some(key) = blocked.pop_first() else {
+            break;
+        };
+        let acc = key.2;
+        let credit = rows_of[acc as usize][pos[acc as usize]];
+        let debit = p.link[credit as usize];
+        waiting.remove(&debit);
+        p.link[credit as usize] = NONE;
+        p.link[debit as usize] = NONE;
+        let name = p.transfer_id.get(&credit).cloned().unwrap_or_default();
+        p.notes.push(TraceNote {
+            kind: "transfer_unlinked",
+            txn_id: Some(p.txn_id[credit as usize].clone()),
+            message: format!(
+                "transfer {name} (debit {} → credit {}) cannot be followed: each account's chronology puts the credit before money that must leave first; the credit is treated as an ordinary credit and the debit as an ordinary payment",
+                p.txn_id[debit as usize], p.txn_id[credit as usize]
+            ),
+        });
+        heap.push(Reverse(key));
+    }
+    debug_assert_eq!(p.schedule.len(), p.txn_id.len());
+}
+
+fn classify(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> {
+    let spec = input.spec;
+    let row_of = |key: &str, txn: &str| -> Result<u32, TraceError> {
+        p.row_by_txn
+            .get(txn)
+            .copied()
+            .ok_or_else(|| spec_err(key, format!("names txn {txn}, which is not in the ledger")))
+    };
+    let mut tainted_txn: HashSet<u32> = HashSet::new();
+    for txn in &spec.tainted_txn_ids {
+        let row = row_of("tainted_txn_ids", txn)?;
+        if p.amount[row as usize] <= 0 {
+            return Err(spec_err(
+                "tainted_txn_ids",
+                format!(
+                    "names txn {txn}, which is not a credit; only money coming in can be an origin"
+                ),
+            ));
+        }
+        if p.is_linked_credit(row) {
+            return Err(spec_err(
+                "tainted_txn_ids",
+                format!(
+                    "names txn {txn}, the credit end of internal transfer {}; its composition is carried from debit {}: taint the money where it first came in instead",
+                    p.transfer_id.get(&row).cloned().unwrap_or_default(),
+                    p.txn_id[p.link[row as usize] as usize]
+                ),
+            ));
+        }
+        tainted_txn.insert(row);
+    }
+    let mut legitimate_txn: HashSet<u32> = HashSet::new();
+    for txn in &spec.legitimate_txn_ids {
+        let row = row_of("legitimate_txn_ids", txn)?;
+        if p.amount[row as usize] <= 0 {
+            return Err(spec_err(
+                "legitimate_txn_ids",
+                format!("names txn {txn}, which is not a credit"),
+            ));
+        }
+        legitimate_txn.insert(row);
+    }
+    let account_known: HashSet<&str> = p.accounts.iter().map(String::as_str).collect();
+    for (i, rule) in spec.tainted_channels.iter().enumerate() {
+        for a in &rule.accounts {
+            if !account_known.contains(a.as_str()) {
+                return Err(spec_err(
+                    &format!("tainted_channels[{i}].accounts"),
+                    format!("names account {a:?}, which has no rows in the ledger"),
+                ));
+            }
+        }
+        if let (Some(after), Some(until)) = (rule.after, rule.until) {
+            if until <= after {
+                return Err(spec_err(
+                    &format!("tainted_channels[{i}]"),
+                    format!(
+                        "has until = {until} not later than after = {after}, so it matches nothing"
+                    ),
+                ));
+            }
+        }
+    }
+    // Finding evidence: rule id per row.
+    let mut evidence: HashMap<u32, Vec<String>> = HashMap::new();
+    if !spec.tainted_findings.is_empty() {
+        let Some(df) = input.finding_evidence else {
+            return Err(spec_err(
+                "tainted_findings",
+                "names findings, but no finding evidence was supplied to the tracing stage".into(),
+            ));
+        };
+        const F: &str = "finding evidence";
+        let rules = input::required_strings(df, F, "rule_id")?;
+        let txns = input::required_strings(df, F, "txn_id")?;
+        let wanted = |rule: &str| spec.tainted_findings.iter().any(|f| f == "*" || f == rule);
+        for (rule, txn) in rules.iter().zip(&txns) {
+            let row = *p.row_by_txn.get(txn).ok_or_else(|| {
+                bad(
+                    F,
+                    format!("finding {rule} names txn {txn}, which is not in the ledger"),
+                )
+            })?;
+            if wanted(rule) {
+                let list = evidence.entry(row).or_default();
+                if !list.contains(rule) {
+                    list.push(rule.clone());
+                }
+            }
+        }
+    }
+    let tainted_names: Vec<(String, &String)> = spec
+        .tainted_counterparties
+        .iter()
+        .map(|n| (normalise_name(n), n))
+        .collect();
+    let legit_names: Vec<(String, &String)> = spec
+        .legitimate_counterparties
+        .iter()
+        .map(|n| (normalise_name(n), n))
+        .collect();
+    let mut name_used = vec![false; tainted_names.len()];
+
+    for row in 0..p.txn_id.len() as u32 {
+        let r = row as usize;
+        if p.amount[r] <= 0 || p.is_linked_credit(row) {
+            continue;
+        }
+        let name = if tainted_names.is_empty() && legit_names.is_empty() {
+            None
+        } else {
+            p.counterparty[r].as_deref().map(normalise_name)
+        };
+        let mut reasons: Vec<String> = Vec::new();
+        if tainted_txn.contains(&row) {
+            reasons.push("listed in tainted_txn_ids".into());
+        }
+        if let Some(name) = &name {
+            for (i, (norm, written)) in tainted_names.iter().enumerate() {
+                if !norm.is_empty() && norm == name {
+                    name_used[i] = true;
+                    reasons.push(format!(
+                        "counterparty matches tainted_counterparties {written:?}"
+                    ));
+                }
+            }
+        }
+        for rule in &spec.tainted_channels {
+            let day = day_to_date(p.date[r]);
+            if p.channel[r] == rule.channel.as_str()
+                && rule.after.is_none_or(|a| day > a)
+                && rule.until.is_none_or(|u| day <= u)
+                && (rule.accounts.is_empty()
+                    || rule
+                        .accounts
+                        .iter()
+                        .any(|a| *a == p.accounts[p.account[r] as usize]))
+            {
+                let mut text = format!("channel {}", rule.channel.as_str());
+                if let Some(a) = rule.after {
+                    text.push_str(&format!(" after {a}"));
+                }
+                if let Some(u) = rule.until {
+                    text.push_str(&format!(" until {u}"));
+                }
+                reasons.push(text);
+            }
+        }
+        if let Some(rules) = evidence.get(&row) {
+            for rule in rules {
+                reasons.push(format!("evidence of finding {rule}"));
+            }
+        }
+        if spec.all_credits_tainted && reasons.is_empty() {
+            reasons.push("all_credits_tainted: not an accepted legitimate source".into());
+        }
+        if reasons.is_empty() {
+            continue;
+        }
+        let mut exclusions: Vec<String> = Vec::new();
+        if legitimate_txn.contains(&row) {
+            exclusions.push("accepted legitimate source (legitimate_txn_ids)".into());
+        }
+        if let Some(name) = &name {
+            for (norm, written) in &legit_names {
+                if !norm.is_empty() && norm == name {
+                    exclusions.push(format!(
+                        "accepted legitimate source: counterparty {written:?}"
+                    ));
+                }
+            }
+        }
+        if exclusions.is_empty() {
+            p.origin_of_row[r] = p.origins.len() as u32;
+            p.origins.push(row);
+            p.classified.push(Classified {
+                row,
+                tainted: true,
+                reason: reasons.join("; "),
+            });
+        } else {
+            p.classified.push(Classified {
+                row,
+                tainted: false,
+                reason: format!(
+                    "{}; excluded: {}",
+                    reasons.join("; "),
+                    exclusions.join("; ")
+                ),
+            });
+        }
+    }
+    for (i, used) in name_used.iter().enumerate() {
+        if !used {
+            p.notes.push(TraceNote {
+                kind: "taint_rule_matched_nothing",
+                txn_id: None,
+                message: format!(
+                    "tainted_counterparties {:?} matched no credit",
+                    tainted_names[i].1
+                ),
+            });
+        }
+    }
+    if p.origins.len() >= super::engine::CLEAN as usize {
+        return Err(spec_err("", "marks 2^32 or more origins".into()));
+    }
+    Ok(())
+}
+
+fn destinations(p: &mut Prepared, spec: &TaintSpec) -> Result<(), TraceError> {
+    for txn in &spec.destinations {
+        let row = *p.row_by_txn.get(txn).ok_or_else(|| {
+            spec_err(
+                "destinations",
+                format!("names txn {txn}, which is not in the ledger"),
+            )
+        })?;
+        if p.amount[row as usize] >= 0 {
+            return Err(spec_err(
+                "destinations",
+                format!("names txn {txn}, which is not a debit; a destination is money going out"),
+            ));
+        }
+        if !p.destinations.contains(&row) {
+            p.destinations.push(row);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,207 @@
+//! Running one method over the prepared events: each account's book, transfers carrying
+//! their composition to the receiving account, and the record of every split.
+
+use std::collections::HashMap;
+
+use super::engine::{apportion, merge_lots, AccountBook, Allocator, Lot, NO_PATH};
+use super::fifo::Fifo;
+use super::hallett::Hallett;
+use super::libr::Libr;
+use super::lifo::Lifo;
+use super::prepare::{Prepared, NONE};
+use super::pro_rata::ProRata;
+use super::{Method, TraceError};
+
+/// Paths of accounts, interned: each path is (parent path, account).
+#[derive(Debug, Default)]
+pub(crate) struct Paths {
+    nodes: Vec<(u32, u32)>,
+    index: HashMap<(u32, u32), u32>,
+}
+
+impl Paths {
+    /// The path `parent > account` (`parent` may be [`NO_PATH`]).
+    pub fn extend(&mut self, parent: u32, account: u32) -> u32 {
+        if let Some(&id) = self.index.get(&(parent, account)) {
+            return id;
+        }
+        let id = self.nodes.len() as u32;
+        self.nodes.push((parent, account));
+        self.index.insert((parent, account), id);
+        id
+    }
+
+    /// Accounts of a path, first to last.
+    pub fn accounts(&self, mut path: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        while path != NO_PATH {
+            let (parent, account) = self.nodes[path as usize];
+            out.push(account);
+            path = parent;
+        }
+        out.reverse();
+        out
+    }
+}
+
+/// A tainted part of a debit (or of an overdraft repayment, at the credit's row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Flow {
+    pub row: u32,
+    pub origin: u32,
+    pub path: u32,
+    pub amount: i64,
+}
+
+/// One method's answer.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub method: Method,
+    /// Per row: tainted pence of a debit, or of the overdraft repaid by a credit.
+    pub tainted: Vec<i64>,
+    /// Per row: clean pence of a debit, or of the overdraft repaid by a credit.
+    pub clean: Vec<i64>,
+    /// Per row: the part of a debit paid from an overdraft.
+    pub unfunded: Vec<i64>,
+    /// Tainted parts, sorted by (row, origin, path).
+    pub flows: Vec<Flow>,
+    /// Per account at the end: lots held, merged and sorted by (origin, path).
+    pub end_lots: Vec<Vec<Lot>>,
+    pub end_overdraft: Vec<i64>,
+    pub paths: Paths,
+}
+
+pub(crate) fn run_method(method: Method, p: &Prepared) -> Result<Outcome, TraceError> {
+    Ok(match method {
+        Method::Fifo => run::<Fifo>(method, p),
+        Method::Lifo => run::<Lifo>(method, p),
+        Method::Hallett => run::<Hallett>(method, p),
+        Method::Libr => run::<Libr>(method, p),
+        Method::ProRata => run::<ProRata>(method, p),
+    })
+}
+
+/// Apply every event, in schedule order, to per-account books of allocator `A`.
+pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared) -> Outcome {
+    let n = p.txn_id.len();
+    let mut books: Vec<AccountBook<A>> = p
+        .opening
+        .iter()
+        .map(|&o| AccountBook::<A>::with_opening(o))
+        .collect();
+    let mut paths = Paths::default();
+    let roots: Vec<u32> = (0..p.accounts.len() as u32)
+        .map(|a| paths.extend(NO_PATH, a))
+        .collect();
+    let mut out = Outcome {
+        method,
+        tainted: vec![0; n],
+        clean: vec![0; n],
+        unfunded: vec![0; n],
+        flows: Vec::new(),
+        end_lots: Vec::new(),
+        end_overdraft: Vec::new(),
+        paths: Paths::default(),
+    };
+    let mut in_transit: HashMap<u32, Vec<Lot>> = HashMap::new();
+    let mut taken: Vec<Lot> = Vec::new();
+    let mut incoming: Vec<Lot> = Vec::new();
+    let mut shares: Vec<i64> = Vec::new();
+    let mut weights: Vec<i64> = Vec::new();
+
+    for &row in &p.schedule {
+        let r = row as usize;
+        let account = p.account[r];
+        let book = &mut books[account as usize];
+        let amount = p.amount[r];
+        taken.clear();
+        if amount < 0 {
+            let unfunded = book.debit(-amount, &mut taken);
+            out.unfunded[r] = unfunded;
+            merge_lots(&mut taken);
+            record(&mut out, row, &taken);
+            let credit = p.link[r];
+            if credit != NONE {
+                // The overdraft-funded part travels as clean money (the bank's, not the
+                // wrongdoer's proceeds).
+                let mut carried = taken.clone();
+                if unfunded > 0 {
+                    carried.push(Lot::clean(unfunded));
+                }
+                in_transit.insert(credit, carried);
+            }
+        } else if amount > 0 {
+            incoming.clear();
+            if p.link[r] != NONE {
+                // The schedule applies every linked debit before its credit, so the
+                // composition is always there; if it were not, the money stays clean
+                // rather than vanishing.
+                let carried = in_transit.remove(&row).unwrap_or_default();
+                debug_assert!(!carried.is_empty(), "credit applied before its debit");
+                let sent: i64 = carried.iter().map(|l| l.amount).sum();
+                if sent == 0 {
+                    incoming.push(Lot::clean(amount));
+                } else if sent == amount {
+                    incoming.extend(carried);
+                } else {
+                    weights.clear();
+                    weights.extend(carried.iter().map(|l| l.amount));
+                    apportion(amount, &weights, &mut shares);
+                    incoming.extend(
+                        carried
+                            .iter()
+                            .zip(&shares)
+                            .map(|(l, &s)| Lot { amount: s, ..*l }),
+                    );
+                }
+                for lot in incoming.iter_mut() {
+                    if !lot.is_clean() {
+                        lot.path = paths.extend(lot.path, account);
+                    }
+                }
+            } else {
+                let origin = p.origin_of_row[r];
+                incoming.push(if origin == super::engine::CLEAN {
+                    Lot::clean(amount)
+                } else {
+                    Lot {
+                        origin,
+                        path: roots[account as usize],
+                        amount,
+                    }
+                });
+            }
+            book.credit(&incoming, &mut taken);
+            merge_lots(&mut taken);
+            record(&mut out, row, &taken);
+        }
+    }
+    out.flows
+        .sort_unstable_by_key(|f| (f.row, f.origin, f.path));
+    for book in &books {
+        let mut held = Vec::new();
+        book.lots.holdings(&mut held);
+        merge_lots(&mut held);
+        out.end_lots.push(held);
+        out.end_overdraft.push(book.overdraft);
+    }
+    out.paths = paths;
+    out
+}
+
+fn record(out: &mut Outcome, row: u32, taken: &[Lot]) {
+    let r = row as usize;
+    for lot in taken {
+        if lot.is_clean() {
+            out.clean[r] += lot.amount;
+        } else {
+            out.tainted[r] += lot.amount;
+            out.flows.push(Flow {
+                row,
+                origin: lot.origin,
+                path: lot.path,
+                amount: lot.amount,
+            });
+        }
+    }
+}
