@@ -14,5 +14,6 @@ pub mod ledger;
 pub mod money;
 pub mod pipeline;
 pub mod report;
+pub mod verify;
 
 pub use error::Error;
