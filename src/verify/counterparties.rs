@@ -373,6 +373,8 @@ mod tests {
             .unwrap();
         assert_eq!(m.counterparty.as_deref(), Some("DORIAN HARLOW"));
         assert_eq!(m.counterparty_account.as_deref(), Some("309457 11223344"));
+        let m = r.read_narrative("LINK ATM LEEDS BRIGGATE", false).unwrap();
+        assert_eq!(m.location.as_deref(), Some("LEEDS BRIGGATE"));
         assert!(r.read_narrative("CARD ALDI LEEDS", false).is_none());
     }
 

@@ -181,7 +181,7 @@ pub(crate) fn find(
                 (true, _) => {
                     let mut basis = Vec::new();
                     if balances.checked[account] {
-                        basis.push("the running balances run on from one export to the next");
+                        basis.push("no running-balance break falls between two exports");
                     }
                     if !periods.is_empty() {
                         basis.push("the statement periods are contiguous");

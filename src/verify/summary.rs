@@ -39,6 +39,11 @@ pub(crate) struct Inputs<'a> {
 
 const LISTED: usize = 20;
 
+/// `1 debit`, `2 debits`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn list(items: &[String]) -> String {
     match items {
         [] => String::new(),
@@ -330,20 +335,29 @@ pub(crate) fn paragraphs(x: Inputs<'_>) -> Result<Vec<String>, VerifyError> {
     // Transfers.
     let t = x.transfers;
     let mut p = format!(
-        "{} internal transfers between the case's own accounts were matched, {} in all; each pairs one debit with one credit and is listed in transfers.csv with its score and the evidence for it. Money moving between these accounts is not new money, and later schedules must not count it twice.",
-        t.transfers.len(),
+        "{} between the case's own accounts {} matched, {} in all; each pairs one debit with one credit and is listed in transfers.csv with its score and the evidence for it. Money moving between these accounts is not new money, and later schedules must not count it twice.",
+        count(t.transfers.len(), "internal transfer", "internal transfers"),
+        if t.transfers.len() == 1 { "was" } else { "were" },
         money_text(t.total_base, base)
     );
     if t.unsupported_debits > 0 {
         p.push_str(&format!(
-            " {} further debits had a credit of the same amount within the matching window in another case account, but no account number, name or reference supports the pair, so they were not matched.",
-            t.unsupported_debits
+            " {} had a credit of the same amount within the matching window in another case account, but no account number, name or reference supports the pair, so {} not matched.",
+            count(t.unsupported_debits, "further debit", "further debits"),
+            if t.unsupported_debits == 1 { "it was" } else { "they were" }
+        ));
+    }
+    if t.outbid_debits > 0 {
+        p.push_str(&format!(
+            " {} had a supported candidate credit that was matched to a better-evidenced debit instead, and {} unmatched.",
+            count(t.outbid_debits, "debit", "debits"),
+            if t.outbid_debits == 1 { "remains" } else { "remain" }
         ));
     }
     if t.capped_debits > 0 {
         p.push_str(&format!(
-            " For {} debits more candidate credits were found than the limit weighed (max_transfer_candidates); the nearest in date were weighed.",
-            t.capped_debits
+            " For {} more candidate credits were found than the limit weighed (max_transfer_candidates); the nearest in date were weighed.",
+            count(t.capped_debits, "debit", "debits")
         ));
     }
     out.push(p);

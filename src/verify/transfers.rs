@@ -137,8 +137,11 @@ pub struct TransferMatches {
     pub credits_considered: usize,
     /// Candidate pairs weighed.
     pub candidates: usize,
-    /// Debits left unmatched whose only candidates had no supporting evidence.
+    /// Debits left unmatched whose candidates all lacked supporting evidence.
     pub unsupported_debits: usize,
+    /// Debits left unmatched although a supported candidate existed: each such credit was
+    /// taken by a pair with a higher score.
+    pub outbid_debits: usize,
     /// Debits with more candidates than `max_transfer_candidates`.
     pub capped_debits: usize,
     /// Sum of `amount_base` over the matched transfers, minor units.
@@ -336,7 +339,8 @@ pub fn match_transfers(
     let window = options.transfer_window_days as i32;
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut found: Vec<(Side, bool)> = Vec::new();
-    let mut debits_with_candidates = Vec::new();
+    // Debits with candidates: (row, whether any candidate had supporting evidence).
+    let mut debits_with_candidates: Vec<(usize, bool)> = Vec::new();
     let mut capped_debits = 0;
     for d in &debits {
         found.clear();
@@ -359,7 +363,7 @@ pub fn match_transfers(
         if found.is_empty() {
             continue;
         }
-        debits_with_candidates.push(d.row);
+        let mut any_supported = false;
         if found.len() > options.max_transfer_candidates {
             capped_debits += 1;
             found.sort_by_key(|(c, _)| (c.day, c.seq));
@@ -384,6 +388,7 @@ pub fn match_transfers(
                 ),
                 reference: shared_reference(rows.description[di], rows.description[ci]),
             };
+            any_supported |= evidence.supported();
             if options.require_transfer_evidence && !evidence.supported() {
                 continue;
             }
@@ -394,6 +399,7 @@ pub fn match_transfers(
                 evidence,
             });
         }
+        debits_with_candidates.push((d.row, any_supported));
     }
     let weighed = candidates.len();
     candidates.sort_by(|a, b| {
@@ -423,12 +429,9 @@ pub fn match_transfers(
         });
     }
     transfers.sort_by_key(|t| (rows.date[t.debit_row], rows.seq[t.debit_row]));
-    let unsupported_debits = if options.require_transfer_evidence {
-        let supported: HashSet<usize> = transfers.iter().map(|t| t.debit_row).collect();
-        debits_with_candidates.iter().filter(|d| !supported.contains(d) && !taken[**d]).count()
-    } else {
-        0
-    };
+    let unmatched = debits_with_candidates.iter().filter(|(d, _)| !taken[*d]);
+    let unsupported_debits = unmatched.clone().filter(|(_, supported)| !supported).count();
+    let outbid_debits = unmatched.filter(|(_, supported)| *supported).count();
     let mut row_transfer = vec![None; n];
     for t in &transfers {
         row_transfer[t.debit_row] = Some(t.transfer_id.clone());
@@ -444,6 +447,7 @@ pub fn match_transfers(
         credits_considered: credits.len(),
         candidates: weighed,
         unsupported_debits,
+        outbid_debits,
         capped_debits,
         total_base,
     })

@@ -4,3 +4,4 @@ mod case_file;
 mod cli;
 mod layouts;
 mod support;
+mod verify;
