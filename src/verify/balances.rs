@@ -114,13 +114,20 @@ struct Run {
     last_txn: String,
 }
 
-fn running_balances(case: &Case, rows: &Rows<'_>, account: usize, list: &[usize], out: &mut BalanceChecks) {
+fn running_balances(
+    case: &Case,
+    rows: &Rows<'_>,
+    account: usize,
+    list: &[usize],
+    out: &mut BalanceChecks,
+) {
     let with_balance = list.iter().filter(|&&i| rows.balance[i].is_some()).count();
     if list.is_empty() {
         return;
     }
     if with_balance < 2 {
-        let mut row = IntegrityRow::new(Check::BalanceContinuity, account, case, Outcome::NotChecked);
+        let mut row =
+            IntegrityRow::new(Check::BalanceContinuity, account, case, Outcome::NotChecked);
         row.from_date = list.first().map(|&i| rows.date[i]);
         row.to_date = list.last().map(|&i| rows.date[i]);
         row.rows = Some(0);
@@ -165,12 +172,16 @@ fn running_balances(case: &Case, rows: &Rows<'_>, account: usize, list: &[usize]
             continue;
         };
         if let Some(p) = last {
-            let Some(previous) = rows.balance[p] else { continue };
+            let Some(previous) = rows.balance[p] else {
+                continue;
+            };
             let movement = pending + rows.amount[i];
             let expected = previous + movement;
             if expected == reported {
                 out.passed[account] += 1;
-                let same_source = run.as_ref().is_some_and(|r| r.source == rows.source_file[i]);
+                let same_source = run
+                    .as_ref()
+                    .is_some_and(|r| r.source == rows.source_file[i]);
                 if !same_source {
                     close(&mut run, out);
                     run = Some(Run {
@@ -220,13 +231,16 @@ fn running_balances(case: &Case, rows: &Rows<'_>, account: usize, list: &[usize]
                     money_text(b.difference, cur)
                 );
                 if b.across_sources() {
-                    detail.push_str(&format!(
-                        "; the two rows are in different exports, so rows between them appear to be missing (see coverage)"
-                    ));
+                    detail.push_str(
+                        "; the two rows are in different exports, so rows between them appear to be missing (see coverage)",
+                    );
                 } else {
-                    detail.push_str("; rows may be missing or altered, or the bank's balance is wrong");
+                    detail.push_str(
+                        "; rows may be missing or altered, or the bank's balance is wrong",
+                    );
                 }
-                let mut row = IntegrityRow::new(Check::BalanceContinuity, account, case, Outcome::Fail);
+                let mut row =
+                    IntegrityRow::new(Check::BalanceContinuity, account, case, Outcome::Fail);
                 row.from_date = Some(b.previous_date);
                 row.to_date = Some(b.date);
                 row.expected = Some(expected);
@@ -263,12 +277,14 @@ fn statement_periods(
         .map(|(i, a)| (a.id.as_str(), i))
         .collect();
     for s in statements {
-        let account = *index.get(s.account_id.as_str()).ok_or_else(|| VerifyError::Ledger {
-            problem: format!(
-                "statement period at {} line {} names account {:?}, which is not in the case",
-                s.source_file, s.line, s.account_id
-            ),
-        })?;
+        let account = *index
+            .get(s.account_id.as_str())
+            .ok_or_else(|| VerifyError::Ledger {
+                problem: format!(
+                    "statement period at {} line {} names account {:?}, which is not in the case",
+                    s.source_file, s.line, s.account_id
+                ),
+            })?;
         out.periods[account].push(Period {
             account,
             start: s.period_start.or(s.opening.map(|o| o.0)).map(date_to_day),
@@ -280,7 +296,9 @@ fn statement_periods(
         });
     }
     for (account, periods) in out.periods.iter_mut().enumerate() {
-        periods.sort_by(|a, b| (a.start, a.end, &a.source_file, a.line).cmp(&(b.start, b.end, &b.source_file, b.line)));
+        periods.sort_by(|a, b| {
+            (a.start, a.end, &a.source_file, a.line).cmp(&(b.start, b.end, &b.source_file, b.line))
+        });
         let list = &lists[account];
         // Prefix sums of movements, for the sum over any date range in O(log n).
         let mut prefix = Vec::with_capacity(list.len() + 1);
@@ -291,7 +309,8 @@ fn statement_periods(
         }
         let cur = &case.accounts[account].currency;
         for p in periods.iter() {
-            let mut row = IntegrityRow::new(Check::StatementBalance, account, case, Outcome::NotChecked);
+            let mut row =
+                IntegrityRow::new(Check::StatementBalance, account, case, Outcome::NotChecked);
             row.from_date = p.start;
             row.to_date = p.end;
             row.source_file = Some(p.source_file.clone());
@@ -369,7 +388,10 @@ fn statement_periods(
             );
             if !ok {
                 out.chain_fails += 1;
-                detail.push_str(&format!(": a difference of {}", money_text(open - close, cur)));
+                detail.push_str(&format!(
+                    ": a difference of {}",
+                    money_text(open - close, cur)
+                ));
             }
             if let (Some(e), Some(s)) = (p.end, q.start) {
                 if s > e + 1 {

@@ -150,10 +150,15 @@ impl CounterpartyRules {
         let mut patterns = Vec::with_capacity(raw.patterns.len());
         for (i, p) in raw.patterns.into_iter().enumerate() {
             if p.id.trim().is_empty() {
-                return Err(bad(format!("`patterns[{i}].id` is empty; give each pattern an id")));
+                return Err(bad(format!(
+                    "`patterns[{i}].id` is empty; give each pattern an id"
+                )));
             }
             if patterns.iter().any(|q: &Pattern| q.id == p.id) {
-                return Err(bad(format!("pattern id {:?} is used twice; ids must be unique", p.id)));
+                return Err(bad(format!(
+                    "pattern id {:?} is used twice; ids must be unique",
+                    p.id
+                )));
             }
             let regex = RegexBuilder::new(&p.pattern)
                 .case_insensitive(true)
@@ -278,8 +283,14 @@ impl Parties {
     /// Write the columns into the ledger.
     pub fn apply(&self, mut ledger: DataFrame) -> Result<DataFrame, VerifyError> {
         let text = |name: &str, v: &Vec<Option<String>>| Column::new(name.into(), v.clone());
-        set_column(&mut ledger, text(col::COUNTERPARTY_NAME, &self.counterparty_name))?;
-        set_column(&mut ledger, text(col::COUNTERPARTY_ACCOUNT, &self.counterparty_account))?;
+        set_column(
+            &mut ledger,
+            text(col::COUNTERPARTY_NAME, &self.counterparty_name),
+        )?;
+        set_column(
+            &mut ledger,
+            text(col::COUNTERPARTY_ACCOUNT, &self.counterparty_account),
+        )?;
         set_column(&mut ledger, text(col::LOCATION, &self.location))?;
         set_column(&mut ledger, text(added_col::COUNTERPARTY_KEY, &self.key))?;
         set_column(&mut ledger, text(added_col::COUNTERPARTY_RULE, &self.rule))?;
@@ -347,7 +358,8 @@ pub(crate) fn apply(rules: &CounterpartyRules, ledger: &DataFrame) -> Result<Par
         out.key.push(key);
         out.rule.push(rule);
     }
-    let distinct: std::collections::HashSet<&str> = out.key.iter().flatten().map(String::as_str).collect();
+    let distinct: std::collections::HashSet<&str> =
+        out.key.iter().flatten().map(String::as_str).collect();
     out.distinct_keys = distinct.len();
     Ok(out)
 }
@@ -360,14 +372,27 @@ mod tests {
     fn shipped_rules_compile_and_read_uk_narratives() {
         let r = CounterpartyRules::shipped().unwrap();
         let m = r.read_narrative("FPI JOHN SMITH REF 1234", true).unwrap();
-        assert_eq!((m.rule_id, m.counterparty.as_deref()), ("faster-payment", Some("JOHN SMITH")));
+        assert_eq!(
+            (m.rule_id, m.counterparty.as_deref()),
+            ("faster-payment", Some("JOHN SMITH"))
+        );
         let m = r.read_narrative("BGC NORTHGATE LOGISTICS", true).unwrap();
-        assert_eq!((m.rule_id, m.counterparty.as_deref()), ("bank-giro-credit", Some("NORTHGATE LOGISTICS")));
-        let m = r.read_narrative("CASH DEPOSIT LEEDS BRIGGATE", true).unwrap();
+        assert_eq!(
+            (m.rule_id, m.counterparty.as_deref()),
+            ("bank-giro-credit", Some("NORTHGATE LOGISTICS"))
+        );
+        let m = r
+            .read_narrative("CASH DEPOSIT LEEDS BRIGGATE", true)
+            .unwrap();
         assert_eq!(m.rule_id, "cash-deposit");
-        assert_eq!((m.counterparty, m.location.as_deref()), (None, Some("LEEDS BRIGGATE")));
+        assert_eq!(
+            (m.counterparty, m.location.as_deref()),
+            (None, Some("LEEDS BRIGGATE"))
+        );
         // Cash deposit patterns are for money in only.
-        assert!(r.read_narrative("CASH DEPOSIT LEEDS BRIGGATE", false).is_none());
+        assert!(r
+            .read_narrative("CASH DEPOSIT LEEDS BRIGGATE", false)
+            .is_none());
         let m = r
             .read_narrative("FPO DORIAN HARLOW 309457 11223344 REF FX0309", false)
             .unwrap();
@@ -383,8 +408,14 @@ mod tests {
         let r = CounterpartyRules::shipped().unwrap();
         let k = |s: &str| r.normalise(s);
         assert_eq!(k("Mr. John  Smith").as_deref(), Some("JOHN SMITH"));
-        assert_eq!(k("NORTHGATE LOGISTICS LTD.").as_deref(), Some("NORTHGATE LOGISTICS"));
-        assert_eq!(k("Northgate Logistics Limited").as_deref(), Some("NORTHGATE LOGISTICS"));
+        assert_eq!(
+            k("NORTHGATE LOGISTICS LTD.").as_deref(),
+            Some("NORTHGATE LOGISTICS")
+        );
+        assert_eq!(
+            k("Northgate Logistics Limited").as_deref(),
+            Some("NORTHGATE LOGISTICS")
+        );
         assert_eq!(k("Hallam & Co").as_deref(), Some("HALLAM"));
         assert_eq!(k("O'Brien-Kelly Ltd").as_deref(), Some("OBRIEN KELLY"));
         assert_eq!(k("Dr").as_deref(), Some("DR"));
@@ -395,17 +426,26 @@ mod tests {
     #[test]
     fn bad_rules_are_refused_with_the_reason() {
         let base = "[rules]\nversion = 1\n[normalise]\n";
-        let e = CounterpartyRules::from_toml("x.toml", &format!("{base}[[patterns]]\nid = \"a\"\npattern = '^FPI (?P<payer>.+)$'\n"))
-            .unwrap_err()
-            .to_string();
+        let e = CounterpartyRules::from_toml(
+            "x.toml",
+            &format!("{base}[[patterns]]\nid = \"a\"\npattern = '^FPI (?P<payer>.+)$'\n"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("x.toml") && e.contains("\"payer\""), "{e}");
-        let e = CounterpartyRules::from_toml("x.toml", &format!("{base}[[patterns]]\nid = \"a\"\npattern = '^FPI'\n"))
-            .unwrap_err()
-            .to_string();
+        let e = CounterpartyRules::from_toml(
+            "x.toml",
+            &format!("{base}[[patterns]]\nid = \"a\"\npattern = '^FPI'\n"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("captures nothing"), "{e}");
-        let e = CounterpartyRules::from_toml("x.toml", &format!("{base}[[patterns]]\nid = \"a\"\npatern = '^FPI'\n"))
-            .unwrap_err()
-            .to_string();
+        let e = CounterpartyRules::from_toml(
+            "x.toml",
+            &format!("{base}[[patterns]]\nid = \"a\"\npatern = '^FPI'\n"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("patern"), "{e}");
     }
 }

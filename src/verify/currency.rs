@@ -22,10 +22,12 @@ use std::collections::{BTreeMap, HashMap};
 use polars::prelude::*;
 use rust_decimal::Decimal;
 
-use super::frame::{date_column, date_text, day_to_date, decimal_column, money_column, set_column, Rows};
+use super::frame::{
+    date_column, date_text, day_to_date, decimal_column, money_column, set_column, Rows,
+};
 use super::integrity::{Check, IntegrityRow, Outcome};
 use super::refcsv::{iso_date, plain_decimal, read, RefProblem};
-use super::{added_col, frame, VerifyError, VerifyOptions};
+use super::{added_col, frame, RowRef, VerifyError, VerifyOptions};
 use crate::case::Case;
 use crate::hash::sha256_file;
 use crate::ledger::col;
@@ -65,7 +67,12 @@ impl RateTable {
     }
 
     /// Parse the text of a rates file for a case whose base currency is `base`.
-    pub fn parse(file: &str, sha256: &str, text: &str, base: &str) -> Result<RateTable, VerifyError> {
+    pub fn parse(
+        file: &str,
+        sha256: &str,
+        text: &str,
+        base: &str,
+    ) -> Result<RateTable, VerifyError> {
         let bad = |p: RefProblem| VerifyError::BadRate {
             file: file.to_string(),
             line: p.line,
@@ -85,7 +92,10 @@ impl RateTable {
             };
             let f = &rec.fields;
             let date = iso_date(&f[0]).ok_or_else(|| {
-                problem("date", format!("{:?} is not a date written YYYY-MM-DD", f[0]))
+                problem(
+                    "date",
+                    format!("{:?} is not a date written YYYY-MM-DD", f[0]),
+                )
             })?;
             let currency = f[1].as_str();
             if !is_currency_code(currency) {
@@ -114,7 +124,10 @@ impl RateTable {
                     format!("{currency} on {date} is already given at line {first}; each date and currency may appear once"),
                 ));
             }
-            rates.entry(currency.to_string()).or_default().push((day, mantissa));
+            rates
+                .entry(currency.to_string())
+                .or_default()
+                .push((day, mantissa));
         }
         for list in rates.values_mut() {
             list.sort_unstable();
@@ -198,10 +211,18 @@ impl Converted {
 
     /// Write `amount_base`, `fx_rate` and `fx_rate_date` into the ledger.
     pub fn apply(&self, mut ledger: DataFrame) -> Result<DataFrame, VerifyError> {
-        set_column(&mut ledger, money_column(col::AMOUNT_BASE, self.amount_base.clone())?)?;
         set_column(
             &mut ledger,
-            decimal_column(added_col::FX_RATE, self.fx_rate.clone(), 18, RATE_SCALE as usize)?,
+            money_column(col::AMOUNT_BASE, self.amount_base.clone())?,
+        )?;
+        set_column(
+            &mut ledger,
+            decimal_column(
+                added_col::FX_RATE,
+                self.fx_rate.clone(),
+                18,
+                RATE_SCALE as usize,
+            )?,
         )?;
         set_column(
             &mut ledger,
@@ -234,7 +255,8 @@ pub(crate) fn convert(
     for i in 0..n {
         let currency = rows.currency[i];
         if currency == base {
-            out.amount_base.push(Some(rows.amount_base[i].unwrap_or(rows.amount[i])));
+            out.amount_base
+                .push(Some(rows.amount_base[i].unwrap_or(rows.amount[i])));
             continue;
         }
         if let Some(given) = rows.amount_base[i] {
@@ -243,6 +265,13 @@ pub(crate) fn convert(
             continue;
         }
         let account = rows.account[i];
+        let row_ref = || {
+            Box::new(RowRef {
+                txn_id: rows.txn_id[i].to_string(),
+                source_file: rows.source_file[i].to_string(),
+                line: rows.source_line[i],
+            })
+        };
         let table = rates.ok_or_else(|| VerifyError::NoRatesFile {
             account: case.accounts[account].id.clone(),
             currency: currency.to_string(),
@@ -257,9 +286,7 @@ pub(crate) fn convert(
                     currency: currency.to_string(),
                     base: base.to_string(),
                     date: day_to_date(day),
-                    txn_id: rows.txn_id[i].to_string(),
-                    source_file: rows.source_file[i].to_string(),
-                    line: rows.source_line[i],
+                    row: row_ref(),
                 })?;
         let age = i64::from(day) - i64::from(rate_day);
         if age > i64::from(options.max_rate_age_days) {
@@ -270,17 +297,13 @@ pub(crate) fn convert(
                 rate_date: day_to_date(rate_day),
                 age_days: age,
                 max_days: options.max_rate_age_days,
-                txn_id: rows.txn_id[i].to_string(),
-                source_file: rows.source_file[i].to_string(),
-                line: rows.source_line[i],
+                row: row_ref(),
             });
         }
         let value = convert_minor(rows.amount[i], rate)
             .filter(|v| v.abs() < LEDGER_MAX_ABS)
             .ok_or_else(|| VerifyError::ConversionOverflow {
-                txn_id: rows.txn_id[i].to_string(),
-                source_file: rows.source_file[i].to_string(),
-                line: rows.source_line[i],
+                row: row_ref(),
                 amount: frame::money_plain(rows.amount[i]),
                 currency: currency.to_string(),
                 rate,
@@ -379,7 +402,9 @@ mod tests {
     fn latest_earlier_rate() {
         let text = "date,currency,rate\n2024-03-08,EUR,0.8541\n2024-03-11,EUR,0.8537\n";
         let t = RateTable::parse("rates.csv", "x", text, "GBP").unwrap();
-        let day = |d: u32| super::super::date_to_day(chrono::NaiveDate::from_ymd_opt(2024, 3, d).unwrap());
+        let day = |d: u32| {
+            super::super::date_to_day(chrono::NaiveDate::from_ymd_opt(2024, 3, d).unwrap())
+        };
         assert_eq!(t.rate_on_or_before("EUR", day(9)).unwrap().0, day(8));
         assert_eq!(t.rate_on_or_before("EUR", day(11)).unwrap().0, day(11));
         assert!(t.rate_on_or_before("EUR", day(7)).is_none());

@@ -122,12 +122,14 @@ pub(crate) fn find(case: &Case, ledger: &DataFrame) -> Result<Dedup, VerifyError
     // Rows of each (account, source), in seq order (so in date order).
     let mut lists: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
     for i in 0..n {
-        let src = *source_index.get(rows.source_file[i]).ok_or_else(|| VerifyError::Ledger {
-            problem: format!(
-                "row {} names source {:?}, which is not a source of the case",
-                rows.txn_id[i], rows.source_file[i]
-            ),
-        })?;
+        let src = *source_index
+            .get(rows.source_file[i])
+            .ok_or_else(|| VerifyError::Ledger {
+                problem: format!(
+                    "row {} names source {:?}, which is not a source of the case",
+                    rows.txn_id[i], rows.source_file[i]
+                ),
+            })?;
         lists.entry((rows.account[i], src)).or_default().push(i);
     }
     let mut by_account: Vec<Vec<usize>> = vec![Vec::new(); case.accounts.len()];
@@ -303,28 +305,70 @@ fn duplicates_frame(
         )
     };
     let columns = vec![
-        Column::new("dropped_txn_id".into(), text(&|d| rows.txn_id[d.row].to_string())),
-        Column::new("kept_txn_id".into(), text(&|d| rows.txn_id[d.kept].to_string())),
+        Column::new(
+            "dropped_txn_id".into(),
+            text(&|d| rows.txn_id[d.row].to_string()),
+        ),
+        Column::new(
+            "kept_txn_id".into(),
+            text(&|d| rows.txn_id[d.kept].to_string()),
+        ),
         Column::new(
             "account_id".into(),
             text(&|d| case.accounts[rows.account[d.row]].id.clone()),
         ),
-        date_column("booking_date", dropped.iter().map(|d| Some(rows.date[d.row])).collect()),
-        money_column("amount", dropped.iter().map(|d| Some(rows.amount[d.row])).collect())?,
-        Column::new("currency".into(), text(&|d| rows.currency[d.row].to_string())),
-        Column::new("description".into(), text(&|d| rows.description[d.row].to_string())),
-        Column::new("dropped_source_file".into(), text(&|d| rows.source_file[d.row].to_string())),
+        date_column(
+            "booking_date",
+            dropped.iter().map(|d| Some(rows.date[d.row])).collect(),
+        ),
+        money_column(
+            "amount",
+            dropped.iter().map(|d| Some(rows.amount[d.row])).collect(),
+        )?,
+        Column::new(
+            "currency".into(),
+            text(&|d| rows.currency[d.row].to_string()),
+        ),
+        Column::new(
+            "description".into(),
+            text(&|d| rows.description[d.row].to_string()),
+        ),
+        Column::new(
+            "dropped_source_file".into(),
+            text(&|d| rows.source_file[d.row].to_string()),
+        ),
         Column::new(
             "dropped_line".into(),
-            dropped.iter().map(|d| rows.source_line[d.row]).collect::<Vec<u32>>(),
+            dropped
+                .iter()
+                .map(|d| rows.source_line[d.row])
+                .collect::<Vec<u32>>(),
         ),
-        Column::new("kept_source_file".into(), text(&|d| rows.source_file[d.kept].to_string())),
+        Column::new(
+            "kept_source_file".into(),
+            text(&|d| rows.source_file[d.kept].to_string()),
+        ),
         Column::new(
             "kept_line".into(),
-            dropped.iter().map(|d| rows.source_line[d.kept]).collect::<Vec<u32>>(),
+            dropped
+                .iter()
+                .map(|d| rows.source_line[d.kept])
+                .collect::<Vec<u32>>(),
         ),
-        date_column("overlap_from", dropped.iter().map(|d| Some(overlaps[d.overlap].from)).collect()),
-        date_column("overlap_to", dropped.iter().map(|d| Some(overlaps[d.overlap].to)).collect()),
+        date_column(
+            "overlap_from",
+            dropped
+                .iter()
+                .map(|d| Some(overlaps[d.overlap].from))
+                .collect(),
+        ),
+        date_column(
+            "overlap_to",
+            dropped
+                .iter()
+                .map(|d| Some(overlaps[d.overlap].to))
+                .collect(),
+        ),
         Column::new("reason".into(), text(&reason)),
     ];
     DataFrame::new(n, columns).map_err(polars_err("building duplicates.csv"))
@@ -336,8 +380,14 @@ mod tests {
 
     #[test]
     fn descriptions_compare_without_punctuation_or_case() {
-        assert_eq!(normalise_description("  Tesco-Stores  2291 "), "TESCO STORES 2291");
-        assert_eq!(normalise_description("TESCO STORES, 2291"), "TESCO STORES 2291");
+        assert_eq!(
+            normalise_description("  Tesco-Stores  2291 "),
+            "TESCO STORES 2291"
+        );
+        assert_eq!(
+            normalise_description("TESCO STORES, 2291"),
+            "TESCO STORES 2291"
+        );
         assert_eq!(normalise_description("***"), "");
     }
 }

@@ -18,7 +18,8 @@ const UNIX_EPOCH_CE: i32 = 719_163;
 
 /// A polars `Date` value (days since 1970-01-01) as a calendar date.
 pub fn day_to_date(day: i32) -> NaiveDate {
-    NaiveDate::from_num_days_from_ce_opt(day.saturating_add(UNIX_EPOCH_CE)).unwrap_or(NaiveDate::MIN)
+    NaiveDate::from_num_days_from_ce_opt(day.saturating_add(UNIX_EPOCH_CE))
+        .unwrap_or(NaiveDate::MIN)
 }
 
 /// A calendar date as a polars `Date` value (days since 1970-01-01).
@@ -44,26 +45,27 @@ fn column<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Column, VerifyError> 
 }
 
 fn wrong_type(name: &str, found: &DataType, expected: &str) -> VerifyError {
-    ledger_problem(format!(
-        "column `{name}` is {found}, expected {expected}"
-    ))
+    ledger_problem(format!("column `{name}` is {found}, expected {expected}"))
 }
 
 /// A text column, nulls kept.
 pub(crate) fn strs<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<Option<&'a str>>, VerifyError> {
     let c = column(df, name)?;
-    let ca = c
-        .str()
-        .map_err(|_| wrong_type(name, c.dtype(), "String"))?;
+    let ca = c.str().map_err(|_| wrong_type(name, c.dtype(), "String"))?;
     Ok(ca.iter().collect())
 }
 
 /// A text column that must have no nulls.
-pub(crate) fn required_strs<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<&'a str>, VerifyError> {
+pub(crate) fn required_strs<'a>(
+    df: &'a DataFrame,
+    name: &str,
+) -> Result<Vec<&'a str>, VerifyError> {
     strs(df, name)?
         .into_iter()
         .enumerate()
-        .map(|(i, v)| v.ok_or_else(|| ledger_problem(format!("column `{name}` is null in row {i}"))))
+        .map(|(i, v)| {
+            v.ok_or_else(|| ledger_problem(format!("column `{name}` is null in row {i}")))
+        })
         .collect()
 }
 
@@ -90,7 +92,9 @@ fn no_nulls<T>(name: &str, values: Vec<Option<T>>) -> Result<Vec<T>, VerifyError
     values
         .into_iter()
         .enumerate()
-        .map(|(i, v)| v.ok_or_else(|| ledger_problem(format!("column `{name}` is null in row {i}"))))
+        .map(|(i, v)| {
+            v.ok_or_else(|| ledger_problem(format!("column `{name}` is null in row {i}")))
+        })
         .collect()
 }
 
@@ -193,7 +197,9 @@ impl<'a> Rows<'a> {
             .iter()
             .map(|id| {
                 index.get(id).copied().ok_or_else(|| {
-                    ledger_problem(format!("a row names account {id:?}, which is not in the case"))
+                    ledger_problem(format!(
+                        "a row names account {id:?}, which is not in the case"
+                    ))
                 })
             })
             .collect::<Result<Vec<usize>, VerifyError>>()?;

@@ -64,7 +64,8 @@ pub(crate) fn find(
     for (account, list) in lists.iter().enumerate() {
         let periods = &balances.periods[account];
         let rows_in = |from: i32, to: i32| {
-            list.partition_point(|&i| rows.date[i] <= to) - list.partition_point(|&i| rows.date[i] < from)
+            list.partition_point(|&i| rows.date[i] <= to)
+                - list.partition_point(|&i| rows.date[i] < from)
         };
         let mut gaps: Vec<Gap> = Vec::new();
         // Days no statement period covers, between the first and last period.
@@ -93,10 +94,17 @@ pub(crate) fn find(
             }
         }
         // Breaks between the last row of one export and the first of the next.
-        for b in balances.breaks.iter().filter(|b| b.account == account && b.across_sources()) {
-            let merged = gaps
-                .iter_mut()
-                .find(|g| g.from_statements && !g.from_balance_break && b.previous_date <= g.to && b.date >= g.from);
+        for b in balances
+            .breaks
+            .iter()
+            .filter(|b| b.account == account && b.across_sources())
+        {
+            let merged = gaps.iter_mut().find(|g| {
+                g.from_statements
+                    && !g.from_balance_break
+                    && b.previous_date <= g.to
+                    && b.date >= g.from
+            });
             let rows_pair = Some((b.previous_txn_id.clone(), b.txn_id.clone()));
             match merged {
                 Some(g) => {
@@ -144,7 +152,10 @@ pub(crate) fn find(
                 ));
             }
             if g.rows_held > 0 {
-                detail.push_str(&format!("; {} rows dated in these days are held from other sources", g.rows_held));
+                detail.push_str(&format!(
+                    "; {} rows dated in these days are held from other sources",
+                    g.rows_held
+                ));
             }
             let mut row = IntegrityRow::new(Check::Coverage, account, case, Outcome::Fail);
             row.from_date = Some(g.from);
@@ -172,7 +183,11 @@ pub(crate) fn find(
                 Check::Coverage,
                 account,
                 case,
-                if evidence { Outcome::Pass } else { Outcome::NotChecked },
+                if evidence {
+                    Outcome::Pass
+                } else {
+                    Outcome::NotChecked
+                },
             );
             row.from_date = first.or(dated.first().map(|d| d.0));
             row.to_date = last.or(dated.iter().map(|d| d.1).max());

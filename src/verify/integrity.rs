@@ -140,20 +140,31 @@ pub const COLUMNS: [&str; 16] = [
 /// Order the rows and build the frame.
 pub fn to_frame(_case: &Case, mut rows: Vec<IntegrityRow>) -> Result<DataFrame, VerifyError> {
     rows.sort_by(|a, b| {
-        (a.account, a.check, a.from_date, a.to_date, &a.source_file, a.line, &a.detail).cmp(&(
-            b.account,
-            b.check,
-            b.from_date,
-            b.to_date,
-            &b.source_file,
-            b.line,
-            &b.detail,
-        ))
+        (
+            a.account,
+            a.check,
+            a.from_date,
+            a.to_date,
+            &a.source_file,
+            a.line,
+            &a.detail,
+        )
+            .cmp(&(
+                b.account,
+                b.check,
+                b.from_date,
+                b.to_date,
+                &b.source_file,
+                b.line,
+                &b.detail,
+            ))
     });
     let n = rows.len();
-    let text = |f: &dyn Fn(&IntegrityRow) -> String| -> Vec<String> { rows.iter().map(f).collect() };
-    let opt_text =
-        |f: &dyn Fn(&IntegrityRow) -> Option<String>| -> Vec<Option<String>> { rows.iter().map(f).collect() };
+    let text =
+        |f: &dyn Fn(&IntegrityRow) -> String| -> Vec<String> { rows.iter().map(f).collect() };
+    let opt_text = |f: &dyn Fn(&IntegrityRow) -> Option<String>| -> Vec<Option<String>> {
+        rows.iter().map(f).collect()
+    };
     let columns = vec![
         Column::new("check_no".into(), (1..=n as u32).collect::<Vec<u32>>()),
         Column::new("check".into(), text(&|r| r.check.as_str().to_string())),
@@ -165,11 +176,20 @@ pub fn to_frame(_case: &Case, mut rows: Vec<IntegrityRow>) -> Result<DataFrame, 
         money_column("expected", rows.iter().map(|r| r.expected).collect())?,
         money_column("reported", rows.iter().map(|r| r.reported).collect())?,
         money_column("difference", rows.iter().map(|r| r.difference).collect())?,
-        Column::new("rows".into(), rows.iter().map(|r| r.rows).collect::<Vec<Option<u64>>>()),
+        Column::new(
+            "rows".into(),
+            rows.iter().map(|r| r.rows).collect::<Vec<Option<u64>>>(),
+        ),
         Column::new("source_file".into(), opt_text(&|r| r.source_file.clone())),
-        Column::new("line".into(), rows.iter().map(|r| r.line).collect::<Vec<Option<u32>>>()),
+        Column::new(
+            "line".into(),
+            rows.iter().map(|r| r.line).collect::<Vec<Option<u32>>>(),
+        ),
         Column::new("txn_id".into(), opt_text(&|r| r.txn_id.clone())),
-        Column::new("previous_txn_id".into(), opt_text(&|r| r.previous_txn_id.clone())),
+        Column::new(
+            "previous_txn_id".into(),
+            opt_text(&|r| r.previous_txn_id.clone()),
+        ),
         Column::new("detail".into(), text(&|r| r.detail.clone())),
     ];
     DataFrame::new(n, columns).map_err(polars_err("building integrity.csv"))

@@ -161,17 +161,15 @@ pub enum VerifyError {
         currency: String,
         base: String,
     },
-    #[error("rates file {file} has no {currency} rate on or before {date}, needed for {txn_id} ({source_file}, line {line}); add a line `{date},{currency},RATE` where RATE is {base} per one {currency}")]
+    #[error("rates file {file} has no {currency} rate on or before {date}, needed for {row}; add a line `{date},{currency},RATE` where RATE is {base} per one {currency}")]
     MissingRate {
         file: String,
         currency: String,
         base: String,
         date: chrono::NaiveDate,
-        txn_id: String,
-        source_file: String,
-        line: u32,
+        row: Box<RowRef>,
     },
-    #[error("rates file {file}: the latest {currency} rate on or before {date} is dated {rate_date}, {age_days} days earlier, more than the {max_days} days allowed (max_rate_age_days), needed for {txn_id} ({source_file}, line {line}); add the rate for {date} or raise max_rate_age_days")]
+    #[error("rates file {file}: the latest {currency} rate on or before {date} is dated {rate_date}, {age_days} days earlier, more than the {max_days} days allowed (max_rate_age_days), needed for {row}; add the rate for {date} or raise max_rate_age_days")]
     StaleRate {
         file: String,
         currency: String,
@@ -179,15 +177,11 @@ pub enum VerifyError {
         rate_date: chrono::NaiveDate,
         age_days: i64,
         max_days: u32,
-        txn_id: String,
-        source_file: String,
-        line: u32,
+        row: Box<RowRef>,
     },
-    #[error("{txn_id} ({source_file}, line {line}): {amount} {currency} at rate {rate} gives a base amount too large for the ledger (at most 16 digits before the decimal point)")]
+    #[error("{row}: {amount} {currency} at rate {rate} gives a base amount too large for the ledger (at most 16 digits before the decimal point)")]
     ConversionOverflow {
-        txn_id: String,
-        source_file: String,
-        line: u32,
+        row: Box<RowRef>,
         amount: String,
         currency: String,
         rate: Decimal,
@@ -199,13 +193,37 @@ pub enum VerifyError {
     #[error("internal error: the ledger given to verify is not the canonical ledger: {problem}")]
     Ledger { problem: String },
     #[error("internal error in verify ({context}): {source}")]
-    Polars { context: String, source: PolarsError },
+    Polars {
+        context: String,
+        source: PolarsError,
+    },
+}
+
+/// A ledger row named in an error: its id, file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowRef {
+    pub txn_id: String,
+    pub source_file: String,
+    pub line: u32,
+}
+
+impl std::fmt::Display for RowRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}, line {})",
+            self.txn_id, self.source_file, self.line
+        )
+    }
 }
 
 impl VerifyError {
     /// Whether the error is ours (a bug) rather than the input's.
     pub fn is_internal(&self) -> bool {
-        matches!(self, VerifyError::Ledger { .. } | VerifyError::Polars { .. })
+        matches!(
+            self,
+            VerifyError::Ledger { .. } | VerifyError::Polars { .. }
+        )
     }
 }
 
@@ -312,10 +330,7 @@ fn check_options(options: &VerifyOptions) -> Result<(), VerifyError> {
     if options.transfer_window_days > 31 {
         return Err(bad(
             "transfer_window_days",
-            format!(
-                "is {}; expected 0 to 31 days",
-                options.transfer_window_days
-            ),
+            format!("is {}; expected 0 to 31 days", options.transfer_window_days),
         ));
     }
     if options.max_transfer_candidates == 0 {

@@ -42,10 +42,7 @@ pub(crate) fn read(text: &str, header: &[&str]) -> Result<Vec<RefRecord>, RefPro
                 return Err(RefProblem {
                     line,
                     field: "header".into(),
-                    problem: format!(
-                        "is {raw:?}; expected the header `{}`",
-                        header.join(",")
-                    ),
+                    problem: format!("is {raw:?}; expected the header `{}`", header.join(",")),
                 });
             }
             header_seen = true;
@@ -111,7 +108,11 @@ pub(crate) fn iso_date(s: &str) -> Option<chrono::NaiveDate> {
 /// A plain decimal: optional `-`, digits, optional `.` and at most `max_places` digits.
 /// No thousands separators, currency symbols or exponents: reference files are typed, not
 /// exported, and a strict reading catches a wrong column.
-pub(crate) fn plain_decimal(s: &str, max_places: u32, allow_negative: bool) -> Result<rust_decimal::Decimal, String> {
+pub(crate) fn plain_decimal(
+    s: &str,
+    max_places: u32,
+    allow_negative: bool,
+) -> Result<rust_decimal::Decimal, String> {
     let body = match s.strip_prefix('-') {
         Some(rest) if allow_negative => rest,
         Some(_) => return Err(format!("{s:?} is negative; expected a positive number")),
@@ -130,7 +131,9 @@ pub(crate) fn plain_decimal(s: &str, max_places: u32, allow_negative: bool) -> R
         ));
     }
     if int.len() > 16 {
-        return Err(format!("{s:?} has more than 16 digits before the decimal point"));
+        return Err(format!(
+            "{s:?} has more than 16 digits before the decimal point"
+        ));
     }
     let places = frac.map_or(0, str::len) as u32;
     if places > max_places {
@@ -164,6 +167,9 @@ mod tests {
         assert!(plain_decimal("0.123456789", 8, false).is_err());
         assert!(plain_decimal("-1", 8, false).is_err());
         assert!(plain_decimal("1e3", 8, false).is_err());
-        assert_eq!(plain_decimal("-12.50", 2, true).unwrap().to_string(), "-12.50");
+        assert_eq!(
+            plain_decimal("-12.50", 2, true).unwrap().to_string(),
+            "-12.50"
+        );
     }
 }

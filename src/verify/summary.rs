@@ -79,32 +79,58 @@ fn account_stats(ledger: &DataFrame) -> Result<HashMap<String, AccountStats>, Ve
             len().alias("rows"),
             col(col::BOOKING_DATE).min().alias("first"),
             col(col::BOOKING_DATE).max().alias("last"),
-            base.clone().filter(base.clone().gt(lit(0))).sum().alias("money_in"),
-            base.clone().filter(base.lt(lit(0))).sum().alias("money_out"),
+            base.clone()
+                .filter(base.clone().gt(lit(0)))
+                .sum()
+                .alias("money_in"),
+            base.clone()
+                .filter(base.lt(lit(0)))
+                .sum()
+                .alias("money_out"),
         ])
         .collect()
         .map_err(polars_err("summing money in and out per account"))?;
-    let get = |name: &str| stats.column(name).map_err(polars_err("reading account totals"));
-    let ids = get(col::ACCOUNT_ID)?.str().map_err(polars_err("account_id"))?.clone();
+    let get = |name: &str| {
+        stats
+            .column(name)
+            .map_err(polars_err("reading account totals"))
+    };
+    let ids = get(col::ACCOUNT_ID)?
+        .str()
+        .map_err(polars_err("account_id"))?
+        .clone();
     let rows = get("rows")?
         .cast(&DataType::UInt64)
         .map_err(polars_err("rows"))?;
     let rows = rows.u64().map_err(polars_err("rows"))?.clone();
-    let first = get("first")?.date().map_err(polars_err("first"))?.physical().clone();
-    let last = get("last")?.date().map_err(polars_err("last"))?.physical().clone();
+    let first = get("first")?
+        .date()
+        .map_err(polars_err("first"))?
+        .physical()
+        .clone();
+    let last = get("last")?
+        .date()
+        .map_err(polars_err("last"))?
+        .physical()
+        .clone();
     let money = |name: &str| -> Result<Vec<i128>, VerifyError> {
         let c = get(name)?;
         let d = c.decimal().map_err(polars_err(name))?;
         let scale = d.scale() as u32;
         // Sums keep the scale of their input (2); rescale defensively all the same.
         let factor = 10i128.pow(scale.saturating_sub(2));
-        Ok(d.physical().iter().map(|v| v.unwrap_or(0) / factor.max(1)).collect())
+        Ok(d.physical()
+            .iter()
+            .map(|v| v.unwrap_or(0) / factor.max(1))
+            .collect())
     };
     let money_in = money("money_in")?;
     let money_out = money("money_out")?;
     let mut out = HashMap::new();
     for i in 0..stats.height() {
-        if let (Some(id), Some(r), Some(f), Some(l)) = (ids.get(i), rows.get(i), first.get(i), last.get(i)) {
+        if let (Some(id), Some(r), Some(f), Some(l)) =
+            (ids.get(i), rows.get(i), first.get(i), last.get(i))
+        {
             out.insert(
                 id.to_string(),
                 AccountStats {
@@ -284,7 +310,12 @@ pub(crate) fn paragraphs(x: Inputs<'_>) -> Result<Vec<String>, VerifyError> {
             .take(LISTED)
             .map(|g| {
                 let acc = &case.accounts[g.account];
-                let mut s = format!("{} from {} to {}", acc.id, date_text(g.from), date_text(g.to));
+                let mut s = format!(
+                    "{} from {} to {}",
+                    acc.id,
+                    date_text(g.from),
+                    date_text(g.to)
+                );
                 if let Some(m) = g.missing_movement {
                     s.push_str(&format!(
                         " (the balances show {} of net movement missing)",
@@ -301,7 +332,12 @@ pub(crate) fn paragraphs(x: Inputs<'_>) -> Result<Vec<String>, VerifyError> {
         ));
     }
     if !x.coverage.not_checked.is_empty() {
-        let names: Vec<String> = x.coverage.not_checked.iter().map(|&i| case.accounts[i].id.clone()).collect();
+        let names: Vec<String> = x
+            .coverage
+            .not_checked
+            .iter()
+            .map(|&i| case.accounts[i].id.clone())
+            .collect();
         p.push_str(&format!(
             ". For {}, neither running balances nor statement balances are held, so whether any statement is missing cannot be tested from the material",
             list(&names)
@@ -329,7 +365,9 @@ pub(crate) fn paragraphs(x: Inputs<'_>) -> Result<Vec<String>, VerifyError> {
             x.converted.earlier_rates.len()
         ));
     } else {
-        out.push(format!("Every transaction is in {base}; no currency conversion was needed."));
+        out.push(format!(
+            "Every transaction is in {base}; no currency conversion was needed."
+        ));
     }
 
     // Transfers.
