@@ -138,7 +138,7 @@ pub const COLUMNS: [&str; 16] = [
 ];
 
 /// Order the rows and build the frame.
-pub fn to_frame(_case: &Case, mut rows: Vec<IntegrityRow>) -> Result<DataFrame, VerifyError> {
+pub fn to_frame(mut rows: Vec<IntegrityRow>) -> Result<DataFrame, VerifyError> {
     rows.sort_by(|a, b| {
         (
             a.account,

@@ -297,7 +297,7 @@ pub fn verify(
         periods: &periods,
         rates: rates.as_ref(),
     })?;
-    let integrity = integrity::to_frame(case, integrity_rows)?;
+    let integrity = integrity::to_frame(integrity_rows)?;
     Ok(Verified {
         ledger,
         integrity,

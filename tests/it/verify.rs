@@ -1247,3 +1247,60 @@ fn options_have_defaults_and_refuse_unknown_keys() {
         "{msg}"
     );
 }
+
+#[test]
+fn the_demo_case_verifies_cleanly_and_its_own_account_transfers_are_found() {
+    let case = Case::load(&fixture("demo/case.toml"), ResolveOptions::default()).unwrap();
+    let registry = Registry::for_case(&case).unwrap();
+    let ingested = ingest_case(&case, &registry, false).unwrap();
+    let rows = ingested.ledger.height();
+    let v = verify(
+        &case,
+        ingested.ledger,
+        &ingested.statements,
+        &VerifyOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(v.ledger.height(), rows, "the demo exports do not overlap");
+    assert!(records(&v.integrity).iter().all(|r| r["result"] != "fail"));
+    let t = records(&v.transfers);
+    assert!(t.iter().any(|r| r["debit_account"] == "DH-LLOYDS"
+        && r["credit_account"] == "DH-MONZO"
+        && r["debit_date"] == "2024-01-10"
+        && r["amount_base"] == "5000.00"));
+}
+
+#[test]
+fn an_empty_ledger_verifies_to_empty_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = mini_case(
+        dir.path(),
+        &[acc("A", "Dorian Harlow", "111111", "11111111")],
+        &[("s1.csv", "A")],
+        &[],
+    );
+    let v = verify(
+        &case,
+        build_ledger(&case, &[]),
+        &[],
+        &VerifyOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            v.ledger.height(),
+            v.duplicates.height(),
+            v.transfers.height()
+        ),
+        (0, 0, 0)
+    );
+    let integrity = records(&v.integrity);
+    assert_eq!(integrity.len(), 1);
+    assert_eq!(
+        (
+            integrity[0]["check"].as_str(),
+            integrity[0]["result"].as_str()
+        ),
+        ("coverage", "not_checked")
+    );
+}
