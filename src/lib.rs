@@ -15,5 +15,6 @@ pub mod money;
 pub mod pipeline;
 pub mod report;
 pub mod trace;
+pub mod verify;
 
 pub use error::Error;

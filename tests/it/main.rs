@@ -6,3 +6,4 @@ mod layouts;
 mod spreadsheets;
 mod support;
 mod trace;
+mod verify;

@@ -1,0 +1,306 @@
+//! Column access for the verify stage: ledger columns as plain vectors for the sequential
+//! checks, and builders for the output frames.
+//!
+//! Dates are days since 1970-01-01 (polars' `Date` physical type); money is integer minor
+//! units at scale 2 (polars' `Decimal(18, 2)` physical type). Nothing here rounds.
+
+use std::collections::HashMap;
+
+use chrono::{Datelike, NaiveDate};
+use polars::prelude::*;
+
+use super::{VerifyError, REQUIRED};
+use crate::case::Case;
+use crate::ledger::col;
+
+/// Days from 0001-01-01 (day 1 in chrono's count) to 1970-01-01.
+const UNIX_EPOCH_CE: i32 = 719_163;
+
+/// A polars `Date` value (days since 1970-01-01) as a calendar date.
+pub fn day_to_date(day: i32) -> NaiveDate {
+    NaiveDate::from_num_days_from_ce_opt(day.saturating_add(UNIX_EPOCH_CE))
+        .unwrap_or(NaiveDate::MIN)
+}
+
+/// A calendar date as a polars `Date` value (days since 1970-01-01).
+pub fn date_to_day(date: NaiveDate) -> i32 {
+    date.num_days_from_ce() - UNIX_EPOCH_CE
+}
+
+/// Wrap a polars error with what the stage was doing.
+pub(crate) fn polars_err(context: &str) -> impl FnOnce(PolarsError) -> VerifyError + '_ {
+    move |source| VerifyError::Polars {
+        context: context.to_string(),
+        source,
+    }
+}
+
+fn ledger_problem(problem: String) -> VerifyError {
+    VerifyError::Ledger { problem }
+}
+
+fn column<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Column, VerifyError> {
+    df.column(name)
+        .map_err(|_| ledger_problem(format!("column `{name}` is missing")))
+}
+
+fn wrong_type(name: &str, found: &DataType, expected: &str) -> VerifyError {
+    ledger_problem(format!("column `{name}` is {found}, expected {expected}"))
+}
+
+/// A text column, nulls kept.
+pub(crate) fn strs<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<Option<&'a str>>, VerifyError> {
+    let c = column(df, name)?;
+    let ca = c.str().map_err(|_| wrong_type(name, c.dtype(), "String"))?;
+    Ok(ca.iter().collect())
+}
+
+/// A text column that must have no nulls.
+pub(crate) fn required_strs<'a>(
+    df: &'a DataFrame,
+    name: &str,
+) -> Result<Vec<&'a str>, VerifyError> {
+    strs(df, name)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.ok_or_else(|| ledger_problem(format!("column `{name}` is null in row {i}")))
+        })
+        .collect()
+}
+
+/// A money column as minor units; it must be a decimal with scale 2.
+pub(crate) fn money(df: &DataFrame, name: &str) -> Result<Vec<Option<i128>>, VerifyError> {
+    let c = column(df, name)?;
+    let ca = c
+        .decimal()
+        .map_err(|_| wrong_type(name, c.dtype(), "Decimal(18, 2)"))?;
+    if ca.scale() != 2 {
+        return Err(wrong_type(name, c.dtype(), "Decimal(18, 2)"));
+    }
+    Ok(ca.physical().iter().collect())
+}
+
+/// A date column as days since 1970-01-01.
+pub(crate) fn dates(df: &DataFrame, name: &str) -> Result<Vec<Option<i32>>, VerifyError> {
+    let c = column(df, name)?;
+    let ca = c.date().map_err(|_| wrong_type(name, c.dtype(), "Date"))?;
+    Ok(ca.physical().iter().collect())
+}
+
+fn no_nulls<T>(name: &str, values: Vec<Option<T>>) -> Result<Vec<T>, VerifyError> {
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.ok_or_else(|| ledger_problem(format!("column `{name}` is null in row {i}")))
+        })
+        .collect()
+}
+
+/// A Decimal(18, 2) column from minor units.
+pub(crate) fn money_column(name: &str, values: Vec<Option<i128>>) -> Result<Column, VerifyError> {
+    decimal_column(name, values, 18, 2)
+}
+
+/// A decimal column of the given precision and scale from its integer representation.
+pub(crate) fn decimal_column(
+    name: &str,
+    values: Vec<Option<i128>>,
+    precision: usize,
+    scale: usize,
+) -> Result<Column, VerifyError> {
+    let ca = Int128Chunked::from_iter_options(name.into(), values.into_iter());
+    Ok(ca
+        .into_decimal(precision, scale)
+        .map_err(polars_err(name))?
+        .into_series()
+        .into_column())
+}
+
+/// A Date column from days since 1970-01-01.
+pub(crate) fn date_column(name: &str, values: Vec<Option<i32>>) -> Column {
+    Int32Chunked::from_iter_options(name.into(), values.into_iter())
+        .into_date()
+        .into_series()
+        .into_column()
+}
+
+/// Replace a column of the same name, or append it.
+pub(crate) fn set_column(df: &mut DataFrame, column: Column) -> Result<(), VerifyError> {
+    let name = column.name().to_string();
+    df.with_column(column).map_err(polars_err(&name))?;
+    Ok(())
+}
+
+/// Check the ledger has the columns this stage reads and put it in canonical (`seq`) order.
+pub(crate) fn canonical(ledger: DataFrame) -> Result<DataFrame, VerifyError> {
+    for name in REQUIRED {
+        column(&ledger, name)?;
+    }
+    let seq = no_nulls(col::SEQ, seq_column(&ledger)?)?;
+    let sorted = seq.windows(2).all(|w| w[0] < w[1]);
+    if sorted {
+        return Ok(ledger);
+    }
+    let ledger = ledger
+        .sort([col::SEQ], SortMultipleOptions::default())
+        .map_err(polars_err("sorting the ledger by seq"))?;
+    let seq = no_nulls(col::SEQ, seq_column(&ledger)?)?;
+    if let Some(w) = seq.windows(2).find(|w| w[0] == w[1]) {
+        return Err(ledger_problem(format!(
+            "`seq` {} appears twice; seq numbers the canonical order and must be unique",
+            w[0]
+        )));
+    }
+    Ok(ledger)
+}
+
+fn seq_column(df: &DataFrame) -> Result<Vec<Option<u64>>, VerifyError> {
+    let c = column(df, col::SEQ)?;
+    let ca = c
+        .u64()
+        .map_err(|_| wrong_type(col::SEQ, c.dtype(), "UInt64"))?;
+    Ok(ca.iter().collect())
+}
+
+/// The ledger's columns as vectors, in `seq` order, with each row's account as its
+/// position in the case file.
+pub(crate) struct Rows<'a> {
+    pub txn_id: Vec<&'a str>,
+    /// Position of the row's account in `case.accounts`.
+    pub account: Vec<usize>,
+    pub source_file: Vec<&'a str>,
+    pub source_line: Vec<u32>,
+    pub seq: Vec<u64>,
+    pub date: Vec<i32>,
+    pub amount: Vec<i128>,
+    pub currency: Vec<&'a str>,
+    pub amount_base: Vec<Option<i128>>,
+    pub balance: Vec<Option<i128>>,
+    pub channel: Vec<&'a str>,
+    pub counterparty_account: Vec<Option<&'a str>>,
+    pub description: Vec<&'a str>,
+}
+
+impl<'a> Rows<'a> {
+    /// Read the columns of a canonical ledger.
+    pub fn read(case: &Case, df: &'a DataFrame) -> Result<Rows<'a>, VerifyError> {
+        let account_ids = required_strs(df, col::ACCOUNT_ID)?;
+        let index: HashMap<&str, usize> = case
+            .accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id.as_str(), i))
+            .collect();
+        let account = account_ids
+            .iter()
+            .map(|id| {
+                index.get(id).copied().ok_or_else(|| {
+                    ledger_problem(format!(
+                        "a row names account {id:?}, which is not in the case"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<usize>, VerifyError>>()?;
+        let line_col = column(df, col::SOURCE_LINE)?;
+        let source_line = no_nulls(
+            col::SOURCE_LINE,
+            line_col
+                .u32()
+                .map_err(|_| wrong_type(col::SOURCE_LINE, line_col.dtype(), "UInt32"))?
+                .iter()
+                .collect(),
+        )?;
+        Ok(Rows {
+            txn_id: required_strs(df, col::TXN_ID)?,
+            account,
+            source_file: required_strs(df, col::SOURCE_FILE)?,
+            source_line,
+            seq: no_nulls(col::SEQ, seq_column(df)?)?,
+            date: no_nulls(col::BOOKING_DATE, dates(df, col::BOOKING_DATE)?)?,
+            amount: no_nulls(col::AMOUNT, money(df, col::AMOUNT)?)?,
+            currency: required_strs(df, col::CURRENCY)?,
+            amount_base: money(df, col::AMOUNT_BASE)?,
+            balance: money(df, col::BALANCE)?,
+            channel: required_strs(df, col::CHANNEL)?,
+            counterparty_account: strs(df, col::COUNTERPARTY_ACCOUNT)?,
+            description: required_strs(df, col::DESCRIPTION)?,
+        })
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.txn_id.len()
+    }
+
+    /// The rows of each account, in case order, each list in `seq` order. Canonical order
+    /// keeps an account's rows in date order; a ledger that breaks this is refused.
+    pub fn by_account(&self, accounts: usize) -> Result<Vec<Vec<usize>>, VerifyError> {
+        let mut lists = vec![Vec::new(); accounts];
+        for i in 0..self.len() {
+            let list = &mut lists[self.account[i]];
+            if let Some(&prev) = list.last() {
+                if self.date[prev] > self.date[i] {
+                    return Err(ledger_problem(format!(
+                        "rows {} and {} of account {} are not in date order by seq",
+                        self.txn_id[prev], self.txn_id[i], self.account[i]
+                    )));
+                }
+            }
+            list.push(i);
+        }
+        Ok(lists)
+    }
+}
+
+/// Money in plain language: `£1,234.56`, `-£100.00`, `EUR 2,000.00`.
+pub(crate) fn money_text(minor: i128, currency: &str) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    let units = (abs / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in units.chars().enumerate() {
+        if i > 0 && (units.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let number = format!("{grouped}.{:02}", abs % 100);
+    match currency {
+        "GBP" => format!("{sign}£{number}"),
+        "EUR" => format!("{sign}€{number}"),
+        "USD" => format!("{sign}${number}"),
+        other => format!("{sign}{other} {number}"),
+    }
+}
+
+/// Money as the ledger writes it: `-1234.56`.
+pub(crate) fn money_plain(minor: i128) -> String {
+    crate::money::format_amount(crate::money::from_minor_units(minor))
+}
+
+/// A date in plain language: `14 February 2024`.
+pub(crate) fn date_text(day: i32) -> String {
+    day_to_date(day).format("%-d %B %Y").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_and_dates_round_trip() {
+        let d = NaiveDate::from_ymd_opt(2024, 3, 9).unwrap();
+        assert_eq!(date_to_day(NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()), 0);
+        assert_eq!(day_to_date(date_to_day(d)), d);
+    }
+
+    #[test]
+    fn money_reads_as_a_person_writes_it() {
+        assert_eq!(money_text(-10000, "GBP"), "-£100.00");
+        assert_eq!(money_text(123456789, "GBP"), "£1,234,567.89");
+        assert_eq!(money_text(5, "CHF"), "CHF 0.05");
+        assert_eq!(money_plain(-170820), "-1708.20");
+    }
+}

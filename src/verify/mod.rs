@@ -1,0 +1,375 @@
+//! Verify: the ledger as ingested goes in; a ledger fit to count from, and the evidence
+//! that it is, comes out.
+//!
+//! **In:** the resolved [`Case`], the canonical ledger from ingest (schema in
+//! `docs/ledger.md`), and the statement periods whose opening and closing balances the
+//! bank stated (structured formats), to which [`verify`] adds the periods of the case's
+//! `period_balances` reference file when it names one.
+//!
+//! **Out:** [`Verified`] — the ledger with duplicated overlap rows removed, `amount_base`
+//! filled from the case's rate table and counterparties normalised; `integrity` (every
+//! balance, statement, coverage, overlap and conversion check, pass or fail);
+//! `duplicates` (every row removed and the row it duplicates); `transfers` (debits and
+//! credits between case accounts matched one to one, with a score and a reason); and
+//! plain-language summary paragraphs for the court report. Columns are documented in
+//! `docs/verify.md`.
+//!
+//! **Order, and why:** duplicates first, so that no later check or total sees a row twice;
+//! currency next, because transfer matching compares base-currency amounts; counterparties
+//! before transfers, which use the normalised names as evidence; balances on the
+//! deduplicated ledger, so the chain crosses from one export into the next exactly where
+//! the kept copy hands over; coverage gaps from the statement periods and the balance
+//! breaks; transfers last. Each check lives in its own file.
+
+pub mod balances;
+pub mod counterparties;
+pub mod currency;
+pub mod duplicates;
+mod frame;
+pub mod gaps;
+pub mod integrity;
+pub mod periods;
+mod refcsv;
+mod summary;
+pub mod transfers;
+
+use std::path::PathBuf;
+
+use polars::prelude::*;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::case::Case;
+use crate::ingest::StatementPeriod;
+use crate::ledger::col;
+
+pub use counterparties::CounterpartyRules;
+pub use currency::RateTable;
+pub use frame::{date_to_day, day_to_date};
+
+/// Columns the verify stage adds to the ledger, after the canonical ones.
+pub mod added_col {
+    /// Rate used to fill `amount_base` (base currency per one unit), `Decimal(18, 8)`.
+    pub const FX_RATE: &str = "fx_rate";
+    /// Date of the rate used; earlier than `booking_date` on weekends and holidays.
+    pub const FX_RATE_DATE: &str = "fx_rate_date";
+    /// Normalised counterparty name for counting distinct counterparties.
+    pub const COUNTERPARTY_KEY: &str = "counterparty_key";
+    /// Id of the `rules/counterparties.toml` pattern that read the narrative, if any.
+    pub const COUNTERPARTY_RULE: &str = "counterparty_rule";
+    /// The matched internal transfer this row is one side of, if any.
+    pub const TRANSFER_ID: &str = "transfer_id";
+}
+
+/// Parameters of the verification stage. Every one has a default; the case file may set them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VerifyOptions {
+    /// A credit may be booked up to this many days after the debit it matches (0 = same day).
+    pub transfer_window_days: u32,
+    /// Largest relative difference between the base-currency amounts of a debit and a
+    /// credit in different currencies, as a fraction of the debit (`"0.02"` = 2%).
+    pub fx_tolerance: Decimal,
+    /// Match a transfer only when an account number, a name or a reference supports it,
+    /// not on amount and date alone.
+    pub require_transfer_evidence: bool,
+    /// Channels the debit and the credit of an internal transfer may have.
+    pub transfer_channels: Vec<String>,
+    /// Most candidate credits weighed for one debit (nearest dates first); reaching the
+    /// limit is reported in the summary.
+    pub max_transfer_candidates: usize,
+    /// Oldest rate, in days before a booking date, that may stand in for that day's rate
+    /// (weekends and holidays); an older one is an error. Set 31 for monthly rate tables.
+    pub max_rate_age_days: u32,
+    /// A counterparty rules file to use instead of the shipped `rules/counterparties.toml`
+    /// (the caller resolves the path).
+    pub counterparty_rules: Option<PathBuf>,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            transfer_window_days: 3,
+            fx_tolerance: Decimal::new(2, 2),
+            require_transfer_evidence: true,
+            transfer_channels: ["transfer", "standing_order", "cheque", "other"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            max_transfer_candidates: 50,
+            max_rate_age_days: 7,
+            counterparty_rules: None,
+        }
+    }
+}
+
+/// What the verification stage produces.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The ledger: overlap duplicates removed (`seq` keeps its original numbers, so a gap in
+    /// `seq` shows where a row was dropped), `amount_base` filled, counterparties normalised,
+    /// plus the columns in [`added_col`].
+    pub ledger: DataFrame,
+    /// Every check, pass or fail (`integrity.csv`).
+    pub integrity: DataFrame,
+    /// Every row removed as a duplicate, with the row kept in its place (`duplicates.csv`).
+    pub duplicates: DataFrame,
+    /// Internal transfers matched one to one (`transfers.csv`).
+    pub transfers: DataFrame,
+    /// Plain-language integrity summary paragraphs for the court report.
+    pub summary: Vec<String>,
+    /// The counterparty rules used, for the manifest.
+    pub counterparty_rules: RulesUsed,
+    /// Rows in the ledger given to the stage (before duplicates were removed).
+    pub rows_in: usize,
+}
+
+/// A rules file used by the stage: where it came from, its version and SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RulesUsed {
+    pub origin: String,
+    pub version: u32,
+    pub sha256: String,
+}
+
+/// Why verification could not complete. Messages name the file, line and field and say
+/// what would be valid.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("reference file {file} cannot be read: {source}")]
+    Unreadable {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("rates file {file}, line {line}, field `{field}`: {problem}")]
+    BadRate {
+        file: String,
+        line: u32,
+        field: String,
+        problem: String,
+    },
+    #[error("period balances file {file}, line {line}, field `{field}`: {problem}")]
+    BadPeriodBalance {
+        file: String,
+        line: u32,
+        field: String,
+        problem: String,
+    },
+    #[error("account {account} is held in {currency}, but the case names no rates file; add `rates = \"reference/rates.csv\"` under [reference] with columns date,currency,rate (rate = {base} per one {currency})")]
+    NoRatesFile {
+        account: String,
+        currency: String,
+        base: String,
+    },
+    #[error("rates file {file} has no {currency} rate on or before {date}, needed for {row}; add a line `{date},{currency},RATE` where RATE is {base} per one {currency}")]
+    MissingRate {
+        file: String,
+        currency: String,
+        base: String,
+        date: chrono::NaiveDate,
+        row: Box<RowRef>,
+    },
+    #[error("rates file {file}: the latest {currency} rate on or before {date} is dated {rate_date}, {age_days} days earlier, more than the {max_days} days allowed (max_rate_age_days), needed for {row}; add the rate for {date} or raise max_rate_age_days")]
+    StaleRate {
+        file: String,
+        currency: String,
+        date: chrono::NaiveDate,
+        rate_date: chrono::NaiveDate,
+        age_days: i64,
+        max_days: u32,
+        row: Box<RowRef>,
+    },
+    #[error("{row}: {amount} {currency} at rate {rate} gives a base amount too large for the ledger (at most 16 digits before the decimal point)")]
+    ConversionOverflow {
+        row: Box<RowRef>,
+        amount: String,
+        currency: String,
+        rate: Decimal,
+    },
+    #[error("counterparty rules {file}: {problem}")]
+    BadCounterpartyRules { file: String, problem: String },
+    #[error("verify option `{option}` {problem}")]
+    BadOption { option: String, problem: String },
+    #[error("internal error: the ledger given to verify is not the canonical ledger: {problem}")]
+    Ledger { problem: String },
+    #[error("internal error in verify ({context}): {source}")]
+    Polars {
+        context: String,
+        source: PolarsError,
+    },
+}
+
+/// A ledger row named in an error: its id, file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowRef {
+    pub txn_id: String,
+    pub source_file: String,
+    pub line: u32,
+}
+
+impl std::fmt::Display for RowRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}, line {})",
+            self.txn_id, self.source_file, self.line
+        )
+    }
+}
+
+impl VerifyError {
+    /// Whether the error is ours (a bug) rather than the input's.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            VerifyError::Ledger { .. } | VerifyError::Polars { .. }
+        )
+    }
+}
+
+/// Run every verification check over a case's ledger.
+///
+/// `statements` are the periods with stated balances from ingest; the periods of the case's
+/// `period_balances` file, if it names one, are read and added here. Fails (rather than
+/// guessing) on a malformed or missing reference file, a missing exchange rate, or a bad
+/// counterparty rules file.
+pub fn verify(
+    case: &Case,
+    ledger: DataFrame,
+    statements: &[StatementPeriod],
+    options: &VerifyOptions,
+) -> Result<Verified, VerifyError> {
+    check_options(options)?;
+    // Reference data first, so a bad file fails before any work is done.
+    let owned_rules;
+    let rules: &CounterpartyRules = match &options.counterparty_rules {
+        Some(path) => {
+            owned_rules = CounterpartyRules::load(path)?;
+            &owned_rules
+        }
+        None => CounterpartyRules::shipped()?,
+    };
+    let rates = RateTable::for_case(case)?;
+    let mut periods: Vec<StatementPeriod> = statements.to_vec();
+    periods.extend(periods::load_period_balances(case)?);
+
+    let ledger = frame::canonical(ledger)?;
+    let rows_in = ledger.height();
+    let mut integrity_rows = Vec::new();
+
+    // 1. Overlapping exports: drop the later copy of each duplicated row.
+    let dedup = duplicates::find(case, &ledger)?;
+    integrity_rows.extend(dedup.integrity.iter().cloned());
+    let ledger = ledger
+        .filter(&BooleanChunked::from_slice("keep".into(), &dedup.keep))
+        .map_err(frame::polars_err("removing duplicate rows"))?;
+
+    // 2. Currency: amount_base, fx_rate, fx_rate_date.
+    let converted = currency::convert(case, rates.as_ref(), &ledger, options)?;
+    integrity_rows.extend(converted.integrity.iter().cloned());
+    let ledger = converted.apply(ledger)?;
+
+    // 3. Counterparties: names from narratives, normalised keys.
+    let parties = counterparties::apply(rules, &ledger)?;
+    let ledger = parties.apply(ledger)?;
+
+    // 4. Balance continuity and statement periods; 5. coverage gaps.
+    let balance = balances::check(case, &ledger, &periods)?;
+    integrity_rows.extend(balance.integrity.iter().cloned());
+    let coverage = gaps::find(case, &ledger, &balance)?;
+    integrity_rows.extend(coverage.integrity.iter().cloned());
+
+    // 6. Internal transfers.
+    let matched = transfers::match_transfers(case, &ledger, rules, options)?;
+    let ledger = matched.apply(ledger)?;
+
+    let summary = summary::paragraphs(summary::Inputs {
+        case,
+        ledger: &ledger,
+        rows_in,
+        dedup: &dedup,
+        converted: &converted,
+        parties: &parties,
+        rules,
+        balance: &balance,
+        coverage: &coverage,
+        transfers: &matched,
+        periods: &periods,
+        rates: rates.as_ref(),
+    })?;
+    let integrity = integrity::to_frame(integrity_rows)?;
+    Ok(Verified {
+        ledger,
+        integrity,
+        duplicates: dedup.duplicates,
+        transfers: matched.frame,
+        summary,
+        counterparty_rules: RulesUsed {
+            origin: rules.origin.clone(),
+            version: rules.version,
+            sha256: rules.sha256.clone(),
+        },
+        rows_in,
+    })
+}
+
+fn check_options(options: &VerifyOptions) -> Result<(), VerifyError> {
+    let bad = |option: &str, problem: String| VerifyError::BadOption {
+        option: option.to_string(),
+        problem,
+    };
+    if options.fx_tolerance.is_sign_negative() || options.fx_tolerance >= Decimal::ONE {
+        return Err(bad(
+            "fx_tolerance",
+            format!(
+                "is {}; expected a fraction from 0 to below 1, e.g. \"0.02\" for 2%",
+                options.fx_tolerance
+            ),
+        ));
+    }
+    if options.transfer_window_days > 31 {
+        return Err(bad(
+            "transfer_window_days",
+            format!("is {}; expected 0 to 31 days", options.transfer_window_days),
+        ));
+    }
+    if options.max_transfer_candidates == 0 {
+        return Err(bad(
+            "max_transfer_candidates",
+            "is 0; expected at least 1".into(),
+        ));
+    }
+    let known: Vec<&str> = crate::ledger::Channel::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    for c in &options.transfer_channels {
+        if !known.contains(&c.as_str()) {
+            return Err(bad(
+                "transfer_channels",
+                format!("names {c:?}; valid channels are {}", known.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The ledger column names this stage reads.
+pub(crate) const REQUIRED: [&str; 16] = [
+    col::TXN_ID,
+    col::ACCOUNT_ID,
+    col::SOURCE_FILE,
+    col::SOURCE_LINE,
+    col::SEQ,
+    col::BOOKING_DATE,
+    col::AMOUNT,
+    col::CURRENCY,
+    col::AMOUNT_BASE,
+    col::BALANCE,
+    col::CHANNEL,
+    col::COUNTERPARTY_NAME,
+    col::COUNTERPARTY_ACCOUNT,
+    col::DESCRIPTION,
+    col::LOCATION,
+    col::BANK_TXN_ID,
+];
