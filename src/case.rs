@@ -57,6 +57,12 @@ pub struct RawCase {
     /// Extra layout files (relative to the case file) beside the shipped ones.
     #[serde(default)]
     pub layouts: Vec<String>,
+    /// `[verify]`: parameters of the verification stage.
+    #[serde(default)]
+    pub verify: crate::verify::VerifyOptions,
+    /// `[tracing]`: what is tainted and what the investigator asks about.
+    #[serde(default)]
+    pub tracing: Option<crate::trace::TaintSpec>,
 }
 
 /// `[case]`
@@ -209,6 +215,10 @@ pub struct Case {
     pub reference_data: Vec<ReferenceFile>,
     pub rule_sets: Vec<String>,
     pub layout_files: Vec<CasePath>,
+    /// Parameters of the verification stage.
+    pub verify: crate::verify::VerifyOptions,
+    /// The tracing specification, if the case asks for tracing.
+    pub tracing: Option<crate::trace::TaintSpec>,
 }
 
 /// A path as written in the case file and as resolved on disk.
@@ -350,6 +360,8 @@ impl Case {
             reference_data: Vec::new(),
             rule_sets: Vec::new(),
             layout_files: Vec::new(),
+            verify: crate::verify::VerifyOptions::default(),
+            tracing: None,
         })
     }
 
@@ -735,6 +747,8 @@ fn resolve(raw: RawCase, path: &Path, options: ResolveOptions) -> Result<Case, C
         reference_data,
         rule_sets: raw.rules.sets,
         layout_files,
+        verify: raw.verify,
+        tracing: raw.tracing,
     })
 }
 

@@ -39,6 +39,12 @@ pub enum Command {
     /// Read statements into the ledger (ledger, rejects, sources, manifest): a case file,
     /// or a single statement file whose format is detected unless --layout names it.
     Ingest(IngestArgs),
+    /// Ingest and verify: balance continuity, coverage gaps, duplicates, internal
+    /// transfers, currency conversion (adds integrity.csv, duplicates.csv, transfers.csv).
+    Verify(RunArgs),
+    /// Ingest, verify and trace tainted money by every method (adds trace_*.csv); the
+    /// case file's [tracing] table says what is tainted.
+    Trace(TraceArgs),
     /// Statement layouts and formats.
     #[command(subcommand)]
     Formats(FormatsCommand),
@@ -78,6 +84,17 @@ pub struct IngestArgs {
     pub currency: String,
 }
 
+/// Arguments of `proceeds trace`.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Also print, for this debit (a txn_id), how much of it is tainted under each method
+    /// and from which origins.
+    #[arg(long, value_name = "TXN_ID")]
+    pub backward: Option<String>,
+}
+
 /// `proceeds formats ...`
 #[derive(Debug, Subcommand)]
 pub enum FormatsCommand {
@@ -110,6 +127,25 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             let summary = pipeline::run(&args.case, &options)?;
             if !quiet {
                 print_summary(&summary);
+            }
+            Ok(0)
+        }
+        Command::Verify(args) => {
+            let (quiet, options) = run_options(&args);
+            let summary = pipeline::run_to(&args.case, &options, pipeline::Stage::Verify)?;
+            if !quiet {
+                print_summary(&summary);
+            }
+            Ok(0)
+        }
+        Command::Trace(args) => {
+            let (quiet, options) = run_options(&args.run);
+            let summary = pipeline::run_to(&args.run.case, &options, pipeline::Stage::Trace)?;
+            if !quiet {
+                print_summary(&summary);
+            }
+            if let Some(txn) = &args.backward {
+                print_out(&pipeline::backward_report(&args.run.case, &options, txn)?);
             }
             Ok(0)
         }
@@ -251,6 +287,9 @@ fn print_summary(s: &RunSummary) {
             format_amount(r.money_in),
             format_amount(r.money_out)
         ));
+    }
+    for note in &s.stage_notes {
+        out.push_str(&format!("{note}\n"));
     }
     out.push_str(&format!(
         "{} ledger rows, {} rejected (see rejects.csv)\nwrote {} files to {}\n",

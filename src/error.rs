@@ -7,6 +7,8 @@ use crate::case::CaseError;
 use crate::ingest::layout::LayoutError;
 use crate::ingest::IngestError;
 use crate::report::ReportError;
+use crate::trace::TraceError;
+use crate::verify::VerifyError;
 
 /// Exit code for bad input: the case file, a layout, a disclosed file or the command line.
 pub const EXIT_BAD_INPUT: u8 = 2;
@@ -23,6 +25,10 @@ pub enum Error {
     #[error(transparent)]
     Ingest(#[from] IngestError),
     #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    #[error(transparent)]
     Report(#[from] ReportError),
     #[error("{0}")]
     Usage(String),
@@ -35,6 +41,9 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Ingest(e) if e.is_internal() => EXIT_INTERNAL,
+            Error::Verify(e) if e.is_internal() => EXIT_INTERNAL,
+            Error::Trace(e) if !e.is_bad_input() => EXIT_INTERNAL,
+            Error::Verify(_) | Error::Trace(_) => EXIT_BAD_INPUT,
             Error::Internal(_) => EXIT_INTERNAL,
             // Failing to write outputs is an environment problem the user can fix (disk, permissions).
             Error::Case(_)

@@ -1,8 +1,10 @@
 //! The pipeline: load the case, run the stages in order, write the outputs.
 //!
-//! Stages so far: ingest. Each later stage (verify, detect, trace, schedule) reads the
+//! Stages so far: ingest, verify, trace (detect and schedule follow). Each stage reads the
 //! frames the earlier ones produced and adds its own outputs; `run` runs every stage that
-//! exists, and each sub-command runs the stages up to and including its own.
+//! exists, and each sub-command runs the stages up to and including its own. Tracing runs
+//! only when the case file says what is tainted (`[tracing]`); otherwise the summary and
+//! the manifest say why it did not run.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,8 +14,12 @@ use crate::error::Error;
 use crate::hash::{sha256_file, sha256_hex};
 use crate::ingest::detect::detect;
 use crate::ingest::{ingest_case, Ingested, Registry, SourceReport};
-use crate::report::manifest::{CaseInfo, Counts, Input, LayoutUse, Manifest, Tool};
+use crate::money::{format_amount, from_minor_units};
+use crate::report::manifest::{CaseInfo, Counts, Input, LayoutUse, Manifest, RuleUse, Tool};
 use crate::report::{csv_out, ensure_dir, parquet_out, write_atomic, OutputFile};
+use crate::trace::{trace, Trace, TraceInput};
+use crate::verify::{verify, Verified};
+use polars::prelude::DataFrame;
 
 /// How a run is carried out.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +32,14 @@ pub struct RunOptions {
     pub resolve: ResolveOptions,
 }
 
+/// The stages, in order. A command runs every stage up to and including its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    Ingest,
+    Verify,
+    Trace,
+}
+
 /// What a run did, for the summary printed at the end.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
@@ -35,14 +49,50 @@ pub struct RunSummary {
     pub ledger_rows: usize,
     pub rejected: u64,
     pub outputs: Vec<OutputFile>,
+    /// What each stage did or why it did not run, one line each.
+    pub stage_notes: Vec<String>,
 }
 
-/// Run every stage that exists over a case and write the outputs.
+/// Run every stage over a case and write the outputs.
 pub fn run(case_path: &Path, options: &RunOptions) -> Result<RunSummary, Error> {
+    run_to(case_path, options, Stage::Trace)
+}
+
+/// Run the stages up to and including `last` and write their outputs.
+pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<RunSummary, Error> {
     let case = Case::load(case_path, options.resolve)?;
     let registry = Registry::for_case(&case)?;
     let ingested = ingest_case(&case, &registry, options.show_progress)?;
-    write_ingest_outputs(&case, &registry, &ingested, options, &["ingest"])
+    let verified = if last >= Stage::Verify {
+        Some(verify(
+            &case,
+            ingested.ledger.clone(),
+            &ingested.statements,
+            &case.verify,
+        )?)
+    } else {
+        None
+    };
+    let traced = match (&verified, &case.tracing) {
+        (Some(v), Some(spec)) if last >= Stage::Trace => Some(trace(&TraceInput {
+            ledger: &v.ledger,
+            transfers: Some(&v.transfers),
+            finding_evidence: None,
+            spec,
+        })?),
+        _ => None,
+    };
+    write_outputs(
+        &case,
+        &registry,
+        &Stages {
+            last,
+            ingested: &ingested,
+            verified: verified.as_ref(),
+            traced: traced.as_ref(),
+        },
+        options,
+    )
 }
 
 /// Ingest one statement file without a case file, detecting its layout unless one is
@@ -71,8 +121,71 @@ pub fn ingest_file(
     };
     let case = Case::ad_hoc(file, &layout, currency)?;
     let ingested = ingest_case(&case, &registry, options.show_progress)?;
-    let summary = write_ingest_outputs(&case, &registry, &ingested, options, &["ingest"])?;
+    let stages = Stages {
+        last: Stage::Ingest,
+        ingested: &ingested,
+        verified: None,
+        traced: None,
+    };
+    let summary = write_outputs(&case, &registry, &stages, options)?;
     Ok((summary, layout))
+}
+
+/// The backward question for one debit, as text: how much of it is tainted under each
+/// method and from which origins.
+pub fn backward_report(
+    case_path: &Path,
+    options: &RunOptions,
+    txn_id: &str,
+) -> Result<String, Error> {
+    let case = Case::load(case_path, options.resolve)?;
+    let spec = case.tracing.clone().ok_or_else(|| {
+        Error::Usage("the case file has no [tracing] table saying what is tainted".into())
+    })?;
+    let registry = Registry::for_case(&case)?;
+    let ingested = ingest_case(&case, &registry, false)?;
+    let v = verify(&case, ingested.ledger, &ingested.statements, &case.verify)?;
+    let t = trace(&TraceInput {
+        ledger: &v.ledger,
+        transfers: Some(&v.transfers),
+        finding_evidence: None,
+        spec: &spec,
+    })?;
+    let b = t.backward(txn_id)?;
+    let pounds = |p: i64| format_amount(from_minor_units(i128::from(p)));
+    let mut out = format!(
+        "{} {} {}: {} paid out ({} from an overdraft)\n",
+        b.txn_id,
+        b.account_id,
+        b.booking_date,
+        pounds(b.amount_pence),
+        pounds(b.overdraft_pence)
+    );
+    for m in &b.methods {
+        out.push_str(&format!(
+            "  {:<9} tainted {:>14}  clean {:>14}\n",
+            m.method.as_str(),
+            pounds(m.tainted_pence),
+            pounds(m.clean_pence)
+        ));
+        for o in &m.origins {
+            out.push_str(&format!(
+                "            from {} ({}) {:>14}\n",
+                o.origin_txn_id,
+                o.path,
+                pounds(o.amount_pence)
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// What the stages produced.
+struct Stages<'a> {
+    last: Stage,
+    ingested: &'a Ingested,
+    verified: Option<&'a Verified>,
+    traced: Option<&'a Trace>,
 }
 
 fn resolve_timestamp(fixed: Option<&str>) -> (String, String) {
@@ -103,16 +216,22 @@ fn resolve_timestamp(fixed: Option<&str>) -> (String, String) {
     )
 }
 
-fn write_ingest_outputs(
+fn write_outputs(
     case: &Case,
     registry: &Registry,
-    ingested: &Ingested,
+    stages: &Stages<'_>,
     options: &RunOptions,
-    stages: &[&str],
 ) -> Result<RunSummary, Error> {
+    let ingested = stages.ingested;
     let dir = &options.out_dir;
     ensure_dir(dir)?;
     let mut outputs = Vec::new();
+    let mut stage_notes = vec![format!(
+        "ingest: {} sources, {} ledger rows",
+        ingested.sources.len(),
+        ingested.ledger.height()
+    )];
+    let ledger = stages.verified.map_or(&ingested.ledger, |v| &v.ledger);
 
     let mut metadata = vec![
         (
@@ -134,10 +253,10 @@ fn write_ingest_outputs(
             s.sha256.clone(),
         ));
     }
-    let parquet = parquet_out::to_parquet_bytes("ledger.parquet", &ingested.ledger, metadata)?;
+    let parquet = parquet_out::to_parquet_bytes("ledger.parquet", ledger, metadata)?;
     outputs.push(write_atomic(dir, "ledger.parquet", &parquet)?);
     drop(parquet);
-    let ledger_csv = csv_out::frame_to_csv("ledger.csv", &ingested.ledger)?;
+    let ledger_csv = csv_out::frame_to_csv("ledger.csv", ledger)?;
     outputs.push(write_atomic(dir, "ledger.csv", &ledger_csv)?);
     drop(ledger_csv);
     outputs.push(write_atomic(
@@ -155,6 +274,68 @@ fn write_ingest_outputs(
         "sources.csv",
         &csv_out::sources_csv(&ingested.sources)?,
     )?);
+
+    let mut rules = Vec::new();
+    let mut stage_names = vec!["ingest".to_string()];
+    if let Some(v) = stages.verified {
+        stage_names.push("verify".into());
+        for (name, frame) in [
+            ("integrity.csv", &v.integrity),
+            ("duplicates.csv", &v.duplicates),
+            ("transfers.csv", &v.transfers),
+        ] {
+            outputs.push(write_atomic(
+                dir,
+                name,
+                &csv_out::frame_to_csv(name, frame)?,
+            )?);
+        }
+        let mut summary = v.summary.join("\n\n");
+        summary.push('\n');
+        outputs.push(write_atomic(
+            dir,
+            "integrity_summary.txt",
+            summary.as_bytes(),
+        )?);
+        rules.push(RuleUse {
+            id: format!("counterparties ({})", v.counterparty_rules.origin),
+            version: v.counterparty_rules.version,
+        });
+        let failures = count_value(&v.integrity, "result", "fail");
+        stage_notes.push(format!(
+            "verify: {} checks, {failures} failed (integrity.csv); {} duplicate rows dropped; {} internal transfers matched",
+            v.integrity.height(),
+            v.duplicates.height(),
+            v.transfers.height()
+        ));
+    }
+    match (stages.traced, stages.last >= Stage::Trace) {
+        (Some(t), _) => {
+            stage_names.push("trace".into());
+            for (name, frame) in [
+                ("trace_flows.csv", t.flows_frame()?),
+                ("trace_summary.csv", t.summary_frame()?),
+                ("trace_balances.csv", t.balances_frame()?),
+                ("trace_origins.csv", t.origins_frame()?),
+                ("trace_notes.csv", t.notes_frame()?),
+            ] {
+                outputs.push(write_atomic(
+                    dir,
+                    name,
+                    &csv_out::frame_to_csv(name, &frame)?,
+                )?);
+            }
+            stage_notes.push(format!(
+                "trace: {} tainted origins, every method side by side; elected method {}",
+                t.origin_txn_ids().len(),
+                t.elected_method().map_or("not stated", |m| m.as_str())
+            ));
+        }
+        (None, true) => stage_notes.push(
+            "trace: not run: the case file has no [tracing] table saying what is tainted".into(),
+        ),
+        (None, false) => {}
+    }
 
     let mut inputs = Vec::new();
     for s in &ingested.sources {
@@ -203,7 +384,7 @@ fn write_ingest_outputs(
         accepted: ingested.sources.iter().map(|s| s.accepted).sum(),
         rejected: ingested.sources.iter().map(|s| s.rejected).sum(),
         skipped: ingested.sources.iter().map(|s| s.skipped).sum(),
-        ledger_rows: ingested.ledger.height(),
+        ledger_rows: ledger.height(),
     };
     let manifest = Manifest {
         tool: Tool {
@@ -227,10 +408,11 @@ fn write_ingest_outputs(
             conviction: case.conviction.map(|d| d.to_string()),
             valuation: case.valuation.map(|d| d.to_string()),
         },
-        stages: stages.iter().map(|s| s.to_string()).collect(),
+        stages: stage_names,
+        stage_notes: stage_notes.clone(),
         inputs,
         layouts,
-        rules: Vec::new(),
+        rules,
         counts: counts.clone(),
         outputs: outputs.clone(),
     };
@@ -243,5 +425,18 @@ fn write_ingest_outputs(
         ledger_rows: counts.ledger_rows,
         rejected: counts.rejected,
         outputs,
+        stage_notes,
     })
+}
+
+/// How many rows of a string column equal `value`.
+fn count_value(df: &DataFrame, column: &str, value: &str) -> usize {
+    df.column(column)
+        .ok()
+        .and_then(|c| {
+            c.str()
+                .ok()
+                .map(|s| s.iter().filter(|v| *v == Some(value)).count())
+        })
+        .unwrap_or(0)
 }

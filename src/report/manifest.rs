@@ -19,6 +19,8 @@ pub struct Manifest {
     pub run_timestamp_source: String,
     pub case: CaseInfo,
     pub stages: Vec<String>,
+    /// What each stage did or why it did not run.
+    pub stage_notes: Vec<String>,
     pub inputs: Vec<Input>,
     pub layouts: Vec<LayoutUse>,
     pub rules: Vec<RuleUse>,

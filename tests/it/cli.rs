@@ -57,12 +57,21 @@ fn demo_case_reruns_are_byte_identical() {
     assert_eq!(
         names,
         [
+            "duplicates.csv",
+            "integrity.csv",
+            "integrity_summary.txt",
             "ledger.csv",
             "ledger.parquet",
             "manifest.json",
             "rejects.csv",
             "skipped.csv",
-            "sources.csv"
+            "sources.csv",
+            "trace_balances.csv",
+            "trace_flows.csv",
+            "trace_notes.csv",
+            "trace_origins.csv",
+            "trace_summary.csv",
+            "transfers.csv",
         ]
     );
     for (name, bytes) in &fa {

@@ -690,6 +690,8 @@ fn mini_case(
             .collect(),
         rule_sets: Vec::new(),
         layout_files: Vec::new(),
+        verify: Default::default(),
+        tracing: None,
     }
 }
 
