@@ -86,6 +86,8 @@ fn case() -> Case {
         reference_data: Vec::new(),
         rule_sets: Vec::new(),
         layout_files: Vec::new(),
+        verify: Default::default(),
+        tracing: None,
     }
 }
 
