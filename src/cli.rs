@@ -48,6 +48,28 @@ pub enum Command {
     /// Statement layouts and formats.
     #[command(subcommand)]
     Formats(FormatsCommand),
+    /// Write a labelled synthetic case (fictional people) to practise on or benchmark with.
+    Synth(SynthArgs),
+}
+
+/// Arguments of `proceeds synth`.
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Folder to write the case into.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Seed: the same seed always writes the same case.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Number of accounts.
+    #[arg(long, default_value_t = 50)]
+    pub accounts: usize,
+    /// Months of statements, from January 2023.
+    #[arg(long, default_value_t = 12)]
+    pub months: u32,
+    /// Approximate total number of transactions (default: about 60 per account per month).
+    #[arg(long)]
+    pub rows: Option<u64>,
 }
 
 /// Arguments shared by the commands that run stages over a case.
@@ -171,6 +193,25 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
                     print_summary(&summary);
                 }
             }
+            Ok(0)
+        }
+        Command::Synth(args) => {
+            let summary = crate::synth::synth(&crate::synth::SynthOptions {
+                out: args.out.clone(),
+                seed: args.seed,
+                accounts: args.accounts,
+                months: args.months,
+                rows: args.rows,
+            })
+            .map_err(|e| Error::Usage(e.to_string()))?;
+            print_out(&format!(
+                "wrote {} accounts, {} transactions and {} labels to {}\nrun it with: proceeds run {}/case.toml --out OUT\n",
+                summary.accounts,
+                summary.rows,
+                summary.labels,
+                args.out.display(),
+                args.out.display()
+            ));
             Ok(0)
         }
         Command::Formats(FormatsCommand::List { case }) => {

@@ -5,5 +5,6 @@ mod cli;
 mod layouts;
 mod spreadsheets;
 mod support;
+mod synth;
 mod trace;
 mod verify;
