@@ -276,6 +276,8 @@ pub struct SourceSink<'a> {
     rejects: &'a mut Vec<Reject>,
     skipped: &'a mut Vec<Skipped>,
     report: SourceReport,
+    /// Account decisions already made for the identifiers seen in this file.
+    assigned: std::collections::HashMap<Option<String>, Result<(usize, String), String>>,
 }
 
 impl SourceSink<'_> {
@@ -336,14 +338,25 @@ impl SourceSink<'_> {
     }
 
     fn place(
-        &self,
+        &mut self,
         draft: &fields::RowDraft,
         account: Option<usize>,
     ) -> Result<(usize, String), (String, String)> {
         let (order, id) = match account {
             Some(i) => (i, self.case.accounts[i].id.clone()),
-            None => assign_account(self.case, self.source, draft.row_account.as_deref())
-                .map_err(|r| ("account".to_string(), r))?,
+            None => {
+                // The rows of one file carry few distinct identifiers: decide each once.
+                let key = draft.row_account.clone();
+                let decided = match self.assigned.get(&key) {
+                    Some(d) => d.clone(),
+                    None => {
+                        let d = assign_account(self.case, self.source, key.as_deref());
+                        self.assigned.insert(key, d.clone());
+                        d
+                    }
+                };
+                decided.map_err(|r| ("account".to_string(), r))?
+            }
         };
         let account = &self.case.accounts[order];
         if draft.currency != account.currency {
@@ -542,6 +555,7 @@ pub fn ingest_source(
             money_in: Decimal::new(0, 2),
             money_out: Decimal::new(0, 2),
         },
+        assigned: std::collections::HashMap::new(),
     };
     if let Some(kind) = spreadsheet::sniff(&bytes) {
         if layout.kind != LayoutKind::Delimited {
