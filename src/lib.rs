@@ -14,5 +14,6 @@ pub mod ledger;
 pub mod money;
 pub mod pipeline;
 pub mod report;
+pub mod rules;
 
 pub use error::Error;

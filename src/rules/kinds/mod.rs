@@ -1,0 +1,3 @@
+//! The rule kinds: one file each, listed in `registry::KINDS`.
+
+pub mod cash_structuring;
