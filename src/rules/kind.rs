@@ -127,8 +127,10 @@ pub enum Value {
     /// Pence in the base currency.
     Money(i64, String),
     Count(i64),
-    /// A ratio or share (may be a float; money never is).
+    /// A ratio or share (may be a float; money never is), shown to 3 places.
     Ratio(f64),
+    /// A small score shown to 4 places (e.g. a mean absolute deviation).
+    Score(f64),
     /// Days (may be fractional, e.g. a median).
     Days(f64),
     Text(String),
@@ -178,6 +180,7 @@ impl Value {
             Value::Money(p, cur) => format_money(*p, cur),
             Value::Count(n) => n.to_string(),
             Value::Ratio(r) => format!("{r:.3}"),
+            Value::Score(r) => format!("{r:.4}"),
             Value::Days(d) => {
                 if d.fract() == 0.0 {
                     format!("{d:.0} days")
@@ -197,7 +200,13 @@ impl Value {
                 rust_decimal::Decimal::from_i128_with_scale(i128::from(*p), 2)
             )),
             Value::Count(n) => json!(n),
-            Value::Ratio(r) | Value::Days(r) => json!((r * 1e6).round() / 1e6),
+            Value::Ratio(r) | Value::Score(r) | Value::Days(r) => {
+                if r.is_finite() {
+                    json!((r * 1e6).round() / 1e6)
+                } else {
+                    serde_json::Value::Null
+                }
+            }
             Value::Text(t) => json!(t),
             Value::Missing(_) => serde_json::Value::Null,
         }

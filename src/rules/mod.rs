@@ -17,6 +17,7 @@
 //! Method notes for a reader of the outputs are in `docs/detection.md`.
 
 pub mod compile;
+pub mod dwell;
 pub mod docs;
 pub mod findings;
 pub mod kind;

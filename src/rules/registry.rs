@@ -12,21 +12,21 @@ use super::RuleError;
 /// Every rule kind, in documentation order.
 pub static KINDS: &[&dyn RuleKind] = &[
     &kinds::cash_structuring::CashStructuring,
-    // &kinds::msb_structuring::MsbStructuring,
-    // &kinds::pass_through::PassThrough,
-    // &kinds::rapid_movement::RapidMovement,
-    // &kinds::cash_front::CashFront,
-    // &kinds::round_amounts::RoundAmounts,
-    // &kinds::high_risk_destination::HighRiskDestination,
+    &kinds::msb_structuring::MsbStructuring,
+    &kinds::pass_through::PassThrough,
+    &kinds::rapid_movement::RapidMovement,
+    &kinds::cash_front::CashFront,
+    &kinds::round_amounts::RoundAmounts,
+    &kinds::high_risk_destination::HighRiskDestination,
 ];
 
 /// Shipped rule files: (path in the repository, text).
 #[rustfmt::skip]
 pub const SHIPPED: &[(&str, &str)] = &[
     ("rules/typologies/structuring.toml", include_str!("../../rules/typologies/structuring.toml")),
-    // ("rules/typologies/money_mules.toml", include_str!("../../rules/typologies/money_mules.toml")),
-    // ("rules/typologies/cash_fronts.toml", include_str!("../../rules/typologies/cash_fronts.toml")),
-    // ("rules/typologies/transfers.toml", include_str!("../../rules/typologies/transfers.toml")),
+    ("rules/typologies/money_mules.toml", include_str!("../../rules/typologies/money_mules.toml")),
+    ("rules/typologies/cash_fronts.toml", include_str!("../../rules/typologies/cash_fronts.toml")),
+    ("rules/typologies/transfers.toml", include_str!("../../rules/typologies/transfers.toml")),
 ];
 
 /// The kind with this name.

@@ -145,6 +145,10 @@ pub fn from_table<T: DeserializeOwned>(table: &toml::Table) -> Result<T, TableEr
                 one.insert(key.clone(), value.clone());
                 if let Err(e) = toml::Value::Table(one).try_into::<T>() {
                     let message = clean_serde_message(&e.to_string());
+                    // toml appends the key's path; the caller names the key itself.
+                    let message = message
+                        .strip_suffix(&format!(" in `{key}`"))
+                        .map_or(message.clone(), str::to_string);
                     if !message.starts_with("missing field") {
                         return Err(TableError::WrongType {
                             key: key.clone(),

@@ -386,3 +386,512 @@ fn structuring_fires_on_split_cash_and_not_on_decoys() {
     let lines = column(&f.evidence, "source_line");
     assert_eq!(&lines[..3], &["2", "3", "4"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// Money-transfer sends
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn msb_structuring_by_one_sender_and_by_linked_senders() {
+    use Channel::MsbSend;
+    let c = case(
+        &[
+            ("DH", "Dorian Harlow", Some("14 Larkfield Rise, Leeds")),
+            ("VH", "Vesna Harlow", Some("14 Larkfield Rise, Leeds")),
+            ("KN", "Kasia Nowak", Some("2 Mill Lane, Bradford")),
+        ],
+        &[
+            ("DH-WU", &["DH"], None),
+            ("VH-WU", &["VH"], None),
+            ("KN-WU", &["KN"], None),
+        ],
+    );
+    let mut b = Book::new(c);
+    // MSB-001: one sender, one receiver (name written two ways), just under £1,000.
+    let a1 = b.add(t("DH-WU", "2024-02-01", "-950.00", MsbSend).from("Ahmed Khan"));
+    let a2 = b.add(t("DH-WU", "2024-02-03", "-980.00", MsbSend).from("AHMED  KHAN."));
+    // MSB-002: two Harlows (same surname and address), one receiver, just under £2,000.
+    let f1 = b.add(t("DH-WU", "2024-03-01", "-1900.00", MsbSend).from("Faisal Qureshi"));
+    let f2 = b.add(t("VH-WU", "2024-03-02", "-1850.00", MsbSend).from("Faisal Qureshi"));
+    // Decoy: an unrelated sender to the same receiver on the same days.
+    b.add(t("KN-WU", "2024-03-02", "-1800.00", MsbSend).from("Faisal Qureshi"));
+    // MSB-003: two Harlows on the same day, to different receivers.
+    let s1 = b.add(t("DH-WU", "2024-04-05", "-900.00", MsbSend).from("Receiver One"));
+    let s2 = b.add(t("VH-WU", "2024-04-05", "-850.00", MsbSend).from("Receiver Two"));
+    // Decoys: above every threshold; below the band.
+    b.add(t("DH-WU", "2024-05-01", "-2500.00", MsbSend).from("Ahmed Khan"));
+    b.add(t("DH-WU", "2024-05-02", "-2500.00", MsbSend).from("Ahmed Khan"));
+    b.add(t("DH-WU", "2024-06-01", "-500.00", MsbSend).from("Ahmed Khan"));
+    b.add(t("DH-WU", "2024-06-02", "-600.00", MsbSend).from("Ahmed Khan"));
+    let f = b.run(&["MSB-001", "MSB-002", "MSB-003"]);
+    check_invariants(&f);
+    assert_eq!(
+        found(&f, "MSB-001"),
+        vec![("MSB-001/DH-WU/2024-02-01/1".to_string(), ids(&[&a1, &a2]))]
+    );
+    assert_eq!(
+        found(&f, "MSB-002"),
+        vec![("MSB-002/linked:DH+VH/2024-03-01/1".to_string(), ids(&[&f1, &f2]))]
+    );
+    assert_eq!(
+        found(&f, "MSB-003"),
+        vec![("MSB-003/linked:DH+VH/2024-04-05/1".to_string(), ids(&[&s1, &s2]))]
+    );
+    let m = cell(&f, "MSB-002/linked:DH+VH/2024-03-01/1", "metrics");
+    assert!(m.contains("band: £1,600.00 to £1,999.99"), "{m}");
+    assert!(m.contains("receiver: Faisal Qureshi"), "{m}");
+    assert!(m.contains("senders (sending accounts): 2 (test: at least 2, met)"), "{m}");
+    assert!(
+        m.contains("senders linked by: shared address 14 LARKFIELD RISE LEEDS (DH, VH); shared surname HARLOW (DH, VH)"),
+        "{m}"
+    );
+    assert_eq!(cell(&f, "MSB-002/linked:DH+VH/2024-03-01/1", "amount_out"), "3750.00");
+    assert_eq!(cell(&f, "MSB-002/linked:DH+VH/2024-03-01/1", "subject"), "DH;VH");
+}
+
+// ---------------------------------------------------------------------------------------
+// Money mules and rapid movement
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn pass_through_fires_on_a_mule_and_not_on_a_busy_student() {
+    use Channel::*;
+    let c = case(
+        &[
+            ("MK", "Marek Kowal", None),
+            ("SA", "Sam Adeyemi", None),
+            ("HH", "Helen Hart", None),
+            ("LL", "Lena Lord", None),
+        ],
+        &[
+            ("MK-MONZO", &["MK"], None),
+            ("SA-STARLING", &["SA"], None),
+            ("HH-HSBC", &["HH"], None),
+            ("LL-BARCLAYS", &["LL"], None),
+        ],
+    );
+    let mut b = Book::new(c);
+    // The mule: six unrelated senders in three days, nine tenths out within a day or two.
+    b.add(t("MK-MONZO", "2024-02-01", "-25.00", Card).from("TESCO"));
+    let m: Vec<String> = vec![
+        b.add(t("MK-MONZO", "2024-03-04", "950.00", Transfer).from("Kasia Nowak")),
+        b.add(t("MK-MONZO", "2024-03-04", "1200.00", Transfer).from("Tomasz Wrobel")),
+        b.add(t("MK-MONZO", "2024-03-04", "1100.00", Transfer).from("Ana Popescu")),
+        b.add(t("MK-MONZO", "2024-03-05", "1450.00", Transfer).from("J. Smith")),
+        b.add(t("MK-MONZO", "2024-03-05", "1300.00", Transfer).from("Li Wei")),
+        b.add(t("MK-MONZO", "2024-03-05", "-3000.00", Transfer).from("CRYPTO EXCH LTD")),
+        b.add(t("MK-MONZO", "2024-03-06", "1000.00", Transfer).from("Omar Haddad")),
+        b.add(t("MK-MONZO", "2024-03-06", "-3400.00", Transfer).from("R ROSS")),
+    ];
+    // The busy student: forty friends paying small sums over a month, a loan instalment,
+    // and daily spending; keeps much of it.
+    b.add(t("SA-STARLING", "2024-03-01", "2500.00", Transfer).from("STUDENT LOANS CO"));
+    for i in 0..40u32 {
+        let day = format!("2024-03-{:02}", 1 + i % 28);
+        let amount = format!("{}.00", 10 + (i * 7) % 35);
+        let friend = format!("Friend {i}");
+        b.add(t("SA-STARLING", &day, &amount, Transfer).from(&friend));
+    }
+    for d in 1..=28u32 {
+        b.add(t("SA-STARLING", &format!("2024-03-{d:02}"), "-31.50", Card).from("CO-OP"));
+    }
+    b.add(t("SA-STARLING", "2024-03-02", "-650.00", Transfer).from("UNI HALLS RENT"));
+    // A household: one salary in, everything out in bills within days.
+    b.add(t("HH-HSBC", "2024-03-01", "6000.00", Transfer).from("ACME PAYROLL"));
+    for (d, payee) in [("01", "MORTGAGE"), ("02", "COUNCIL TAX"), ("02", "ENERGY"), ("03", "CAR LOAN")] {
+        b.add(t("HH-HSBC", &format!("2024-03-{d}"), "-1450.00", DirectDebit).from(payee));
+    }
+    // A landlord: eight tenants pay rent on the 1st, a mortgage goes out.
+    for i in 0..8 {
+        let tenant = format!("Tenant {i}");
+        b.add(t("LL-BARCLAYS", "2024-03-01", "700.00", Transfer).from(&tenant));
+    }
+    b.add(t("LL-BARCLAYS", "2024-03-02", "-1000.00", DirectDebit).from("MORTGAGE"));
+    let f = b.run(&["MUL-001"]);
+    check_invariants(&f);
+    let mule = m.iter().collect::<Vec<_>>();
+    assert_eq!(
+        found(&f, "MUL-001"),
+        vec![("MUL-001/MK-MONZO/2024-03-04/1".to_string(), ids(&mule))]
+    );
+    let id = "MUL-001/MK-MONZO/2024-03-04/1";
+    assert_eq!(cell(&f, id, "amount_in"), "7000.00");
+    assert_eq!(cell(&f, id, "amount_out"), "6400.00");
+    assert_eq!(cell(&f, id, "total_amount"), "13400.00");
+    assert_eq!(
+        cell(&f, id, "metrics"),
+        "strongest window: 2024-02-29 to 2024-03-06; \
+         money in: £7,000.00 (test: at least £5,000.00, met); \
+         money out: £6,400.00; \
+         pass-through ratio (out ÷ in): 0.914 (test: at least 0.900, met); \
+         retained (in − out): £600.00; \
+         different senders: 6 (test: at least 5, met); \
+         share of credits from new senders: 1.000 (test: at least 0.500, met); \
+         median dwell of credits: 0.5 days (test: at most 2 days, met); \
+         credits in the window: 6"
+    );
+}
+
+#[test]
+fn rapid_movement_fires_when_a_large_credit_leaves_within_days() {
+    use Channel::*;
+    let c = case(
+        &[("DH", "Dorian Harlow", None), ("AS", "Alice Saver", None)],
+        &[("FLIP", &["DH"], None), ("SAVER", &["AS"], None)],
+    );
+    let mut b = Book::new(c);
+    let c1 = b.add(t("FLIP", "2024-04-10", "20000.00", Transfer).from("VENDOR X"));
+    let d1 = b.add(t("FLIP", "2024-04-10", "-9000.00", Transfer).from("PAYEE A"));
+    let d2 = b.add(t("FLIP", "2024-04-11", "-9500.00", Transfer).from("PAYEE B"));
+    // Not evidence: a card payment two weeks later.
+    b.add(t("FLIP", "2024-04-25", "-40.00", Card).from("SHELL"));
+    // Same day, the debit listed before the credit: still carried on on day 0.
+    let d3 = b.add(t("FLIP", "2024-05-02", "-4800.00", Transfer).from("PAYEE C"));
+    let c2 = b.add(t("FLIP", "2024-05-02", "5000.00", Transfer).from("VENDOR Y"));
+    // Decoys: an inheritance that stays ten days; a large credit only half paid on.
+    b.add(t("SAVER", "2024-04-10", "20000.00", Transfer).from("SOLICITORS CLIENT AC"));
+    b.add(t("SAVER", "2024-04-20", "-19000.00", Transfer).from("ISA PROVIDER"));
+    b.add(t("SAVER", "2024-06-01", "6000.00", Transfer).from("CAR SALE"));
+    b.add(t("SAVER", "2024-06-01", "-3000.00", Transfer).from("DEALER"));
+    let f = b.run(&["RAP-001"]);
+    check_invariants(&f);
+    assert_eq!(
+        found(&f, "RAP-001"),
+        vec![
+            ("RAP-001/FLIP/2024-04-10/1".to_string(), ids(&[&c1, &d1, &d2])),
+            ("RAP-001/FLIP/2024-05-02/1".to_string(), ids(&[&d3, &c2])),
+        ]
+    );
+    let m = cell(&f, "RAP-001/FLIP/2024-04-10/1", "metrics");
+    assert!(
+        m.contains("longest time until 90% had been paid out: 1 days (test: at most 2 days, met)"),
+        "{m}"
+    );
+    assert!(m.contains("paid out in the period: £18,500.00"), "{m}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Round amounts and high-risk destinations
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn round_amounts_and_high_risk_destinations() {
+    use Channel::*;
+    let c = case(
+        &[("DH", "Dorian Harlow", None), ("TT", "Tom Tenant", None)],
+        &[("DH-LLOYDS", &["DH"], None), ("TT-NW", &["TT"], None), ("DH-HSBC", &["DH"], None)],
+    );
+    let mut b = Book::new(c);
+    let r1 = b.add(t("DH-LLOYDS", "2024-05-01", "-2000.00", Transfer).from("A"));
+    let r2 = b.add(t("DH-LLOYDS", "2024-05-10", "-3500.00", Transfer).from("B"));
+    let r3 = b.add(t("DH-LLOYDS", "2024-05-20", "-5000.00", Transfer).from("C"));
+    // Decoy: monthly rent, round but one a month.
+    for m in 1..=6 {
+        b.add(t("TT-NW", &format!("2024-{m:02}-01"), "-1000.00", StandingOrder).from("LANDLORD"));
+        b.add(t("TT-NW", &format!("2024-{m:02}-01"), "-1000.00", Transfer).from("LANDLORD"));
+    }
+    // Decoy: only two of three are round.
+    b.add(t("DH-HSBC", "2024-05-01", "-2000.00", Transfer).from("A"));
+    b.add(t("DH-HSBC", "2024-05-10", "-3520.00", Transfer).from("B"));
+    b.add(t("DH-HSBC", "2024-05-20", "-5000.00", Transfer).from("C"));
+    // High-risk: an Iranian IBAN and a BIC with country IR within 30 days, one later.
+    let h1 = b.add(
+        t("DH-HSBC", "2024-07-01", "-4000.00", Transfer)
+            .from("PARS TRADING")
+            .to_account("IR06 0170 0000 0012 3456 7890 01"),
+    );
+    let h2 = b.add(
+        t("DH-HSBC", "2024-07-15", "2500.00", Transfer)
+            .from("PARS TRADING")
+            .to_account("ABCDIRTHXXX"),
+    );
+    let h3 = b.add(
+        t("DH-HSBC", "2024-11-01", "-700.00", Transfer)
+            .from("PARS TRADING")
+            .to_account("IR06 0170 0000 0012 3456 7890 01"),
+    );
+    // Decoys: a UK IBAN with "IRAN" in the name, a UK account number.
+    b.add(
+        t("DH-HSBC", "2024-07-02", "-900.00", Transfer)
+            .from("IRAN CARPETS LTD")
+            .to_account("GB82 WEST 1234 5698 7654 32"),
+    );
+    b.add(t("DH-HSBC", "2024-07-03", "-900.00", Transfer).from("MIRANDA").to_account("12345678"));
+    let f = b.run(&["RND-001", "HRC-001"]);
+    check_invariants(&f);
+    assert_eq!(
+        found(&f, "RND-001"),
+        vec![("RND-001/DH-LLOYDS/2024-05-01/1".to_string(), ids(&[&r1, &r2, &r3]))]
+    );
+    assert_eq!(
+        found(&f, "HRC-001"),
+        vec![
+            ("HRC-001/DH-HSBC/2024-07-01/1".to_string(), ids(&[&h1, &h2])),
+            ("HRC-001/DH-HSBC/2024-11-01/1".to_string(), ids(&[&h3])),
+        ]
+    );
+    let m = cell(&f, "HRC-001/DH-HSBC/2024-07-01/1", "metrics");
+    assert!(m.starts_with("listed countries found: IR; the list: IR, KP, MM"), "{m}");
+    assert_eq!(cell(&f, "HRC-001/DH-HSBC/2024-07-01/1", "amount_in"), "2500.00");
+    assert_eq!(cell(&f, "HRC-001/DH-HSBC/2024-07-01/1", "amount_out"), "4000.00");
+}
+
+// ---------------------------------------------------------------------------------------
+// Cash-intensive fronts
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn cash_front_fires_on_a_front_and_not_on_a_genuine_cash_business() {
+    use Channel::*;
+    let c = case(
+        &[("DH", "Dorian Harlow", None), ("CO", "Carla Owens", None)],
+        &[
+            ("BRIGHTSIDE", &["DH"], Some("car_wash")),
+            ("CAFE", &["CO"], Some("cafe")),
+            ("DH-LLOYDS", &["DH"], None),
+        ],
+    );
+    let mut b = Book::new(c);
+    let start = NaiveDate::from_ymd_opt(2023, 1, 2).unwrap();
+    let date = |i: u32, n: u32| (start + chrono::Duration::days(i64::from(i * 360 / n))).to_string();
+    // The front: 320 round cash deposits of £500–£900 in 2023 against £60,000 declared.
+    let mut front_cash = Vec::new();
+    for i in 0..320u32 {
+        let amount = format!("{}.00", 500 + (i * 37 % 9) * 50);
+        front_cash.push(b.add(t("BRIGHTSIDE", &date(i, 320), &amount, CashDeposit)));
+    }
+    for w in 0..50u32 {
+        b.add(t("BRIGHTSIDE", &date(w, 50), "200.00", Transfer).from("CARD SETTLEMENT"));
+    }
+    // The cafe: 320 cash deposits of takings with pence, card settlements weekly; cash and
+    // credits match its declared £120,000 and the cafe norm (0.60).
+    let mut cafe_cash_pence = 0i64;
+    for i in 0..320u32 {
+        let pence = 15_000 + i64::from(i * 7919 % 11_000) + 7_500;
+        cafe_cash_pence += pence;
+        let amount = format!("{}.{:02}", pence / 100, pence % 100);
+        b.add(t("CAFE", &date(i, 320), &amount, CashDeposit));
+    }
+    for w in 0..48u32 {
+        b.add(t("CAFE", &date(w, 48), "1000.00", Transfer).from("WORLDPAY"));
+    }
+    // 2024: the front's pattern continues for a few weeks, with no declared turnover.
+    for i in 0..10u32 {
+        b.add(t("BRIGHTSIDE", &format!("2024-01-{:02}", 2 + i), "800.00", CashDeposit));
+    }
+    let mut reference = Reference::shipped().unwrap();
+    for (acct, pounds) in [("BRIGHTSIDE", 60_000i64), ("CAFE", 120_000)] {
+        reference.declared_turnover.insert(
+            (acct.to_string(), 2023),
+            rules::reference::Declared {
+                pence: pounds * 100,
+                source: "test".into(),
+                origin: "test".into(),
+            },
+        );
+    }
+    let f = b.run_with(&["CIB-001", "CIB-002"], &reference);
+    check_invariants(&f);
+    let front: Vec<&String> = front_cash.iter().collect();
+    assert_eq!(
+        found(&f, "CIB-001"),
+        vec![("CIB-001/BRIGHTSIDE/2023-01-02/1".to_string(), ids(&front))]
+    );
+    // Whole period: 2023 and the ten deposits of 2024.
+    let whole = found(&f, "CIB-002");
+    assert_eq!(whole.len(), 1);
+    assert_eq!(whole[0].0, "CIB-002/BRIGHTSIDE/2023-01-02/1");
+    assert_eq!(whole[0].1.len(), 330);
+    assert_eq!(&whole[0].1[..320], &ids(&front)[..]);
+
+    let id = "CIB-001/BRIGHTSIDE/2023-01-02/1";
+    let m = cell(&f, id, "metrics");
+    let total: i64 = (0..320u32).map(|i| i64::from(500 + (i * 37 % 9) * 50)).sum();
+    assert_eq!(cell(&f, id, "amount_in"), format!("{total}.00"));
+    assert!(m.contains("cash share of credits: 0.957 (test: above 1.050, not met)"), "{m}");
+    assert!(m.contains("sector norm: car_wash 0.70 × 1.5 (source: ILLUSTRATIVE placeholder (not a published statistic))"), "{m}");
+    assert!(m.contains("declared turnover: £60,000.00"), "{m}");
+    assert!(m.contains("(test: at least 1.500, met)"), "{m}");
+    assert!(m.contains("share of cash deposits in multiples of £50.00: 1.000 (test: at least 0.500, met)"), "{m}");
+    assert!(m.contains("Nigrini conformity band: nonconformity"), "{m}");
+    assert!(m.contains("signals met (of 5 computed): 4 (test: at least 2, met)"), "{m}");
+    assert_eq!(cell(&f, id, "window_start"), "2023-01-02");
+    // The cafe is not a finding; its Benford test alone fails (narrow takings).
+    assert!(!column(&f.findings, "account_id").iter().any(|a| a == "CAFE"));
+    assert!(cafe_cash_pence > 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Rule files: errors, docs, explain
+// ---------------------------------------------------------------------------------------
+
+const GOOD_RULE: &str = r#"
+[[rule]]
+id = "STR-001"
+name = "Test"
+version = 1
+kind = "cash_structuring"
+severity = "high"
+description = "Test rule."
+basis = ["FATF Recommendations"]
+
+[rule.params]
+threshold = 10000
+"#;
+
+fn compile_error(text: &str) -> String {
+    match rules::compile::compile_file(text, "rules/typologies/structuring.toml") {
+        Ok(_) => panic!("compiled: {text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn rule_file_errors_name_file_rule_key_and_what_is_valid() {
+    assert!(rules::compile::compile_file(GOOD_RULE, "x.toml").is_ok());
+    assert_eq!(
+        compile_error(&GOOD_RULE.replace("threshold = 10000", "treshold = 10000")),
+        "rules/typologies/structuring.toml: rule STR-001: unknown param `treshold`; valid params: \
+         threshold, band_from, min_count, window_days, per, min_accounts, min_locations"
+    );
+    assert_eq!(
+        compile_error(&GOOD_RULE.replace("threshold = 10000", "min_count = \"three\"")),
+        "rules/typologies/structuring.toml: rule STR-001: param `min_count` has the wrong type \
+         (invalid type: string \"three\", expected u32); valid: a whole number from 2 to 100"
+    );
+    assert_eq!(
+        compile_error(&GOOD_RULE.replace("threshold = 10000", "band_from = 1.2")),
+        "rules/typologies/structuring.toml: rule STR-001: param `band_from` = 1.2 is out of range; \
+         valid: a number from 0.5 up to but not including 1"
+    );
+    assert_eq!(
+        compile_error(&GOOD_RULE.replace("cash_structuring", "smurfing")),
+        "rules/typologies/structuring.toml: rule STR-001: unknown kind `smurfing`; valid kinds: \
+         cash_structuring, msb_structuring, pass_through, rapid_movement, cash_front, \
+         round_amounts, high_risk_destination"
+    );
+    assert_eq!(
+        compile_error(&GOOD_RULE.replace("name = ", "nmae = ")),
+        "rules/typologies/structuring.toml: rule STR-001: unknown key `nmae`; valid keys: id, \
+         name, version, kind, description, basis, severity, params, scope"
+    );
+    assert_eq!(
+        compile_error(&GOOD_RULE.replace("version = 1", "version = \"1\"")),
+        "rules/typologies/structuring.toml: rule STR-001: key `version` is not valid: invalid \
+         type: string \"1\", expected u32"
+    );
+    assert_eq!(
+        compile_error(&GOOD_RULE.replace("threshold = 10000", "threshold = 9999.99")),
+        "rules/typologies/structuring.toml: rule STR-001: param `threshold` has the wrong type \
+         (9999.99 is a floating-point number, which is not exact; write whole pounds (10000) or \
+         a string with pence (\"9999.99\")); valid: an amount from 100 to 10000000 (whole \
+         pounds, or a string with pence)"
+    );
+    assert_eq!(
+        compile_error(&GOOD_RULE.replace("threshold = 10000", "per = \"household\"")),
+        "rules/typologies/structuring.toml: rule STR-001: param `per` has the wrong type \
+         (unknown variant `household`, expected `account` or `subject`); valid: \"account\" or \
+         \"subject\""
+    );
+    let scoped = format!("{GOOD_RULE}\n[rule.scope]\nchannels = [\"cash\"]\n");
+    assert_eq!(
+        compile_error(&scoped),
+        "rules/typologies/structuring.toml: rule STR-001: scope key `channels` is not valid: \
+         unknown variant `cash`, expected one of `cash_deposit`, `cash_withdrawal`, `transfer`, \
+         `card`, `direct_debit`, `standing_order`, `cheque`, `fee`, `interest`, `msb_send`, \
+         `msb_payout`, `other`"
+    );
+    let scoped = format!("{GOOD_RULE}\n[rule.scope]\nchanels = [\"cash_deposit\"]\n");
+    assert_eq!(
+        compile_error(&scoped),
+        "rules/typologies/structuring.toml: rule STR-001: unknown scope key `chanels`; valid \
+         scope keys: channels, accounts, subjects, from, to"
+    );
+    assert_eq!(
+        compile_error(&GOOD_RULE.replace("\"STR-001\"", "\"structuring one\"")),
+        "rules/typologies/structuring.toml: rule structuring one: `id` \"structuring one\" is not \
+         valid; use two to five capital letters, a hyphen and three digits, e.g. \"STR-001\""
+    );
+    assert_eq!(
+        compile_error("[rule]\nid = 1"),
+        "rules/typologies/structuring.toml: `rule` must be an array of tables: write each rule as [[rule]]"
+    );
+    assert!(compile_error(&GOOD_RULE.replace("id = ", "id = = ")).starts_with(
+        "rules/typologies/structuring.toml: TOML parse error at line 3"
+    ));
+    // Every shipped kind's params have documentation and sane defaults.
+    for kind in rules::registry::KINDS {
+        assert!(kind.compile(&toml::Table::new()).is_ok(), "{}", kind.name());
+    }
+}
+
+#[test]
+fn rules_check_reads_files_and_refuses_an_id_used_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.toml");
+    let b = dir.path().join("b.toml");
+    std::fs::write(&a, GOOD_RULE).unwrap();
+    std::fs::write(&b, GOOD_RULE).unwrap();
+    let infos = rules::check(std::slice::from_ref(&a)).unwrap();
+    assert_eq!(infos.len(), 1);
+    assert_eq!(infos[0].id, "STR-001");
+    assert_eq!(
+        infos[0].params,
+        vec![
+            ("threshold".to_string(), "\"10000.00\"".to_string()),
+            ("band_from".to_string(), "0.8".to_string()),
+            ("min_count".to_string(), "2".to_string()),
+            ("window_days".to_string(), "7".to_string()),
+            ("per".to_string(), "\"account\"".to_string()),
+            ("min_accounts".to_string(), "1".to_string()),
+            ("min_locations".to_string(), "1".to_string()),
+        ]
+    );
+    let e = rules::check(&[a.clone(), b.clone()]).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{}: rule STR-001: id STR-001 is already defined by {}; give this rule another id",
+            b.display(),
+            a.display()
+        )
+    );
+}
+
+#[test]
+fn shipped_rules_list_and_explain() {
+    let ids: Vec<String> = rules::list().unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(
+        ids,
+        [
+            "STR-001", "STR-002", "STR-003", "MSB-001", "MSB-002", "MSB-003", "MUL-001", "RAP-001",
+            "CIB-001", "CIB-002", "RND-001", "HRC-001"
+        ]
+    );
+    let text = rules::explain("str-001").unwrap();
+    assert!(text.starts_with(
+        "STR-001 — Cash deposits just below the threshold, one account (version 1)\n"
+    ));
+    assert!(text.contains("  threshold = \"10000.00\"\n"));
+    assert!(text.contains("Scope\n  channels cash_deposit (the kind's default); every account; every date"));
+    assert_eq!(
+        rules::explain("STR-999").unwrap_err().to_string(),
+        "there is no rule STR-999; known rules: STR-001, STR-002, STR-003, MSB-001, MSB-002, \
+         MSB-003, MUL-001, RAP-001, CIB-001, CIB-002, RND-001, HRC-001"
+    );
+}
+
+#[test]
+fn rules_reference_is_current() {
+    let path = support::root().join("docs/rules.md");
+    let generated = rules::rules_markdown().unwrap();
+    if std::env::var("PROCEEDS_BLESS").as_deref() == Ok("1") {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/rules.md is stale; regenerate it with: {}",
+        rules::docs::BLESS_HINT
+    );
+}
