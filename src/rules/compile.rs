@@ -192,21 +192,14 @@ fn compile_rule(raw: RawRule, origin: &str, sha: &str) -> Result<Rule, String> {
         }
         TableError::Other(m) => format!("scope: {m}"),
     })?;
-    let date = |key: &str, v: &Option<toml::value::Datetime>| -> Result<Option<NaiveDate>, String> {
+    let date = |key: &str, v: &Option<String>| -> Result<Option<NaiveDate>, String> {
         match v {
             None => Ok(None),
-            Some(dt) => match (&dt.date, &dt.time, &dt.offset) {
-                (Some(d), None, None) => NaiveDate::from_ymd_opt(
-                    i32::from(d.year),
-                    u32::from(d.month),
-                    u32::from(d.day),
-                )
+            Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
                 .map(Some)
-                .ok_or_else(|| format!("scope key `{key}` is not a calendar date: {dt}")),
-                _ => Err(format!(
-                    "scope key `{key}` must be a plain date like 2024-01-31, found {dt}"
-                )),
-            },
+                .map_err(|_| {
+                    format!("scope key `{key}` must be a plain date like 2024-01-31, found {text}")
+                }),
         }
     };
     let from = date("from", &scope.from)?;

@@ -26,16 +26,17 @@ use super::prepare::{c, STRIDE};
 /// carried on.
 pub const DWELL: &str = "dwell_days";
 
-/// Add [`DWELL`] to rows sorted by `k` then `seq` (any channels; debits are `pence < 0`).
-/// `share_bp` is the share of each credit that must have left, in basis points
-/// (10000 = all of it). The result is sorted by `k` then `seq` again.
-pub fn with_dwell(rows: LazyFrame, share_bp: i64) -> PolarsResult<LazyFrame> {
+/// Add [`DWELL`] to rows sorted by `k` then `seq`. `flow` is each row's signed pence as
+/// far as dwell is concerned: credits positive, the debits that count as carrying money
+/// on negative, anything else 0. `share_bp` is the share of each credit that must have
+/// left, in basis points (10000 = all of it). The result is sorted by `k` then `seq`.
+pub fn with_dwell(rows: LazyFrame, flow: Expr, share_bp: i64) -> PolarsResult<LazyFrame> {
     let out_p = when(col(c::PENCE).lt(lit(0)))
         .then(lit(0) - col(c::PENCE))
         .otherwise(lit(0i64));
     let base = rows
         .clone()
-        .select([col(c::SEQ), col(c::K), col(c::PENCE)])
+        .select([col(c::SEQ), col(c::K), flow.alias(c::PENCE)])
         .with_column(out_p.clone().cum_sum(false).alias("_cum_out"))
         .with_column(
             when(
@@ -93,4 +94,26 @@ pub fn with_dwell(rows: LazyFrame, share_bp: i64) -> PolarsResult<LazyFrame> {
             JoinArgs::new(JoinType::Left),
         )
         .sort([c::K, c::SEQ], SortMultipleOptions::default()))
+}
+
+/// The channels that carry money on to someone else by default: transfers, cash
+/// withdrawals, money-transfer sends and cheques. Card payments, direct debits, standing
+/// orders and fees are spending, not passing money on.
+pub const ONWARD_CHANNELS: [crate::ledger::Channel; 4] = [
+    crate::ledger::Channel::Transfer,
+    crate::ledger::Channel::CashWithdrawal,
+    crate::ledger::Channel::MsbSend,
+    crate::ledger::Channel::Cheque,
+];
+
+/// Signed pence counting credits and only the debits in `onward` channels (others 0).
+pub fn onward_flow(onward: &[crate::ledger::Channel]) -> Expr {
+    let names: Vec<&str> = onward.iter().map(|c| c.as_str()).collect();
+    let is_onward = col(c::CHANNEL).is_in(
+        lit(Series::new("onward".into(), names)).implode(false),
+        false,
+    );
+    when(col(c::PENCE).gt(lit(0)).or(is_onward))
+        .then(col(c::PENCE))
+        .otherwise(lit(0i64))
 }

@@ -70,12 +70,12 @@ pub struct RawScope {
     /// Case subject ids: the accounts they control; empty = every subject.
     #[serde(default)]
     pub subjects: Vec<String>,
-    /// First booking date looked at (inclusive).
+    /// First booking date looked at (inclusive): a TOML date `2024-01-31` (read as text).
     #[serde(default)]
-    pub from: Option<toml::value::Datetime>,
+    pub from: Option<String>,
     /// Last booking date looked at (inclusive).
     #[serde(default)]
-    pub to: Option<toml::value::Datetime>,
+    pub to: Option<String>,
 }
 
 /// The field names serde expects for a struct, read from its `Deserialize` impl so the

@@ -2,7 +2,8 @@
 //! most of it straight out again (the money-mule pattern).
 //!
 //! Per account, for the window of `window_days` ending on each transaction's day: money
-//! in, money out, pass-through ratio (out ÷ in), distinct senders, the share of credits
+//! in, money passed on (onward debits: transfers, cash withdrawals, money-transfer sends,
+//! cheques — not card spending or bills), pass-through ratio, distinct senders, the share of credits
 //! from senders new to the account, and the median dwell time of the window's credits.
 //! A window fires only when every test is met at once; each figure is reported.
 
@@ -10,7 +11,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::Channel;
-use crate::rules::dwell::{with_dwell, DWELL};
+use crate::rules::dwell::{onward_flow, with_dwell, DWELL, ONWARD_CHANNELS};
 use crate::rules::kind::{f64s, i64s, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value};
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
 use crate::rules::prepare::{c, date_of_day, normalised_counterparty};
@@ -33,6 +34,7 @@ pub struct Params {
     pub max_median_dwell_days: u32,
     pub min_senders: u32,
     pub min_new_sender_share: f64,
+    pub onward_channels: Vec<Channel>,
 }
 
 impl Default for Params {
@@ -44,6 +46,7 @@ impl Default for Params {
             max_median_dwell_days: 2,
             min_senders: 5,
             min_new_sender_share: 0.5,
+            onward_channels: ONWARD_CHANNELS.to_vec(),
         }
     }
 }
@@ -80,6 +83,11 @@ impl ParamSet for Params {
             meaning: "Least share of the window's credits that come from a sender paying into the account for the first time in the ledger (on or after that day). 0 switches the test off. At the start of the ledger every sender is new, so this test is weak in the first weeks of a statement.",
             valid: "a number from 0 to 1",
         },
+        ParamDoc {
+            name: "onward_channels",
+            meaning: "The debits that count as passing money on (money out, and dwell). Card payments, direct debits and standing orders are spending, not passing on, unless listed here.",
+            valid: "a list of one or more channels, e.g. [\"transfer\", \"cash_withdrawal\", \"msb_send\", \"cheque\"]",
+        },
     ];
 
     fn validate(&self) -> Result<(), ParamError> {
@@ -88,7 +96,8 @@ impl ParamSet for Params {
         ensure((0.1..=10.0).contains(&self.min_pass_through), "min_pass_through", self.min_pass_through, Self::DOCS[2].valid)?;
         ensure(self.max_median_dwell_days <= 60, "max_median_dwell_days", self.max_median_dwell_days, Self::DOCS[3].valid)?;
         ensure((1..=10_000).contains(&self.min_senders), "min_senders", self.min_senders, Self::DOCS[4].valid)?;
-        ensure((0.0..=1.0).contains(&self.min_new_sender_share), "min_new_sender_share", self.min_new_sender_share, Self::DOCS[5].valid)
+        ensure((0.0..=1.0).contains(&self.min_new_sender_share), "min_new_sender_share", self.min_new_sender_share, Self::DOCS[5].valid)?;
+        ensure(!self.onward_channels.is_empty(), "onward_channels", "[]", Self::DOCS[6].valid)
     }
 }
 
@@ -98,14 +107,16 @@ impl RuleKind for PassThrough {
     }
     fn method(&self) -> &'static str {
         "For every transaction of every account, looks at the window of `window_days` calendar \
-         days ending on its day (both ends included) and computes: money in and money out; the \
-         pass-through ratio, money out ÷ money in; the number of different senders of the \
+         days ending on its day (both ends included) and computes: money in (all credits) and \
+         money passed on (debits in `onward_channels`: by default transfers, cash withdrawals, \
+         money-transfer sends and cheques, not card spending or bills); the pass-through \
+         ratio, money passed on ÷ money in; the number of different senders of the \
          window's credits (counterparty names compared ignoring case and punctuation, the \
          narrative where the bank gives no name); the share of the window's credits from a \
          sender paying into the account for the first time in the ledger; and the median dwell \
          time of the window's credits, where a credit's dwell is the number of days from its \
-         booking day until the account's debits from that day onwards add up to the credit (a \
-         credit never carried on counts as never). A window fires when money in reaches \
+         booking day until the account's onward debits from that day onwards add up to the \
+         credit (a credit never carried on counts as never). A window fires when money in reaches \
          `min_money_in`, the ratio reaches `min_pass_through`, senders reach `min_senders`, \
          the new-sender share reaches `min_new_sender_share` and the median dwell is at most \
          `max_median_dwell_days` — all at once. Overlapping firing windows form one episode; \
@@ -132,11 +143,12 @@ impl Detector for Params {
     fn detect(&self, rows: LazyFrame, ctx: &Context<'_>) -> PolarsResult<Hits> {
         let w = self.window_days;
         let credit = col(c::PENCE).gt(lit(0));
-        let prepared = with_dwell(rows, 10_000)?
+        let flow = onward_flow(&self.onward_channels);
+        let prepared = with_dwell(rows, flow.clone(), 10_000)?
             .with_columns([
                 when(credit.clone()).then(col(c::PENCE)).otherwise(lit(0i64)).alias("_in"),
-                when(col(c::PENCE).lt(lit(0)))
-                    .then(lit(0) - col(c::PENCE))
+                when(flow.clone().lt(lit(0)))
+                    .then(lit(0) - flow)
                     .otherwise(lit(0i64))
                     .alias("_out"),
                 when(credit.clone())
@@ -251,9 +263,9 @@ impl Detector for Params {
                         )),
                     ),
                     Metric::tested("money_in", "money in", money(vin), Op::AtLeast, money(self.min_money_in.pence()), vin >= self.min_money_in.pence()),
-                    Metric::info("money_out", "money out", money(vout)),
-                    Metric::tested("pass_through_ratio", "pass-through ratio (out ÷ in)", Value::Ratio(r), Op::AtLeast, Value::Ratio(self.min_pass_through), r >= self.min_pass_through),
-                    Metric::info("retained", "retained (in − out)", money(vin - vout)),
+                    Metric::info("money_out", "money passed on", money(vout)),
+                    Metric::tested("pass_through_ratio", "pass-through ratio (passed on ÷ in)", Value::Ratio(r), Op::AtLeast, Value::Ratio(self.min_pass_through), r >= self.min_pass_through),
+                    Metric::info("retained", "retained (in − passed on)", money(vin - vout)),
                     Metric::tested("senders", "different senders", Value::Count(s), Op::AtLeast, Value::Count(i64::from(self.min_senders)), s >= i64::from(self.min_senders)),
                     Metric::tested("new_sender_share", "share of credits from new senders", Value::Ratio(ns), Op::AtLeast, Value::Ratio(self.min_new_sender_share), ns >= self.min_new_sender_share),
                     Metric::tested("median_dwell", "median dwell of credits", dwell_value, Op::AtMost, Value::Days(f64::from(self.max_median_dwell_days)), d <= f64::from(self.max_median_dwell_days)),

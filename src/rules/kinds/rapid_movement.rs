@@ -1,15 +1,16 @@
 //! `rapid_movement`: a large credit most of which has left the account within days.
 //!
-//! For each credit of at least `min_credit`, the dwell (see `dwell`) until debits from
-//! its day onwards reach `carried_share` of it; it fires when that is at most `max_days`.
-//! Credits whose periods (credit day to carried-on day) overlap form one episode; its
-//! evidence is the large credits and every debit booked in the episode's period.
+//! For each credit of at least `min_credit`, the dwell (see `dwell`) until onward debits
+//! (transfers, cash withdrawals, money-transfer sends, cheques by default) from its day
+//! onwards reach `carried_share` of it; it fires when that is at most `max_days`. Credits
+//! whose periods (credit day to carried-on day) overlap form one episode; its evidence is
+//! the large credits and every onward debit booked in the episode's period.
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::Channel;
-use crate::rules::dwell::{with_dwell, DWELL};
+use crate::rules::dwell::{onward_flow, with_dwell, DWELL, ONWARD_CHANNELS};
 use crate::rules::kind::{i64s, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value};
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
 use crate::rules::prepare::c;
@@ -25,6 +26,7 @@ pub struct Params {
     pub min_credit: Money,
     pub carried_share: f64,
     pub max_days: u32,
+    pub onward_channels: Vec<Channel>,
 }
 
 impl Default for Params {
@@ -33,6 +35,7 @@ impl Default for Params {
             min_credit: Money::pounds(5_000),
             carried_share: 0.9,
             max_days: 2,
+            onward_channels: ONWARD_CHANNELS.to_vec(),
         }
     }
 }
@@ -54,6 +57,11 @@ impl ParamSet for Params {
             meaning: "Most days from the credit's booking day to the day that share had been paid out (0 = the same day).",
             valid: "a whole number from 0 to 30",
         },
+        ParamDoc {
+            name: "onward_channels",
+            meaning: "The debits that count as paying the credit on. Card payments, direct debits and standing orders are spending, not passing on, unless listed here.",
+            valid: "a list of one or more channels, e.g. [\"transfer\", \"cash_withdrawal\", \"msb_send\", \"cheque\"]",
+        },
     ];
 
     fn validate(&self) -> Result<(), ParamError> {
@@ -64,7 +72,8 @@ impl ParamSet for Params {
             Self::DOCS[0].valid,
         )?;
         ensure((0.5..=1.0).contains(&self.carried_share), "carried_share", self.carried_share, Self::DOCS[1].valid)?;
-        ensure(self.max_days <= 30, "max_days", self.max_days, Self::DOCS[2].valid)
+        ensure(self.max_days <= 30, "max_days", self.max_days, Self::DOCS[2].valid)?;
+        ensure(!self.onward_channels.is_empty(), "onward_channels", "[]", Self::DOCS[3].valid)
     }
 }
 
@@ -74,12 +83,14 @@ impl RuleKind for RapidMovement {
     }
     fn method(&self) -> &'static str {
         "For each credit of at least `min_credit`, finds the first day by which the account's \
-         debits booked from the credit's day onwards add up to `carried_share` of it, and \
+         onward debits (`onward_channels`: by default transfers, cash withdrawals, \
+         money-transfer sends and cheques) booked from the credit's day onwards add up to \
+         `carried_share` of it, and \
          fires when that day is at most `max_days` after the credit's day. Days are whole \
          booking days (statements rarely give times, so \"within hours\" cannot be told from \
          \"the same day\"). Firing credits whose periods (credit day to that day) overlap form \
-         one episode; its evidence is those credits and every debit booked in the episode's \
-         period. The figures compare amounts: they do not say which pound went where."
+         one episode; its evidence is those credits and every onward debit booked in the \
+         episode's period. The figures compare amounts: they do not say which pound went where."
     }
     fn params(&self) -> &'static [ParamDoc] {
         Params::DOCS
@@ -99,8 +110,9 @@ impl Detector for Params {
 
     fn detect(&self, rows: LazyFrame, ctx: &Context<'_>) -> PolarsResult<Hits> {
         let share_bp = (self.carried_share * 10_000.0).round() as i64;
-        let debit = col(c::PENCE).lt(lit(0));
-        let covered = with_dwell(rows, share_bp)?
+        let flow = onward_flow(&self.onward_channels);
+        let debit = flow.clone().lt(lit(0));
+        let covered = with_dwell(rows, flow.clone(), share_bp)?
             .with_column(
                 col(c::PENCE)
                     .gt_eq(lit(self.min_credit.pence()))
