@@ -79,7 +79,10 @@ impl Scope {
             parts.push(format!("accounts {}", self.accounts.join(", ")));
         }
         if !self.subjects.is_empty() {
-            parts.push(format!("accounts controlled by {}", self.subjects.join(", ")));
+            parts.push(format!(
+                "accounts controlled by {}",
+                self.subjects.join(", ")
+            ));
         }
         match (self.from, self.to) {
             (None, None) => parts.push("every date".to_string()),
@@ -160,7 +163,10 @@ fn compile_rule(raw: RawRule, origin: &str, sha: &str) -> Result<Rule, String> {
         ));
     }
     if raw.version == 0 {
-        return Err("`version` must be 1 or more; bump it whenever the rule's meaning or defaults change".into());
+        return Err(
+            "`version` must be 1 or more; bump it whenever the rule's meaning or defaults change"
+                .into(),
+        );
     }
     for (key, value) in [("name", &raw.name), ("description", &raw.description)] {
         if value.trim().is_empty() {

@@ -27,7 +27,11 @@ pub fn explain_rule(r: &Rule) -> String {
         let _ = writeln!(out, "\nHow it is computed\n  {}", kind.method());
         let _ = writeln!(out, "\nParameters (value in effect)");
         for ((name, value), doc) in r.params().iter().zip(kind.params()) {
-            let _ = writeln!(out, "  {name} = {value}\n      {}\n      Valid: {}", doc.meaning, doc.valid);
+            let _ = writeln!(
+                out,
+                "  {name} = {value}\n      {}\n      Valid: {}",
+                doc.meaning, doc.valid
+            );
         }
     }
     let _ = writeln!(out, "\nScope\n  {}", r.scope.describe());
@@ -77,14 +81,27 @@ pub fn rules_markdown(rules: &[Rule]) -> String {
     let _ = writeln!(out);
     for r in rules {
         let _ = writeln!(out, "## {}\n", r.id);
-        let _ = writeln!(out, "**{}** — version {}, severity {}, kind [`{}`](#kind-{}), defined in `{}`.\n",
-            r.name, r.version, r.severity.as_str(), r.kind, r.kind.replace('_', "-"), r.origin);
+        let _ = writeln!(
+            out,
+            "**{}** — version {}, severity {}, kind [`{}`](#kind-{}), defined in `{}`.\n",
+            r.name,
+            r.version,
+            r.severity.as_str(),
+            r.kind,
+            r.kind.replace('_', "-"),
+            r.origin
+        );
         let _ = writeln!(out, "{}\n", r.description);
         let _ = writeln!(out, "| parameter | value | meaning |");
         let _ = writeln!(out, "|---|---|---|");
         if let Some(kind) = registry::kind(r.kind) {
             for ((name, value), doc) in r.params().iter().zip(kind.params()) {
-                let _ = writeln!(out, "| `{name}` | `{}` | {} |", cell(value), cell(doc.meaning));
+                let _ = writeln!(
+                    out,
+                    "| `{name}` | `{}` | {} |",
+                    cell(value),
+                    cell(doc.meaning)
+                );
             }
         }
         let _ = writeln!(out, "\n**Scope:** {}.\n", r.scope.describe());
@@ -106,9 +123,16 @@ pub fn rules_markdown(rules: &[Rule]) -> String {
         let _ = writeln!(out, "{}\n", kind.method());
         let channels = match kind.default_channels() {
             None => "every channel".to_string(),
-            Some(c) => c.iter().map(|c| format!("`{}`", c.as_str())).collect::<Vec<_>>().join(", "),
+            Some(c) => c
+                .iter()
+                .map(|c| format!("`{}`", c.as_str()))
+                .collect::<Vec<_>>()
+                .join(", "),
         };
-        let _ = writeln!(out, "Channels looked at unless a rule's scope says otherwise: {channels}.\n");
+        let _ = writeln!(
+            out,
+            "Channels looked at unless a rule's scope says otherwise: {channels}.\n"
+        );
         let defaults = kind
             .compile(&toml::Table::new())
             .map(|d| d.params_in_effect())

@@ -39,26 +39,19 @@ pub fn with_dwell(rows: LazyFrame, flow: Expr, share_bp: i64) -> PolarsResult<La
         .select([col(c::SEQ), col(c::K), flow.alias(c::PENCE)])
         .with_column(out_p.clone().cum_sum(false).alias("_cum_out"))
         .with_column(
-            when(
-                col(c::K)
-                    .neq(col(c::K).shift(lit(1)))
-                    .fill_null(lit(true)),
-            )
-            .then(col("_cum_out") - out_p)
-            .otherwise(lit(NULL).cast(DataType::Int64))
-            .fill_null_with_strategy(FillNullStrategy::Forward(None))
-            .alias("_out_before_day"),
+            when(col(c::K).neq(col(c::K).shift(lit(1))).fill_null(lit(true)))
+                .then(col("_cum_out") - out_p)
+                .otherwise(lit(NULL).cast(DataType::Int64))
+                .fill_null_with_strategy(FillNullStrategy::Forward(None))
+                .alias("_out_before_day"),
         );
     let need = (col(c::PENCE) * lit(share_bp) + lit(9_999i64)).floor_div(lit(10_000i64));
-    let credits = base
-        .clone()
-        .filter(col(c::PENCE).gt(lit(0)))
-        .select([
-            col(c::SEQ),
-            col(c::K),
-            (col("_out_before_day") + need).alias("_pos"),
-            lit(0i32).alias("_is_debit"),
-        ]);
+    let credits = base.clone().filter(col(c::PENCE).gt(lit(0))).select([
+        col(c::SEQ),
+        col(c::K),
+        (col("_out_before_day") + need).alias("_pos"),
+        lit(0i32).alias("_is_debit"),
+    ]);
     let debits = base.filter(col(c::PENCE).lt(lit(0))).select([
         col(c::SEQ),
         col(c::K),

@@ -84,14 +84,21 @@ struct Row {
 }
 
 /// The findings and evidence frames of one rule (possibly empty, always with the schema).
-pub fn assemble(rule: &Rule, hits: Hits, ledger: &DataFrame) -> PolarsResult<(DataFrame, DataFrame)> {
+pub fn assemble(
+    rule: &Rule,
+    hits: Hits,
+    ledger: &DataFrame,
+) -> PolarsResult<(DataFrame, DataFrame)> {
     let evidence = match hits.evidence {
         Some(e) if !hits.episodes.is_empty() => e,
         _ => return Ok((empty_findings()?, empty_evidence(ledger)?)),
     };
     let ev = evidence
         .lazy()
-        .select([col("episode").cast(DataType::UInt32), col(lc::SEQ).cast(DataType::UInt64)])
+        .select([
+            col("episode").cast(DataType::UInt32),
+            col(lc::SEQ).cast(DataType::UInt64),
+        ])
         .unique_stable(None, UniqueKeepStrategy::First)
         .join(
             ledger.clone().lazy().select(
@@ -114,8 +121,14 @@ pub fn assemble(rule: &Rule, hits: Hits, ledger: &DataFrame) -> PolarsResult<(Da
         .lazy()
         .group_by([col("episode")])
         .agg([
-            col(lc::BOOKING_DATE).min().cast(DataType::Int32).alias("start"),
-            col(lc::BOOKING_DATE).max().cast(DataType::Int32).alias("end"),
+            col(lc::BOOKING_DATE)
+                .min()
+                .cast(DataType::Int32)
+                .alias("start"),
+            col(lc::BOOKING_DATE)
+                .max()
+                .cast(DataType::Int32)
+                .alias("end"),
             col(lc::SEQ).min().alias("first_seq"),
             len().cast(DataType::Int64).alias("count"),
             pence
@@ -128,7 +141,10 @@ pub fn assemble(rule: &Rule, hits: Hits, ledger: &DataFrame) -> PolarsResult<(Da
                 .sum()
                 .alias("amount_out"),
             col(lc::TXN_ID).alias("txn_ids"),
-            col(lc::ACCOUNT_ID).unique().sort(SortOptions::default()).alias("accounts"),
+            col(lc::ACCOUNT_ID)
+                .unique()
+                .sort(SortOptions::default())
+                .alias("accounts"),
         ])
         .with_columns([
             col("txn_ids").list().join(lit(";"), true),
@@ -176,7 +192,12 @@ pub fn assemble(rule: &Rule, hits: Hits, ledger: &DataFrame) -> PolarsResult<(Da
         });
     }
     rows.sort_by(|a, b| {
-        (&a.group, a.start, a.first_seq, a.episode).cmp(&(&b.group, b.start, b.first_seq, b.episode))
+        (&a.group, a.start, a.first_seq, a.episode).cmp(&(
+            &b.group,
+            b.start,
+            b.first_seq,
+            b.episode,
+        ))
     });
     let mut ids = Vec::with_capacity(rows.len());
     let mut n = 0u32;
@@ -252,7 +273,10 @@ fn findings_frame(rule: &Meta<'_>, rows: &[Row], ids: &[String]) -> PolarsResult
         ),
         money_column(fc::AMOUNT_IN, rows.iter().map(|r| r.amount_in))?,
         money_column(fc::AMOUNT_OUT, rows.iter().map(|r| r.amount_out))?,
-        money_column(fc::TOTAL_AMOUNT, rows.iter().map(|r| r.amount_in + r.amount_out))?,
+        money_column(
+            fc::TOTAL_AMOUNT,
+            rows.iter().map(|r| r.amount_in + r.amount_out),
+        )?,
         Column::new(fc::METRICS.into(), s(&|r| r.metrics.clone())),
         Column::new(fc::METRICS_JSON.into(), s(&|r| r.metrics_json.clone())),
         Column::new(fc::EVIDENCE_TXN_IDS.into(), s(&|r| r.txn_ids.clone())),

@@ -99,7 +99,9 @@ impl Context<'_> {
 
     /// Controlling subjects for an account index.
     pub fn controllers_of(&self, acct: u32) -> &str {
-        self.controllers.get(acct as usize).map_or("", String::as_str)
+        self.controllers
+            .get(acct as usize)
+            .map_or("", String::as_str)
     }
 
     /// The subject id for a subject index.

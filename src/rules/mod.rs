@@ -17,8 +17,8 @@
 //! Method notes for a reader of the outputs are in `docs/detection.md`.
 
 pub mod compile;
-pub mod dwell;
 pub mod docs;
+pub mod dwell;
 pub mod findings;
 pub mod kind;
 pub mod kinds;
@@ -267,7 +267,8 @@ pub fn run_rules(
             prepared.without_base_amount, case.base_currency
         ));
     }
-    let mut all_findings = findings::empty_findings().map_err(internal("(all rules)", "findings"))?;
+    let mut all_findings =
+        findings::empty_findings().map_err(internal("(all rules)", "findings"))?;
     let mut all_evidence =
         findings::empty_evidence(ledger).map_err(internal("(all rules)", "findings"))?;
     let mut applied = Vec::new();
@@ -313,7 +314,10 @@ fn scoped_rows(rows: &DataFrame, rule: &Rule, case: &Case) -> Result<LazyFrame, 
     let mut lf = rows.clone().lazy();
     if let Some(channels) = &scope.channels {
         let names: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
-        lf = lf.filter(col(c::CHANNEL).is_in(lit(Series::new("channels".into(), names)).implode(false), false));
+        lf = lf.filter(col(c::CHANNEL).is_in(
+            lit(Series::new("channels".into(), names)).implode(false),
+            false,
+        ));
     }
     let mut accounts: Option<Vec<u32>> = None;
     if !scope.accounts.is_empty() {
@@ -359,7 +363,10 @@ fn scoped_rows(rows: &DataFrame, rule: &Rule, case: &Case) -> Result<LazyFrame, 
         });
     }
     if let Some(idx) = accounts {
-        lf = lf.filter(col(c::ACCT).is_in(lit(Series::new("accounts".into(), idx)).implode(false), false));
+        lf = lf.filter(col(c::ACCT).is_in(
+            lit(Series::new("accounts".into(), idx)).implode(false),
+            false,
+        ));
     }
     if let Some(from) = scope.from {
         lf = lf.filter(col(c::DAY).gt_eq(lit(prepare::day_of_date(from))));

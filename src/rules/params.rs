@@ -49,7 +49,11 @@ impl fmt::Display for ParamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ParamError::Unknown { key, valid } => {
-                write!(f, "unknown param `{key}`; valid params: {}", valid.join(", "))
+                write!(
+                    f,
+                    "unknown param `{key}`; valid params: {}",
+                    valid.join(", ")
+                )
             }
             ParamError::WrongType {
                 key,
@@ -124,7 +128,12 @@ pub fn in_effect<P: ParamSet>(p: &P) -> Vec<(String, String)> {
 }
 
 /// Range-check helper: `Err(OutOfRange)` unless `ok`.
-pub fn ensure(ok: bool, key: &str, value: impl fmt::Display, valid: &str) -> Result<(), ParamError> {
+pub fn ensure(
+    ok: bool,
+    key: &str,
+    value: impl fmt::Display,
+    valid: &str,
+) -> Result<(), ParamError> {
     if ok {
         Ok(())
     } else {
@@ -199,9 +208,8 @@ impl<'de> Deserialize<'de> for Money {
                 )))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Money, E> {
-                let d = Decimal::from_str(v.trim()).map_err(|_| {
-                    E::custom(format!("{v:?} is not an amount like \"9999.99\""))
-                })?;
+                let d = Decimal::from_str(v.trim())
+                    .map_err(|_| E::custom(format!("{v:?} is not an amount like \"9999.99\"")))?;
                 if d.is_sign_negative() || d.scale() > 2 {
                     return Err(E::custom(format!(
                         "{v:?} must be a non-negative amount with at most two decimal places"
@@ -227,7 +235,7 @@ pub fn format_money(pence: i64, currency: &str) -> String {
     let digits = pounds.to_string();
     let mut grouped = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(c);
@@ -249,7 +257,9 @@ mod tests {
     }
 
     fn money(text: &str) -> Result<Money, String> {
-        toml::from_str::<M>(text).map(|m| m.m).map_err(|e| e.to_string())
+        toml::from_str::<M>(text)
+            .map(|m| m.m)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -265,6 +275,6 @@ mod tests {
     fn money_reads_well() {
         assert_eq!(format_money(1_234_567, "GBP"), "£12,345.67");
         assert_eq!(format_money(5, "GBP"), "£0.05");
-        assert_eq!(format_money(-100_000_00, "EUR"), "-100,000.00 EUR");
+        assert_eq!(format_money(-10_000_000, "EUR"), "-100,000.00 EUR");
     }
 }

@@ -58,12 +58,9 @@ pub struct Prepared {
 /// Build the prepared rows. Fails only on our own bugs or a ledger that does not match
 /// the case (an account the case does not declare).
 pub fn prepare(ledger: &DataFrame, case: &Case) -> PolarsResult<Prepared> {
-    let accounts = df!(
-        lc::ACCOUNT_ID => case.accounts.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
-        c::ACCT => (0..case.accounts.len() as u32).collect::<Vec<u32>>(),
-    )?;
     let without_base_amount = ledger.column(lc::AMOUNT_BASE)?.null_count();
-    let rows = ledger
+    let run = "_run";
+    let mut base = ledger
         .clone()
         .lazy()
         .filter(col(lc::AMOUNT_BASE).is_not_null())
@@ -83,20 +80,76 @@ pub fn prepare(ledger: &DataFrame, case: &Case) -> PolarsResult<Prepared> {
             col(lc::DESCRIPTION),
             col(lc::LOCATION),
         ])
-        .join(
-            accounts.lazy(),
-            [col(lc::ACCOUNT_ID)],
-            [col(lc::ACCOUNT_ID)],
-            JoinArgs::new(JoinType::Left),
-        )
-        .with_column((col(c::ACCT).cast(DataType::Int64) * lit(STRIDE) + col(c::DAY)).alias(c::K))
-        .drop(cols([lc::ACCOUNT_ID]))
-        .sort([c::K, c::SEQ], SortMultipleOptions::default())
         .collect()?;
-    let unknown = rows.column(c::ACCT)?.null_count();
-    if unknown > 0 {
-        polars_bail!(ComputeError: "{unknown} ledger rows belong to accounts the case does not declare");
+    if !base
+        .column(lc::SEQ)?
+        .as_materialized_series()
+        .is_sorted(SortOptions::default())?
+    {
+        base = base.sort([lc::SEQ], SortMultipleOptions::default())?;
     }
+    // Rows of one account are contiguous in a canonical ledger, so the account key is
+    // looked up once per run of rows (a few thousand strings), and the account index is
+    // gathered from the run number rather than joined row by row.
+    let base = base
+        .lazy()
+        .with_column(
+            col(lc::ACCOUNT_ID)
+                .neq(col(lc::ACCOUNT_ID).shift(lit(1)))
+                .fill_null(lit(true))
+                .cast(DataType::UInt32)
+                .cum_sum(false)
+                .alias(run),
+        )
+        .collect()?;
+    let first_rows = base
+        .clone()
+        .lazy()
+        .filter(col(run).neq(col(run).shift(lit(1))).fill_null(lit(true)))
+        .select([col(lc::ACCOUNT_ID)])
+        .collect()?;
+    let index: std::collections::HashMap<&str, u32> = case
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.as_str(), i as u32))
+        .collect();
+    let mut run_account: Vec<u32> = Vec::with_capacity(first_rows.height());
+    for id in first_rows.column(lc::ACCOUNT_ID)?.str()?.iter() {
+        let id = id.unwrap_or_default();
+        match index.get(id) {
+            Some(&i) => run_account.push(i),
+            None => {
+                polars_bail!(ComputeError: "the ledger has rows for account {id:?}, which the case does not declare")
+            }
+        }
+    }
+    let run_idx = base
+        .column(run)?
+        .as_materialized_series()
+        .cast(&IDX_DTYPE)?;
+    let run_idx = run_idx - 1;
+    let acct = UInt32Chunked::from_vec(c::ACCT.into(), run_account)
+        .take(run_idx.idx()?)?
+        .into_series();
+    let mut rows = base;
+    rows.with_column(acct.into_column())?;
+    let rows = rows
+        .lazy()
+        .with_column((col(c::ACCT).cast(DataType::Int64) * lit(STRIDE) + col(c::DAY)).alias(c::K))
+        .drop(cols([lc::ACCOUNT_ID, run]))
+        .collect()?;
+    // A canonical ledger (account in case order, then date; `seq` numbers that order) is
+    // now sorted by `k` too. Anything else is sorted explicitly.
+    let k_sorted = rows
+        .column(c::K)?
+        .as_materialized_series()
+        .is_sorted(SortOptions::default())?;
+    let rows = if k_sorted {
+        rows
+    } else {
+        rows.sort([c::K, lc::SEQ], SortMultipleOptions::default())?
+    };
     Ok(Prepared {
         rows,
         without_base_amount,
@@ -106,11 +159,16 @@ pub fn prepare(ledger: &DataFrame, case: &Case) -> PolarsResult<Prepared> {
 /// The context shared by every rule of a run.
 pub fn context<'a>(case: &'a Case, reference: &'a Reference) -> PolarsResult<Context<'a>> {
     let subject_ids: Vec<String> = case.subjects.iter().map(|s| s.id.clone()).collect();
+    let index: std::collections::HashMap<&str, usize> = subject_ids
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
     let mut acct_col = Vec::new();
     let mut subj_col = Vec::new();
     for (i, a) in case.accounts.iter().enumerate() {
         for s in &a.controlled_by {
-            if let Some(j) = subject_ids.iter().position(|id| id == s) {
+            if let Some(&j) = index.get(s.as_str()) {
                 acct_col.push(i as u32);
                 subj_col.push(j as u32);
             }
@@ -146,8 +204,7 @@ pub fn by_subject(rows: LazyFrame, ctx: &Context<'_>) -> LazyFrame {
 
 /// Days since 1970-01-01 → date.
 pub fn date_of_day(day: i64) -> NaiveDate {
-    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN)
-        + chrono::Duration::days(day)
+    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN) + chrono::Duration::days(day)
 }
 
 /// Date → days since 1970-01-01.

@@ -75,13 +75,12 @@ impl Reference {
     pub fn for_case(case: &Case) -> Result<Reference, RuleError> {
         let mut r = Reference::shipped()?;
         if let Some(path) = case.reference_file("declared_turnover") {
-            let text = std::fs::read_to_string(&path.resolved).map_err(|e| {
-                RuleError::Reference {
+            let text =
+                std::fs::read_to_string(&path.resolved).map_err(|e| RuleError::Reference {
                     file: path.written.clone(),
                     line: 0,
                     message: format!("cannot be read: {e}"),
-                }
-            })?;
+                })?;
             r.declared_turnover = parse_declared_turnover(&text, &path.written, case)?;
             r.declared_turnover_file = Some(path.written.clone());
         }
@@ -152,7 +151,9 @@ pub fn parse_sector_norms(
             .parse()
             .map_err(|_| err("`cash_share` must be a number between 0 and 1".into()))?;
         if !(0.0..=1.0).contains(&share) {
-            return Err(err(format!("`cash_share` is {share}; it must be between 0 and 1")));
+            return Err(err(format!(
+                "`cash_share` is {share}; it must be between 0 and 1"
+            )));
         }
         let source = rec.get(2).unwrap_or_default().to_string();
         if business_type.is_empty() || source.is_empty() {
@@ -168,7 +169,9 @@ pub fn parse_sector_norms(
             )
             .is_some()
         {
-            return Err(err(format!("business type {business_type:?} is listed twice")));
+            return Err(err(format!(
+                "business type {business_type:?} is listed twice"
+            )));
         }
     }
     Ok(out)

@@ -204,7 +204,11 @@ fn shipped(rule_ids: &[&str]) -> Vec<rules::Rule> {
         .into_iter()
         .filter(|r| rule_ids.contains(&r.id.as_str()))
         .collect();
-    assert_eq!(rules.len(), rule_ids.len(), "unknown rule id in {rule_ids:?}");
+    assert_eq!(
+        rules.len(),
+        rule_ids.len(),
+        "unknown rule id in {rule_ids:?}"
+    );
     rules
 }
 
@@ -286,7 +290,11 @@ fn check_invariants(f: &Findings) {
         }
         assert_eq!(Decimal::from_str(&amount_in[i]).unwrap(), sum_in, "{id}");
         assert_eq!(Decimal::from_str(&amount_out[i]).unwrap(), sum_out, "{id}");
-        assert_eq!(Decimal::from_str(&total[i]).unwrap(), sum_in + sum_out, "{id}");
+        assert_eq!(
+            Decimal::from_str(&total[i]).unwrap(),
+            sum_in + sum_out,
+            "{id}"
+        );
     }
 }
 
@@ -333,7 +341,13 @@ fn structuring_fires_on_split_cash_and_not_on_decoys() {
     b.add(t("DH-MONZO", "2024-08-01", "9500.00", Transfer).from("HALLAM AND CO"));
     b.add(t("DH-MONZO", "2024-08-02", "9500.00", Transfer).from("HALLAM AND CO"));
     // Decoy: small routine cash, weekly.
-    for day in ["2024-01-05", "2024-01-12", "2024-01-19", "2024-01-26", "2024-02-02"] {
+    for day in [
+        "2024-01-05",
+        "2024-01-12",
+        "2024-01-19",
+        "2024-01-26",
+        "2024-02-02",
+    ] {
         b.add(t("VH-NW", day, "250.00", CashDeposit).at("Leeds Kirkgate"));
     }
     let f = b.run(&["STR-001", "STR-002", "STR-003"]);
@@ -346,7 +360,10 @@ fn structuring_fires_on_split_cash_and_not_on_decoys() {
                 "STR-001/DH-LLOYDS/2024-01-08/1".to_string(),
                 ids(&[&jan1, &jan2, &jan3])
             ),
-            ("STR-001/DH-MONZO/2024-06-01/1".to_string(), ids(&[&jun1, &jun2])),
+            (
+                "STR-001/DH-MONZO/2024-06-01/1".to_string(),
+                ids(&[&jun1, &jun2])
+            ),
         ]
     );
     assert_eq!(
@@ -440,22 +457,37 @@ fn msb_structuring_by_one_sender_and_by_linked_senders() {
     );
     assert_eq!(
         found(&f, "MSB-002"),
-        vec![("MSB-002/linked:DH+VH/2024-03-01/1".to_string(), ids(&[&f1, &f2]))]
+        vec![(
+            "MSB-002/linked:DH+VH/2024-03-01/1".to_string(),
+            ids(&[&f1, &f2])
+        )]
     );
     assert_eq!(
         found(&f, "MSB-003"),
-        vec![("MSB-003/linked:DH+VH/2024-04-05/1".to_string(), ids(&[&s1, &s2]))]
+        vec![(
+            "MSB-003/linked:DH+VH/2024-04-05/1".to_string(),
+            ids(&[&s1, &s2])
+        )]
     );
     let m = cell(&f, "MSB-002/linked:DH+VH/2024-03-01/1", "metrics");
     assert!(m.contains("band: £1,600.00 to £1,999.99"), "{m}");
     assert!(m.contains("receiver: Faisal Qureshi"), "{m}");
-    assert!(m.contains("senders (sending accounts): 2 (test: at least 2, met)"), "{m}");
+    assert!(
+        m.contains("senders (sending accounts): 2 (test: at least 2, met)"),
+        "{m}"
+    );
     assert!(
         m.contains("senders linked by: shared address 14 LARKFIELD RISE LEEDS (DH, VH); shared surname HARLOW (DH, VH)"),
         "{m}"
     );
-    assert_eq!(cell(&f, "MSB-002/linked:DH+VH/2024-03-01/1", "amount_out"), "3750.00");
-    assert_eq!(cell(&f, "MSB-002/linked:DH+VH/2024-03-01/1", "subject"), "DH;VH");
+    assert_eq!(
+        cell(&f, "MSB-002/linked:DH+VH/2024-03-01/1", "amount_out"),
+        "3750.00"
+    );
+    assert_eq!(
+        cell(&f, "MSB-002/linked:DH+VH/2024-03-01/1", "subject"),
+        "DH;VH"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -507,7 +539,12 @@ fn pass_through_fires_on_a_mule_and_not_on_a_busy_student() {
     b.add(t("SA-STARLING", "2024-03-02", "-650.00", Transfer).from("UNI HALLS RENT"));
     // A household: one salary in, everything out in bills within days.
     b.add(t("HH-HSBC", "2024-03-01", "6000.00", Transfer).from("ACME PAYROLL"));
-    for (d, payee) in [("01", "MORTGAGE"), ("02", "COUNCIL TAX"), ("02", "ENERGY"), ("03", "CAR LOAN")] {
+    for (d, payee) in [
+        ("01", "MORTGAGE"),
+        ("02", "COUNCIL TAX"),
+        ("02", "ENERGY"),
+        ("03", "CAR LOAN"),
+    ] {
         b.add(t("HH-HSBC", &format!("2024-03-{d}"), "-1450.00", DirectDebit).from(payee));
     }
     // A landlord: eight tenants pay rent on the 1st, a mortgage goes out.
@@ -517,7 +554,13 @@ fn pass_through_fires_on_a_mule_and_not_on_a_busy_student() {
     }
     b.add(t("LL-BARCLAYS", "2024-03-02", "-1000.00", DirectDebit).from("MORTGAGE"));
     let (ledger, c) = b.finish();
-    let f = rules::run_rules(&ledger, &c, &shipped(&["MUL-001"]), &Reference::shipped().unwrap()).unwrap();
+    let f = rules::run_rules(
+        &ledger,
+        &c,
+        &shipped(&["MUL-001"]),
+        &Reference::shipped().unwrap(),
+    )
+    .unwrap();
     check_invariants(&f);
     // Even without the money-in test, the student keeps too much for a pass-through account.
     let loose = GOOD_RULE
@@ -525,7 +568,10 @@ fn pass_through_fires_on_a_mule_and_not_on_a_busy_student() {
         .replace("threshold = 10000", "min_money_in = 0");
     let loose = rules::compile::compile_file(&loose, "test.toml").unwrap();
     let g = rules::run_rules(&ledger, &c, &loose, &Reference::shipped().unwrap()).unwrap();
-    assert_eq!(column(&g.findings, "finding_id"), ["STR-001/MK-MONZO/2024-03-04/1"]);
+    assert_eq!(
+        column(&g.findings, "finding_id"),
+        ["STR-001/MK-MONZO/2024-03-04/1"]
+    );
     let mule = m.iter().collect::<Vec<_>>();
     assert_eq!(
         found(&f, "MUL-001"),
@@ -575,7 +621,10 @@ fn rapid_movement_fires_when_a_large_credit_leaves_within_days() {
     assert_eq!(
         found(&f, "RAP-001"),
         vec![
-            ("RAP-001/FLIP/2024-04-10/1".to_string(), ids(&[&c1, &d1, &d2])),
+            (
+                "RAP-001/FLIP/2024-04-10/1".to_string(),
+                ids(&[&c1, &d1, &d2])
+            ),
             ("RAP-001/FLIP/2024-05-02/1".to_string(), ids(&[&d3, &c2])),
         ]
     );
@@ -596,7 +645,11 @@ fn round_amounts_and_high_risk_destinations() {
     use Channel::*;
     let c = case(
         &[("DH", "Dorian Harlow", None), ("TT", "Tom Tenant", None)],
-        &[("DH-LLOYDS", &["DH"], None), ("TT-NW", &["TT"], None), ("DH-HSBC", &["DH"], None)],
+        &[
+            ("DH-LLOYDS", &["DH"], None),
+            ("TT-NW", &["TT"], None),
+            ("DH-HSBC", &["DH"], None),
+        ],
     );
     let mut b = Book::new(c);
     let r1 = b.add(t("DH-LLOYDS", "2024-05-01", "-2000.00", Transfer).from("A"));
@@ -604,7 +657,15 @@ fn round_amounts_and_high_risk_destinations() {
     let r3 = b.add(t("DH-LLOYDS", "2024-05-20", "-5000.00", Transfer).from("C"));
     // Decoy: monthly rent, round but one a month.
     for m in 1..=6 {
-        b.add(t("TT-NW", &format!("2024-{m:02}-01"), "-1000.00", StandingOrder).from("LANDLORD"));
+        b.add(
+            t(
+                "TT-NW",
+                &format!("2024-{m:02}-01"),
+                "-1000.00",
+                StandingOrder,
+            )
+            .from("LANDLORD"),
+        );
         b.add(t("TT-NW", &format!("2024-{m:02}-01"), "-1000.00", Transfer).from("LANDLORD"));
     }
     // Decoy: only two of three are round.
@@ -633,12 +694,19 @@ fn round_amounts_and_high_risk_destinations() {
             .from("IRAN CARPETS LTD")
             .to_account("GB82 WEST 1234 5698 7654 32"),
     );
-    b.add(t("DH-HSBC", "2024-07-03", "-900.00", Transfer).from("MIRANDA").to_account("12345678"));
+    b.add(
+        t("DH-HSBC", "2024-07-03", "-900.00", Transfer)
+            .from("MIRANDA")
+            .to_account("12345678"),
+    );
     let f = b.run(&["RND-001", "HRC-001"]);
     check_invariants(&f);
     assert_eq!(
         found(&f, "RND-001"),
-        vec![("RND-001/DH-LLOYDS/2024-05-01/1".to_string(), ids(&[&r1, &r2, &r3]))]
+        vec![(
+            "RND-001/DH-LLOYDS/2024-05-01/1".to_string(),
+            ids(&[&r1, &r2, &r3])
+        )]
     );
     assert_eq!(
         found(&f, "HRC-001"),
@@ -648,9 +716,18 @@ fn round_amounts_and_high_risk_destinations() {
         ]
     );
     let m = cell(&f, "HRC-001/DH-HSBC/2024-07-01/1", "metrics");
-    assert!(m.starts_with("listed countries found: IR; the list: IR, KP, MM"), "{m}");
-    assert_eq!(cell(&f, "HRC-001/DH-HSBC/2024-07-01/1", "amount_in"), "2500.00");
-    assert_eq!(cell(&f, "HRC-001/DH-HSBC/2024-07-01/1", "amount_out"), "4000.00");
+    assert!(
+        m.starts_with("listed countries found: IR; the list: IR, KP, MM"),
+        "{m}"
+    );
+    assert_eq!(
+        cell(&f, "HRC-001/DH-HSBC/2024-07-01/1", "amount_in"),
+        "2500.00"
+    );
+    assert_eq!(
+        cell(&f, "HRC-001/DH-HSBC/2024-07-01/1", "amount_out"),
+        "4000.00"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -670,7 +747,8 @@ fn cash_front_fires_on_a_front_and_not_on_a_genuine_cash_business() {
     );
     let mut b = Book::new(c);
     let start = NaiveDate::from_ymd_opt(2023, 1, 2).unwrap();
-    let date = |i: u32, n: u32| (start + chrono::Duration::days(i64::from(i * 360 / n))).to_string();
+    let date =
+        |i: u32, n: u32| (start + chrono::Duration::days(i64::from(i * 360 / n))).to_string();
     // The front: 320 round cash deposits of £500–£900 in 2023 against £60,000 declared.
     let mut front_cash = Vec::new();
     for i in 0..320u32 {
@@ -694,7 +772,12 @@ fn cash_front_fires_on_a_front_and_not_on_a_genuine_cash_business() {
     }
     // 2024: the front's pattern continues for a few weeks, with no declared turnover.
     for i in 0..10u32 {
-        b.add(t("BRIGHTSIDE", &format!("2024-01-{:02}", 2 + i), "800.00", CashDeposit));
+        b.add(t(
+            "BRIGHTSIDE",
+            &format!("2024-01-{:02}", 2 + i),
+            "800.00",
+            CashDeposit,
+        ));
     }
     let mut reference = Reference::shipped().unwrap();
     for (acct, pounds) in [("BRIGHTSIDE", 60_000i64), ("CAFE", 135_000)] {
@@ -724,20 +807,35 @@ fn cash_front_fires_on_a_front_and_not_on_a_genuine_cash_business() {
 
     let id = "CIB-001/BRIGHTSIDE/2023-01-02/1";
     let m = cell(&f, id, "metrics");
-    let total: i64 = (0..320u32).map(|i| i64::from(500 + (i * 37 % 9) * 50)).sum();
+    let total: i64 = (0..320u32)
+        .map(|i| i64::from(500 + (i * 37 % 9) * 50))
+        .sum();
     assert_eq!(cell(&f, id, "amount_in"), format!("{total}.00"));
-    assert!(m.contains("cash share of credits: 0.957 (test: above 1.050, not met)"), "{m}");
+    assert!(
+        m.contains("cash share of credits: 0.957 (test: above 1.050, not met)"),
+        "{m}"
+    );
     assert!(m.contains("sector norm: car_wash 0.70 × 1.5 (source: ILLUSTRATIVE placeholder (not a published statistic))"), "{m}");
     assert!(m.contains("declared turnover: £60,000.00"), "{m}");
     assert!(m.contains("(test: at least 1.500, met)"), "{m}");
-    assert!(m.contains("share of cash deposits in multiples of £50.00: 1.000 (test: at least 0.500, met)"), "{m}");
+    assert!(
+        m.contains(
+            "share of cash deposits in multiples of £50.00: 1.000 (test: at least 0.500, met)"
+        ),
+        "{m}"
+    );
     assert!(m.contains("Nigrini conformity band: nonconformity"), "{m}");
-    assert!(m.contains("signals met (of 5 computed): 4 (test: at least 2, met)"), "{m}");
+    assert!(
+        m.contains("signals met (of 5 computed): 4 (test: at least 2, met)"),
+        "{m}"
+    );
     assert_eq!(cell(&f, id, "window_start"), "2023-01-02");
     // The cafe is not a finding. With one signal enough, it would be: its takings fall in a
     // narrow range (£225 to £335), so its first digits cannot follow Benford's law, and that
     // is the only signal it meets.
-    assert!(!column(&f.findings, "account_id").iter().any(|a| a == "CAFE"));
+    assert!(!column(&f.findings, "account_id")
+        .iter()
+        .any(|a| a == "CAFE"));
     let one_signal = GOOD_RULE
         .replace("cash_structuring", "cash_front")
         .replace("threshold = 10000", "min_signals = 1");
@@ -745,13 +843,34 @@ fn cash_front_fires_on_a_front_and_not_on_a_genuine_cash_business() {
     let g = rules::run_rules(&ledger, &c, &loose, &reference).unwrap();
     let cafe = cell(&g, "STR-001/CAFE/2023-01-02/1", "metrics");
     assert_eq!(cafe_cash_pence, 8_972_760);
-    assert!(cafe.contains("cash banked: £89,727.60; all credits: £137,727.60"), "{cafe}");
-    assert!(cafe.contains("cash share of credits: 0.651 (test: above 0.900, not met)"), "{cafe}");
-    assert!(cafe.contains("(declared turnover × norm): 1.108 (test: at least 1.500, not met)"), "{cafe}");
-    assert!(cafe.contains("all credits ÷ declared turnover: 1.020 (test: above 1.250, not met)"), "{cafe}");
-    assert!(cafe.contains("in multiples of £50.00: 0.000 (test: at least 0.500, not met)"), "{cafe}");
-    assert!(cafe.contains("Nigrini conformity band: nonconformity"), "{cafe}");
-    assert!(cafe.contains("signals met (of 5 computed): 1 (test: at least 1, met)"), "{cafe}");
+    assert!(
+        cafe.contains("cash banked: £89,727.60; all credits: £137,727.60"),
+        "{cafe}"
+    );
+    assert!(
+        cafe.contains("cash share of credits: 0.651 (test: above 0.900, not met)"),
+        "{cafe}"
+    );
+    assert!(
+        cafe.contains("(declared turnover × norm): 1.108 (test: at least 1.500, not met)"),
+        "{cafe}"
+    );
+    assert!(
+        cafe.contains("all credits ÷ declared turnover: 1.020 (test: above 1.250, not met)"),
+        "{cafe}"
+    );
+    assert!(
+        cafe.contains("in multiples of £50.00: 0.000 (test: at least 0.500, not met)"),
+        "{cafe}"
+    );
+    assert!(
+        cafe.contains("Nigrini conformity band: nonconformity"),
+        "{cafe}"
+    );
+    assert!(
+        cafe.contains("signals met (of 5 computed): 1 (test: at least 1, met)"),
+        "{cafe}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -849,9 +968,8 @@ fn rule_file_errors_name_file_rule_key_and_what_is_valid() {
         compile_error("[rule]\nid = 1"),
         "rules/typologies/structuring.toml: `rule` must be an array of tables: write each rule as [[rule]]"
     );
-    assert!(compile_error(&GOOD_RULE.replace("id = ", "id = = ")).starts_with(
-        "rules/typologies/structuring.toml: TOML parse error at line 3"
-    ));
+    assert!(compile_error(&GOOD_RULE.replace("id = ", "id = = "))
+        .starts_with("rules/typologies/structuring.toml: TOML parse error at line 3"));
     // Every shipped kind's params have documentation and sane defaults.
     for kind in rules::registry::KINDS {
         assert!(kind.compile(&toml::Table::new()).is_ok(), "{}", kind.name());
@@ -880,7 +998,9 @@ fn rules_check_reads_files_and_refuses_an_id_used_twice() {
             ("min_locations".to_string(), "1".to_string()),
         ]
     );
-    let e = rules::check(&[a.clone(), b.clone()]).unwrap_err().to_string();
+    let e = rules::check(&[a.clone(), b.clone()])
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         e,
         format!(
@@ -906,7 +1026,9 @@ fn shipped_rules_list_and_explain() {
         "STR-001 — Cash deposits just below the threshold, one account (version 1)\n"
     ));
     assert!(text.contains("  threshold = \"10000.00\"\n"));
-    assert!(text.contains("Scope\n  channels cash_deposit (the kind's default); every account; every date"));
+    assert!(text.contains(
+        "Scope\n  channels cash_deposit (the kind's default); every account; every date"
+    ));
     assert_eq!(
         rules::explain("STR-999").unwrap_err().to_string(),
         "there is no rule STR-999; known rules: STR-001, STR-002, STR-003, MSB-001, MSB-002, \
@@ -960,12 +1082,16 @@ fn case_folder_end_to_end_with_golden_findings() {
     let ids: Vec<&str> = rules.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(
         ids,
-        ["STR-001", "STR-002", "STR-003", "MSB-001", "MSB-002", "MSB-003", "CIB-001", "CIB-002", "LOC-001"]
+        [
+            "STR-001", "STR-002", "STR-003", "MSB-001", "MSB-002", "MSB-003", "CIB-001", "CIB-002",
+            "LOC-001"
+        ]
     );
     let f = rules::run_rules(&ingested.ledger, &case, &rules, &reference).unwrap();
     check_invariants(&f);
 
-    let (lloyds, _) = proceeds::hash::sha256_file(&dir.join("statements/lloyds_DH_2024.csv")).unwrap();
+    let (lloyds, _) =
+        proceeds::hash::sha256_file(&dir.join("statements/lloyds_DH_2024.csv")).unwrap();
     let (natwest, _) =
         proceeds::hash::sha256_file(&dir.join("statements/natwest_BRIGHTSIDE_2023.csv")).unwrap();
     let line = |sha: &str, n: u32| format!("{}-L{n}", &sha[..12]);
@@ -1002,13 +1128,20 @@ fn case_folder_end_to_end_with_golden_findings() {
     let m = cell(&f, "CIB-001/BRIGHTSIDE/2023-01-02/1", "metrics");
     assert!(m.contains("declared turnover: £48,000.00"), "{m}");
     assert!(m.contains("first-digit mean absolute deviation from Benford: not available (52 cash deposits of £10 or more; at least 300 needed)"), "{m}");
-    assert!(m.contains("signals met (of 4 computed): 3 (test: at least 2, met)"), "{m}");
+    assert!(
+        m.contains("signals met (of 4 computed): 3 (test: at least 2, met)"),
+        "{m}"
+    );
     assert_eq!(f.rules.len(), 9);
-    assert_eq!(f.rules[0].params[0], ("threshold".into(), "\"10000.00\"".into()));
+    assert_eq!(
+        f.rules[0].params[0],
+        ("threshold".into(), "\"10000.00\"".into())
+    );
     assert!(f.notes.is_empty(), "{:?}", f.notes);
 
     // The outputs, as the report stage would write them, match the reviewed golden files.
-    let findings_csv = proceeds::report::csv_out::frame_to_csv("findings.csv", &f.findings).unwrap();
+    let findings_csv =
+        proceeds::report::csv_out::frame_to_csv("findings.csv", &f.findings).unwrap();
     golden(&dir.join("expected_findings.csv"), &findings_csv);
     let evidence_csv =
         proceeds::report::csv_out::frame_to_csv("finding_evidence.csv", &f.evidence).unwrap();
@@ -1024,7 +1157,10 @@ fn case_folder_end_to_end_with_golden_findings() {
 fn declared_turnover_file_errors_name_file_line_and_fix() {
     let c = case(
         &[("DH", "Dorian Harlow", None)],
-        &[("BRIGHTSIDE", &["DH"], Some("car_wash")), ("DH-LLOYDS", &["DH"], None)],
+        &[
+            ("BRIGHTSIDE", &["DH"], Some("car_wash")),
+            ("DH-LLOYDS", &["DH"], None),
+        ],
     );
     let parse = |text: &str| {
         rules::reference::parse_declared_turnover(text, "reference/declared_turnover.csv", &c)
@@ -1032,7 +1168,10 @@ fn declared_turnover_file_errors_name_file_line_and_fix() {
             .map_err(|e| e.to_string())
     };
     let header = "account_id,year,declared_turnover,source\n";
-    assert_eq!(parse(&format!("{header}BRIGHTSIDE,2023,48000.00,accounts\n")), Ok(1));
+    assert_eq!(
+        parse(&format!("{header}BRIGHTSIDE,2023,48000.00,accounts\n")),
+        Ok(1)
+    );
     assert_eq!(
         parse(&format!("{header}BRIGHTSIDE,2023,\"£48,000\",accounts\n")).unwrap_err(),
         "reference/declared_turnover.csv, line 2: `declared_turnover` is \"£48,000\"; expected a \
@@ -1048,7 +1187,10 @@ fn declared_turnover_file_errors_name_file_line_and_fix() {
         "reference/declared_turnover.csv, line 2: `year` is \"23\"; expected a calendar year such as 2023"
     );
     assert_eq!(
-        parse(&format!("{header}BRIGHTSIDE,2023,1.00,a\nBRIGHTSIDE,2023,2.00,b\n")).unwrap_err(),
+        parse(&format!(
+            "{header}BRIGHTSIDE,2023,1.00,a\nBRIGHTSIDE,2023,2.00,b\n"
+        ))
+        .unwrap_err(),
         "reference/declared_turnover.csv, line 3: \"BRIGHTSIDE\" 2023 is listed twice; give one \
          figure per account and year"
     );
@@ -1061,13 +1203,25 @@ fn declared_turnover_file_errors_name_file_line_and_fix() {
 
 #[test]
 fn rows_without_a_base_amount_are_left_out_and_said_so() {
-    let c = case(&[("DH", "Dorian Harlow", None)], &[("DH-LLOYDS", &["DH"], None)]);
+    let c = case(
+        &[("DH", "Dorian Harlow", None)],
+        &[("DH-LLOYDS", &["DH"], None)],
+    );
     let mut b = Book::new(c);
-    b.add(t("DH-LLOYDS", "2024-01-08", "9500.00", Channel::CashDeposit));
+    b.add(t(
+        "DH-LLOYDS",
+        "2024-01-08",
+        "9500.00",
+        Channel::CashDeposit,
+    ));
     let ledger = b.builder.finish().unwrap();
     let ledger = ledger
         .lazy()
-        .with_column(lit(NULL).cast(DataType::Decimal(18, 2)).alias("amount_base"))
+        .with_column(
+            lit(NULL)
+                .cast(DataType::Decimal(18, 2))
+                .alias("amount_base"),
+        )
         .collect()
         .unwrap();
     let rules = rules::shipped_rules().unwrap();

@@ -173,15 +173,60 @@ impl ParamSet for Params {
 
     fn validate(&self) -> Result<(), ParamError> {
         let d = Self::DOCS;
-        ensure((1.0..=5.0).contains(&self.norm_multiple), "norm_multiple", self.norm_multiple, d[1].valid)?;
-        ensure((1.0..=20.0).contains(&self.max_cash_to_expected), "max_cash_to_expected", self.max_cash_to_expected, d[2].valid)?;
-        ensure((1.0..=20.0).contains(&self.max_credits_to_declared), "max_credits_to_declared", self.max_credits_to_declared, d[3].valid)?;
-        ensure(self.round_to >= Money::pounds(1) && self.round_to <= Money::pounds(100_000), "round_to", self.round_to, d[4].valid)?;
-        ensure((0.05..=1.0).contains(&self.max_round_share), "max_round_share", self.max_round_share, d[5].valid)?;
-        ensure((1..=100_000).contains(&self.min_round_count), "min_round_count", self.min_round_count, d[6].valid)?;
-        ensure((50..=1_000_000).contains(&self.min_benford_count), "min_benford_count", self.min_benford_count, d[7].valid)?;
-        ensure((1..=5).contains(&self.min_signals), "min_signals", self.min_signals, d[9].valid)?;
-        ensure(self.min_cash <= Money::pounds(100_000_000), "min_cash", self.min_cash, d[10].valid)
+        ensure(
+            (1.0..=5.0).contains(&self.norm_multiple),
+            "norm_multiple",
+            self.norm_multiple,
+            d[1].valid,
+        )?;
+        ensure(
+            (1.0..=20.0).contains(&self.max_cash_to_expected),
+            "max_cash_to_expected",
+            self.max_cash_to_expected,
+            d[2].valid,
+        )?;
+        ensure(
+            (1.0..=20.0).contains(&self.max_credits_to_declared),
+            "max_credits_to_declared",
+            self.max_credits_to_declared,
+            d[3].valid,
+        )?;
+        ensure(
+            self.round_to >= Money::pounds(1) && self.round_to <= Money::pounds(100_000),
+            "round_to",
+            self.round_to,
+            d[4].valid,
+        )?;
+        ensure(
+            (0.05..=1.0).contains(&self.max_round_share),
+            "max_round_share",
+            self.max_round_share,
+            d[5].valid,
+        )?;
+        ensure(
+            (1..=100_000).contains(&self.min_round_count),
+            "min_round_count",
+            self.min_round_count,
+            d[6].valid,
+        )?;
+        ensure(
+            (50..=1_000_000).contains(&self.min_benford_count),
+            "min_benford_count",
+            self.min_benford_count,
+            d[7].valid,
+        )?;
+        ensure(
+            (1..=5).contains(&self.min_signals),
+            "min_signals",
+            self.min_signals,
+            d[9].valid,
+        )?;
+        ensure(
+            self.min_cash <= Money::pounds(100_000_000),
+            "min_cash",
+            self.min_cash,
+            d[10].valid,
+        )
     }
 }
 
@@ -270,12 +315,20 @@ impl Detector for Params {
         }
         let is_cash = col(c::CHANNEL).eq(lit(Channel::CashDeposit.as_str()));
         let digit = when(is_cash.clone().and(col(c::PENCE).gt_eq(lit(1_000i64))))
-            .then(col(c::PENCE).cast(DataType::String).str().slice(lit(0), lit(1)))
+            .then(
+                col(c::PENCE)
+                    .cast(DataType::String)
+                    .str()
+                    .slice(lit(0), lit(1)),
+            )
             .otherwise(lit(NULL).cast(DataType::String));
         let credits = rows
             .filter(
                 col(c::ACCT)
-                    .is_in(lit(Series::new("business".into(), business.clone())).implode(false), false)
+                    .is_in(
+                        lit(Series::new("business".into(), business.clone())).implode(false),
+                        false,
+                    )
                     .and(col(c::PENCE).gt(lit(0))),
             )
             .with_columns([
@@ -300,7 +353,12 @@ impl Detector for Params {
             col(c::DAY).max().alias("last_day"),
         ];
         for d in 1..=9 {
-            aggs.push(col("_digit").eq(lit(d.to_string())).sum().alias(format!("d{d}")));
+            aggs.push(
+                col("_digit")
+                    .eq(lit(d.to_string()))
+                    .sum()
+                    .alias(format!("d{d}")),
+            );
         }
         let per_year = credits
             .clone()
@@ -312,7 +370,14 @@ impl Detector for Params {
         let accts = i64s(&per_year, c::ACCT)?;
         let years = i64s(&per_year, "_year")?;
         let get = |name: &str| i64s(&per_year, name);
-        let (cr, ca, nc, nr, fd, ld) = (get("credits")?, get("cash")?, get("n_cash")?, get("n_round")?, get("first_day")?, get("last_day")?);
+        let (cr, ca, nc, nr, fd, ld) = (
+            get("credits")?,
+            get("cash")?,
+            get("n_cash")?,
+            get("n_round")?,
+            get("first_day")?,
+            get("last_day")?,
+        );
         let mut digit_cols = Vec::new();
         for d in 1..=9 {
             digit_cols.push(get(&format!("d{d}"))?);
@@ -325,7 +390,10 @@ impl Detector for Params {
                 digits[d] = col[i].unwrap_or_default();
             }
             yearly.insert(
-                (accts[i].unwrap_or_default() as u32, years[i].unwrap_or_default() as i32),
+                (
+                    accts[i].unwrap_or_default() as u32,
+                    years[i].unwrap_or_default() as i32,
+                ),
                 Sums {
                     credits: cr[i].unwrap_or_default(),
                     cash: ca[i].unwrap_or_default(),
@@ -366,7 +434,11 @@ impl Detector for Params {
                     crate::rules::reference::SECTOR_NORMS_FILE
                 ));
             }
-            let declared = |y: i32| ctx.reference.declared_turnover.get(&(account.id.clone(), y));
+            let declared = |y: i32| {
+                ctx.reference
+                    .declared_turnover
+                    .get(&(account.id.clone(), y))
+            };
             // The periods: each year, or the whole period.
             let mut periods: Vec<(i32, String, Sums, Option<i64>, Sums)> = Vec::new();
             match self.period {
@@ -395,7 +467,11 @@ impl Detector for Params {
                             declared_total = Some(declared_total.unwrap_or(0) + d.pence);
                         }
                     }
-                    let label = format!("{} to {} (whole period)", date_of_day(all.first_day), date_of_day(all.last_day));
+                    let label = format!(
+                        "{} to {} (whole period)",
+                        date_of_day(all.first_day),
+                        date_of_day(all.last_day)
+                    );
                     periods.push((-1, label, all, declared_total, with_declared));
                 }
             }
@@ -409,14 +485,25 @@ impl Detector for Params {
                 let mut met = 0i64;
                 let mut evaluated = 0i64;
                 // (1) cash share vs sector norm
-                let share = if s.credits > 0 { s.cash as f64 / s.credits as f64 } else { 0.0 };
+                let share = if s.credits > 0 {
+                    s.cash as f64 / s.credits as f64
+                } else {
+                    0.0
+                };
                 match norm {
                     Some(n) => {
                         let limit = n.cash_share * self.norm_multiple;
                         let ok = share > limit;
                         evaluated += 1;
                         met += i64::from(ok);
-                        metrics.push(Metric::tested("cash_share", "cash share of credits", Value::Ratio(share), Op::Above, Value::Ratio(limit), ok));
+                        metrics.push(Metric::tested(
+                            "cash_share",
+                            "cash share of credits",
+                            Value::Ratio(share),
+                            Op::Above,
+                            Value::Ratio(limit),
+                            ok,
+                        ));
                         metrics.push(Metric::info(
                             "sector_norm",
                             "sector norm",
@@ -438,22 +525,48 @@ impl Detector for Params {
                 // (2) and (3): declared turnover
                 match declared_pence {
                     Some(dp) if dp > 0 => {
-                        metrics.push(Metric::info("declared_turnover", "declared turnover", money(dp)));
+                        metrics.push(Metric::info(
+                            "declared_turnover",
+                            "declared turnover",
+                            money(dp),
+                        ));
                         if let Some(n) = norm {
                             let expected = dp as f64 * n.cash_share;
-                            let ratio = if expected > 0.0 { s_declared.cash as f64 / expected } else { f64::INFINITY };
+                            let ratio = if expected > 0.0 {
+                                s_declared.cash as f64 / expected
+                            } else {
+                                f64::INFINITY
+                            };
                             let ok = ratio >= self.max_cash_to_expected;
                             evaluated += 1;
                             met += i64::from(ok);
-                            metrics.push(Metric::tested("cash_to_expected", "cash banked ÷ expected cash (declared turnover × norm)", Value::Ratio(ratio), Op::AtLeast, Value::Ratio(self.max_cash_to_expected), ok));
+                            metrics.push(Metric::tested(
+                                "cash_to_expected",
+                                "cash banked ÷ expected cash (declared turnover × norm)",
+                                Value::Ratio(ratio),
+                                Op::AtLeast,
+                                Value::Ratio(self.max_cash_to_expected),
+                                ok,
+                            ));
                         } else {
-                            metrics.push(Metric::info("cash_to_expected", "cash banked ÷ expected cash", Value::Missing("no sector norm".into())));
+                            metrics.push(Metric::info(
+                                "cash_to_expected",
+                                "cash banked ÷ expected cash",
+                                Value::Missing("no sector norm".into()),
+                            ));
                         }
                         let ratio = s_declared.credits as f64 / dp as f64;
                         let ok = ratio > self.max_credits_to_declared;
                         evaluated += 1;
                         met += i64::from(ok);
-                        metrics.push(Metric::tested("credits_to_declared", "all credits ÷ declared turnover", Value::Ratio(ratio), Op::Above, Value::Ratio(self.max_credits_to_declared), ok));
+                        metrics.push(Metric::tested(
+                            "credits_to_declared",
+                            "all credits ÷ declared turnover",
+                            Value::Ratio(ratio),
+                            Op::Above,
+                            Value::Ratio(self.max_credits_to_declared),
+                            ok,
+                        ));
                     }
                     _ => metrics.push(Metric::info(
                         "declared_turnover",
@@ -472,7 +585,10 @@ impl Detector for Params {
                     met += i64::from(ok);
                     metrics.push(Metric::tested(
                         "round_share",
-                        format!("share of cash deposits in multiples of {}", ctx.money(self.round_to.pence())),
+                        format!(
+                            "share of cash deposits in multiples of {}",
+                            ctx.money(self.round_to.pence())
+                        ),
                         Value::Ratio(rs),
                         Op::AtLeast,
                         Value::Ratio(self.max_round_share),
@@ -482,7 +598,10 @@ impl Detector for Params {
                     metrics.push(Metric::info(
                         "round_share",
                         "share of cash deposits in round amounts",
-                        Value::Missing(format!("{} cash deposits; at least {} needed", s.n_cash, self.min_round_count)),
+                        Value::Missing(format!(
+                            "{} cash deposits; at least {} needed",
+                            s.n_cash, self.min_round_count
+                        )),
                     ));
                 }
                 // (5) Benford
@@ -496,8 +615,19 @@ impl Detector for Params {
                     let ok = mad > limit;
                     evaluated += 1;
                     met += i64::from(ok);
-                    metrics.push(Metric::tested("benford_mad", "first-digit mean absolute deviation from Benford", Value::Score(mad), Op::Above, Value::Score(limit), ok));
-                    metrics.push(Metric::info("benford_band", "Nigrini conformity band", Value::Text(nigrini_band(mad).into())));
+                    metrics.push(Metric::tested(
+                        "benford_mad",
+                        "first-digit mean absolute deviation from Benford",
+                        Value::Score(mad),
+                        Op::Above,
+                        Value::Score(limit),
+                        ok,
+                    ));
+                    metrics.push(Metric::info(
+                        "benford_band",
+                        "Nigrini conformity band",
+                        Value::Text(nigrini_band(mad).into()),
+                    ));
                     let shares: Vec<String> = (1..=9u32)
                         .map(|d| {
                             format!(
@@ -507,16 +637,33 @@ impl Detector for Params {
                             )
                         })
                         .collect();
-                    metrics.push(Metric::info("first_digits", "first-digit shares, observed (Benford)", Value::Text(shares.join(", "))));
+                    metrics.push(Metric::info(
+                        "first_digits",
+                        "first-digit shares, observed (Benford)",
+                        Value::Text(shares.join(", ")),
+                    ));
                 } else {
                     metrics.push(Metric::info(
                         "benford_mad",
                         "first-digit mean absolute deviation from Benford",
-                        Value::Missing(format!("{n_benford} cash deposits of £10 or more; at least {} needed", self.min_benford_count)),
+                        Value::Missing(format!(
+                            "{n_benford} cash deposits of £10 or more; at least {} needed",
+                            self.min_benford_count
+                        )),
                     ));
                 }
-                metrics.push(Metric::tested("signals", format!("signals met (of {evaluated} computed)"), Value::Count(met), Op::AtLeast, Value::Count(i64::from(self.min_signals)), met >= i64::from(self.min_signals)));
-                if met >= i64::from(self.min_signals) && s.cash >= self.min_cash.pence() && s.n_cash > 0 {
+                metrics.push(Metric::tested(
+                    "signals",
+                    format!("signals met (of {evaluated} computed)"),
+                    Value::Count(met),
+                    Op::AtLeast,
+                    Value::Count(i64::from(self.min_signals)),
+                    met >= i64::from(self.min_signals),
+                ));
+                if met >= i64::from(self.min_signals)
+                    && s.cash >= self.min_cash.pence()
+                    && s.n_cash > 0
+                {
                     let episode = next_episode;
                     next_episode += 1;
                     episode_of.push((acct, year, episode));

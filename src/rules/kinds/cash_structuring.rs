@@ -13,10 +13,14 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::Channel;
-use crate::rules::kind::{i64s, strs, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value};
+use crate::rules::kind::{
+    i64s, strs, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value,
+};
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
 use crate::rules::prepare::{by_subject, c, MAX_WINDOW_DAYS};
-use crate::rules::window::{count_and_total, episodes, group_of_k, EPISODE, FIRES, W_COUNT, W_TOTAL};
+use crate::rules::window::{
+    count_and_total, episodes, group_of_k, EPISODE, FIRES, W_COUNT, W_TOTAL,
+};
 
 /// The kind.
 pub struct CashStructuring;
@@ -111,7 +115,12 @@ impl ParamSet for Params {
             self.band_from,
             Self::DOCS[1].valid,
         )?;
-        ensure((2..=100).contains(&self.min_count), "min_count", self.min_count, Self::DOCS[2].valid)?;
+        ensure(
+            (2..=100).contains(&self.min_count),
+            "min_count",
+            self.min_count,
+            Self::DOCS[2].valid,
+        )?;
         ensure(
             (1..=366).contains(&self.window_days) && self.window_days <= MAX_WINDOW_DAYS,
             "window_days",
@@ -125,7 +134,12 @@ impl ParamSet for Params {
             self.min_accounts,
             Self::DOCS[5].valid,
         )?;
-        ensure((1..=50).contains(&self.min_locations), "min_locations", self.min_locations, Self::DOCS[6].valid)
+        ensure(
+            (1..=50).contains(&self.min_locations),
+            "min_locations",
+            self.min_locations,
+            Self::DOCS[6].valid,
+        )
     }
 }
 
@@ -216,7 +230,10 @@ impl Detector for Params {
                 col(W_TOTAL).filter(col(FIRES)).max().alias("peak_total"),
                 col(W_COUNT).filter(col(FIRES)).max().alias("peak_count"),
                 col(c::ACCT).n_unique().alias("n_accounts"),
-                col("_location").drop_nulls().n_unique().alias("n_locations"),
+                col("_location")
+                    .drop_nulls()
+                    .n_unique()
+                    .alias("n_locations"),
                 col("_location")
                     .drop_nulls()
                     .unique()
@@ -251,8 +268,14 @@ impl Detector for Params {
         for i in 0..agg.height() {
             let g = groups[i].unwrap_or_default() as u32;
             let (group, subject) = match self.per {
-                Per::Account => (ctx.account(g).to_string(), ctx.controllers_of(g).to_string()),
-                Per::Subject => (format!("subject:{}", ctx.subject(g)), ctx.subject(g).to_string()),
+                Per::Account => (
+                    ctx.account(g).to_string(),
+                    ctx.controllers_of(g).to_string(),
+                ),
+                Per::Subject => (
+                    format!("subject:{}", ctx.subject(g)),
+                    ctx.subject(g).to_string(),
+                ),
             };
             let pt = peak_total[i].unwrap_or_default();
             let pc = peak_count[i].unwrap_or_default();
@@ -282,8 +305,16 @@ impl Detector for Params {
                         ctx.money(threshold - 1)
                     )),
                 ),
-                Metric::info("episode_count", "in-band deposits in the episode", Value::Count(n[i].unwrap_or_default())),
-                Metric::info("episode_total", "total of the episode's in-band deposits", money(total[i].unwrap_or_default())),
+                Metric::info(
+                    "episode_count",
+                    "in-band deposits in the episode",
+                    Value::Count(n[i].unwrap_or_default()),
+                ),
+                Metric::info(
+                    "episode_total",
+                    "total of the episode's in-band deposits",
+                    money(total[i].unwrap_or_default()),
+                ),
             ];
             let na = n_accounts[i].unwrap_or_default();
             if self.min_accounts > 1 {

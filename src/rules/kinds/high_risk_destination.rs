@@ -12,10 +12,14 @@ use serde::{Deserialize, Serialize};
 
 use super::round_amounts::{magnitude, Direction};
 use crate::ledger::Channel;
-use crate::rules::kind::{i64s, strs, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value};
+use crate::rules::kind::{
+    i64s, strs, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value,
+};
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
 use crate::rules::prepare::c;
-use crate::rules::window::{count_and_total, episodes, group_of_k, EPISODE, FIRES, W_COUNT, W_TOTAL};
+use crate::rules::window::{
+    count_and_total, episodes, group_of_k, EPISODE, FIRES, W_COUNT, W_TOTAL,
+};
 
 /// The kind.
 pub struct HighRiskDestination;
@@ -76,14 +80,32 @@ impl ParamSet for Params {
         ensure(
             !self.countries.is_empty()
                 && self.countries.len() <= 250
-                && self.countries.iter().all(|c| c.len() == 2 && c.chars().all(|x| x.is_ascii_uppercase())),
+                && self
+                    .countries
+                    .iter()
+                    .all(|c| c.len() == 2 && c.chars().all(|x| x.is_ascii_uppercase())),
             "countries",
             format!("{:?}", self.countries),
             Self::DOCS[0].valid,
         )?;
-        ensure(self.min_amount <= Money::pounds(100_000_000), "min_amount", self.min_amount, Self::DOCS[2].valid)?;
-        ensure((1..=366).contains(&self.window_days), "window_days", self.window_days, Self::DOCS[3].valid)?;
-        ensure(self.min_total <= Money::pounds(100_000_000), "min_total", self.min_total, Self::DOCS[4].valid)
+        ensure(
+            self.min_amount <= Money::pounds(100_000_000),
+            "min_amount",
+            self.min_amount,
+            Self::DOCS[2].valid,
+        )?;
+        ensure(
+            (1..=366).contains(&self.window_days),
+            "window_days",
+            self.window_days,
+            Self::DOCS[3].valid,
+        )?;
+        ensure(
+            self.min_total <= Money::pounds(100_000_000),
+            "min_total",
+            self.min_total,
+            Self::DOCS[4].valid,
+        )
     }
 }
 
@@ -142,8 +164,19 @@ impl Detector for Params {
     fn detect(&self, rows: LazyFrame, ctx: &Context<'_>) -> PolarsResult<Hits> {
         let countries = Series::new("countries".into(), self.countries.clone());
         let candidates = rows
-            .filter(self.direction.filter().and(col(c::COUNTERPARTY_ACCOUNT).is_not_null()))
-            .with_columns([magnitude().alias("_size"), identifier_country().alias("_country")])
+            .filter(
+                self.direction.filter().and(
+                    // Cheap first cut: IBANs and BICs both begin with two letters.
+                    col(c::COUNTERPARTY_ACCOUNT)
+                        .str()
+                        .contains(lit(r"^\s*[A-Za-z]{2}"), true)
+                        .fill_null(lit(false)),
+                ),
+            )
+            .with_columns([
+                magnitude().alias("_size"),
+                identifier_country().alias("_country"),
+            ])
             .filter(
                 col("_country")
                     .is_in(lit(countries).implode(false), false)
@@ -169,8 +202,14 @@ impl Detector for Params {
                 len().alias("n"),
                 col("_size").sum().alias("total"),
                 col(W_TOTAL).filter(col(FIRES)).max().alias("peak_total"),
-                col("_country").unique().sort(SortOptions::default()).alias("found"),
-                col(c::COUNTERPARTY_ACCOUNT).unique().sort(SortOptions::default()).alias("identifiers"),
+                col("_country")
+                    .unique()
+                    .sort(SortOptions::default())
+                    .alias("found"),
+                col(c::COUNTERPARTY_ACCOUNT)
+                    .unique()
+                    .sort(SortOptions::default())
+                    .alias("identifiers"),
             ])
             .with_columns([
                 col("found").list().join(lit(", "), true),
@@ -198,9 +237,21 @@ impl Detector for Params {
                     Value::Text(found[i].clone().unwrap_or_default()),
                 ),
                 Metric::info("list", "the list", Value::Text(self.countries.join(", "))),
-                Metric::info("identifiers", "counterparty identifiers", Value::Text(identifiers[i].clone().unwrap_or_default())),
-                Metric::info("direction", "direction", Value::Text(self.direction.words().into())),
-                Metric::info("count", "matching rows", Value::Count(n[i].unwrap_or_default())),
+                Metric::info(
+                    "identifiers",
+                    "counterparty identifiers",
+                    Value::Text(identifiers[i].clone().unwrap_or_default()),
+                ),
+                Metric::info(
+                    "direction",
+                    "direction",
+                    Value::Text(self.direction.words().into()),
+                ),
+                Metric::info(
+                    "count",
+                    "matching rows",
+                    Value::Count(n[i].unwrap_or_default()),
+                ),
                 Metric::info("total", "their total", money(total[i].unwrap_or_default())),
             ];
             if self.min_total.pence() > 0 {

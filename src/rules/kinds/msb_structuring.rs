@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use super::cash_structuring::band_floor;
 use crate::case::Case;
 use crate::ledger::Channel;
-use crate::rules::kind::{i64s, strs, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value};
+use crate::rules::kind::{
+    i64s, strs, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value,
+};
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
 use crate::rules::prepare::{c, normalised_counterparty, STRIDE};
 use crate::rules::window::{count_and_total, episodes, EPISODE, FIRES, W_COUNT, W_TOTAL};
@@ -109,14 +111,30 @@ impl ParamSet for Params {
             !t.is_empty()
                 && t.len() <= 10
                 && sorted.len() == t.len()
-                && t.iter().all(|m| *m >= Money::pounds(10) && *m <= Money::pounds(1_000_000)),
+                && t.iter()
+                    .all(|m| *m >= Money::pounds(10) && *m <= Money::pounds(1_000_000)),
             "thresholds",
             format!("{:?}", t.iter().map(|m| m.plain()).collect::<Vec<_>>()),
             Self::DOCS[0].valid,
         )?;
-        ensure(self.band_from >= 0.5 && self.band_from < 1.0, "band_from", self.band_from, Self::DOCS[1].valid)?;
-        ensure((2..=100).contains(&self.min_count), "min_count", self.min_count, Self::DOCS[2].valid)?;
-        ensure((1..=366).contains(&self.window_days), "window_days", self.window_days, Self::DOCS[3].valid)?;
+        ensure(
+            self.band_from >= 0.5 && self.band_from < 1.0,
+            "band_from",
+            self.band_from,
+            Self::DOCS[1].valid,
+        )?;
+        ensure(
+            (2..=100).contains(&self.min_count),
+            "min_count",
+            self.min_count,
+            Self::DOCS[2].valid,
+        )?;
+        ensure(
+            (1..=366).contains(&self.window_days),
+            "window_days",
+            self.window_days,
+            Self::DOCS[3].valid,
+        )?;
         ensure(
             (1..=50).contains(&self.min_senders)
                 && (self.senders == Senders::Linked || self.min_senders == 1),
@@ -166,7 +184,12 @@ pub struct SenderLinks {
 fn surname(name: &str) -> Option<String> {
     name.split_whitespace()
         .last()
-        .map(|w| w.chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_uppercase())
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric())
+                .collect::<String>()
+                .to_uppercase()
+        })
         .filter(|s| !s.is_empty())
 }
 
@@ -202,7 +225,12 @@ pub fn sender_links(case: &Case) -> SenderLinks {
         if let Some(sn) = surname(&s.name) {
             by_key.entry(format!("surname {sn}")).or_default().push(i);
         }
-        if let Some(a) = s.address.as_deref().map(address_key).filter(|a| !a.is_empty()) {
+        if let Some(a) = s
+            .address
+            .as_deref()
+            .map(address_key)
+            .filter(|a| !a.is_empty())
+        {
             by_key.entry(format!("address {a}")).or_default().push(i);
         }
     }
@@ -213,11 +241,17 @@ pub fn sender_links(case: &Case) -> SenderLinks {
         }
     }
     // Accounts: the group of their first controller; controllers of one account are joined.
+    let index: std::collections::HashMap<&str, usize> = case
+        .subjects
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
     for a in &case.accounts {
         let idx: Vec<usize> = a
             .controlled_by
             .iter()
-            .filter_map(|s| case.subjects.iter().position(|x| &x.id == s))
+            .filter_map(|s| index.get(s.as_str()).copied())
             .collect();
         for w in idx.windows(2) {
             let (x, y) = (find(&mut parent, w[0]), find(&mut parent, w[1]));
@@ -229,7 +263,7 @@ pub fn sender_links(case: &Case) -> SenderLinks {
         let first = a
             .controlled_by
             .iter()
-            .find_map(|s| case.subjects.iter().position(|x| &x.id == s));
+            .find_map(|s| index.get(s.as_str()).copied());
         group_of_account.push(match first {
             Some(i) => find(&mut parent, i) as u32,
             None => (n + ai) as u32,
@@ -243,7 +277,10 @@ pub fn sender_links(case: &Case) -> SenderLinks {
             if !entry.is_empty() {
                 entry.push_str("; ");
             }
-            let who: Vec<&str> = members.iter().map(|&i| case.subjects[i].id.as_str()).collect();
+            let who: Vec<&str> = members
+                .iter()
+                .map(|&i| case.subjects[i].id.as_str())
+                .collect();
             entry.push_str(&format!("shared {key} ({})", who.join(", ")));
         }
     }
@@ -266,9 +303,14 @@ impl Detector for Params {
         let mut band: Option<Expr> = None;
         for t in thresholds.iter().rev() {
             let floor = band_floor(*t, self.band_from);
-            let cond = sent.clone().gt_eq(lit(floor)).and(sent.clone().lt(lit(t.pence())));
+            let cond = sent
+                .clone()
+                .gt_eq(lit(floor))
+                .and(sent.clone().lt(lit(t.pence())));
             band = Some(match band {
-                None => when(cond).then(lit(t.pence())).otherwise(lit(NULL).cast(DataType::Int64)),
+                None => when(cond)
+                    .then(lit(t.pence()))
+                    .otherwise(lit(NULL).cast(DataType::Int64)),
                 Some(other) => when(cond).then(lit(t.pence())).otherwise(other),
             });
         }
@@ -289,8 +331,9 @@ impl Detector for Params {
         };
         let candidates = rows
             .filter(col(c::PENCE).lt(lit(0)))
-            .with_columns([sent.alias("sent"), band.alias("threshold"), receiver.alias("receiver")])
+            .with_columns([sent.alias("sent"), band.alias("threshold")])
             .filter(col("threshold").is_not_null())
+            .with_column(receiver.alias("receiver"))
             .join(
                 link_of.lazy(),
                 [col(c::ACCT)],
@@ -304,7 +347,10 @@ impl Detector for Params {
             .lazy()
             .select([col("sender_group"), col("receiver"), col("threshold")])
             .unique_stable(None, UniqueKeepStrategy::First)
-            .sort(["sender_group", "receiver", "threshold"], SortMultipleOptions::default())
+            .sort(
+                ["sender_group", "receiver", "threshold"],
+                SortMultipleOptions::default(),
+            )
             .with_row_index("g", None);
         let keyed = candidates
             .lazy()
@@ -334,14 +380,20 @@ impl Detector for Params {
             .agg([
                 col("sender_group").first(),
                 col("receiver").first(),
-                col(c::COUNTERPARTY).drop_nulls().first().alias("receiver_name"),
+                col(c::COUNTERPARTY)
+                    .drop_nulls()
+                    .first()
+                    .alias("receiver_name"),
                 col("threshold").first(),
                 len().alias("n"),
                 col("sent").sum().alias("total"),
                 col(W_TOTAL).filter(col(FIRES)).max().alias("peak_total"),
                 col(W_COUNT).filter(col(FIRES)).max().alias("peak_count"),
                 col(c::ACCT).n_unique().alias("n_senders"),
-                col(c::ACCT).unique().sort(SortOptions::default()).alias("accts"),
+                col(c::ACCT)
+                    .unique()
+                    .sort(SortOptions::default())
+                    .alias("accts"),
             ])
             .filter(col("n_senders").gt_eq(lit(self.min_senders)))
             .sort([EPISODE], SortMultipleOptions::default())
@@ -364,17 +416,29 @@ impl Detector for Params {
         for i in 0..agg.height() {
             let accts: Vec<u32> = accts_col
                 .get_as_series(i)
-                .map(|s| s.u32().map(|ca| ca.into_no_null_iter().collect()).unwrap_or_default())
+                .map(|s| {
+                    s.u32()
+                        .map(|ca| ca.into_no_null_iter().collect())
+                        .unwrap_or_default()
+                })
                 .unwrap_or_default();
             let mut subjects: Vec<String> = accts
                 .iter()
-                .flat_map(|a| ctx.controllers_of(*a).split(';').filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>())
+                .flat_map(|a| {
+                    ctx.controllers_of(*a)
+                        .split(';')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
                 .collect();
             subjects.sort();
             subjects.dedup();
             let t = threshold[i].unwrap_or_default();
             let group = match self.senders {
-                Senders::One => ctx.account(sender_group[i].unwrap_or_default() as u32).to_string(),
+                Senders::One => ctx
+                    .account(sender_group[i].unwrap_or_default() as u32)
+                    .to_string(),
                 Senders::Linked => format!("linked:{}", subjects.join("+")),
             };
             let pt = peak_total[i].unwrap_or_default();
@@ -419,7 +483,8 @@ impl Detector for Params {
                 ));
             }
             let ns = n_senders[i].unwrap_or_default();
-            let sender_names: Vec<String> = accts.iter().map(|a| ctx.account(*a).to_string()).collect();
+            let sender_names: Vec<String> =
+                accts.iter().map(|a| ctx.account(*a).to_string()).collect();
             if self.senders == Senders::Linked {
                 metrics.push(Metric::tested(
                     "senders",
@@ -429,16 +494,38 @@ impl Detector for Params {
                     Value::Count(i64::from(self.min_senders)),
                     ns >= i64::from(self.min_senders),
                 ));
-                let g = links.group_of_account.get(accts.first().copied().unwrap_or_default() as usize).copied().unwrap_or_default();
+                let g = links
+                    .group_of_account
+                    .get(accts.first().copied().unwrap_or_default() as usize)
+                    .copied()
+                    .unwrap_or_default();
                 metrics.push(Metric::info(
                     "link",
                     "senders linked by",
-                    Value::Text(links.reasons.get(&g).cloned().unwrap_or_else(|| "controlling subject".into())),
+                    Value::Text(
+                        links
+                            .reasons
+                            .get(&g)
+                            .cloned()
+                            .unwrap_or_else(|| "controlling subject".into()),
+                    ),
                 ));
             }
-            metrics.push(Metric::info("sending_accounts", "sending accounts", Value::Text(sender_names.join(", "))));
-            metrics.push(Metric::info("episode_count", "in-band sends in the episode", Value::Count(n[i].unwrap_or_default())));
-            metrics.push(Metric::info("episode_total", "total of the episode's in-band sends", money(total[i].unwrap_or_default())));
+            metrics.push(Metric::info(
+                "sending_accounts",
+                "sending accounts",
+                Value::Text(sender_names.join(", ")),
+            ));
+            metrics.push(Metric::info(
+                "episode_count",
+                "in-band sends in the episode",
+                Value::Count(n[i].unwrap_or_default()),
+            ));
+            metrics.push(Metric::info(
+                "episode_total",
+                "total of the episode's in-band sends",
+                money(total[i].unwrap_or_default()),
+            ));
             out.push(Episode {
                 episode: ids[i].unwrap_or_default() as u32,
                 group,

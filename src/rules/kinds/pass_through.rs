@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::ledger::Channel;
 use crate::rules::dwell::{onward_flow, with_dwell, DWELL, ONWARD_CHANNELS};
-use crate::rules::kind::{f64s, i64s, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value};
+use crate::rules::kind::{
+    f64s, i64s, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value,
+};
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
 use crate::rules::prepare::{c, date_of_day, normalised_counterparty};
 use crate::rules::window::{days_window, episodes, group_of_k, rolling_agg, EPISODE, FIRES};
@@ -91,13 +93,48 @@ impl ParamSet for Params {
     ];
 
     fn validate(&self) -> Result<(), ParamError> {
-        ensure((1..=90).contains(&self.window_days), "window_days", self.window_days, Self::DOCS[0].valid)?;
-        ensure(self.min_money_in <= Money::pounds(100_000_000), "min_money_in", self.min_money_in, Self::DOCS[1].valid)?;
-        ensure((0.1..=10.0).contains(&self.min_pass_through), "min_pass_through", self.min_pass_through, Self::DOCS[2].valid)?;
-        ensure(self.max_median_dwell_days <= 60, "max_median_dwell_days", self.max_median_dwell_days, Self::DOCS[3].valid)?;
-        ensure((1..=10_000).contains(&self.min_senders), "min_senders", self.min_senders, Self::DOCS[4].valid)?;
-        ensure((0.0..=1.0).contains(&self.min_new_sender_share), "min_new_sender_share", self.min_new_sender_share, Self::DOCS[5].valid)?;
-        ensure(!self.onward_channels.is_empty(), "onward_channels", "[]", Self::DOCS[6].valid)
+        ensure(
+            (1..=90).contains(&self.window_days),
+            "window_days",
+            self.window_days,
+            Self::DOCS[0].valid,
+        )?;
+        ensure(
+            self.min_money_in <= Money::pounds(100_000_000),
+            "min_money_in",
+            self.min_money_in,
+            Self::DOCS[1].valid,
+        )?;
+        ensure(
+            (0.1..=10.0).contains(&self.min_pass_through),
+            "min_pass_through",
+            self.min_pass_through,
+            Self::DOCS[2].valid,
+        )?;
+        ensure(
+            self.max_median_dwell_days <= 60,
+            "max_median_dwell_days",
+            self.max_median_dwell_days,
+            Self::DOCS[3].valid,
+        )?;
+        ensure(
+            (1..=10_000).contains(&self.min_senders),
+            "min_senders",
+            self.min_senders,
+            Self::DOCS[4].valid,
+        )?;
+        ensure(
+            (0.0..=1.0).contains(&self.min_new_sender_share),
+            "min_new_sender_share",
+            self.min_new_sender_share,
+            Self::DOCS[5].valid,
+        )?;
+        ensure(
+            !self.onward_channels.is_empty(),
+            "onward_channels",
+            "[]",
+            Self::DOCS[6].valid,
+        )
     }
 }
 
@@ -144,9 +181,61 @@ impl Detector for Params {
         let w = self.window_days;
         let credit = col(c::PENCE).gt(lit(0));
         let flow = onward_flow(&self.onward_channels);
+        // Phase 1, cheap, every account: rolling money in, money passed on and credit count.
+        // A window can only fire where these pass (distinct senders never exceed credits), so
+        // phase 2 — dwell, distinct and new senders, medians — runs only on the accounts
+        // that have such a window, over all of their rows. Same result, less work.
+        let candidates = rows
+            .clone()
+            .with_columns([
+                when(credit.clone())
+                    .then(col(c::PENCE))
+                    .otherwise(lit(0i64))
+                    .alias("_in"),
+                when(flow.clone().lt(lit(0)))
+                    .then(lit(0) - flow.clone())
+                    .otherwise(lit(0i64))
+                    .alias("_out"),
+                credit.clone().cast(DataType::Int64).alias("_is_credit"),
+            ])
+            .with_columns([
+                col("_in")
+                    .rolling_sum_by(col(c::K), days_window(w))
+                    .alias("w_in"),
+                col("_out")
+                    .rolling_sum_by(col(c::K), days_window(w))
+                    .alias("w_out"),
+                col("_is_credit")
+                    .rolling_sum_by(col(c::K), days_window(w))
+                    .alias("w_credits"),
+            ])
+            .filter(
+                col("w_in")
+                    .gt(lit(0i64))
+                    .and(col("w_in").gt_eq(lit(self.min_money_in.pence())))
+                    .and(
+                        (col("w_out").cast(DataType::Float64)
+                            / col("w_in").cast(DataType::Float64))
+                        .gt_eq(lit(self.min_pass_through)),
+                    )
+                    .and(col("w_credits").gt_eq(lit(i64::from(self.min_senders)))),
+            )
+            .select([col(c::ACCT)])
+            .unique(None, UniqueKeepStrategy::First);
+        let rows = rows
+            .join(
+                candidates,
+                [col(c::ACCT)],
+                [col(c::ACCT)],
+                JoinArgs::new(JoinType::Semi),
+            )
+            .sort([c::K, c::SEQ], SortMultipleOptions::default());
         let prepared = with_dwell(rows, flow.clone(), 10_000)?
             .with_columns([
-                when(credit.clone()).then(col(c::PENCE)).otherwise(lit(0i64)).alias("_in"),
+                when(credit.clone())
+                    .then(col(c::PENCE))
+                    .otherwise(lit(0i64))
+                    .alias("_in"),
                 when(flow.clone().lt(lit(0)))
                     .then(lit(0) - flow)
                     .otherwise(lit(0i64))
@@ -168,10 +257,18 @@ impl Detector for Params {
                     .alias("_is_new"),
             )
             .with_columns([
-                col("_in").rolling_sum_by(col(c::K), days_window(w)).alias("w_in"),
-                col("_out").rolling_sum_by(col(c::K), days_window(w)).alias("w_out"),
-                col("_is_credit").rolling_sum_by(col(c::K), days_window(w)).alias("w_credits"),
-                col("_is_new").rolling_sum_by(col(c::K), days_window(w)).alias("w_new"),
+                col("_in")
+                    .rolling_sum_by(col(c::K), days_window(w))
+                    .alias("w_in"),
+                col("_out")
+                    .rolling_sum_by(col(c::K), days_window(w))
+                    .alias("w_out"),
+                col("_is_credit")
+                    .rolling_sum_by(col(c::K), days_window(w))
+                    .alias("w_credits"),
+                col("_is_new")
+                    .rolling_sum_by(col(c::K), days_window(w))
+                    .alias("w_new"),
                 rolling_agg(col("_sender").drop_nulls().n_unique(), w)
                     .cast(DataType::Int64)
                     .alias("w_senders"),
@@ -262,14 +359,53 @@ impl Detector for Params {
                             date_of_day(end)
                         )),
                     ),
-                    Metric::tested("money_in", "money in", money(vin), Op::AtLeast, money(self.min_money_in.pence()), vin >= self.min_money_in.pence()),
+                    Metric::tested(
+                        "money_in",
+                        "money in",
+                        money(vin),
+                        Op::AtLeast,
+                        money(self.min_money_in.pence()),
+                        vin >= self.min_money_in.pence(),
+                    ),
                     Metric::info("money_out", "money passed on", money(vout)),
-                    Metric::tested("pass_through_ratio", "pass-through ratio (passed on ÷ in)", Value::Ratio(r), Op::AtLeast, Value::Ratio(self.min_pass_through), r >= self.min_pass_through),
+                    Metric::tested(
+                        "pass_through_ratio",
+                        "pass-through ratio (passed on ÷ in)",
+                        Value::Ratio(r),
+                        Op::AtLeast,
+                        Value::Ratio(self.min_pass_through),
+                        r >= self.min_pass_through,
+                    ),
                     Metric::info("retained", "retained (in − passed on)", money(vin - vout)),
-                    Metric::tested("senders", "different senders", Value::Count(s), Op::AtLeast, Value::Count(i64::from(self.min_senders)), s >= i64::from(self.min_senders)),
-                    Metric::tested("new_sender_share", "share of credits from new senders", Value::Ratio(ns), Op::AtLeast, Value::Ratio(self.min_new_sender_share), ns >= self.min_new_sender_share),
-                    Metric::tested("median_dwell", "median dwell of credits", dwell_value, Op::AtMost, Value::Days(f64::from(self.max_median_dwell_days)), d <= f64::from(self.max_median_dwell_days)),
-                    Metric::info("credits", "credits in the window", Value::Count(credits[i].unwrap_or_default())),
+                    Metric::tested(
+                        "senders",
+                        "different senders",
+                        Value::Count(s),
+                        Op::AtLeast,
+                        Value::Count(i64::from(self.min_senders)),
+                        s >= i64::from(self.min_senders),
+                    ),
+                    Metric::tested(
+                        "new_sender_share",
+                        "share of credits from new senders",
+                        Value::Ratio(ns),
+                        Op::AtLeast,
+                        Value::Ratio(self.min_new_sender_share),
+                        ns >= self.min_new_sender_share,
+                    ),
+                    Metric::tested(
+                        "median_dwell",
+                        "median dwell of credits",
+                        dwell_value,
+                        Op::AtMost,
+                        Value::Days(f64::from(self.max_median_dwell_days)),
+                        d <= f64::from(self.max_median_dwell_days),
+                    ),
+                    Metric::info(
+                        "credits",
+                        "credits in the window",
+                        Value::Count(credits[i].unwrap_or_default()),
+                    ),
                 ],
             });
         }

@@ -71,9 +71,24 @@ impl ParamSet for Params {
             self.min_credit,
             Self::DOCS[0].valid,
         )?;
-        ensure((0.5..=1.0).contains(&self.carried_share), "carried_share", self.carried_share, Self::DOCS[1].valid)?;
-        ensure(self.max_days <= 30, "max_days", self.max_days, Self::DOCS[2].valid)?;
-        ensure(!self.onward_channels.is_empty(), "onward_channels", "[]", Self::DOCS[3].valid)
+        ensure(
+            (0.5..=1.0).contains(&self.carried_share),
+            "carried_share",
+            self.carried_share,
+            Self::DOCS[1].valid,
+        )?;
+        ensure(
+            self.max_days <= 30,
+            "max_days",
+            self.max_days,
+            Self::DOCS[2].valid,
+        )?;
+        ensure(
+            !self.onward_channels.is_empty(),
+            "onward_channels",
+            "[]",
+            Self::DOCS[3].valid,
+        )
     }
 }
 
@@ -112,6 +127,53 @@ impl Detector for Params {
         let share_bp = (self.carried_share * 10_000.0).round() as i64;
         let flow = onward_flow(&self.onward_channels);
         let debit = flow.clone().lt(lit(0));
+        let need = (col(c::PENCE) * lit(share_bp) + lit(9_999i64)).floor_div(lit(10_000i64));
+        // Phase 1, cheap, every account: a credit fires exactly when the onward debits booked
+        // from its day to `max_days` later reach the share needed (the dwell definition), so
+        // a forward rolling sum (a backward one over the reversed key) finds the accounts
+        // with any firing credit. Phase 2 computes dwell days and episodes for those alone.
+        let reach = i64::from(self.max_days) + 1;
+        let firing_accounts = rows
+            .clone()
+            .select([
+                col(c::ACCT),
+                col(c::K),
+                col(c::PENCE),
+                when(flow.clone().lt(lit(0)))
+                    .then(lit(0) - flow.clone())
+                    .otherwise(lit(0i64))
+                    .alias("_out"),
+            ])
+            .reverse()
+            .with_column((lit(i64::MAX / 2) - col(c::K)).alias("_k_rev"))
+            .with_column(
+                col("_out")
+                    .rolling_sum_by(
+                        col("_k_rev"),
+                        RollingOptionsDynamicWindow {
+                            window_size: Duration::parse(&format!("{reach}i")),
+                            min_periods: 1,
+                            closed_window: ClosedWindow::Right,
+                            fn_params: None,
+                        },
+                    )
+                    .alias("_out_ahead"),
+            )
+            .filter(
+                col(c::PENCE)
+                    .gt_eq(lit(self.min_credit.pence()))
+                    .and(col("_out_ahead").gt_eq(need)),
+            )
+            .select([col(c::ACCT)])
+            .unique(None, UniqueKeepStrategy::First);
+        let rows = rows
+            .join(
+                firing_accounts,
+                [col(c::ACCT)],
+                [col(c::ACCT)],
+                JoinArgs::new(JoinType::Semi),
+            )
+            .sort([c::K, c::SEQ], SortMultipleOptions::default());
         let covered = with_dwell(rows, flow.clone(), share_bp)?
             .with_column(
                 col(c::PENCE)
@@ -128,7 +190,12 @@ impl Detector for Params {
                     .cum_max(false)
                     .alias("_run_end"),
             )
-            .with_column(col("_run_end").shift(lit(1)).fill_null(lit(-1i64)).alias("_prev_end"))
+            .with_column(
+                col("_run_end")
+                    .shift(lit(1))
+                    .fill_null(lit(-1i64))
+                    .alias("_prev_end"),
+            )
             .with_column(
                 col(FIRES)
                     .and(col(c::K).gt(col("_prev_end")))
@@ -166,11 +233,17 @@ impl Detector for Params {
             .group_by([col(EPISODE)])
             .agg([
                 group_of_k().first().alias("group"),
-                col(c::PENCE).filter(col(FIRES)).sum().alias("credits_total"),
+                col(c::PENCE)
+                    .filter(col(FIRES))
+                    .sum()
+                    .alias("credits_total"),
                 col(c::PENCE).filter(col(FIRES)).len().alias("credits"),
                 col(c::PENCE).filter(col(FIRES)).min().alias("smallest"),
                 col(DWELL).filter(col(FIRES)).max().alias("slowest"),
-                (lit(0) - col(c::PENCE)).filter(col(c::PENCE).lt(lit(0))).sum().alias("debits_total"),
+                (lit(0) - col(c::PENCE))
+                    .filter(col(c::PENCE).lt(lit(0)))
+                    .sum()
+                    .alias("debits_total"),
             ])
             .sort([EPISODE], SortMultipleOptions::default())
             .collect()?;
@@ -194,18 +267,40 @@ impl Detector for Params {
                 subject: ctx.controllers_of(acct).to_string(),
                 window: None,
                 metrics: vec![
-                    Metric::info("large_credits", "large credits", Value::Count(credits[i].unwrap_or_default())),
-                    Metric::info("large_credits_total", "total of the large credits", money(credits_total[i].unwrap_or_default())),
-                    Metric::tested("smallest_large_credit", "smallest of them", money(small), Op::AtLeast, money(self.min_credit.pence()), small >= self.min_credit.pence()),
+                    Metric::info(
+                        "large_credits",
+                        "large credits",
+                        Value::Count(credits[i].unwrap_or_default()),
+                    ),
+                    Metric::info(
+                        "large_credits_total",
+                        "total of the large credits",
+                        money(credits_total[i].unwrap_or_default()),
+                    ),
+                    Metric::tested(
+                        "smallest_large_credit",
+                        "smallest of them",
+                        money(small),
+                        Op::AtLeast,
+                        money(self.min_credit.pence()),
+                        small >= self.min_credit.pence(),
+                    ),
                     Metric::tested(
                         "slowest_carried_on",
-                        format!("longest time until {:.0}% had been paid out", self.carried_share * 100.0),
+                        format!(
+                            "longest time until {:.0}% had been paid out",
+                            self.carried_share * 100.0
+                        ),
                         Value::Days(slow as f64),
                         Op::AtMost,
                         Value::Days(f64::from(self.max_days)),
                         slow <= i64::from(self.max_days),
                     ),
-                    Metric::info("debits_total", "paid out in the period", money(debits_total[i].unwrap_or_default())),
+                    Metric::info(
+                        "debits_total",
+                        "paid out in the period",
+                        money(debits_total[i].unwrap_or_default()),
+                    ),
                 ],
             });
         }

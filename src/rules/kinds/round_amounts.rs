@@ -11,7 +11,9 @@ use crate::ledger::Channel;
 use crate::rules::kind::{i64s, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value};
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
 use crate::rules::prepare::c;
-use crate::rules::window::{count_and_total, episodes, group_of_k, EPISODE, FIRES, W_COUNT, W_TOTAL};
+use crate::rules::window::{
+    count_and_total, episodes, group_of_k, EPISODE, FIRES, W_COUNT, W_TOTAL,
+};
 
 /// The kind.
 pub struct RoundAmounts;
@@ -112,11 +114,36 @@ impl ParamSet for Params {
     ];
 
     fn validate(&self) -> Result<(), ParamError> {
-        ensure(self.round_to >= Money::pounds(1) && self.round_to <= Money::pounds(1_000_000), "round_to", self.round_to, Self::DOCS[0].valid)?;
-        ensure(self.min_amount <= Money::pounds(100_000_000), "min_amount", self.min_amount, Self::DOCS[1].valid)?;
-        ensure((2..=1000).contains(&self.min_count), "min_count", self.min_count, Self::DOCS[3].valid)?;
-        ensure((1..=366).contains(&self.window_days), "window_days", self.window_days, Self::DOCS[4].valid)?;
-        ensure(self.min_total <= Money::pounds(100_000_000), "min_total", self.min_total, Self::DOCS[5].valid)
+        ensure(
+            self.round_to >= Money::pounds(1) && self.round_to <= Money::pounds(1_000_000),
+            "round_to",
+            self.round_to,
+            Self::DOCS[0].valid,
+        )?;
+        ensure(
+            self.min_amount <= Money::pounds(100_000_000),
+            "min_amount",
+            self.min_amount,
+            Self::DOCS[1].valid,
+        )?;
+        ensure(
+            (2..=1000).contains(&self.min_count),
+            "min_count",
+            self.min_count,
+            Self::DOCS[3].valid,
+        )?;
+        ensure(
+            (1..=366).contains(&self.window_days),
+            "window_days",
+            self.window_days,
+            Self::DOCS[4].valid,
+        )?;
+        ensure(
+            self.min_total <= Money::pounds(100_000_000),
+            "min_total",
+            self.min_total,
+            Self::DOCS[5].valid,
+        )
     }
 }
 
@@ -202,12 +229,42 @@ impl Detector for Params {
                 subject: ctx.controllers_of(acct).to_string(),
                 window: None,
                 metrics: vec![
-                    Metric::tested("peak_window_count", format!("round transfers in a {w}-day window"), Value::Count(pc), Op::AtLeast, Value::Count(i64::from(self.min_count)), pc >= i64::from(self.min_count)),
-                    Metric::tested("peak_window_total", format!("their highest {w}-day total"), money(pt), Op::AtLeast, money(self.min_total.pence()), pt >= self.min_total.pence()),
-                    Metric::info("round_to", "round means a multiple of", money(self.round_to.pence())),
-                    Metric::info("direction", "direction", Value::Text(self.direction.words().into())),
-                    Metric::info("episode_count", "round transfers in the episode", Value::Count(n[i].unwrap_or_default())),
-                    Metric::info("episode_total", "their total", money(total[i].unwrap_or_default())),
+                    Metric::tested(
+                        "peak_window_count",
+                        format!("round transfers in a {w}-day window"),
+                        Value::Count(pc),
+                        Op::AtLeast,
+                        Value::Count(i64::from(self.min_count)),
+                        pc >= i64::from(self.min_count),
+                    ),
+                    Metric::tested(
+                        "peak_window_total",
+                        format!("their highest {w}-day total"),
+                        money(pt),
+                        Op::AtLeast,
+                        money(self.min_total.pence()),
+                        pt >= self.min_total.pence(),
+                    ),
+                    Metric::info(
+                        "round_to",
+                        "round means a multiple of",
+                        money(self.round_to.pence()),
+                    ),
+                    Metric::info(
+                        "direction",
+                        "direction",
+                        Value::Text(self.direction.words().into()),
+                    ),
+                    Metric::info(
+                        "episode_count",
+                        "round transfers in the episode",
+                        Value::Count(n[i].unwrap_or_default()),
+                    ),
+                    Metric::info(
+                        "episode_total",
+                        "their total",
+                        money(total[i].unwrap_or_default()),
+                    ),
                 ],
             });
         }
