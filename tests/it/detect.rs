@@ -965,6 +965,15 @@ fn rule_file_errors_name_file_rule_key_and_what_is_valid() {
          valid; use two to five capital letters, a hyphen and three digits, e.g. \"STR-001\""
     );
     assert_eq!(
+        compile_error(&GOOD_RULE.replace("kind = \"cash_structuring\"\n", "")),
+        "rules/typologies/structuring.toml: rule STR-001: missing key `kind`"
+    );
+    assert_eq!(
+        compile_error(&GOOD_RULE.replace("severity = \"high\"", "severity = \"critical\"")),
+        "rules/typologies/structuring.toml: rule STR-001: key `severity` is not valid: unknown \
+         variant `critical`, expected one of `low`, `medium`, `high`"
+    );
+    assert_eq!(
         compile_error("[rule]\nid = 1"),
         "rules/typologies/structuring.toml: `rule` must be an array of tables: write each rule as [[rule]]"
     );

@@ -67,12 +67,12 @@ impl ParamSet for Params {
         },
         ParamDoc {
             name: "min_pass_through",
-            meaning: "Least pass-through ratio: money out ÷ money in within the window (0.9 = nine tenths went out again).",
+            meaning: "Least pass-through ratio: money passed on ÷ money in within the window (0.9 = nine tenths passed on again).",
             valid: "a number from 0.1 to 10",
         },
         ParamDoc {
             name: "max_median_dwell_days",
-            meaning: "Longest median dwell of the window's credits: for each credit, the days until debits from its day onwards equal it (0 = same day; a credit never carried on counts as never).",
+            meaning: "Longest median dwell of the window's credits: for each credit, the days until onward debits from its day onwards equal it (0 = same day; a credit never carried on counts as never).",
             valid: "a whole number from 0 to 60",
         },
         ParamDoc {
@@ -82,7 +82,7 @@ impl ParamSet for Params {
         },
         ParamDoc {
             name: "min_new_sender_share",
-            meaning: "Least share of the window's credits that come from a sender paying into the account for the first time in the ledger (on or after that day). 0 switches the test off. At the start of the ledger every sender is new, so this test is weak in the first weeks of a statement.",
+            meaning: "Least share of the window's credits from a sender whose first payment into the account in the ledger is on that credit's day. 0 switches the test off. At the start of the ledger every sender is new, so this test is weak in the first weeks of a statement.",
             valid: "a number from 0 to 1",
         },
         ParamDoc {
@@ -159,7 +159,7 @@ impl RuleKind for PassThrough {
          `max_median_dwell_days` — all at once. Overlapping firing windows form one episode; \
          its evidence is every transaction in any of its firing windows, and its figures are \
          those of its firing window with the most money in (the earliest, on a tie). Retained \
-         money (in − out) is reported, not tested, as it is one minus the ratio times money in."
+         money (in − passed on) is reported, not tested: it is money in × (1 − the ratio)."
     }
     fn params(&self) -> &'static [ParamDoc] {
         Params::DOCS
