@@ -350,8 +350,38 @@ fn structuring_fires_on_split_cash_and_not_on_decoys() {
     ] {
         b.add(t("VH-NW", day, "250.00", CashDeposit).at("Leeds Kirkgate"));
     }
-    let f = b.run(&["STR-001", "STR-002", "STR-003"]);
+    let (ledger, c) = b.finish();
+    let reference = Reference::shipped().unwrap();
+    let f = rules::run_rules(
+        &ledger,
+        &c,
+        &shipped(&["STR-001", "STR-002", "STR-003"]),
+        &reference,
+    )
+    .unwrap();
     check_invariants(&f);
+
+    // Scope: one account, up to a date. Only the June pair of DH-MONZO is left.
+    let scoped = format!("{GOOD_RULE}\n[rule.scope]\naccounts = [\"DH-MONZO\"]\nto = 2024-06-30\n");
+    let scoped = rules::compile::compile_file(&scoped, "local.toml").unwrap();
+    let g = rules::run_rules(&ledger, &c, &scoped, &reference).unwrap();
+    assert_eq!(
+        found(&g, "STR-001"),
+        vec![(
+            "STR-001/DH-MONZO/2024-06-01/1".to_string(),
+            ids(&[&jun1, &jun2])
+        )]
+    );
+    assert_eq!(
+        g.rules[0].scope,
+        "channels cash_deposit (the kind's default); accounts DH-MONZO; to 2024-06-30"
+    );
+    let wrong = format!("{GOOD_RULE}\n[rule.scope]\nsubjects = [\"XX\"]\n");
+    let wrong = rules::compile::compile_file(&wrong, "local.toml").unwrap();
+    assert_eq!(
+        rules::run_rules(&ledger, &c, &wrong, &reference).unwrap_err().to_string(),
+        "rule STR-001: scope names subject \"XX\", which the case does not declare; declared subjects: DH, VH"
+    );
 
     assert_eq!(
         found(&f, "STR-001"),
