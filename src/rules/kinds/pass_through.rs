@@ -187,16 +187,27 @@ impl Detector for Params {
         // that have such a window, over all of their rows. Same result, less work.
         let candidates = rows
             .clone()
+            .select([
+                col(c::ACCT),
+                col(c::K),
+                col(c::PENCE),
+                flow.clone().alias("_flow"),
+            ])
+            // Rows that are neither credits nor onward debits add nothing to these sums.
+            .filter(col("_flow").neq(lit(0i64)))
             .with_columns([
-                when(credit.clone())
-                    .then(col(c::PENCE))
+                when(col("_flow").gt(lit(0i64)))
+                    .then(col("_flow"))
                     .otherwise(lit(0i64))
                     .alias("_in"),
-                when(flow.clone().lt(lit(0)))
-                    .then(lit(0) - flow.clone())
+                when(col("_flow").lt(lit(0i64)))
+                    .then(lit(0) - col("_flow"))
                     .otherwise(lit(0i64))
                     .alias("_out"),
-                credit.clone().cast(DataType::Int64).alias("_is_credit"),
+                col("_flow")
+                    .gt(lit(0i64))
+                    .cast(DataType::Int64)
+                    .alias("_is_credit"),
             ])
             .with_columns([
                 col("_in")

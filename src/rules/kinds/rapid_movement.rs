@@ -139,11 +139,16 @@ impl Detector for Params {
                 col(c::ACCT),
                 col(c::K),
                 col(c::PENCE),
-                when(flow.clone().lt(lit(0)))
-                    .then(lit(0) - flow.clone())
+                flow.clone().alias("_flow"),
+            ])
+            // Only credits and onward debits matter here.
+            .filter(col("_flow").neq(lit(0i64)))
+            .with_column(
+                when(col("_flow").lt(lit(0i64)))
+                    .then(lit(0) - col("_flow"))
                     .otherwise(lit(0i64))
                     .alias("_out"),
-            ])
+            )
             .reverse()
             .with_column((lit(i64::MAX / 2) - col(c::K)).alias("_k_rev"))
             .with_column(
