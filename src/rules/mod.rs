@@ -272,8 +272,20 @@ pub fn run_rules(
     let mut all_evidence =
         findings::empty_evidence(ledger).map_err(internal("(all rules)", "findings"))?;
     let mut applied = Vec::new();
+    // Rules with the same scope (STR-001..003, MSB-001..003, ...) share one filtered copy.
+    let mut scoped: Vec<(Scope, DataFrame)> = Vec::new();
     for rule in rules {
-        let rows = scoped_rows(&prepared.rows, rule, case)?;
+        let rows = match scoped.iter().find(|(s, _)| *s == rule.scope) {
+            Some((_, df)) => df.clone().lazy(),
+            None => {
+                let mut df = scoped_rows(&prepared.rows, rule, case)?
+                    .collect()
+                    .map_err(internal(&rule.id, "scope"))?;
+                df.rechunk_mut();
+                scoped.push((rule.scope.clone(), df.clone()));
+                df.lazy()
+            }
+        };
         let hits = rule
             .detector
             .detect(rows, &ctx)
@@ -312,7 +324,11 @@ pub fn run_rules(
 fn scoped_rows(rows: &DataFrame, rule: &Rule, case: &Case) -> Result<LazyFrame, RuleError> {
     let scope = &rule.scope;
     let mut lf = rows.clone().lazy();
-    if let Some(channels) = &scope.channels {
+    let all_channels = scope
+        .channels
+        .as_ref()
+        .is_some_and(|c| crate::ledger::Channel::ALL.iter().all(|x| c.contains(x)));
+    if let Some(channels) = scope.channels.as_ref().filter(|_| !all_channels) {
         let names: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
         lf = lf.filter(col(c::CHANNEL).is_in(
             lit(Series::new("channels".into(), names)).implode(false),

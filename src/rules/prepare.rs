@@ -145,11 +145,13 @@ pub fn prepare(ledger: &DataFrame, case: &Case) -> PolarsResult<Prepared> {
         .column(c::K)?
         .as_materialized_series()
         .is_sorted(SortOptions::default())?;
-    let rows = if k_sorted {
+    let mut rows = if k_sorted {
         rows
     } else {
         rows.sort([c::K, lc::SEQ], SortMultipleOptions::default())?
     };
+    // One contiguous chunk per column: every rule scans these rows again.
+    rows.rechunk_mut();
     Ok(Prepared {
         rows,
         without_base_amount,
