@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod money;
 pub mod pipeline;
 pub mod report;
+pub mod rules;
 pub mod synth;
 pub mod trace;
 pub mod verify;

@@ -2,6 +2,7 @@
 
 mod case_file;
 mod cli;
+mod detect;
 mod layouts;
 mod spreadsheets;
 mod support;

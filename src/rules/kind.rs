@@ -1,0 +1,305 @@
+//! What a rule kind is: documentation, parameters, and a detector that turns ledger rows
+//! into episodes with evidence.
+//!
+//! A kind's detector receives the prepared ledger rows (see `prepare`) already cut down to
+//! the rule's scope, as a polars lazy frame, and returns [`Hits`]: one row per episode
+//! with its figures, and the ledger `seq` of every evidence row. Turning hits into
+//! findings (ids, totals, provenance) is common code in `findings`, so every kind reports
+//! the same way.
+
+use std::fmt;
+
+use polars::prelude::*;
+use serde_json::json;
+
+use super::params::{format_money, ParamDoc, ParamError};
+use super::reference::Reference;
+use crate::case::Case;
+use crate::ledger::Channel;
+
+/// A rule kind implemented in Rust. A new kind is one file implementing this trait and one
+/// line in `registry::KINDS`.
+pub trait RuleKind: Sync {
+    /// The `kind` value in rule files, e.g. `cash_structuring`.
+    fn name(&self) -> &'static str;
+    /// What the kind looks for and how it computes it, in plain words.
+    fn method(&self) -> &'static str;
+    /// The parameters, in documentation order.
+    fn params(&self) -> &'static [ParamDoc];
+    /// Channels looked at when a rule's scope names none; `None` means every channel.
+    fn default_channels(&self) -> Option<&'static [Channel]>;
+    /// Check a rule's `params` table and build its detector.
+    fn compile(&self, params: &toml::Table) -> Result<Box<dyn Detector>, ParamError>;
+}
+
+/// A compiled rule's logic, with its parameters checked and filled in.
+pub trait Detector: Send + Sync + fmt::Debug {
+    /// Parameter values in effect, in documentation order, as TOML text.
+    fn params_in_effect(&self) -> Vec<(String, String)>;
+    /// Find episodes in the prepared, scoped rows.
+    fn detect(&self, rows: LazyFrame, ctx: &Context<'_>) -> PolarsResult<Hits>;
+}
+
+/// What a detector found.
+#[derive(Debug, Default)]
+pub struct Hits {
+    pub episodes: Vec<Episode>,
+    /// One row per evidence transaction: `episode` (u32), `seq` (u64, the ledger's).
+    pub evidence: Option<DataFrame>,
+    /// Things the rule could not evaluate, for the run's notes.
+    pub notes: Vec<String>,
+}
+
+/// One episode: a group (account, subject, ...) and period that crossed the rule's tests.
+#[derive(Debug, Clone)]
+pub struct Episode {
+    /// Matches `episode` in the evidence frame.
+    pub episode: u32,
+    /// Short key for the finding id: an account key, `subject:ID`, ...
+    pub group: String,
+    /// Subject ids concerned, `;`-separated.
+    pub subject: String,
+    /// Set when the period is not simply first to last evidence date (e.g. a calendar year).
+    pub window: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+    pub metrics: Vec<Metric>,
+}
+
+/// Everything a detector may need besides the rows.
+#[derive(Debug)]
+pub struct Context<'a> {
+    pub case: &'a Case,
+    pub reference: &'a Reference,
+    /// Case account keys by account index (`acct` in the prepared rows).
+    pub account_ids: Vec<String>,
+    /// Controlling subject ids by account index, `;`-separated.
+    pub controllers: Vec<String>,
+    /// Case subject ids by subject index (`subj`).
+    pub subject_ids: Vec<String>,
+    /// `acct` (u32) → `subj` (u32): one row per controlling subject.
+    pub account_subjects: DataFrame,
+}
+
+impl Context<'_> {
+    /// The case's base currency (all thresholds are in it).
+    pub fn currency(&self) -> &str {
+        &self.case.base_currency
+    }
+
+    /// Format pence in the base currency.
+    pub fn money(&self, pence: i64) -> String {
+        format_money(pence, self.currency())
+    }
+
+    /// The account key for an account index.
+    pub fn account(&self, acct: u32) -> &str {
+        self.account_ids
+            .get(acct as usize)
+            .map_or("?", String::as_str)
+    }
+
+    /// Controlling subjects for an account index.
+    pub fn controllers_of(&self, acct: u32) -> &str {
+        self.controllers
+            .get(acct as usize)
+            .map_or("", String::as_str)
+    }
+
+    /// The subject id for a subject index.
+    pub fn subject(&self, subj: u32) -> &str {
+        self.subject_ids
+            .get(subj as usize)
+            .map_or("?", String::as_str)
+    }
+}
+
+/// A figure reported with a finding, and the test it was put to.
+#[derive(Debug, Clone)]
+pub struct Metric {
+    /// Machine name, e.g. `peak_window_total`.
+    pub name: &'static str,
+    /// Words for a reader, e.g. "highest 7-day total".
+    pub label: String,
+    pub value: Value,
+    pub test: Option<Test>,
+}
+
+/// A metric's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Pence in the base currency.
+    Money(i64, String),
+    Count(i64),
+    /// A ratio or share (may be a float; money never is), shown to 3 places.
+    Ratio(f64),
+    /// A small score shown to 4 places (e.g. a mean absolute deviation).
+    Score(f64),
+    /// Days (may be fractional, e.g. a median).
+    Days(f64),
+    Text(String),
+    /// Not available (e.g. too few rows); said so, not guessed.
+    Missing(String),
+}
+
+/// The comparison a metric was put to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    AtLeast,
+    AtMost,
+    Above,
+    Below,
+}
+
+impl Op {
+    fn symbol(self) -> &'static str {
+        match self {
+            Op::AtLeast => ">=",
+            Op::AtMost => "<=",
+            Op::Above => ">",
+            Op::Below => "<",
+        }
+    }
+    fn words(self) -> &'static str {
+        match self {
+            Op::AtLeast => "at least",
+            Op::AtMost => "at most",
+            Op::Above => "above",
+            Op::Below => "below",
+        }
+    }
+}
+
+/// A threshold test and whether the metric met it.
+#[derive(Debug, Clone)]
+pub struct Test {
+    pub op: Op,
+    pub threshold: Value,
+    pub met: bool,
+}
+
+impl Value {
+    fn display(&self) -> String {
+        match self {
+            Value::Money(p, cur) => format_money(*p, cur),
+            Value::Count(n) => n.to_string(),
+            Value::Ratio(r) => format!("{r:.3}"),
+            Value::Score(r) => format!("{r:.4}"),
+            Value::Days(d) => {
+                if d.fract() == 0.0 {
+                    format!("{d:.0} days")
+                } else {
+                    format!("{d:.1} days")
+                }
+            }
+            Value::Text(t) => t.clone(),
+            Value::Missing(why) => format!("not available ({why})"),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        match self {
+            Value::Money(p, _) => json!(format!(
+                "{:.2}",
+                rust_decimal::Decimal::from_i128_with_scale(i128::from(*p), 2)
+            )),
+            Value::Count(n) => json!(n),
+            Value::Ratio(r) | Value::Score(r) | Value::Days(r) => {
+                if r.is_finite() {
+                    json!((r * 1e6).round() / 1e6)
+                } else {
+                    serde_json::Value::Null
+                }
+            }
+            Value::Text(t) => json!(t),
+            Value::Missing(_) => serde_json::Value::Null,
+        }
+    }
+}
+
+impl Metric {
+    /// A figure reported for context, with no test.
+    pub fn info(name: &'static str, label: impl Into<String>, value: Value) -> Metric {
+        Metric {
+            name,
+            label: label.into(),
+            value,
+            test: None,
+        }
+    }
+
+    /// A figure put to a test; `met` is computed by the caller from the same numbers.
+    pub fn tested(
+        name: &'static str,
+        label: impl Into<String>,
+        value: Value,
+        op: Op,
+        threshold: Value,
+        met: bool,
+    ) -> Metric {
+        Metric {
+            name,
+            label: label.into(),
+            value,
+            test: Some(Test { op, threshold, met }),
+        }
+    }
+
+    /// `highest 7-day total: £19,400.00 (test: at least £10,000.00, met)`
+    pub fn readable(&self) -> String {
+        match &self.test {
+            None => format!("{}: {}", self.label, self.value.display()),
+            Some(t) => format!(
+                "{}: {} (test: {} {}, {})",
+                self.label,
+                self.value.display(),
+                t.op.words(),
+                t.threshold.display(),
+                if t.met { "met" } else { "not met" }
+            ),
+        }
+    }
+
+    /// `{"metric": ..., "value": ..., "op": ">=", "threshold": ..., "met": true}`
+    pub fn json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        m.insert("metric".into(), json!(self.name));
+        m.insert("value".into(), self.value.json());
+        if let Some(t) = &self.test {
+            m.insert("op".into(), json!(t.op.symbol()));
+            m.insert("threshold".into(), t.threshold.json());
+            m.insert("met".into(), json!(t.met));
+        }
+        serde_json::Value::Object(m)
+    }
+}
+
+/// All metrics as one readable string, `; `-separated.
+pub fn readable(metrics: &[Metric]) -> String {
+    metrics
+        .iter()
+        .map(Metric::readable)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// All metrics as a JSON array (order kept).
+pub fn metrics_json(metrics: &[Metric]) -> String {
+    serde_json::Value::Array(metrics.iter().map(Metric::json).collect()).to_string()
+}
+
+/// Read a column of a small collected frame (episode aggregates) as `i64`s, nulls as `None`.
+pub fn i64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<i64>>> {
+    let s = df.column(name)?.cast(&DataType::Int64)?;
+    Ok(s.i64()?.iter().collect())
+}
+
+/// Read a column of a small collected frame as `f64`s.
+pub fn f64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
+    let s = df.column(name)?.cast(&DataType::Float64)?;
+    Ok(s.f64()?.iter().collect())
+}
+
+/// Read a column of a small collected frame as strings.
+pub fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
+    let s = df.column(name)?.cast(&DataType::String)?;
+    Ok(s.str()?.iter().map(|v| v.map(str::to_string)).collect())
+}

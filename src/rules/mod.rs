@@ -1,0 +1,399 @@
+//! Detection: declarative rules over the ledger, compiled to polars lazy plans.
+//!
+//! In: the canonical ledger, the case (accounts, who controls them, business types) and
+//! reference data (sector cash norms, declared turnover). Out: a `findings` frame (one
+//! row per episode a rule found, with the figures that crossed its thresholds) and a
+//! `finding_evidence` frame (one row per evidence transaction with its provenance).
+//!
+//! Rules are data: `rules/typologies/*.toml` (shipped, built into the binary) and any
+//! rule file a case adds. Each `[[rule]]` names a *kind* implemented in Rust (one file
+//! per kind under `kinds/`, listed in `registry::KINDS`), a plain-language description,
+//! the guidance it follows, typed parameters with defaults, and a scope. The path is
+//! `spec` (serde types) → `compile` (checked, errors naming file, rule and key) →
+//! `Rule` → `run_rules` (each kind's lazy plan over `prepare`d integer-keyed rows) →
+//! `findings` (ids, exact totals, evidence with provenance). `docs` renders
+//! `docs/rules.md` and `proceeds rules explain` from the same data.
+//!
+//! Method notes for a reader of the outputs are in `docs/detection.md`.
+
+pub mod compile;
+pub mod docs;
+pub mod dwell;
+pub mod findings;
+pub mod kind;
+pub mod kinds;
+pub mod params;
+pub mod prepare;
+pub mod reference;
+pub mod registry;
+pub mod spec;
+pub mod window;
+
+use std::path::{Component, Path, PathBuf};
+
+use polars::prelude::*;
+
+pub use compile::{Rule, Scope};
+pub use reference::Reference;
+pub use spec::Severity;
+
+use crate::case::Case;
+use prepare::c;
+
+/// A problem with a rule file, reference data, or (for `Internal`) our own code.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    /// The file as a whole: unreadable, not TOML, no rules.
+    #[error("{origin}: {message}")]
+    File { origin: String, message: String },
+    /// One rule: unknown key, wrong type, unknown kind, bad parameter, bad scope.
+    #[error("{origin}: rule {rule}: {message}")]
+    Rule {
+        origin: String,
+        rule: String,
+        message: String,
+    },
+    /// A reference-data file (declared turnover, sector norms).
+    #[error("{file}, line {line}: {message}")]
+    Reference {
+        file: String,
+        line: u32,
+        message: String,
+    },
+    /// A rule that does not fit the case (its scope names an account the case lacks).
+    #[error("rule {rule}: {message}")]
+    Case { rule: String, message: String },
+    /// `rules explain` of an id that no rule has.
+    #[error("there is no rule {id}; known rules: {known}")]
+    NotFound { id: String, known: String },
+    /// A bug: a polars plan failed.
+    #[error("internal error in rule {rule} ({stage}): {source}")]
+    Internal {
+        rule: String,
+        stage: &'static str,
+        source: PolarsError,
+    },
+}
+
+impl RuleError {
+    /// Whether the error is ours (a bug) rather than the input's.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, RuleError::Internal { .. })
+    }
+}
+
+fn internal(rule: &str, stage: &'static str) -> impl FnOnce(PolarsError) -> RuleError {
+    let rule = rule.to_string();
+    move |source| RuleError::Internal {
+        rule,
+        stage,
+        source,
+    }
+}
+
+/// What `rules list` and `rules check` report about a rule.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RuleInfo {
+    pub id: String,
+    pub name: String,
+    pub version: u32,
+    pub kind: String,
+    pub severity: String,
+    pub origin: String,
+    pub file_sha256: String,
+    pub description: String,
+    pub basis: Vec<String>,
+    /// Parameters in effect, defaults filled in: (name, TOML value).
+    pub params: Vec<(String, String)>,
+    pub scope: String,
+}
+
+impl From<&Rule> for RuleInfo {
+    fn from(r: &Rule) -> RuleInfo {
+        RuleInfo {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            version: r.version,
+            kind: r.kind.to_string(),
+            severity: r.severity.as_str().to_string(),
+            origin: r.origin.clone(),
+            file_sha256: r.file_sha256.clone(),
+            description: r.description.clone(),
+            basis: r.basis.clone(),
+            params: r.params(),
+            scope: r.scope.describe(),
+        }
+    }
+}
+
+/// The shipped rules, compiled.
+pub fn shipped_rules() -> Result<Vec<Rule>, RuleError> {
+    registry::shipped()
+}
+
+/// Compile one rule file from disk; `origin` is how it is named in errors and outputs.
+pub fn load_file(path: &Path, origin: &str) -> Result<Vec<Rule>, RuleError> {
+    let text = std::fs::read_to_string(path).map_err(|e| RuleError::File {
+        origin: origin.to_string(),
+        message: format!("cannot be read: {e}"),
+    })?;
+    compile::compile_file(&text, origin)
+}
+
+/// `proceeds rules check [PATHS]`: compile the given rule files (each on its own, and
+/// then together, so an id used in two files is caught); with no paths, the shipped
+/// rules. Returns what each rule is, or the first error.
+pub fn check(paths: &[PathBuf]) -> Result<Vec<RuleInfo>, RuleError> {
+    let rules = if paths.is_empty() {
+        shipped_rules()?
+    } else {
+        let mut all = Vec::new();
+        for p in paths {
+            registry::add(&mut all, load_file(p, &p.display().to_string())?)?;
+        }
+        all
+    };
+    Ok(rules.iter().map(RuleInfo::from).collect())
+}
+
+/// `proceeds rules list`: the shipped rules.
+pub fn list() -> Result<Vec<RuleInfo>, RuleError> {
+    check(&[])
+}
+
+/// `proceeds rules explain ID`: a shipped rule's own description, method, parameters,
+/// scope and basis, as plain text.
+pub fn explain(id: &str) -> Result<String, RuleError> {
+    let rules = shipped_rules()?;
+    match rules.iter().find(|r| r.id.eq_ignore_ascii_case(id)) {
+        Some(r) => Ok(docs::explain_rule(r)),
+        None => Err(RuleError::NotFound {
+            id: id.to_string(),
+            known: rules
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+/// The rules a case applies. `[rules] sets` in the case file lists shipped rule files by
+/// name (`"structuring"` for `rules/typologies/structuring.toml`) or the case's own rule
+/// files by path relative to the case file (`"rules/local.toml"`); when it lists nothing,
+/// every shipped rule applies. A case rule may not reuse a shipped rule's id.
+pub fn rules_for_case(case: &Case) -> Result<Vec<Rule>, RuleError> {
+    if case.rule_sets.is_empty() {
+        return shipped_rules();
+    }
+    let mut all = Vec::new();
+    for set in &case.rule_sets {
+        let shipped = registry::SHIPPED.iter().find(|(origin, _)| {
+            Path::new(origin).file_stem().and_then(|s| s.to_str()) == Some(set.as_str())
+        });
+        let rules = match shipped {
+            Some((origin, text)) => compile::compile_file(text, origin)?,
+            None if set.ends_with(".toml") => {
+                let p = Path::new(set);
+                if p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir)) {
+                    return Err(RuleError::File {
+                        origin: set.clone(),
+                        message: "points outside the case folder; keep case rule files inside it".into(),
+                    });
+                }
+                load_file(&case.dir.join(p), set)?
+            }
+            None => {
+                return Err(RuleError::File {
+                    origin: case.path.display().to_string(),
+                    message: format!(
+                        "`rules.sets` names {set:?}, which is neither a shipped rule set ({}) nor a .toml file",
+                        registry::SHIPPED
+                            .iter()
+                            .filter_map(|(o, _)| Path::new(o).file_stem().and_then(|s| s.to_str()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })
+            }
+        };
+        registry::add(&mut all, rules)?;
+    }
+    Ok(all)
+}
+
+/// A rule as it was applied in a run, for the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RuleApplied {
+    pub id: String,
+    pub version: u32,
+    pub kind: String,
+    pub origin: String,
+    pub file_sha256: String,
+    /// Parameters in effect: (name, TOML value).
+    pub params: Vec<(String, String)>,
+    pub scope: String,
+    pub findings: usize,
+}
+
+/// What detection produced.
+#[derive(Debug, Clone)]
+pub struct Findings {
+    /// One row per finding; schema in `docs/detection.md`.
+    pub findings: DataFrame,
+    /// One row per evidence transaction of each finding, with provenance.
+    pub evidence: DataFrame,
+    /// Each rule applied, with its parameters and number of findings.
+    pub rules: Vec<RuleApplied>,
+    /// What could not be looked at, and why (rows without a base amount, missing norms...).
+    pub notes: Vec<String>,
+}
+
+/// `proceeds detect`: run rules over a ledger. Findings come in rule order, then by
+/// group, window start and first evidence row; evidence rows in finding order, then
+/// ledger order.
+pub fn run_rules(
+    ledger: &DataFrame,
+    case: &Case,
+    rules: &[Rule],
+    reference: &Reference,
+) -> Result<Findings, RuleError> {
+    let prepared = prepare::prepare(ledger, case).map_err(internal("(all rules)", "prepare"))?;
+    let ctx = prepare::context(case, reference).map_err(internal("(all rules)", "context"))?;
+    let mut notes = Vec::new();
+    if prepared.without_base_amount > 0 {
+        notes.push(format!(
+            "{} ledger rows have no amount in the base currency ({}) and were not looked at by any rule; convert them and run again",
+            prepared.without_base_amount, case.base_currency
+        ));
+    }
+    let mut all_findings =
+        findings::empty_findings().map_err(internal("(all rules)", "findings"))?;
+    let mut all_evidence =
+        findings::empty_evidence(ledger).map_err(internal("(all rules)", "findings"))?;
+    let mut applied = Vec::new();
+    // Rules with the same scope (STR-001..003, MSB-001..003, ...) share one filtered copy.
+    let mut scoped: Vec<(Scope, DataFrame)> = Vec::new();
+    for rule in rules {
+        let rows = match scoped.iter().find(|(s, _)| *s == rule.scope) {
+            Some((_, df)) => df.clone().lazy(),
+            None => {
+                let mut df = scoped_rows(&prepared.rows, rule, case)?
+                    .collect()
+                    .map_err(internal(&rule.id, "scope"))?;
+                df.rechunk_mut();
+                scoped.push((rule.scope.clone(), df.clone()));
+                df.lazy()
+            }
+        };
+        let hits = rule
+            .detector
+            .detect(rows, &ctx)
+            .map_err(internal(&rule.id, "detect"))?;
+        notes.extend(hits.notes.iter().map(|n| format!("{}: {n}", rule.id)));
+        let (f, e) =
+            findings::assemble(rule, hits, ledger).map_err(internal(&rule.id, "findings"))?;
+        applied.push(RuleApplied {
+            id: rule.id.clone(),
+            version: rule.version,
+            kind: rule.kind.to_string(),
+            origin: rule.origin.clone(),
+            file_sha256: rule.file_sha256.clone(),
+            params: rule.params(),
+            scope: rule.scope.describe(),
+            findings: f.height(),
+        });
+        all_findings
+            .vstack_mut(&f)
+            .map_err(internal(&rule.id, "findings"))?;
+        all_evidence
+            .vstack_mut(&e)
+            .map_err(internal(&rule.id, "findings"))?;
+    }
+    all_findings.rechunk_mut();
+    all_evidence.rechunk_mut();
+    Ok(Findings {
+        findings: all_findings,
+        evidence: all_evidence,
+        rules: applied,
+        notes,
+    })
+}
+
+/// The prepared rows a rule's scope lets through.
+fn scoped_rows(rows: &DataFrame, rule: &Rule, case: &Case) -> Result<LazyFrame, RuleError> {
+    let scope = &rule.scope;
+    let mut lf = rows.clone().lazy();
+    let all_channels = scope
+        .channels
+        .as_ref()
+        .is_some_and(|c| crate::ledger::Channel::ALL.iter().all(|x| c.contains(x)));
+    if let Some(channels) = scope.channels.as_ref().filter(|_| !all_channels) {
+        let names: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
+        lf = lf.filter(col(c::CHANNEL).is_in(
+            lit(Series::new("channels".into(), names)).implode(false),
+            false,
+        ));
+    }
+    let mut accounts: Option<Vec<u32>> = None;
+    if !scope.accounts.is_empty() {
+        let mut idx = Vec::new();
+        for a in &scope.accounts {
+            match case.accounts.iter().position(|x| &x.id == a) {
+                Some(i) => idx.push(i as u32),
+                None => {
+                    return Err(RuleError::Case {
+                        rule: rule.id.clone(),
+                        message: format!(
+                            "scope names account {a:?}, which the case does not declare; declared accounts: {}",
+                            case.accounts.iter().map(|x| x.id.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    })
+                }
+            }
+        }
+        accounts = Some(idx);
+    }
+    if !scope.subjects.is_empty() {
+        for s in &scope.subjects {
+            if !case.subjects.iter().any(|x| &x.id == s) {
+                return Err(RuleError::Case {
+                    rule: rule.id.clone(),
+                    message: format!(
+                        "scope names subject {s:?}, which the case does not declare; declared subjects: {}",
+                        case.subjects.iter().map(|x| x.id.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                });
+            }
+        }
+        let controlled: Vec<u32> = case
+            .accounts
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.controlled_by.iter().any(|s| scope.subjects.contains(s)))
+            .map(|(i, _)| i as u32)
+            .collect();
+        accounts = Some(match accounts {
+            Some(a) => a.into_iter().filter(|i| controlled.contains(i)).collect(),
+            None => controlled,
+        });
+    }
+    if let Some(idx) = accounts {
+        lf = lf.filter(col(c::ACCT).is_in(
+            lit(Series::new("accounts".into(), idx)).implode(false),
+            false,
+        ));
+    }
+    if let Some(from) = scope.from {
+        lf = lf.filter(col(c::DAY).gt_eq(lit(prepare::day_of_date(from))));
+    }
+    if let Some(to) = scope.to {
+        lf = lf.filter(col(c::DAY).lt_eq(lit(prepare::day_of_date(to))));
+    }
+    Ok(lf)
+}
+
+/// `docs/rules.md`, generated from the shipped rules and the kinds' documentation.
+pub fn rules_markdown() -> Result<String, RuleError> {
+    Ok(docs::rules_markdown(&shipped_rules()?))
+}

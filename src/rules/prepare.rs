@@ -1,0 +1,230 @@
+//! The ledger as the rules see it: integer keys and integer pence, built once per run.
+//!
+//! In: the canonical ledger frame and the case. Out: one row per ledger row that has an
+//! amount in the base currency, with the columns below, sorted by account (case order),
+//! day and `seq`. Rules compare with thresholds in the base currency, so a row whose
+//! `amount_base` is still null (a foreign-currency row not yet converted) cannot be
+//! judged: it is left out and counted, and the count is reported with the findings.
+//!
+//! Why integers: polars' `rolling_*_by` rejects Decimal, and string keys make every
+//! sort and partition slow. A window key `k = group * STRIDE + day` puts every account
+//! (or subject) on its own stretch of one integer line, far enough apart that no window
+//! of up to `MAX_WINDOW_DAYS` ever reaches the next group. One sorted rolling pass over
+//! `k` then computes every group's windows at once, with no per-group loop and no
+//! `over()` partitioning; the same trick lets forward/backward fills stay inside a group.
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+use super::kind::Context;
+use super::reference::Reference;
+use crate::case::Case;
+use crate::ledger::col as lc;
+
+/// Distance between groups on the window key line (2^20 days, about 2,870 years).
+pub const STRIDE: i64 = 1 << 20;
+/// The longest window any rule may use; far below `STRIDE`, so windows never cross groups.
+pub const MAX_WINDOW_DAYS: u32 = 3660;
+
+/// Column names of the prepared rows.
+pub mod c {
+    /// The ledger's `seq` (u64): the link back to every provenance column.
+    pub const SEQ: &str = "seq";
+    /// Account index in case order (u32).
+    pub const ACCT: &str = "acct";
+    /// Booking date as days since 1970-01-01 (i64).
+    pub const DAY: &str = "day";
+    /// Window key: group index × STRIDE + day (i64).
+    pub const K: &str = "k";
+    /// `amount_base` in pence (i64), signed: + money in, − money out.
+    pub const PENCE: &str = "pence";
+    pub const CHANNEL: &str = "channel";
+    pub const COUNTERPARTY: &str = "counterparty_name";
+    pub const COUNTERPARTY_ACCOUNT: &str = "counterparty_account";
+    pub const DESCRIPTION: &str = "description";
+    pub const LOCATION: &str = "location";
+    /// Subject index (u32), present only after [`super::by_subject`].
+    pub const SUBJ: &str = "subj";
+}
+
+/// The prepared rows and what was left out.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub rows: DataFrame,
+    /// Ledger rows left out because `amount_base` is null.
+    pub without_base_amount: usize,
+}
+
+/// Build the prepared rows. Fails only on our own bugs or a ledger that does not match
+/// the case (an account the case does not declare).
+pub fn prepare(ledger: &DataFrame, case: &Case) -> PolarsResult<Prepared> {
+    let without_base_amount = ledger.column(lc::AMOUNT_BASE)?.null_count();
+    let run = "_run";
+    let mut base = ledger
+        .clone()
+        .lazy()
+        .filter(col(lc::AMOUNT_BASE).is_not_null())
+        .select([
+            col(lc::SEQ),
+            col(lc::ACCOUNT_ID),
+            col(lc::BOOKING_DATE)
+                .cast(DataType::Int32)
+                .cast(DataType::Int64)
+                .alias(c::DAY),
+            (col(lc::AMOUNT_BASE) * lit(100))
+                .strict_cast(DataType::Int64)
+                .alias(c::PENCE),
+            col(lc::CHANNEL),
+            col(lc::COUNTERPARTY_NAME),
+            col(lc::COUNTERPARTY_ACCOUNT),
+            col(lc::DESCRIPTION),
+            col(lc::LOCATION),
+        ])
+        .collect()?;
+    if !base
+        .column(lc::SEQ)?
+        .as_materialized_series()
+        .is_sorted(SortOptions::default())?
+    {
+        base = base.sort([lc::SEQ], SortMultipleOptions::default())?;
+    }
+    // Rows of one account are contiguous in a canonical ledger, so the account key is
+    // looked up once per run of rows (a few thousand strings), and the account index is
+    // gathered from the run number rather than joined row by row.
+    let base = base
+        .lazy()
+        .with_column(
+            col(lc::ACCOUNT_ID)
+                .neq(col(lc::ACCOUNT_ID).shift(lit(1)))
+                .fill_null(lit(true))
+                .cast(DataType::UInt32)
+                .cum_sum(false)
+                .alias(run),
+        )
+        .collect()?;
+    let first_rows = base
+        .clone()
+        .lazy()
+        .filter(col(run).neq(col(run).shift(lit(1))).fill_null(lit(true)))
+        .select([col(lc::ACCOUNT_ID)])
+        .collect()?;
+    let index: std::collections::HashMap<&str, u32> = case
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.as_str(), i as u32))
+        .collect();
+    let mut run_account: Vec<u32> = Vec::with_capacity(first_rows.height());
+    for id in first_rows.column(lc::ACCOUNT_ID)?.str()?.iter() {
+        let id = id.unwrap_or_default();
+        match index.get(id) {
+            Some(&i) => run_account.push(i),
+            None => {
+                polars_bail!(ComputeError: "the ledger has rows for account {id:?}, which the case does not declare")
+            }
+        }
+    }
+    let run_idx = base
+        .column(run)?
+        .as_materialized_series()
+        .cast(&IDX_DTYPE)?;
+    let run_idx = run_idx - 1;
+    let acct = UInt32Chunked::from_vec(c::ACCT.into(), run_account)
+        .take(run_idx.idx()?)?
+        .into_series();
+    let mut rows = base;
+    rows.with_column(acct.into_column())?;
+    let rows = rows
+        .lazy()
+        .with_column((col(c::ACCT).cast(DataType::Int64) * lit(STRIDE) + col(c::DAY)).alias(c::K))
+        .drop(cols([lc::ACCOUNT_ID, run]))
+        .collect()?;
+    // A canonical ledger (account in case order, then date; `seq` numbers that order) is
+    // now sorted by `k` too. Anything else is sorted explicitly.
+    let k_sorted = rows
+        .column(c::K)?
+        .as_materialized_series()
+        .is_sorted(SortOptions::default())?;
+    let mut rows = if k_sorted {
+        rows
+    } else {
+        rows.sort([c::K, lc::SEQ], SortMultipleOptions::default())?
+    };
+    // One contiguous chunk per column: every rule scans these rows again.
+    rows.rechunk_mut();
+    Ok(Prepared {
+        rows,
+        without_base_amount,
+    })
+}
+
+/// The context shared by every rule of a run.
+pub fn context<'a>(case: &'a Case, reference: &'a Reference) -> PolarsResult<Context<'a>> {
+    let subject_ids: Vec<String> = case.subjects.iter().map(|s| s.id.clone()).collect();
+    let index: std::collections::HashMap<&str, usize> = subject_ids
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
+    let mut acct_col = Vec::new();
+    let mut subj_col = Vec::new();
+    for (i, a) in case.accounts.iter().enumerate() {
+        for s in &a.controlled_by {
+            if let Some(&j) = index.get(s.as_str()) {
+                acct_col.push(i as u32);
+                subj_col.push(j as u32);
+            }
+        }
+    }
+    Ok(Context {
+        case,
+        reference,
+        account_ids: case.accounts.iter().map(|a| a.id.clone()).collect(),
+        controllers: case
+            .accounts
+            .iter()
+            .map(|a| a.controlled_by.join(";"))
+            .collect(),
+        subject_ids,
+        account_subjects: df!(c::ACCT => acct_col, c::SUBJ => subj_col)?,
+    })
+}
+
+/// Re-key rows by controlling subject: one copy of each row per subject controlling its
+/// account (rows of accounts nobody controls drop out), `k` = subject × STRIDE + day,
+/// sorted by `k` then `seq`.
+pub fn by_subject(rows: LazyFrame, ctx: &Context<'_>) -> LazyFrame {
+    rows.join(
+        ctx.account_subjects.clone().lazy(),
+        [col(c::ACCT)],
+        [col(c::ACCT)],
+        JoinArgs::new(JoinType::Inner),
+    )
+    .with_column((col(c::SUBJ).cast(DataType::Int64) * lit(STRIDE) + col(c::DAY)).alias(c::K))
+    .sort([c::K, c::SEQ], SortMultipleOptions::default())
+}
+
+/// Days since 1970-01-01 → date.
+pub fn date_of_day(day: i64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN) + chrono::Duration::days(day)
+}
+
+/// Date → days since 1970-01-01.
+pub fn day_of_date(date: NaiveDate) -> i64 {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN);
+    (date - epoch).num_days()
+}
+
+/// Upper-case letters and digits (any script), runs of anything else as one space, trimmed: the key
+/// counterparty names are compared on (`J. Smith ` and `J SMITH` are the same sender).
+/// Where a row has no counterparty name, its narrative is used instead.
+pub fn normalised_counterparty() -> Expr {
+    col(c::COUNTERPARTY)
+        .fill_null(col(c::DESCRIPTION))
+        .str()
+        .to_uppercase()
+        .str()
+        .replace_all(lit(r"[^\p{L}\p{N}]+"), lit(" "), false)
+        .str()
+        .strip_chars(lit(NULL))
+}
