@@ -42,9 +42,14 @@ pub enum Command {
     /// Ingest and verify: balance continuity, coverage gaps, duplicates, internal
     /// transfers, currency conversion (adds integrity.csv, duplicates.csv, transfers.csv).
     Verify(RunArgs),
-    /// Ingest, verify and trace tainted money by every method (adds trace_*.csv); the
+    /// Ingest, verify and apply the detection rules (adds findings.csv, finding_evidence.csv).
+    Detect(RunArgs),
+    /// Ingest, verify, detect and trace tainted money by every method (adds trace_*.csv); the
     /// case file's [tracing] table says what is tainted.
     Trace(TraceArgs),
+    /// Detection rules: check rule files, list the shipped rules, explain one.
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// Statement layouts and formats.
     #[command(subcommand)]
     Formats(FormatsCommand),
@@ -117,6 +122,23 @@ pub struct TraceArgs {
     pub backward: Option<String>,
 }
 
+/// `proceeds rules ...`
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Check rule files (default: the shipped rules) and list what they define.
+    Check {
+        /// Rule files to check.
+        paths: Vec<PathBuf>,
+    },
+    /// List the shipped rules.
+    List,
+    /// Print a rule's description, basis, parameters and scope.
+    Explain {
+        /// Rule id, e.g. STR-001.
+        id: String,
+    },
+}
+
 /// `proceeds formats ...`
 #[derive(Debug, Subcommand)]
 pub enum FormatsCommand {
@@ -158,6 +180,28 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             if !quiet {
                 print_summary(&summary);
             }
+            Ok(0)
+        }
+        Command::Detect(args) => {
+            let (quiet, options) = run_options(&args);
+            let summary = pipeline::run_to(&args.case, &options, pipeline::Stage::Detect)?;
+            if !quiet {
+                print_summary(&summary);
+            }
+            Ok(0)
+        }
+        Command::Rules(RulesCommand::Check { paths }) => {
+            let rules = crate::rules::check(&paths)?;
+            print_out(&rules_table(&rules));
+            print_out(&format!("{} rules OK\n", rules.len()));
+            Ok(0)
+        }
+        Command::Rules(RulesCommand::List) => {
+            print_out(&rules_table(&crate::rules::list()?));
+            Ok(0)
+        }
+        Command::Rules(RulesCommand::Explain { id }) => {
+            print_out(&crate::rules::explain(&id)?);
             Ok(0)
         }
         Command::Trace(args) => {
@@ -275,6 +319,20 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             }
         }
     }
+}
+
+fn rules_table(rules: &[crate::rules::RuleInfo]) -> String {
+    let mut out = format!(
+        "{:<9} {:>3}  {:<22} {:<8} {}\n",
+        "ID", "VER", "KIND", "SEVERITY", "NAME"
+    );
+    for r in rules {
+        out.push_str(&format!(
+            "{:<9} {:>3}  {:<22} {:<8} {}\n",
+            r.id, r.version, r.kind, r.severity, r.name
+        ));
+    }
+    out
 }
 
 fn registry_for(case: Option<PathBuf>) -> Result<Registry, Error> {

@@ -7,6 +7,7 @@ use crate::case::CaseError;
 use crate::ingest::layout::LayoutError;
 use crate::ingest::IngestError;
 use crate::report::ReportError;
+use crate::rules::RuleError;
 use crate::trace::TraceError;
 use crate::verify::VerifyError;
 
@@ -27,6 +28,8 @@ pub enum Error {
     #[error(transparent)]
     Verify(#[from] VerifyError),
     #[error(transparent)]
+    Rules(#[from] RuleError),
+    #[error(transparent)]
     Trace(#[from] TraceError),
     #[error(transparent)]
     Report(#[from] ReportError),
@@ -43,7 +46,8 @@ impl Error {
             Error::Ingest(e) if e.is_internal() => EXIT_INTERNAL,
             Error::Verify(e) if e.is_internal() => EXIT_INTERNAL,
             Error::Trace(e) if !e.is_bad_input() => EXIT_INTERNAL,
-            Error::Verify(_) | Error::Trace(_) => EXIT_BAD_INPUT,
+            Error::Rules(e) if e.is_internal() => EXIT_INTERNAL,
+            Error::Verify(_) | Error::Trace(_) | Error::Rules(_) => EXIT_BAD_INPUT,
             Error::Internal(_) => EXIT_INTERNAL,
             // Failing to write outputs is an environment problem the user can fix (disk, permissions).
             Error::Case(_)

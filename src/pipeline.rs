@@ -1,6 +1,6 @@
 //! The pipeline: load the case, run the stages in order, write the outputs.
 //!
-//! Stages so far: ingest, verify, trace (detect and schedule follow). Each stage reads the
+//! Stages so far: ingest, verify, detect, trace (schedule follows). Each stage reads the
 //! frames the earlier ones produced and adds its own outputs; `run` runs every stage that
 //! exists, and each sub-command runs the stages up to and including its own. Tracing runs
 //! only when the case file says what is tainted (`[tracing]`); otherwise the summary and
@@ -17,6 +17,7 @@ use crate::ingest::{ingest_case, Ingested, Registry, SourceReport};
 use crate::money::{format_amount, from_minor_units};
 use crate::report::manifest::{CaseInfo, Counts, Input, LayoutUse, Manifest, RuleUse, Tool};
 use crate::report::{csv_out, ensure_dir, parquet_out, write_atomic, OutputFile};
+use crate::rules::{rules_for_case, run_rules, Findings, Reference};
 use crate::trace::{trace, Trace, TraceInput};
 use crate::verify::{verify, Verified};
 use polars::prelude::DataFrame;
@@ -37,6 +38,7 @@ pub struct RunOptions {
 pub enum Stage {
     Ingest,
     Verify,
+    Detect,
     Trace,
 }
 
@@ -73,11 +75,19 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
     } else {
         None
     };
+    let found = match &verified {
+        Some(v) if last >= Stage::Detect => {
+            let rules = rules_for_case(&case)?;
+            let reference = Reference::for_case(&case)?;
+            Some(run_rules(&v.ledger, &case, &rules, &reference)?)
+        }
+        _ => None,
+    };
     let traced = match (&verified, &case.tracing) {
         (Some(v), Some(spec)) if last >= Stage::Trace => Some(trace(&TraceInput {
             ledger: &v.ledger,
             transfers: Some(&v.transfers),
-            finding_evidence: None,
+            finding_evidence: found.as_ref().map(|f| &f.evidence),
             spec,
         })?),
         _ => None,
@@ -89,6 +99,7 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
             last,
             ingested: &ingested,
             verified: verified.as_ref(),
+            found: found.as_ref(),
             traced: traced.as_ref(),
         },
         options,
@@ -125,6 +136,7 @@ pub fn ingest_file(
         last: Stage::Ingest,
         ingested: &ingested,
         verified: None,
+        found: None,
         traced: None,
     };
     let summary = write_outputs(&case, &registry, &stages, options)?;
@@ -145,10 +157,16 @@ pub fn backward_report(
     let registry = Registry::for_case(&case)?;
     let ingested = ingest_case(&case, &registry, false)?;
     let v = verify(&case, ingested.ledger, &ingested.statements, &case.verify)?;
+    let found = run_rules(
+        &v.ledger,
+        &case,
+        &rules_for_case(&case)?,
+        &Reference::for_case(&case)?,
+    )?;
     let t = trace(&TraceInput {
         ledger: &v.ledger,
         transfers: Some(&v.transfers),
-        finding_evidence: None,
+        finding_evidence: Some(&found.evidence),
         spec: &spec,
     })?;
     let b = t.backward(txn_id)?;
@@ -185,6 +203,7 @@ struct Stages<'a> {
     last: Stage,
     ingested: &'a Ingested,
     verified: Option<&'a Verified>,
+    found: Option<&'a Findings>,
     traced: Option<&'a Trace>,
 }
 
@@ -308,6 +327,43 @@ fn write_outputs(
             v.duplicates.height(),
             v.transfers.height()
         ));
+    }
+    if let Some(f) = stages.found {
+        stage_names.push("detect".into());
+        let evidence_meta = vec![(
+            "proceeds.version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        )];
+        outputs.push(write_atomic(
+            dir,
+            "findings.csv",
+            &csv_out::frame_to_csv("findings.csv", &f.findings)?,
+        )?);
+        outputs.push(write_atomic(
+            dir,
+            "findings.parquet",
+            &parquet_out::to_parquet_bytes("findings.parquet", &f.findings, evidence_meta)?,
+        )?);
+        outputs.push(write_atomic(
+            dir,
+            "finding_evidence.csv",
+            &csv_out::frame_to_csv("finding_evidence.csv", &f.evidence)?,
+        )?);
+        for r in &f.rules {
+            rules.push(RuleUse {
+                id: r.id.clone(),
+                version: r.version,
+            });
+        }
+        stage_notes.push(format!(
+            "detect: {} rules applied, {} findings on {} evidence rows (findings.csv)",
+            f.rules.len(),
+            f.findings.height(),
+            f.evidence.height()
+        ));
+        for n in &f.notes {
+            stage_notes.push(format!("detect: {n}"));
+        }
     }
     match (stages.traced, stages.last >= Stage::Trace) {
         (Some(t), _) => {

@@ -58,6 +58,9 @@ fn demo_case_reruns_are_byte_identical() {
         names,
         [
             "duplicates.csv",
+            "finding_evidence.csv",
+            "findings.csv",
+            "findings.parquet",
             "integrity.csv",
             "integrity_summary.txt",
             "ledger.csv",
@@ -538,4 +541,47 @@ fn ingest_a_single_statement_without_a_case_file() {
         .unwrap();
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stderr).contains("cannot tell the format of"));
+}
+
+#[test]
+fn demo_run_finds_the_structuring_and_traces_with_it() {
+    let out = tempfile::tempdir().unwrap();
+    let r = run_case(&fixture("demo/case.toml"), out.path(), &[]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let stdout = String::from_utf8(r.stdout).unwrap();
+    assert!(stdout.contains("verify: 21 checks, 0 failed"), "{stdout}");
+    assert!(stdout.contains("2 internal transfers matched"), "{stdout}");
+    let findings = read_csv(&out.path().join("findings.csv"));
+    let at = |name: &str| findings[0].iter().position(|h| h == name).unwrap();
+    let ids: Vec<&str> = findings[1..]
+        .iter()
+        .map(|r| r[at("finding_id")].as_str())
+        .collect();
+    assert!(ids.contains(&"STR-001/DH-LLOYDS/2024-01-05/1"), "{ids:?}");
+    assert!(ids.contains(&"STR-001/DH-LLOYDS/2024-02-06/1"), "{ids:?}");
+    // The January episode: three Lloyds cash deposits of 9,400, 9,200 and 9,650.
+    let evidence = read_csv(&out.path().join("finding_evidence.csv"));
+    let e = |name: &str| evidence[0].iter().position(|h| h == name).unwrap();
+    let january: Vec<(&str, &str)> = evidence[1..]
+        .iter()
+        .filter(|r| r[e("finding_id")] == "STR-001/DH-LLOYDS/2024-01-05/1")
+        .map(|r| (r[e("txn_id")].as_str(), r[e("amount")].as_str()))
+        .collect();
+    assert_eq!(
+        january,
+        [
+            ("c33825027dad-L18", "9400.00"),
+            ("c33825027dad-L17", "9200.00"),
+            ("c33825027dad-L16", "9650.00")
+        ]
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("manifest.json")).unwrap()).unwrap();
+    let stages: Vec<&str> = manifest["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["ingest", "verify", "detect", "trace"]);
 }
