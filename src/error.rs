@@ -4,6 +4,7 @@
 //! 3 internal error (a bug: please report it with the manifest and the command).
 
 use crate::case::CaseError;
+use crate::confiscation::ScheduleError;
 use crate::ingest::layout::LayoutError;
 use crate::ingest::IngestError;
 use crate::report::ReportError;
@@ -29,6 +30,8 @@ pub enum Error {
     #[error(transparent)]
     Trace(#[from] TraceError),
     #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    #[error(transparent)]
     Report(#[from] ReportError),
     #[error("{0}")]
     Usage(String),
@@ -43,7 +46,8 @@ impl Error {
             Error::Ingest(e) if e.is_internal() => EXIT_INTERNAL,
             Error::Verify(e) if e.is_internal() => EXIT_INTERNAL,
             Error::Trace(e) if !e.is_bad_input() => EXIT_INTERNAL,
-            Error::Verify(_) | Error::Trace(_) => EXIT_BAD_INPUT,
+            Error::Schedule(e) if e.is_internal() => EXIT_INTERNAL,
+            Error::Verify(_) | Error::Trace(_) | Error::Schedule(_) => EXIT_BAD_INPUT,
             Error::Internal(_) => EXIT_INTERNAL,
             // Failing to write outputs is an environment problem the user can fix (disk, permissions).
             Error::Case(_)

@@ -3,6 +3,7 @@
 mod case_file;
 mod cli;
 mod layouts;
+mod schedule;
 mod spreadsheets;
 mod support;
 mod trace;
