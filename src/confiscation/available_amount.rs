@@ -111,7 +111,7 @@ pub(crate) fn available_amount(
                 ),
             ),
             None => {
-                let first = rows.iter().min_by_key(|e| e.seq).copied().unwrap_or(last);
+                let first = rows.iter().min_by_key(|e| e.seq).copied().unwrap_or(*last);
                 let (opening, from) = match first.balance {
                     Some(b) => (
                         b - first.amount,
@@ -151,8 +151,8 @@ pub(crate) fn available_amount(
             None => (in_currency, String::new()),
         };
         let share = ctx
-            .case
-            .schedule
+            .reference
+            .options
             .account_shares
             .get(&account.id)
             .copied()

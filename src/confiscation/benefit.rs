@@ -268,7 +268,7 @@ fn lifestyle(ctx: &Context<'_>, out: &mut BenefitSchedule) -> Result<(), Schedul
                 .filter(|s| !s.is_empty())
                 .collect::<Vec<_>>()
                 .join("; ");
-            ledger_exclusions.push((e.seq, exclusion(category, e, reason, evidence)));
+            ledger_exclusions.push((e.seq, exclusion(*category, e, reason, evidence)));
             continue;
         }
         let mut reason = format!(
@@ -696,4 +696,146 @@ fn representing_property(
     }
     out.lines.extend(extra);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::NaiveDate;
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::case::{Case, Subject, SubjectRole};
+    use crate::confiscation::relevant_day::relevant_day;
+    use crate::confiscation::{Jurisdiction, Month, PriceIndex, ReferenceData, Valuation};
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn entry(seq: u64, date: NaiveDate, pence: i64) -> Entry {
+        Entry {
+            txn_id: format!("T{seq}"),
+            account_id: "STATEMENT".into(),
+            source_file: "s.csv".into(),
+            source_line: seq as u32 + 1,
+            exhibit: None,
+            seq,
+            booking_date: date,
+            amount: pence,
+            currency: "GBP".into(),
+            amount_base: pence,
+            balance: None,
+            channel: "card".into(),
+            counterparty_name: None,
+            description: format!("row {seq}"),
+            reversal: false,
+            excluded_reason: None,
+            transfer_id: None,
+            fx_rate: None,
+            fx_rate_date: None,
+        }
+    }
+
+    /// Reversals and cancelled rows are excluded; expenditure beyond the balance is counted
+    /// only for the part later credits do not repay, oldest shortfall first.
+    #[test]
+    fn expenditure_beyond_the_balance_less_repayments() {
+        let mut case = Case::ad_hoc(std::path::Path::new("Cargo.toml"), "lloyds", "GBP").unwrap();
+        case.lifestyle = true;
+        case.proceedings_started = day(2025, 3, 14);
+        case.subjects.push(Subject {
+            id: "D".into(),
+            name: "D".into(),
+            role: SubjectRole::Defendant,
+            date_of_birth: None,
+            address: None,
+            aliases: Vec::new(),
+        });
+        case.accounts[0].controlled_by = vec!["D".into()];
+        let j = Jurisdiction::by_id("uk-poca-2002").unwrap();
+        let rd = relevant_day(case.proceedings_started, &j.relevant_day).unwrap();
+        let mut months = BTreeMap::new();
+        for (m, line) in [(1, 4), (2, 5), (3, 6)] {
+            months.insert(
+                Month {
+                    year: 2020,
+                    month: m,
+                },
+                (Decimal::from(100), line),
+            );
+        }
+        let index = PriceIndex {
+            file: "cpi.csv".into(),
+            series: "test".into(),
+            vintage: "test".into(),
+            months,
+        };
+        let valuation = Valuation::new(None, index).unwrap();
+        let mut entries = vec![
+            entry(1, day(2020, 1, 1), 100_000), // +1,000.00: s.10(2); balance 1,000.00
+            entry(2, day(2020, 1, 5), -150_000), // −1,500.00: 500.00 beyond the balance
+            entry(3, day(2020, 1, 10), 30_000), // +300.00 reversal: excluded, repays 300.00
+            entry(4, day(2020, 1, 12), 5_000),  // +50.00 cancelled: excluded, moves nothing
+            entry(5, day(2020, 2, 1), -10_000), // −100.00: 100.00 beyond the balance
+            entry(6, day(2020, 3, 1), 25_000),  // +250.00: s.10(2); repays 200.00 then 50.00
+        ];
+        entries[2].reversal = true;
+        entries[3].excluded_reason = Some("cancelled money transfer".into());
+        let reference = ReferenceData::default();
+        let ctx = Context {
+            case: &case,
+            jurisdiction: &j,
+            relevant_day: &rd,
+            valuation: &valuation,
+            reference: &reference,
+            entries: &entries,
+            by_txn: entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.txn_id.as_str(), i))
+                .collect(),
+            transfers_by_credit: BTreeMap::new(),
+            transfers_by_debit: BTreeMap::new(),
+            defendant_accounts: ["STATEMENT".to_string()].into(),
+        };
+        let b = benefit(&ctx).unwrap();
+        let lines: Vec<(&str, String, i64)> = b
+            .lines
+            .iter()
+            .map(|l| (l.section.as_str(), l.txn_id.clone().unwrap(), l.value))
+            .collect();
+        // Debit T2's 500.00 shortfall is repaid by T3 (300.00) and T6 (200.00): not counted.
+        // Debit T5's 100.00 shortfall gets the last 50.00 of T6: 50.00 counted.
+        assert_eq!(
+            lines,
+            vec![
+                ("s.10(2)", "T1".to_string(), 100_000),
+                ("s.10(2)", "T6".to_string(), 25_000),
+                ("s.10(4)", "T5".to_string(), 5_000),
+            ]
+        );
+        let excluded: Vec<(&str, String)> = b
+            .exclusions
+            .iter()
+            .map(|l| (l.category, l.txn_id.clone().unwrap()))
+            .collect();
+        assert_eq!(
+            excluded,
+            vec![
+                ("expenditure_funded", "T2".to_string()),
+                ("reversal", "T3".to_string()),
+                ("excluded_at_ingest", "T4".to_string()),
+            ]
+        );
+        assert!(
+            b.exclusions[0].reason.contains("300.00") || b.exclusions[0].reason.contains("500.00")
+        );
+        assert!(
+            b.lines[2].reason.contains("T6 on 2020-03-01"),
+            "{}",
+            b.lines[2].reason
+        );
+    }
 }

@@ -26,7 +26,7 @@
 
 pub mod available_amount;
 pub mod benefit;
-mod frames;
+pub mod frames;
 pub mod jurisdiction;
 pub mod recoverable_amount;
 pub mod reference;
@@ -91,7 +91,7 @@ fn de_opt_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
     /// A reference file is malformed or lacks what is needed.
-    #[error("schedule: reference file {file}{}, field `{field}`: {problem}", if *line > 0 { format!(", line {line}") } else { String::new() })]
+    #[error("schedule: reference file {file}{}, field `{field}`: {problem}", line_suffix(.line))]
     Reference {
         file: String,
         line: u32,
@@ -116,6 +116,15 @@ pub enum ScheduleError {
         context: String,
         source: PolarsError,
     },
+}
+
+/// `, line N`, or nothing for a problem with the file as a whole (line 0).
+fn line_suffix(line: &u32) -> String {
+    if *line > 0 {
+        format!(", line {line}")
+    } else {
+        String::new()
+    }
 }
 
 impl ScheduleError {

@@ -260,7 +260,7 @@ fn write_cell(
         Cell::Empty => 0,
         Cell::Text(s) => {
             let s = sanitize_text(s);
-            ws.write_string(row, col, s.as_ref())?;
+            ws.write_string(row, col, &*s)?;
             s.chars().count()
         }
         Cell::Decimal(m, scale) => {
@@ -286,7 +286,7 @@ fn write_cell(
 fn write_table(ws: &mut Worksheet, f: &Formats, t: &Table) -> Result<(), XlsxError> {
     let mut widths: Vec<usize> = t.header.iter().map(|h| h.chars().count()).collect();
     for (c, h) in t.header.iter().enumerate() {
-        ws.write_string_with_format(0, c as u16, sanitize_text(h).as_ref(), &f.header)?;
+        ws.write_string_with_format(0, c as u16, &*sanitize_text(h), &f.header)?;
     }
     for (r, row) in t.rows.iter().enumerate() {
         let xr = r as u32 + 1;
@@ -341,7 +341,7 @@ fn write_table(ws: &mut Worksheet, f: &Formats, t: &Table) -> Result<(), XlsxErr
         next = tr + 1;
     }
     for (i, note) in t.notes.iter().enumerate() {
-        ws.write_string(next + 1 + i as u32, 0, sanitize_text(note).as_ref())?;
+        ws.write_string(next + 1 + i as u32, 0, &*sanitize_text(note))?;
     }
     for (c, w) in widths.iter().enumerate() {
         ws.set_column_width(c as u16, (*w as f64 + 2.0).clamp(8.0, 60.0))?;

@@ -535,7 +535,7 @@ fn xlsx_totals_reconcile_and_text_is_inert() {
     }
     assert_eq!(figures["benefit"].0, "29611.62");
     assert!(
-        figures["benefit"].1.starts_with("Benefit!"),
+        figures["benefit"].1.starts_with("'Benefit'!O"),
         "{:?}",
         figures["benefit"]
     );
