@@ -171,6 +171,8 @@ struct Candidate {
     repaid: i64,
     repaid_by: Vec<String>,
     note: String,
+    /// An accepted legitimate source naming the debit: listed as excluded, not counted.
+    accepted: Option<(String, String)>,
 }
 
 fn lifestyle(ctx: &Context<'_>, out: &mut BenefitSchedule) -> Result<(), ScheduleError> {
@@ -268,7 +270,7 @@ fn lifestyle(ctx: &Context<'_>, out: &mut BenefitSchedule) -> Result<(), Schedul
                 .filter(|s| !s.is_empty())
                 .collect::<Vec<_>>()
                 .join("; ");
-            ledger_exclusions.push((e.seq, exclusion(*category, e, reason, evidence)));
+            ledger_exclusions.push((e.seq, exclusion(category, e, reason, evidence)));
             continue;
         }
         let mut reason = format!(
@@ -308,6 +310,21 @@ fn lifestyle(ctx: &Context<'_>, out: &mut BenefitSchedule) -> Result<(), Schedul
         }
         for c in &candidates {
             let e = &ctx.entries[c.entry];
+            if let Some((why, evidence)) = &c.accepted {
+                ledger_exclusions.push((
+                    e.seq,
+                    exclusion(
+                        "legitimate_source",
+                        e,
+                        format!(
+                            "expenditure after the relevant day, {} of it beyond the money then in the account, but {why}",
+                            pounds(c.unfunded)
+                        ),
+                        evidence.clone(),
+                    ),
+                ));
+                continue;
+            }
             let counted = c.unfunded - c.repaid;
             let paid = -e.amount_base;
             let repaid_text = if c.repaid > 0 {
@@ -522,8 +539,8 @@ fn account_expenditure(ctx: &Context<'_>, rows: &[usize], candidates: &mut Vec<C
             && !ctx
                 .transfers_by_debit
                 .get(e.txn_id.as_str())
-                .is_some_and(|t| ctx.is_defendant_account(&t.credit_account))
-            && legitimate_match(ctx, e).is_none();
+                .is_some_and(|t| ctx.is_defendant_account(&t.credit_account));
+        let accepted = legitimate_match(ctx, e);
         let candidate = is_expenditure.then(|| {
             candidates.push(Candidate {
                 entry: i,
@@ -531,9 +548,12 @@ fn account_expenditure(ctx: &Context<'_>, rows: &[usize], candidates: &mut Vec<C
                 repaid: 0,
                 repaid_by: Vec::new(),
                 note: note.clone(),
+                accepted: accepted.clone(),
             });
             candidates.len() - 1
         });
+        // An accepted debit is listed, but its shortfall is not followed.
+        let candidate = candidate.filter(|_| accepted.is_none());
         shortfalls.push(Shortfall {
             candidate,
             remaining: unfunded,
@@ -780,10 +800,22 @@ mod tests {
             entry(4, day(2020, 1, 12), 5_000),  // +50.00 cancelled: excluded, moves nothing
             entry(5, day(2020, 2, 1), -10_000), // −100.00: 100.00 beyond the balance
             entry(6, day(2020, 3, 1), 25_000),  // +250.00: s.10(2); repays 200.00 then 50.00
+            entry(7, day(2020, 3, 5), -30_000), // −300.00 beyond the balance, but accepted
         ];
         entries[2].reversal = true;
         entries[3].excluded_reason = Some("cancelled money transfer".into());
-        let reference = ReferenceData::default();
+        let reference = ReferenceData {
+            legitimate: vec![crate::confiscation::reference::LegitimateSource {
+                file: "legit.csv".into(),
+                line: 2,
+                matcher: LegitimateMatch::TxnId("T7".into()),
+                from: None,
+                until: None,
+                reason: "loan repayment the prosecution accepts".into(),
+                evidence_ref: "E/1".into(),
+            }],
+            ..ReferenceData::default()
+        };
         let ctx = Context {
             case: &case,
             jurisdiction: &j,
@@ -827,6 +859,7 @@ mod tests {
                 ("expenditure_funded", "T2".to_string()),
                 ("reversal", "T3".to_string()),
                 ("excluded_at_ingest", "T4".to_string()),
+                ("legitimate_source", "T7".to_string()),
             ]
         );
         assert!(

@@ -113,7 +113,7 @@ pub(crate) fn tainted_gifts(ctx: &Context<'_>) -> Result<Vec<GiftScheduleLine>, 
         )?;
         out.push((e.booking_date, 1, e.seq, line));
     }
-    out.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    out.sort_by_key(|a| (a.0, a.1, a.2));
     Ok(out.into_iter().map(|(_, _, _, l)| l).collect())
 }
 

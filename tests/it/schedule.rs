@@ -370,6 +370,25 @@ fn non_lifestyle_case_counts_only_attributed_rows() {
 }
 
 #[test]
+fn frames_have_the_documented_columns() {
+    use proceeds::confiscation::frames::{
+        AVAILABLE_COLUMNS, BENEFIT_COLUMNS, EXCLUSION_COLUMNS, GIFT_COLUMNS, SUMMARY_COLUMNS,
+    };
+    let s = run_case("case.toml");
+    let names = |df: polars::prelude::DataFrame| -> Vec<String> {
+        df.get_column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .collect()
+    };
+    assert_eq!(names(s.benefit_frame().unwrap()), BENEFIT_COLUMNS);
+    assert_eq!(names(s.exclusions_frame().unwrap()), EXCLUSION_COLUMNS);
+    assert_eq!(names(s.available_frame().unwrap()), AVAILABLE_COLUMNS);
+    assert_eq!(names(s.gifts_frame().unwrap()), GIFT_COLUMNS);
+    assert_eq!(names(s.summary_frame().unwrap()), SUMMARY_COLUMNS);
+}
+
+#[test]
 fn no_price_index_is_refused() {
     let case = Case::load(&fixture("schedule/case.toml"), ResolveOptions::default()).unwrap();
     let registry = Registry::for_case(&case).unwrap();
