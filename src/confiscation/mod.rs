@@ -490,3 +490,32 @@ pub(crate) fn convert_at(pence: i64, rate: Decimal) -> i64 {
 pub(crate) fn pounds(pence: i64) -> String {
     crate::money::format_amount(crate::money::from_minor_units(i128::from(pence)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_and_conversions_round_half_to_even() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        // 0.01 × 0.5 = 0.005 → 0.00; 0.03 × 0.5 = 0.015 → 0.02.
+        assert_eq!(share_of(1, d("0.5")), 0);
+        assert_eq!(share_of(3, d("0.5")), 2);
+        assert_eq!(share_of(14_000_000, d("0.5")), 7_000_000);
+        // €1,234.56 at 0.8541 = £1,054.437696 → £1,054.44; €50.00 × 0.8537 = 42.685 → 42.68.
+        assert_eq!(convert_at(123_456, d("0.8541")), 105_444);
+        assert_eq!(convert_at(5_000, d("0.8537")), 4_268);
+    }
+
+    #[test]
+    fn schedule_options_read_from_toml() {
+        let o: ScheduleOptions = toml::from_str(
+            "attributed_txn_ids = [\"a-L1\"]\noffence_date = 2021-01-01\naccount_shares = { J = \"0.5\" }\n",
+        )
+        .unwrap();
+        assert_eq!(o.offence_date, NaiveDate::from_ymd_opt(2021, 1, 1));
+        assert_eq!(o.account_shares["J"], Decimal::new(5, 1));
+        let typo = toml::from_str::<ScheduleOptions>("offense_date = 2021-01-01").unwrap_err();
+        assert!(typo.to_string().contains("unknown field"), "{typo}");
+    }
+}

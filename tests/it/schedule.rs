@@ -640,3 +640,107 @@ fn csv_schedules_are_sanitised_and_numbers_stay_numbers() {
     let recoverable = summary.iter().find(|r| r[1] == "recoverable").unwrap();
     assert_eq!(recoverable[3], "29611.62");
 }
+
+/// Copy the worked case into a temporary folder, so a test can change a reference file.
+fn copy_case() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["", "statements", "reference"] {
+        let from = fixture("schedule").join(sub);
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        for f in std::fs::read_dir(&from).unwrap() {
+            let f = f.unwrap();
+            if f.file_type().unwrap().is_file() {
+                std::fs::copy(f.path(), dir.path().join(sub).join(f.file_name())).unwrap();
+            }
+        }
+    }
+    dir
+}
+
+fn schedules_of(case_file: &Path) -> Result<Schedules, ScheduleError> {
+    let case = Case::load(case_file, ResolveOptions::default()).unwrap();
+    let registry = Registry::for_case(&case).unwrap();
+    let ingested = ingest_case(&case, &registry, false).unwrap();
+    let v = verify(
+        &case,
+        ingested.ledger,
+        &ingested.statements,
+        &VerifyOptions::default(),
+    )
+    .unwrap();
+    let reference = ReferenceData::load(&case)?;
+    let j = Jurisdiction::by_id(&case.jurisdiction).unwrap();
+    schedule(&case, &v.ledger, &v.transfers, &reference, &j)
+}
+
+#[test]
+fn a_gifts_file_line_replaces_the_ledger_transfer_and_benefit_property_is_tainted_any_time() {
+    let dir = copy_case();
+    let gifts = dir.path().join("reference/gifts.csv");
+    let mut text = std::fs::read_to_string(&gifts).unwrap();
+    // The 2,000.00 transfer to Vesna Harlow was part-paid for: 800.00 consideration.
+    // A 2017 gift of property that was benefit is tainted although before the relevant day.
+    text.push_str(&format!(
+        "G-3,2021-06-11,Vesna Harlow,Transfer towards a car she sold him,2000.00,800.00,no,{},AE/32\n\
+         G-0,2017-01-10,Marek Harlow (brother),Proceeds of a 2016 theft given to him,1000.00,,yes,,AE/33\n",
+        lloyds(4)
+    ));
+    std::fs::write(&gifts, text).unwrap();
+    let s = schedules_of(&dir.path().join("case.toml")).unwrap();
+    let got: Vec<(String, String, bool, String)> = s
+        .gifts
+        .iter()
+        .map(|g| {
+            (
+                g.gift_id.clone(),
+                gbp(g.gift_amount),
+                g.tainted,
+                gbp(g.counted),
+            )
+        })
+        .collect();
+    // G-0: I(2017-01) = 102.6 in the fictional series:
+    //   1,000.00 × 140 / 102.6 = 1,364.522… → 1,364.52, tainted under s.77(2)(b).
+    // G-3: 2,000 − 800 = 1,200.00 × 140/118.3 = 1,420.118… → 1,420.12; the ledger line is gone.
+    // Tainted: 1,364.52 + 1,420.12 + 2,702.70 = 5,487.34.
+    assert_eq!(
+        got,
+        vec![
+            ("G-0".into(), "1000.00".into(), true, "1364.52".into()),
+            ("G-1".into(), "5000.00".into(), false, "0.00".into()),
+            ("G-3".into(), "1200.00".into(), true, "1420.12".into()),
+            ("G-2".into(), "2500.00".into(), true, "2702.70".into()),
+        ]
+    );
+    assert!(
+        s.gifts[0].rule.contains("but of property that was benefit"),
+        "{}",
+        s.gifts[0].rule
+    );
+    assert_eq!(gbp(s.totals.tainted_gifts), "5487.34");
+}
+
+#[test]
+fn reference_files_are_refused_with_file_line_and_field() {
+    let dir = copy_case();
+    let legit = dir.path().join("reference/legitimate.csv");
+    let mut text = std::fs::read_to_string(&legit).unwrap();
+    text.push_str("txn_id,000000000000-L1,,,typo,AE/41\n");
+    std::fs::write(&legit, text).unwrap();
+    let e = schedules_of(&dir.path().join("case.toml")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "schedule: reference file reference/legitimate.csv, line 4, field `value`: names txn_id \"000000000000-L1\", which is not in the verified ledger"
+    );
+    let index = dir.path().join("reference/cpih.csv");
+    let text = std::fs::read_to_string(&index)
+        .unwrap()
+        .replace("2019-03,112.0\n", "");
+    std::fs::write(&index, text).unwrap();
+    let e = schedules_of(&dir.path().join("case.toml")).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("field `month`: is 2019-04, but the line before is 2019-02"),
+        "{e}"
+    );
+}
