@@ -424,8 +424,11 @@ fn method_statement(ctx: &Context<'_>, benefit_notes: &[String]) -> Vec<String> 
     out.push(ctx.relevant_day.derivation.clone());
     if ctx.case.lifestyle {
         out.push(format!(
-            "The court is asked to find a criminal lifestyle ({}); the assumptions of s.10 are applied as listed below. {}.",
-            j.lifestyle.citation, j.citations.incorrect_or_injustice
+            "The court is asked to find a criminal lifestyle ({}: among its tests, relevant benefit of not less than {} and conduct over a period of at least {} months); the assumptions of s.10 are applied as listed below. {}.",
+            j.lifestyle.citation,
+            j.lifestyle.relevant_benefit_threshold,
+            j.lifestyle.conduct_period_months,
+            j.citations.incorrect_or_injustice
         ));
     } else {
         out.push(format!(
