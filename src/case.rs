@@ -63,6 +63,10 @@ pub struct RawCase {
     /// `[tracing]`: what is tainted and what the investigator asks about.
     #[serde(default)]
     pub tracing: Option<crate::trace::TaintSpec>,
+    /// `[schedule]`: what the investigator decides for the confiscation schedules. Checked
+    /// here (unknown keys refused) and read by `confiscation::ReferenceData::load`.
+    #[serde(default)]
+    pub schedule: crate::confiscation::ScheduleOptions,
 }
 
 /// `[case]`

@@ -50,6 +50,10 @@ pub enum Command {
     /// Detection rules: check rule files, list the shipped rules, explain one.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Ingest, verify, trace (if the case asks) and build the confiscation schedules: benefit,
+    /// exclusions, available amount, tainted gifts, recoverable amount (adds schedule_*.csv
+    /// and schedules.xlsx); the case must name a price_index reference file.
+    Schedule(RunArgs),
     /// Statement layouts and formats.
     #[command(subcommand)]
     Formats(FormatsCommand),
@@ -212,6 +216,21 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             }
             if let Some(txn) = &args.backward {
                 print_out(&pipeline::backward_report(&args.run.case, &options, txn)?);
+            }
+            Ok(0)
+        }
+        Command::Schedule(args) => {
+            let (quiet, options) = run_options(&args);
+            let case = Case::load(&args.case, options.resolve)?;
+            if case.reference_file("price_index").is_none() {
+                return Err(Error::Usage(format!(
+                    "{}: the case names no price_index reference file; the schedules value benefit and gifts by it (s.80), see docs/schedules.md",
+                    args.case.display()
+                )));
+            }
+            let summary = pipeline::run_to(&args.case, &options, pipeline::Stage::Schedule)?;
+            if !quiet {
+                print_summary(&summary);
             }
             Ok(0)
         }

@@ -4,6 +4,7 @@
 //! 3 internal error (a bug: please report it with the manifest and the command).
 
 use crate::case::CaseError;
+use crate::confiscation::ScheduleError;
 use crate::ingest::layout::LayoutError;
 use crate::ingest::IngestError;
 use crate::report::ReportError;
@@ -32,6 +33,8 @@ pub enum Error {
     #[error(transparent)]
     Trace(#[from] TraceError),
     #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    #[error(transparent)]
     Report(#[from] ReportError),
     #[error("{0}")]
     Usage(String),
@@ -47,7 +50,10 @@ impl Error {
             Error::Verify(e) if e.is_internal() => EXIT_INTERNAL,
             Error::Trace(e) if !e.is_bad_input() => EXIT_INTERNAL,
             Error::Rules(e) if e.is_internal() => EXIT_INTERNAL,
-            Error::Verify(_) | Error::Trace(_) | Error::Rules(_) => EXIT_BAD_INPUT,
+            Error::Schedule(e) if e.is_internal() => EXIT_INTERNAL,
+            Error::Verify(_) | Error::Trace(_) | Error::Rules(_) | Error::Schedule(_) => {
+                EXIT_BAD_INPUT
+            }
             Error::Internal(_) => EXIT_INTERNAL,
             // Failing to write outputs is an environment problem the user can fix (disk, permissions).
             Error::Case(_)

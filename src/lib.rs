@@ -7,6 +7,7 @@
 
 pub mod case;
 pub mod cli;
+pub mod confiscation;
 pub mod error;
 pub mod hash;
 pub mod ingest;

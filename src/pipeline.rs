@@ -1,15 +1,17 @@
 //! The pipeline: load the case, run the stages in order, write the outputs.
 //!
-//! Stages so far: ingest, verify, detect, trace (schedule follows). Each stage reads the
+//! Stages: ingest, verify, detect, trace, schedule. Each stage reads the
 //! frames the earlier ones produced and adds its own outputs; `run` runs every stage that
 //! exists, and each sub-command runs the stages up to and including its own. Tracing runs
 //! only when the case file says what is tainted (`[tracing]`); otherwise the summary and
-//! the manifest say why it did not run.
+//! the manifest say why it did not run. The schedule stage likewise runs only when the case
+//! names a `price_index` reference file (s.80 cannot be applied without one).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::case::{Case, ResolveOptions};
+use crate::confiscation::{schedule, Jurisdiction, ReferenceData, Schedules};
 use crate::error::Error;
 use crate::hash::{sha256_file, sha256_hex};
 use crate::ingest::detect::detect;
@@ -40,6 +42,7 @@ pub enum Stage {
     Verify,
     Detect,
     Trace,
+    Schedule,
 }
 
 /// What a run did, for the summary printed at the end.
@@ -57,7 +60,7 @@ pub struct RunSummary {
 
 /// Run every stage over a case and write the outputs.
 pub fn run(case_path: &Path, options: &RunOptions) -> Result<RunSummary, Error> {
-    run_to(case_path, options, Stage::Trace)
+    run_to(case_path, options, Stage::Schedule)
 }
 
 /// Run the stages up to and including `last` and write their outputs.
@@ -92,6 +95,20 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
         })?),
         _ => None,
     };
+    let scheduled = match &verified {
+        Some(v) if last >= Stage::Schedule && case.reference_file("price_index").is_some() => {
+            let reference = ReferenceData::load(&case)?;
+            let jurisdiction = Jurisdiction::by_id(&case.jurisdiction)?;
+            Some(schedule(
+                &case,
+                &v.ledger,
+                &v.transfers,
+                &reference,
+                &jurisdiction,
+            )?)
+        }
+        _ => None,
+    };
     write_outputs(
         &case,
         &registry,
@@ -101,6 +118,7 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
             verified: verified.as_ref(),
             found: found.as_ref(),
             traced: traced.as_ref(),
+            scheduled: scheduled.as_ref(),
         },
         options,
     )
@@ -138,6 +156,7 @@ pub fn ingest_file(
         verified: None,
         found: None,
         traced: None,
+        scheduled: None,
     };
     let summary = write_outputs(&case, &registry, &stages, options)?;
     Ok((summary, layout))
@@ -205,6 +224,7 @@ struct Stages<'a> {
     verified: Option<&'a Verified>,
     found: Option<&'a Findings>,
     traced: Option<&'a Trace>,
+    scheduled: Option<&'a Schedules>,
 }
 
 fn resolve_timestamp(fixed: Option<&str>) -> (String, String) {
@@ -391,6 +411,70 @@ fn write_outputs(
             "trace: not run: the case file has no [tracing] table saying what is tainted".into(),
         ),
         (None, false) => {}
+    }
+    match (stages.scheduled, stages.last >= Stage::Schedule) {
+        (Some(s), _) => {
+            stage_names.push("schedule".into());
+            for (name, frame) in [
+                ("schedule_summary.csv", s.summary_frame()?),
+                ("schedule_benefit.csv", s.benefit_frame()?),
+                ("schedule_exclusions.csv", s.exclusions_frame()?),
+                ("schedule_available_amount.csv", s.available_frame()?),
+                ("schedule_tainted_gifts.csv", s.gifts_frame()?),
+            ] {
+                outputs.push(write_atomic(
+                    dir,
+                    name,
+                    &csv_out::frame_to_csv(name, &frame)?,
+                )?);
+            }
+            let mut reference_inputs = Vec::new();
+            for r in &case.reference_data {
+                let (sha256, size_bytes) = sha256_file(&r.path.resolved).map_err(|e| {
+                    Error::Usage(format!(
+                        "reference file {} cannot be read: {e}",
+                        r.path.written
+                    ))
+                })?;
+                reference_inputs.push(Input {
+                    role: r.role.clone(),
+                    path: r.path.written.clone(),
+                    sha256,
+                    size_bytes,
+                });
+            }
+            let trace_summary = match stages.traced {
+                Some(t) => Some(t.summary_frame()?),
+                None => None,
+            };
+            let xlsx = crate::report::xlsx_out::schedules_xlsx(&crate::report::xlsx_out::XlsxInput {
+                schedules: s,
+                trace_summary: trace_summary.as_ref(),
+                integrity: stages.verified.map(|v| &v.integrity),
+                findings: stages.found.map(|f| &f.findings),
+                sources: &ingested.sources,
+                inputs: &reference_inputs,
+                base_currency: &case.base_currency,
+            })?;
+            outputs.push(write_atomic(dir, "schedules.xlsx", &xlsx)?);
+            rules.push(RuleUse {
+                id: format!("jurisdiction {}", s.jurisdiction_id),
+                version: s.jurisdiction_version,
+            });
+            let pounds = |p: i64| format_amount(from_minor_units(i128::from(p)));
+            stage_notes.push(format!(
+                "schedule: benefit {}, available amount {}, recoverable amount {} (the {}); relevant day {}",
+                pounds(s.totals.benefit),
+                pounds(s.totals.available),
+                pounds(s.totals.recoverable),
+                s.totals.recoverable_is,
+                s.relevant_day.day
+            ));
+        }
+        (None, true) if stages.verified.is_some() => stage_notes.push(
+            "schedule: not run: the case names no price_index reference file, which s.80 needs to value benefit and gifts".into(),
+        ),
+        (None, _) => {}
     }
 
     let mut inputs = Vec::new();

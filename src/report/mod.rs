@@ -10,6 +10,7 @@ pub mod csv_out;
 pub mod manifest;
 pub mod parquet_out;
 pub mod sanitize;
+pub mod xlsx_out;
 
 use std::path::{Path, PathBuf};
 

@@ -4,6 +4,7 @@ mod case_file;
 mod cli;
 mod detect;
 mod layouts;
+mod schedule;
 mod spreadsheets;
 mod support;
 mod synth;
