@@ -67,6 +67,12 @@ fn demo_case_reruns_are_byte_identical() {
             "ledger.parquet",
             "manifest.json",
             "rejects.csv",
+            "schedule_available_amount.csv",
+            "schedule_benefit.csv",
+            "schedule_exclusions.csv",
+            "schedule_summary.csv",
+            "schedule_tainted_gifts.csv",
+            "schedules.xlsx",
             "skipped.csv",
             "sources.csv",
             "trace_balances.csv",
@@ -240,8 +246,9 @@ fn demo_case_accounts_for_every_row_and_penny() {
     assert_eq!(manifest["tool"]["name"], "proceeds");
     assert_eq!(manifest["case"]["reference"], "KESTREL-2025-014");
     assert_eq!(manifest["counts"]["ledger_rows"], 54);
-    // Seven statements and the rates table.
-    assert_eq!(manifest["inputs"].as_array().unwrap().len(), 8);
+    // Seven statements and five reference files (rates, price index, assets, gifts,
+    // legitimate sources).
+    assert_eq!(manifest["inputs"].as_array().unwrap().len(), 12);
     assert_eq!(manifest["run_timestamp_source"], "clock");
     let outputs = manifest["outputs"].as_array().unwrap();
     for o in outputs {
@@ -583,5 +590,5 @@ fn demo_run_finds_the_structuring_and_traces_with_it() {
         .iter()
         .map(|s| s.as_str().unwrap())
         .collect();
-    assert_eq!(stages, ["ingest", "verify", "detect", "trace"]);
+    assert_eq!(stages, ["ingest", "verify", "detect", "trace", "schedule"]);
 }
