@@ -137,7 +137,26 @@ impl Book {
         channel: Channel,
         who: &str,
     ) -> String {
-        self.push_row(account, date, amount, channel, who, None)
+        self.push_row(account, date, amount, channel, who, None, None)
+    }
+
+    fn push_to(
+        &mut self,
+        account: &str,
+        date: &str,
+        amount: &str,
+        who: &str,
+        iban: &str,
+    ) -> String {
+        self.push_row(
+            account,
+            date,
+            amount,
+            Channel::Transfer,
+            who,
+            None,
+            Some(iban),
+        )
     }
 
     fn send(&mut self, date: &str, amount: &str, s: Send<'_>) -> String {
@@ -148,6 +167,7 @@ impl Book {
             Channel::MsbSend,
             s.receiver,
             Some(s),
+            None,
         )
     }
 
@@ -159,6 +179,7 @@ impl Book {
         channel: Channel,
         who: &str,
         send: Option<Send<'_>>,
+        counterparty_account: Option<&str>,
     ) -> String {
         self.line += 1;
         let order = self
@@ -198,7 +219,7 @@ impl Book {
             balance: None,
             channel,
             counterparty_name: Some(who.into()),
-            counterparty_account: None,
+            counterparty_account: counterparty_account.map(str::to_string),
             description: format!("{} {who}", channel.as_str().to_uppercase()),
             location: None,
             bank_type: None,
@@ -581,6 +602,24 @@ fn remittances_fire_per_sender_receiver_and_linked_group_not_for_a_family() {
     // Besa (same surname and address) to the same receiver, country written in full.
     let s1 = b.send("2024-06-03", "-900.00", besa("Arben Dema", "Albania"));
     let s2 = b.send("2024-06-20", "-900.00", besa("Arben Dema", "Albania"));
+    // The controller's own bank transfer to the same receiver: its country comes from the
+    // IBAN, its sender is the account, linked to the Demas through the case file's subject
+    // (same surname and address).
+    let k1 = b.push_to(
+        "KD-CTRL",
+        "2024-06-10",
+        "-1000.00",
+        "ARBEN DEMA",
+        "AL35 2021 1109 0000 0000 0123 4567",
+    );
+    // A transfer to a UK account is not a remittance.
+    b.push_to(
+        "KD-CTRL",
+        "2024-06-11",
+        "-2500.00",
+        "ARBEN DEMA",
+        "GB33BUKB20201555555555",
+    );
     // An unlinked third sender to the same receiver (TRF-007 needs three senders).
     let g1 = b.send(
         "2024-06-22",
@@ -635,15 +674,15 @@ fn remittances_fire_per_sender_receiver_and_linked_group_not_for_a_family() {
         found(&f, "TRF-007"),
         vec![(
             "TRF-007/receiver:ARBEN_DEMA_(AL)/2024-06-01/1".to_string(),
-            v(&[&i1, &s1, &i2, &i3, &s2, &g1])
+            v(&[&k1, &i1, &s1, &i2, &i3, &s2, &g1])
         )]
     );
     let linked = found(&f, "TRF-008");
     assert_eq!(
         linked,
         vec![(
-            "TRF-008/linked:ID_AL1234567+ID_AL7654321/2024-06-01/1".to_string(),
-            v(&[&i1, &s1, &i2, &i3, &s2])
+            "TRF-008/linked:ACCOUNT_KD-CTRL+ID_AL1234567+ID_AL7654321/2024-06-01/1".to_string(),
+            v(&[&k1, &i1, &s1, &i2, &i3, &s2])
         )]
     );
     let metrics = cell(&f, &linked[0].0, "metrics");
@@ -652,7 +691,8 @@ fn remittances_fire_per_sender_receiver_and_linked_group_not_for_a_family() {
         "{metrics}"
     );
     assert!(metrics.contains("shared surname DEMA"), "{metrics}");
-    assert_eq!(cell(&f, &linked[0].0, "amount_out"), "5400.00");
+    assert_eq!(cell(&f, &linked[0].0, "amount_out"), "6400.00");
+    assert_eq!(cell(&f, &linked[0].0, "subject"), "KD");
 }
 
 #[test]

@@ -287,7 +287,11 @@ impl Detector for Params {
             "codes".into(),
             listed.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>(),
         );
-        let account_key = lit("ACCOUNT ") + col(c::ACCT).cast(DataType::String);
+        let account_keys = df!(
+            c::ACCT => (0..ctx.account_ids.len() as u32).collect::<Vec<u32>>(),
+            "_account_key" => ctx.account_ids.iter().map(|a| format!("ACCOUNT {a}")).collect::<Vec<_>>(),
+        )?;
+        let account_key = col("_account_key");
         let sender = when(col(c::PARTY_ID).is_not_null())
             .then(lit("ID ") + norm(col(c::PARTY_ID)))
             .when(col(c::PARTY_NAME).is_not_null())
@@ -308,6 +312,12 @@ impl Detector for Params {
             )
             .with_column(country.alias("_country"))
             .filter(col("_country").is_in(lit(codes).implode(false), false))
+            .join(
+                account_keys.lazy(),
+                [col(c::ACCT)],
+                [col(c::ACCT)],
+                JoinArgs::new(JoinType::Left),
+            )
             .with_columns([
                 (lit(0) - col(c::PENCE)).alias("_sent"),
                 sender.alias("_sender"),
