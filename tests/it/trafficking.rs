@@ -137,7 +137,7 @@ impl Book {
         channel: Channel,
         who: &str,
     ) -> String {
-        self.push_row(account, date, amount, channel, who, None, None)
+        self.push_row(account, date, amount, channel, (who, None), None)
     }
 
     fn push_to(
@@ -153,9 +153,8 @@ impl Book {
             date,
             amount,
             Channel::Transfer,
-            who,
+            (who, Some(iban)),
             None,
-            Some(iban),
         )
     }
 
@@ -165,9 +164,8 @@ impl Book {
             date,
             amount,
             Channel::MsbSend,
-            s.receiver,
+            (s.receiver, None),
             Some(s),
-            None,
         )
     }
 
@@ -177,9 +175,8 @@ impl Book {
         date: &str,
         amount: &str,
         channel: Channel,
-        who: &str,
+        (who, counterparty_account): (&str, Option<&str>),
         send: Option<Send<'_>>,
-        counterparty_account: Option<&str>,
     ) -> String {
         self.line += 1;
         let order = self
