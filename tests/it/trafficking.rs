@@ -26,7 +26,7 @@ fn case() -> Case {
         address: Some(address.into()),
         aliases: Vec::new(),
     };
-    let account = |id: &str, by: &str, kind, business: Option<&str>| Account {
+    let account = |id: &str, by: &[&str], kind, business: Option<&str>| Account {
         id: id.into(),
         holder: id.into(),
         bank: "Test Bank".into(),
@@ -36,11 +36,7 @@ fn case() -> Case {
         currency: "GBP".into(),
         kind,
         business_type: business.map(str::to_string),
-        controlled_by: if by.is_empty() {
-            Vec::new()
-        } else {
-            vec![by.to_string()]
-        },
+        controlled_by: by.iter().map(|s| s.to_string()).collect(),
     };
     Case {
         path: PathBuf::from("fixtures/trafficking/case.toml"),
@@ -79,20 +75,36 @@ fn case() -> Case {
                 "8 Park View, Derby",
                 SubjectRole::ThirdParty,
             ),
+            subject(
+                "MB",
+                "Mihai Bota",
+                "22 Station Road, Derby",
+                SubjectRole::ThirdParty,
+            ),
+            subject(
+                "IC",
+                "Ioana Cristea",
+                "22 Station Road, Derby",
+                SubjectRole::ThirdParty,
+            ),
         ],
         accounts: vec![
-            account("KD-CTRL", "KD", AccountKind::Personal, None),
-            account("KD-LUX", "KD", AccountKind::Personal, None),
-            account("AV-WORKER", "AV", AccountKind::Personal, None),
-            account("PJ-EMPLOYEE", "PJ", AccountKind::Personal, None),
-            account("LL-LANDLORD", "LL", AccountKind::Personal, None),
+            account("KD-CTRL", &["KD"], AccountKind::Personal, None),
+            account("KD-LUX", &["KD"], AccountKind::Personal, None),
+            // The workers' accounts: the investigator has evidence (seized cards) that KD
+            // operates two of them, and wrote it in the case file.
+            account("AV-WORKER", &["AV"], AccountKind::Personal, None),
+            account("MB-WORKER", &["MB", "KD"], AccountKind::Personal, None),
+            account("IC-WORKER", &["IC", "KD"], AccountKind::Personal, None),
+            account("PJ-EMPLOYEE", &["PJ"], AccountKind::Personal, None),
+            account("LL-LANDLORD", &["LL"], AccountKind::Personal, None),
             account(
                 "SKYWAY-TRAVEL",
-                "",
+                &[],
                 AccountKind::Business,
                 Some("travel_agent"),
             ),
-            account("MSB-RECORDS", "", AccountKind::Msb, None),
+            account("MSB-RECORDS", &[], AccountKind::Msb, None),
         ],
         sources: Vec::new(),
         reference_data: Vec::new(),
@@ -239,7 +251,7 @@ impl Book {
             .into_iter()
             .filter(|r| r.id.starts_with("TRF-"))
             .collect();
-        assert_eq!(rules.len(), 9);
+        assert_eq!(rules.len(), 10);
         let f =
             rules::run_rules(&ledger, &self.case, &rules, &Reference::shipped().unwrap()).unwrap();
         check_invariants(&f);
@@ -416,6 +428,61 @@ fn wage_pooling_fires_on_several_payers_not_on_one_employer_or_rents() {
     assert_eq!(cell(&f, id, "amount_in"), "1170.71");
     assert!(cell(&f, id, "metrics")
         .contains("different counterparties in a 35-day window: 3 (test: at least 3, met)"));
+}
+
+#[test]
+fn pay_into_several_accounts_one_subject_controls() {
+    use Channel::*;
+    let mut b = Book::new();
+    let k1 = b.push(
+        "KD-CTRL",
+        "2024-03-01",
+        "412.50",
+        Transfer,
+        "BRIGHTWELL FOODS LTD PAYROLL",
+    );
+    let m1 = b.push(
+        "MB-WORKER",
+        "2024-03-02",
+        "398.00",
+        Transfer,
+        "BRIGHTWELL FOODS LTD PAYROLL",
+    );
+    let i1 = b.push(
+        "IC-WORKER",
+        "2024-03-04",
+        "377.25",
+        Transfer,
+        "GREENLEAF PACKING WAGES",
+    );
+    // AV's own account: KD is not recorded as controlling it, so it is not counted for KD.
+    b.push(
+        "AV-WORKER",
+        "2024-03-03",
+        "420.00",
+        Transfer,
+        "BRIGHTWELL FOODS LTD PAYROLL",
+    );
+    employee(&mut b);
+    let f = b.run();
+    let hits = found(&f, "TRF-010");
+    assert_eq!(
+        hits,
+        vec![(
+            "TRF-010/subject:KD/2024-03-01/1".to_string(),
+            v(&[&k1, &m1, &i1])
+        )]
+    );
+    let m = cell(&f, &hits[0].0, "metrics");
+    assert!(
+        m.contains("different accounts in a 35-day window: 3 (test: at least 3, met)"),
+        "{m}"
+    );
+    assert!(m.contains("accounts: KD-CTRL, MB-WORKER, IC-WORKER"), "{m}");
+    assert_eq!(
+        cell(&f, &hits[0].0, "account_id"),
+        "IC-WORKER;KD-CTRL;MB-WORKER"
+    );
 }
 
 #[test]

@@ -18,7 +18,7 @@ use crate::rules::kind::{
     i64s, strs, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value,
 };
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
-use crate::rules::prepare::{c, normalised_counterparty};
+use crate::rules::prepare::{by_subject, c, normalised_counterparty};
 use crate::rules::window::{
     count_and_total, episodes, group_of_k, rolling_agg, EPISODE, FIRES, W_COUNT, W_TOTAL,
 };
@@ -92,6 +92,16 @@ pub fn all_keywords(list: &str, extra: &[String]) -> Vec<String> {
 /// The kind.
 pub struct KeywordPayments;
 
+/// Whose rows are counted together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Per {
+    /// Each account on its own.
+    Account,
+    /// All the accounts one subject controls, per the case file.
+    Subject,
+}
+
 /// Parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -105,6 +115,8 @@ pub struct Params {
     pub min_payees: u32,
     pub min_total: Money,
     pub exclude_business_types: Vec<String>,
+    pub per: Per,
+    pub min_accounts: u32,
 }
 
 impl Default for Params {
@@ -119,6 +131,8 @@ impl Default for Params {
             min_payees: 1,
             min_total: Money(0),
             exclude_business_types: Vec::new(),
+            per: Per::Account,
+            min_accounts: 1,
         }
     }
 }
@@ -170,6 +184,16 @@ impl ParamSet for Params {
             meaning: "Business accounts whose `business_type` in the case file is one of these are not looked at (their trade explains the payments, e.g. a travel agent buying tickets).",
             valid: "a list of business types as written in the case file",
         },
+        ParamDoc {
+            name: "per",
+            meaning: "`account`: each account on its own. `subject`: all the accounts a subject controls according to the case file's `controlled_by`, taken together (an account controlled by two subjects counts for each).",
+            valid: "\"account\" or \"subject\"",
+        },
+        ParamDoc {
+            name: "min_accounts",
+            meaning: "Fewest different accounts among the window's matching rows (useful with per = \"subject\").",
+            valid: "a whole number from 1 to 1000; 1 when per = \"account\"",
+        },
     ];
 
     fn validate(&self) -> Result<(), ParamError> {
@@ -217,10 +241,11 @@ impl RuleKind for KeywordPayments {
          counterparty name or narrative holds a keyword of the shipped `list` \
          (rules/lists/keywords_NAME.txt) or of `extra_keywords` as a whole word, ignoring \
          case. Business accounts whose business type is in `exclude_business_types` are left \
-         out. Per account, the window of `window_days` days ending on each matching row fires \
-         when it holds at least `min_count` matching rows, from or to at least `min_payees` \
-         different counterparties (names compared ignoring case and punctuation), together at \
-         least `min_total`. Overlapping firing windows form one episode; its evidence is the \
+         out. Per account (or, with `per = \"subject\"`, per subject across every account the case \
+         file says they control), the window of `window_days` days ending on each matching row \
+         fires when it holds at least `min_count` matching rows, from or to at least \
+         `min_payees` different counterparties (names compared ignoring case and punctuation), \
+         in at least `min_accounts` different accounts, together at least `min_total`. Overlapping firing windows form one episode; its evidence is the \
          matching rows in its firing windows. A keyword names the payee's trade as the bank \
          wrote it: it does not show what was bought, or for whom."
     }
@@ -288,17 +313,25 @@ impl Detector for Params {
                 magnitude().alias("_size"),
                 normalised_counterparty().alias("_payee"),
             ]);
+        let candidates = match self.per {
+            Per::Account => candidates,
+            Per::Subject => by_subject(candidates, ctx),
+        };
         let covered = episodes(
             count_and_total(candidates, col("_size"), self.window_days)
-                .with_column(
+                .with_columns([
                     rolling_agg(col("_payee").n_unique(), self.window_days)
                         .cast(DataType::Int64)
                         .alias("_w_payees"),
-                )
+                    rolling_agg(col(c::ACCT).n_unique(), self.window_days)
+                        .cast(DataType::Int64)
+                        .alias("_w_accounts"),
+                ])
                 .with_column(
                     col(W_COUNT)
                         .gt_eq(lit(i64::from(self.min_count)))
                         .and(col("_w_payees").gt_eq(lit(i64::from(self.min_payees))))
+                        .and(col("_w_accounts").gt_eq(lit(i64::from(self.min_accounts))))
                         .and(col(W_TOTAL).gt_eq(lit(self.min_total.pence())))
                         .alias(FIRES),
                 ),
@@ -319,6 +352,14 @@ impl Detector for Params {
                     .filter(col(FIRES))
                     .max()
                     .alias("peak_payees"),
+                col("_w_accounts")
+                    .filter(col(FIRES))
+                    .max()
+                    .alias("peak_accounts"),
+                col(c::ACCT)
+                    .unique()
+                    .sort(SortOptions::default())
+                    .alias("accts"),
                 col(W_TOTAL).filter(col(FIRES)).max().alias("peak_total"),
                 col("_payee")
                     .unique()
@@ -336,6 +377,8 @@ impl Detector for Params {
         let peak_payees = i64s(&agg, "peak_payees")?;
         let peak_total = i64s(&agg, "peak_total")?;
         let payees = strs(&agg, "payees")?;
+        let peak_accounts = i64s(&agg, "peak_accounts")?;
+        let accts_col = agg.column("accts")?.list()?.clone();
         let cur = ctx.currency().to_string();
         let money = |p: i64| Value::Money(p, cur.clone());
         let days = self.window_days;
@@ -363,6 +406,32 @@ impl Detector for Params {
                     pp >= i64::from(self.min_payees),
                 ),
             ];
+            if self.per == Per::Subject {
+                let pa = peak_accounts[i].unwrap_or_default();
+                metrics.push(Metric::tested(
+                    "peak_window_accounts",
+                    format!("different accounts in a {days}-day window"),
+                    Value::Count(pa),
+                    Op::AtLeast,
+                    Value::Count(i64::from(self.min_accounts)),
+                    pa >= i64::from(self.min_accounts),
+                ));
+                let names: Vec<String> = accts_col
+                    .get_as_series(i)
+                    .and_then(|s| {
+                        s.u32().ok().map(|ca| {
+                            ca.into_no_null_iter()
+                                .map(|a| ctx.account(a).to_string())
+                                .collect()
+                        })
+                    })
+                    .unwrap_or_default();
+                metrics.push(Metric::info(
+                    "accounts",
+                    "accounts",
+                    Value::Text(names.join(", ")),
+                ));
+            }
             if self.min_total.pence() > 0 {
                 metrics.push(Metric::tested(
                     "peak_window_total",
@@ -391,10 +460,20 @@ impl Detector for Params {
                     money(total[i].unwrap_or_default()),
                 ),
             ]);
+            let (group, subject) = match self.per {
+                Per::Account => (
+                    ctx.account(acct).to_string(),
+                    ctx.controllers_of(acct).to_string(),
+                ),
+                Per::Subject => (
+                    format!("subject:{}", ctx.subject(acct)),
+                    ctx.subject(acct).to_string(),
+                ),
+            };
             out.push(Episode {
                 episode: ids[i].unwrap_or_default() as u32,
-                group: ctx.account(acct).to_string(),
-                subject: ctx.controllers_of(acct).to_string(),
+                group,
+                subject,
                 window: None,
                 metrics,
             });
