@@ -579,8 +579,23 @@ fn accommodation_fires_on_several_payees_not_on_a_landlord_or_one_tenancy() {
         "PREMIER INN DERBY",
     );
     let r4 = b.push("KD-CTRL", "2024-04-20", "-512.60", Card, "AIRBNB * HMQ2X");
-    // A supermarket is not accommodation.
+    // Not accommodation: a supermarket, and words that merely contain a keyword
+    // (keywords match whole words only: PARENTPAY is not RENT, TORRENTS is not RENT).
     b.push("KD-CTRL", "2024-04-21", "-40.00", Card, "TESCO STORES");
+    b.push(
+        "KD-CTRL",
+        "2024-04-22",
+        "-25.00",
+        Card,
+        "PARENTPAY SCHOOL MEALS",
+    );
+    b.push(
+        "KD-CTRL",
+        "2024-04-23",
+        "-9.99",
+        Card,
+        "TORRENTS HOSTING LTD",
+    );
     employee(&mut b);
     landlord(&mut b);
     let f = b.run();
@@ -838,5 +853,29 @@ list = "casinos"
             "param `list` = \"casinos\" is out of range; valid: the name of a shipped keyword list"
         ),
         "{err}"
+    );
+}
+
+#[test]
+fn shipped_lists_have_a_source_a_date_and_entries() {
+    use proceeds::rules::kinds::{keyword_payments, source_country_remittance};
+    for (name, text) in keyword_payments::KEYWORD_LISTS {
+        assert!(text.contains("Source:"), "{name}: no source in the header");
+        assert!(text.contains("2026-11-28"), "{name}: no date in the header");
+        let words = keyword_payments::keywords(name).unwrap();
+        assert!(words.len() >= 10, "{name}: {words:?}");
+        let mut unique = words.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), words.len(), "{name}: duplicate keywords");
+    }
+    let countries = source_country_remittance::shipped_countries();
+    assert!(source_country_remittance::SOURCE_COUNTRIES.contains("Source: UK Home Office"));
+    assert_eq!(
+        countries
+            .iter()
+            .map(|(c, _)| c.as_str())
+            .collect::<Vec<_>>(),
+        ["AL", "VN", "ER", "SD", "RO", "IN", "NG", "CN"]
     );
 }
