@@ -43,6 +43,12 @@ pub mod c {
     pub const COUNTERPARTY_ACCOUNT: &str = "counterparty_account";
     pub const DESCRIPTION: &str = "description";
     pub const LOCATION: &str = "location";
+    /// The named person on the case side of a money transfer (sender of a send).
+    pub const PARTY_NAME: &str = "party_name";
+    pub const PARTY_ADDRESS: &str = "party_address";
+    pub const PARTY_ID: &str = "party_id";
+    /// The other side's country, where the record gives it (money transfers).
+    pub const COUNTERPARTY_COUNTRY: &str = "counterparty_country";
     /// Subject index (u32), present only after [`super::by_subject`].
     pub const SUBJ: &str = "subj";
 }
@@ -79,6 +85,10 @@ pub fn prepare(ledger: &DataFrame, case: &Case) -> PolarsResult<Prepared> {
             col(lc::COUNTERPARTY_ACCOUNT),
             col(lc::DESCRIPTION),
             col(lc::LOCATION),
+            col(lc::PARTY_NAME),
+            col(lc::PARTY_ADDRESS),
+            col(lc::PARTY_ID),
+            col(lc::COUNTERPARTY_COUNTRY),
         ])
         .collect()?;
     if !base

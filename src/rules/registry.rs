@@ -18,6 +18,10 @@ pub static KINDS: &[&dyn RuleKind] = &[
     &kinds::cash_front::CashFront,
     &kinds::round_amounts::RoundAmounts,
     &kinds::high_risk_destination::HighRiskDestination,
+    &kinds::keyword_payments::KeywordPayments,
+    &kinds::source_country_remittance::SourceCountryRemittance,
+    &kinds::wage_stripping::WageStripping,
+    &kinds::spending_vs_income::SpendingVsIncome,
 ];
 
 /// Shipped rule files: (path in the repository, text).
@@ -27,6 +31,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("rules/typologies/money_mules.toml", include_str!("../../rules/typologies/money_mules.toml")),
     ("rules/typologies/cash_fronts.toml", include_str!("../../rules/typologies/cash_fronts.toml")),
     ("rules/typologies/transfers.toml", include_str!("../../rules/typologies/transfers.toml")),
+    ("rules/typologies/trafficking.toml", include_str!("../../rules/typologies/trafficking.toml")),
 ];
 
 /// The kind with this name.

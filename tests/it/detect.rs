@@ -955,7 +955,8 @@ fn rule_file_errors_name_file_rule_key_and_what_is_valid() {
         compile_error(&GOOD_RULE.replace("cash_structuring", "smurfing")),
         "rules/typologies/structuring.toml: rule STR-001: unknown kind `smurfing`; valid kinds: \
          cash_structuring, msb_structuring, pass_through, rapid_movement, cash_front, \
-         round_amounts, high_risk_destination"
+         round_amounts, high_risk_destination, keyword_payments, source_country_remittance, \
+         wage_stripping, spending_vs_income"
     );
     assert_eq!(
         compile_error(&GOOD_RULE.replace("name = ", "nmae = ")),
@@ -1062,7 +1063,8 @@ fn shipped_rules_list_and_explain() {
         ids,
         [
             "STR-001", "STR-002", "STR-003", "MSB-001", "MSB-002", "MSB-003", "MUL-001", "RAP-001",
-            "CIB-001", "CIB-002", "RND-001", "HRC-001"
+            "CIB-001", "CIB-002", "RND-001", "HRC-001", "TRF-001", "TRF-002", "TRF-003", "TRF-004",
+            "TRF-005", "TRF-006", "TRF-007", "TRF-008", "TRF-009", "TRF-010"
         ]
     );
     let text = rules::explain("str-001").unwrap();
@@ -1076,7 +1078,8 @@ fn shipped_rules_list_and_explain() {
     assert_eq!(
         rules::explain("STR-999").unwrap_err().to_string(),
         "there is no rule STR-999; known rules: STR-001, STR-002, STR-003, MSB-001, MSB-002, \
-         MSB-003, MUL-001, RAP-001, CIB-001, CIB-002, RND-001, HRC-001"
+         MSB-003, MUL-001, RAP-001, CIB-001, CIB-002, RND-001, HRC-001, TRF-001, TRF-002, \
+         TRF-003, TRF-004, TRF-005, TRF-006, TRF-007, TRF-008, TRF-009, TRF-010"
     );
 }
 

@@ -9,4 +9,5 @@ mod spreadsheets;
 mod support;
 mod synth;
 mod trace;
+mod trafficking;
 mod verify;
