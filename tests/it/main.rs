@@ -2,7 +2,9 @@
 
 mod case_file;
 mod cli;
+mod hostile;
 mod layouts;
+mod properties;
 mod spreadsheets;
 mod support;
 mod trace;
