@@ -10,6 +10,7 @@ pub mod cli;
 pub mod error;
 pub mod hash;
 pub mod ingest;
+pub mod integrity;
 pub mod ledger;
 pub mod money;
 pub mod pipeline;
