@@ -1268,6 +1268,35 @@ mod tests {
     }
 
     #[test]
+    fn an_unclosed_transaction_does_not_hide_the_next_one() {
+        // Before: the second STMTTRN was nested inside the unclosed first one, and the
+        // statement's transactions were collected without looking inside a STMTTRN, so the
+        // second transaction (-2.00) vanished without a reject.
+        let text = "<OFX><BANKMSGSRSV1><STMTTRNRS><STMTRS>\n<CURDEF>EUR\n\
+<BANKACCTFROM><ACCTID>123</BANKACCTFROM>\n<BANKTRANLIST>\n\
+<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20240105<TRNAMT>-1.00\n\
+<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20240106<TRNAMT>-2.00</STMTTRN>\n\
+</BANKTRANLIST></STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>\n";
+        let f = parse(text).unwrap();
+        let e = entries(&f);
+        assert_eq!(e.len(), 2, "{:?}", f.outcomes);
+        assert_eq!((e[0].line, e[0].amount), (5, d("-1.00")));
+        assert_eq!((e[1].line, e[1].amount), (6, d("-2.00")));
+    }
+
+    #[test]
+    fn many_angle_brackets_and_deep_nesting_take_linear_time() {
+        let started = std::time::Instant::now();
+        let text = format!("<OFX>{}</OFX>", "< 1".repeat(300_000));
+        assert!(parse(&text).is_err());
+        let text = format!("<OFX>{}>", "<a ".repeat(300_000));
+        assert!(parse(&text).is_err());
+        let text = format!("<OFX>{}{}", "<STMTRS>".repeat(100_000), "</X>".repeat(100_000));
+        assert!(parse(&text).is_err());
+        assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+    }
+
+    #[test]
     fn never_panics_on_cut_or_mangled_input() {
         for text in [SGML, XML, BROKEN] {
             for (i, _) in text.char_indices().step_by(2) {
