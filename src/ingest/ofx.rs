@@ -1291,7 +1291,11 @@ mod tests {
         assert!(parse(&text).is_err());
         let text = format!("<OFX>{}>", "<a ".repeat(300_000));
         assert!(parse(&text).is_err());
-        let text = format!("<OFX>{}{}", "<STMTRS>".repeat(100_000), "</X>".repeat(100_000));
+        let text = format!(
+            "<OFX>{}{}",
+            "<STMTRS>".repeat(100_000),
+            "</X>".repeat(100_000)
+        );
         assert!(parse(&text).is_err());
         assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
     }

@@ -275,7 +275,10 @@ fn camt_cut_mid_document_is_refused_whole() {
 #[test]
 fn ofx_cut_mid_document_is_refused_whole() {
     let run = run_fixture("ofx_truncated.ofx", "ofx", Account::UkIban);
-    run.assert_failed(2, &["ofx_truncated.ofx", "truncated"]);
+    run.assert_failed(
+        2,
+        &["source ofx_truncated.ofx (layout ofx), line 11: the file ends inside <STMTTRN> opened at line 11: </STMTTRN> is missing, the file is truncated"],
+    );
 }
 
 // ---- Not text, not this encoding ------------------------------------------------------
@@ -285,10 +288,7 @@ fn binary_garbage_named_csv_is_refused() {
     let run = run_fixture("garbage.csv", "lloyds", Account::UkCurrent);
     run.assert_failed(
         2,
-        &[
-            "source garbage.csv",
-            "the file is binary, not text (NUL byte at offset",
-        ],
+        &["source garbage.csv: the file is binary, not text (NUL byte at offset 88)"],
     );
 }
 
@@ -298,8 +298,7 @@ fn high_byte_garbage_without_nul_is_not_the_layout() {
     run.assert_failed(
         2,
         &[
-            "source garbage_no_nul.csv (layout lloyds)",
-            "no header found",
+            "source garbage_no_nul.csv (layout lloyds), line 1: no header found; expected a row naming the columns \"Transaction Date\"",
         ],
     );
 }
@@ -694,6 +693,18 @@ fn duplicate_account_keys_are_refused() {
         &[
             "accounts[1].id",
             "\"ACC\" is declared twice; account keys must be unique",
+        ],
+    );
+}
+
+#[test]
+fn a_layout_with_an_invalid_date_format_is_refused_before_any_file_is_read() {
+    let run = run_case_fixture("bad_strftime_layout.toml", &["--allow-outside-case-dir"]);
+    run.assert_failed(
+        2,
+        &[
+            "layout bad_strftime.layout.toml",
+            "`layout.date_format` is \"%d/%m/%Y %Q\", which holds a specifier that is not a valid date or time format",
         ],
     );
 }
