@@ -992,6 +992,13 @@ fn every_reader_survives_every_seed_and_its_mutations() {
         let mut variants = vec![("as is".to_string(), bytes.clone())];
         variants.extend(mutations(&bytes));
         for (what, variant) in variants {
+            // Format detection (`proceeds ingest FILE` without --layout) reads the same bytes.
+            let detected = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                proceeds::ingest::detect::detect(&variant, &registry)
+            }));
+            if detected.is_err() {
+                failures.push(format!("{} (detect), {what}: PANIC", seed.display()));
+            }
             std::fs::write(&target, &variant).unwrap();
             runs += 1;
             if let Err(e) = ingest_one(&target, layout, currency) {
