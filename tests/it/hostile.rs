@@ -1077,3 +1077,63 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+// ---- Nothing but the report writer opens a file for writing ------------------------------
+
+/// Inputs are never opened for writing: outside tests, the only calls that create, write,
+/// rename, remove or change files are in `src/report/mod.rs` (`write_atomic` into the output
+/// folder, and creating that folder). A new one elsewhere fails this test and must be
+/// justified here.
+#[test]
+fn only_the_report_writer_writes_files() {
+    const WRITES: [&str; 12] = [
+        "File::create",
+        "File::options",
+        "OpenOptions",
+        "fs::write",
+        "fs::rename",
+        "fs::copy",
+        "remove_file",
+        "remove_dir",
+        "set_permissions",
+        "set_len",
+        "create_dir",
+        "hard_link",
+    ];
+    let mut found = Vec::new();
+    let mut stack = vec![crate::support::root().join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().and_then(|e| e.to_str()) != Some("rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Unit tests sit at the end of each file, after `#[cfg(test)]`.
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            let rel = path
+                .strip_prefix(crate::support::root())
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            for w in WRITES {
+                if code.contains(w) {
+                    found.push(format!("{rel}: {w}"));
+                }
+            }
+        }
+    }
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "src/report/mod.rs: File::create",
+            "src/report/mod.rs: create_dir",
+            "src/report/mod.rs: fs::rename",
+        ]
+    );
+}
