@@ -11,6 +11,7 @@ pub mod confiscation;
 pub mod error;
 pub mod hash;
 pub mod ingest;
+pub mod integrity;
 pub mod ledger;
 pub mod money;
 pub mod pipeline;

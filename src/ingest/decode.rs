@@ -3,7 +3,9 @@
 //! Banks export UTF-8 (with or without a byte-order mark), UTF-16 and Windows-1252 (where
 //! `£` is the single byte 0xA3). `auto` honours a BOM, then takes UTF-8 if the bytes are
 //! valid UTF-8, else Windows-1252, and says which it chose. A file with NUL bytes and no
-//! UTF-16 BOM is binary, not a statement, and is refused.
+//! UTF-16 BOM is binary, not a statement, and is refused. So is a file with a UTF-16 BOM
+//! that is not valid UTF-16 (cut mid-character, unpaired surrogates): decoding it would put
+//! replacement characters where the bank's text was.
 
 use encoding_rs::{UTF_16BE, UTF_16LE, WINDOWS_1252};
 
@@ -26,6 +28,11 @@ pub enum DecodeError {
     NotUtf8 { offset: usize },
     #[error("the file is empty")]
     Empty,
+    #[error("the file starts with a {encoding} byte-order mark but is not valid {encoding} ({length} bytes; an odd length or an unpaired surrogate means a cut or damaged file); no character is guessed")]
+    NotUtf16 {
+        encoding: &'static str,
+        length: usize,
+    },
 }
 
 /// Decode bytes as the layout declares.
@@ -34,14 +41,26 @@ pub fn decode(bytes: &[u8], declared: Encoding) -> Result<Decoded, DecodeError> 
         return Err(DecodeError::Empty);
     }
     if bytes.starts_with(&[0xFF, 0xFE]) && matches!(declared, Encoding::Auto | Encoding::Utf16) {
-        let (text, _, _) = UTF_16LE.decode(bytes);
+        let (text, _, malformed) = UTF_16LE.decode(bytes);
+        if malformed {
+            return Err(DecodeError::NotUtf16 {
+                encoding: "UTF-16LE",
+                length: bytes.len(),
+            });
+        }
         return Ok(Decoded {
             text: text.trim_start_matches('\u{feff}').to_string(),
             encoding: "utf-16le (BOM)".into(),
         });
     }
     if bytes.starts_with(&[0xFE, 0xFF]) && matches!(declared, Encoding::Auto | Encoding::Utf16) {
-        let (text, _, _) = UTF_16BE.decode(bytes);
+        let (text, _, malformed) = UTF_16BE.decode(bytes);
+        if malformed {
+            return Err(DecodeError::NotUtf16 {
+                encoding: "UTF-16BE",
+                length: bytes.len(),
+            });
+        }
         return Ok(Decoded {
             text: text.trim_start_matches('\u{feff}').to_string(),
             encoding: "utf-16be (BOM)".into(),
@@ -118,5 +137,15 @@ mod tests {
             Err(DecodeError::NotUtf8 { offset: 2 })
         );
         assert_eq!(decode(b"", Encoding::Auto), Err(DecodeError::Empty));
+        // A UTF-16 file cut in the middle of a character.
+        assert_eq!(
+            decode(b"\xff\xfea\x00b", Encoding::Auto),
+            Err(DecodeError::NotUtf16 {
+                encoding: "UTF-16LE",
+                length: 5
+            })
+        );
+        // An unpaired surrogate.
+        assert!(decode(b"\xfe\xff\xd8\x00\x00a", Encoding::Utf16).is_err());
     }
 }

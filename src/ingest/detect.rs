@@ -182,6 +182,14 @@ fn headerless_fit(layout: &Layout, head: &str) -> Option<String> {
 }
 
 fn spreadsheet_candidates(bytes: &[u8], registry: &Registry) -> Vec<(String, String)> {
+    // calamine panics on some damaged containers; a damaged file fits no layout.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        spreadsheet_candidates_unguarded(bytes, registry)
+    }))
+    .unwrap_or_default()
+}
+
+fn spreadsheet_candidates_unguarded(bytes: &[u8], registry: &Registry) -> Vec<(String, String)> {
     let Ok(mut book) = open_workbook_auto_from_rs(Cursor::new(bytes)) else {
         return Vec::new();
     };

@@ -79,16 +79,23 @@ pub fn parse_date(raw: &str, format: &str) -> Result<NaiveDate, String> {
         }
         _ => format!("date {v:?} does not match the layout's date format {format:?}"),
     })?;
-    let (y0, m0, d0) = EARLIEST_DATE;
-    let (y1, m1, d1) = LATEST_DATE;
-    let earliest = NaiveDate::from_ymd_opt(y0, m0, d0).unwrap_or(NaiveDate::MIN);
-    let latest = NaiveDate::from_ymd_opt(y1, m1, d1).unwrap_or(NaiveDate::MAX);
+    let (earliest, latest) = date_window();
     if date < earliest || date > latest {
         return Err(format!(
             "date {v:?} reads as {date}, outside {earliest} to {latest}; check the layout's date format"
         ));
     }
     Ok(date)
+}
+
+/// The earliest and latest booking dates accepted.
+pub fn date_window() -> (NaiveDate, NaiveDate) {
+    let (y0, m0, d0) = EARLIEST_DATE;
+    let (y1, m1, d1) = LATEST_DATE;
+    (
+        NaiveDate::from_ymd_opt(y0, m0, d0).unwrap_or(NaiveDate::MIN),
+        NaiveDate::from_ymd_opt(y1, m1, d1).unwrap_or(NaiveDate::MAX),
+    )
 }
 
 /// Read one record's values into a draft row.

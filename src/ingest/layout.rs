@@ -451,9 +451,10 @@ impl Layout {
                 )),
             };
         if let Some(tf) = &h.time_format {
-            if chrono::NaiveTime::parse_from_str("00:00:00", "%H:%M:%S").is_err() || tf.is_empty() {
+            if tf.is_empty() {
                 return Err(err("`layout.time_format` must not be empty".into()));
             }
+            check_strftime(tf).map_err(|m| err(format!("`layout.time_format` {m}")))?;
         }
         if let Some(c) = &h.currency {
             if !is_currency_code(c) {
@@ -727,8 +728,21 @@ impl Layout {
     }
 }
 
+/// A format must hold only valid `strftime` specifiers: formatting a date with an invalid
+/// one (`%Q`) fails, and spreadsheet dates are written with the layout's format.
+fn check_strftime(fmt: &str) -> Result<(), String> {
+    use chrono::format::{Item, StrftimeItems};
+    if StrftimeItems::new(fmt).any(|item| matches!(item, Item::Error)) {
+        return Err(format!(
+            "is {fmt:?}, which holds a specifier that is not a valid date or time format (e.g. \"%d/%m/%Y\", \"%H:%M:%S\")"
+        ));
+    }
+    Ok(())
+}
+
 /// A date format must name day, month and year explicitly; nothing is inferred.
 fn check_date_format(fmt: &str) -> Result<(), String> {
+    check_strftime(fmt)?;
     let has_day = fmt.contains("%d") || fmt.contains("%e") || fmt.contains("%-d");
     let has_month =
         fmt.contains("%m") || fmt.contains("%b") || fmt.contains("%B") || fmt.contains("%-m");
@@ -739,5 +753,43 @@ fn check_date_format(fmt: &str) -> Result<(), String> {
         Err(format!(
             "is {fmt:?}; it must name day, month and year, e.g. \"%d/%m/%Y\" or \"%d %b %Y\""
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "[layout]\nid = \"t\"\nname = \"t\"\nversion = 1\nrow_order = \"oldest_first\"\ncurrency = \"GBP\"\n";
+    const COLUMNS: &str = "[columns]\ndate = \"Date\"\namount = \"Amount\"\n";
+
+    #[test]
+    fn an_invalid_strftime_specifier_is_refused() {
+        // chrono panics when a date is formatted with such a format (spreadsheet dates are).
+        let formatted = std::panic::catch_unwind(|| {
+            chrono::NaiveDate::from_ymd_opt(2024, 1, 2)
+                .unwrap()
+                .format("%d/%m/%Y %Q")
+                .to_string()
+        });
+        assert!(formatted.is_err(), "chrono no longer panics: {formatted:?}");
+        let text = format!("{HEADER}date_format = \"%d/%m/%Y %Q\"\n{COLUMNS}");
+        let err = Layout::from_toml(&text, "t.toml").unwrap_err();
+        assert!(
+            err.message.contains("`layout.date_format` is \"%d/%m/%Y %Q\", which holds a specifier that is not a valid date or time format"),
+            "{}",
+            err.message
+        );
+        let text =
+            format!("{HEADER}date_format = \"%d/%m/%Y\"\ntime_format = \"%H:%Q\"\n{COLUMNS}");
+        let err = Layout::from_toml(&text, "t.toml").unwrap_err();
+        assert!(
+            err.message.contains("`layout.time_format` is \"%H:%Q\""),
+            "{}",
+            err.message
+        );
+        let text =
+            format!("{HEADER}date_format = \"%-d/%-m/%Y\"\ntime_format = \"%H:%M\"\n{COLUMNS}");
+        assert!(Layout::from_toml(&text, "t.toml").is_ok());
     }
 }

@@ -30,7 +30,7 @@ use polars::prelude::{DataFrame, PolarsError};
 use rust_decimal::Decimal;
 
 use crate::case::{digits, Case, Source};
-use crate::hash::sha256_file;
+use crate::hash::sha256_hex;
 use crate::ledger::{LedgerBuilder, LedgerRow, Provenance};
 use layout::{Field, Layout, LayoutKind, RowOrder, FIELD_COUNT};
 pub use registry::Registry;
@@ -496,16 +496,15 @@ pub fn ingest_source(
     statements: &mut Vec<StatementPeriod>,
 ) -> Result<SourceReport, IngestError> {
     let file = source.path.written.clone();
-    // Hash first, from the file on disk, before any parsing.
-    let (sha256, size_bytes) =
-        sha256_file(&source.path.resolved).map_err(|e| IngestError::Unreadable {
-            file: file.clone(),
-            source: e,
-        })?;
+    // Read once (read-only) and hash those very bytes before any parsing, so the hash in
+    // the ledger and the manifest is the hash of what was parsed, even if the file on disk
+    // changes while the run is going on.
     let bytes = std::fs::read(&source.path.resolved).map_err(|e| IngestError::Unreadable {
         file: file.clone(),
         source: e,
     })?;
+    let sha256 = sha256_hex(&bytes);
+    let size_bytes = bytes.len() as u64;
     let row_has_account = layout.kind.is_structured()
         || [Field::Account, Field::AccountNumber]
             .iter()

@@ -10,7 +10,9 @@
 //! known aggregates (`OFX`, `STMTRS`, `STMTTRN`, `BANKACCTFROM`, `CURRENCY`, `PAYEE` …) are
 //! containers; any other tag is a leaf holding the text after it (its close tag, if any, is
 //! consumed); a close tag closes the nearest open aggregate of that name (and any left open
-//! inside it); a close tag matching nothing open is ignored; unknown elements are ignored.
+//! inside it); a close tag matching nothing open is ignored; unknown elements are ignored. No
+//! OFX aggregate contains itself, so an aggregate opened while one of the same name is still
+//! open (a `<STMTTRN>` whose `</STMTTRN>` is missing) ends the open one: both are read.
 //!
 //! **Out:** one [`ParsedStatement`] per bank `STMTRS` (under `BANKMSGSRSV1/STMTTRNRS`) and per
 //! credit-card `CCSTMTRS` (under `CREDITCARDMSGSRSV1/CCSTMTTRNRS`), in file order, however many
@@ -183,6 +185,10 @@ fn tokenize(src: &str) -> Result<Vec<Tok>, FormatError> {
     let mut toks = Vec::new();
     let mut i = 0usize;
     let mut text_start = 0usize;
+    // The first `>` at or after the last place searched (`None` inside: there is none).
+    // Reused while it lies ahead, so a file of many `<` that start no tag is read in linear
+    // time rather than searching to the next `>` again for every `<`.
+    let mut next_gt: Option<Option<usize>> = None;
     let flush = |toks: &mut Vec<Tok>, from: usize, to: usize| {
         let raw = src.get(from..to).unwrap_or("");
         let trimmed = raw.trim();
@@ -233,8 +239,22 @@ fn tokenize(src: &str) -> Result<Vec<Tok>, FormatError> {
             text_start = next;
             continue;
         }
-        let body_end = rest.find('>');
+        let gt = match next_gt {
+            Some(Some(g)) if g > lt => Some(g),
+            Some(None) => None,
+            _ => {
+                let found = rest.find('>').map(|e| lt + e);
+                next_gt = Some(found);
+                found
+            }
+        };
+        let body_end = gt.map(|g| g - lt);
         let body = body_end.and_then(|e| rest.get(1..e));
+        // The next `<` after this one: the body holds a `<` exactly when it comes before `>`.
+        let next_lt = src
+            .get(lt + 1..)
+            .and_then(|r| r.find('<'))
+            .map(|p| lt + 1 + p);
         let closing = rest.starts_with("</");
         let name_part = body.map(|b| b.strip_prefix('/').unwrap_or(b));
         let name: String = name_part
@@ -246,7 +266,7 @@ fn tokenize(src: &str) -> Result<Vec<Tok>, FormatError> {
             .and_then(|r| r.chars().next())
             .is_some_and(|c| c.is_ascii_alphabetic());
         let valid = !name.is_empty()
-            && body.is_some_and(|b| !b.contains('<'))
+            && gt.is_some_and(|g| next_lt.is_none_or(|n| n > g))
             && name_part.is_some_and(|b| {
                 b.get(name.len()..)
                     .and_then(|r| r.chars().next())
@@ -350,6 +370,20 @@ impl<'a> Tree<'a> {
                         tree.set_end(node, close_end);
                         i += 2;
                     } else if AGGREGATES.contains(&name.as_str()) {
+                        // No OFX aggregate contains itself: a second `<STMTTRN>` while one is
+                        // open means the first was never closed. It ends here, so the second is
+                        // its sibling (and is read), not hidden inside it; this also bounds the
+                        // nesting depth by the number of aggregate names.
+                        if let Some(pos) =
+                            stack.iter().rposition(|&n| n != 0 && tree.name(n) == name)
+                        {
+                            while stack.len() > pos {
+                                if let Some(inner) = stack.pop() {
+                                    tree.set_end(inner, *start);
+                                }
+                            }
+                        }
+                        let parent = stack.last().copied().unwrap_or(0);
                         let node = tree.add(name, None, *start, parent);
                         tree.set_end(node, *end);
                         stack.push(node);
@@ -1231,6 +1265,39 @@ mod tests {
         let r = rejected(&f);
         assert_eq!((r[0].line, r[0].field.as_str()), (8, "TRNAMT"));
         assert_eq!(r[0].raw, "<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20240105\n");
+    }
+
+    #[test]
+    fn an_unclosed_transaction_does_not_hide_the_next_one() {
+        // Before: the second STMTTRN was nested inside the unclosed first one, and the
+        // statement's transactions were collected without looking inside a STMTTRN, so the
+        // second transaction (-2.00) vanished without a reject.
+        let text = "<OFX><BANKMSGSRSV1><STMTTRNRS><STMTRS>\n<CURDEF>EUR\n\
+<BANKACCTFROM><ACCTID>123</BANKACCTFROM>\n<BANKTRANLIST>\n\
+<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20240105<TRNAMT>-1.00\n\
+<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20240106<TRNAMT>-2.00</STMTTRN>\n\
+</BANKTRANLIST></STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>\n";
+        let f = parse(text).unwrap();
+        let e = entries(&f);
+        assert_eq!(e.len(), 2, "{:?}", f.outcomes);
+        assert_eq!((e[0].line, e[0].amount), (5, d("-1.00")));
+        assert_eq!((e[1].line, e[1].amount), (6, d("-2.00")));
+    }
+
+    #[test]
+    fn many_angle_brackets_and_deep_nesting_take_linear_time() {
+        let started = std::time::Instant::now();
+        let text = format!("<OFX>{}</OFX>", "< 1".repeat(300_000));
+        assert!(parse(&text).is_err());
+        let text = format!("<OFX>{}>", "<a ".repeat(300_000));
+        assert!(parse(&text).is_err());
+        let text = format!(
+            "<OFX>{}{}",
+            "<STMTRS>".repeat(100_000),
+            "</X>".repeat(100_000)
+        );
+        assert!(parse(&text).is_err());
+        assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
     }
 
     #[test]

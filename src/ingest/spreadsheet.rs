@@ -33,6 +33,31 @@ pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
 
 /// Read the layout's sheet into the sink.
 pub fn read(bytes: &[u8], layout: &Layout, sink: &mut SourceSink<'_>) -> Result<(), SourceProblem> {
+    // calamine panics on some damaged containers (a truncated .xls: "slice index starts at
+    // 4096 but ends at 4064" in its CFB reader). The workbook is only read here, nothing is
+    // shared with the rest of the run, so such a panic is caught and becomes a refusal.
+    let range = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load(bytes, layout)))
+        .unwrap_or_else(|_| {
+            Err(SourceProblem {
+                line: 1,
+                message: "the spreadsheet is damaged: its container cannot be read (is the file cut short?)".into(),
+            })
+        })?;
+    let (first_row, first_col) = range.start().unwrap_or((0, 0));
+    let mut splitter = Splitter::new(layout);
+    for (i, row) in range.rows().enumerate() {
+        let line = first_row + i as u32 + 1;
+        let mut cells: Vec<String> = vec![String::new(); first_col as usize];
+        cells.extend(row.iter().map(|c| cell_text(c, layout)));
+        let raw = csv_line(&cells);
+        let fields: Vec<&str> = cells.iter().map(String::as_str).collect();
+        splitter.push(line, &raw, &fields, &mut |e| sink.event(e))?;
+    }
+    splitter.finish()
+}
+
+/// Open the workbook and read the layout's sheet.
+fn load(bytes: &[u8], layout: &Layout) -> Result<calamine::Range<Data>, SourceProblem> {
     let problem = |message: String| SourceProblem { line: 1, message };
     let mut book = open_workbook_auto_from_rs(Cursor::new(bytes))
         .map_err(|e| problem(format!("the spreadsheet cannot be opened: {e}")))?;
@@ -57,20 +82,8 @@ pub fn read(bytes: &[u8], layout: &Layout, sink: &mut SourceSink<'_>) -> Result<
             .cloned()
             .ok_or_else(|| problem("the workbook has no sheets".into()))?,
     };
-    let range = book
-        .worksheet_range(&sheet)
-        .map_err(|e| problem(format!("sheet {sheet:?} cannot be read: {e}")))?;
-    let (first_row, first_col) = range.start().unwrap_or((0, 0));
-    let mut splitter = Splitter::new(layout);
-    for (i, row) in range.rows().enumerate() {
-        let line = first_row + i as u32 + 1;
-        let mut cells: Vec<String> = vec![String::new(); first_col as usize];
-        cells.extend(row.iter().map(|c| cell_text(c, layout)));
-        let raw = csv_line(&cells);
-        let fields: Vec<&str> = cells.iter().map(String::as_str).collect();
-        splitter.push(line, &raw, &fields, &mut |e| sink.event(e))?;
-    }
-    splitter.finish()
+    book.worksheet_range(&sheet)
+        .map_err(|e| problem(format!("sheet {sheet:?} cannot be read: {e}")))
 }
 
 /// A cell as text, exactly.

@@ -5,15 +5,54 @@
 //! patterns in `rules/formats/`), assigned to a case account from the statement's own
 //! account identification (which must agree with the source's declared account), and added
 //! to the ledger. Each statement with stated balances becomes a [`StatementPeriod`] for
-//! the balance checks of `verify`.
+//! the balance checks of `verify`. An entry whose amount, balance or dates the ledger cannot
+//! hold exactly (more than two decimal places, 16 or more digits before the point, a date
+//! outside 1970–2099) is rejected with the reason, as the CSV readers reject theirs.
 
-use super::fields::{classify, Narrative, RowDraft};
-use super::statement::{FormatError, Outcome, ParsedFile};
+use rust_decimal::Decimal;
+
+use super::fields::{classify, date_window, Narrative, RowDraft};
+use super::statement::{FormatError, Outcome, ParsedEntry, ParsedFile};
 use super::{SourceProblem, SourceSink, StatementPeriod};
-use crate::money::is_currency_code;
+use crate::money::{is_currency_code, LEDGER_MAX_ABS, LEDGER_SCALE};
 
 /// Longest raw text kept for one structured record, in lines.
 const RAW_MAX_LINES: u32 = 40;
+
+/// Whether an entry's values fit the ledger exactly, as the CSV readers require of theirs:
+/// amounts and balances in whole pence below 10^16, dates inside the accepted window. The
+/// format parsers read any decimal and any year; here a value the ledger cannot hold
+/// exactly is a rejected record, never rounded or truncated.
+fn fits_the_ledger(e: &ParsedEntry) -> Result<(), (&'static str, String)> {
+    let limit = Decimal::from(LEDGER_MAX_ABS / 100);
+    for (field, value) in [("amount", Some(e.amount)), ("balance", e.balance)] {
+        let Some(value) = value else { continue };
+        if value.abs() >= limit {
+            return Err((
+                field,
+                format!("{field} {value} is too large for the ledger (at most 16 digits before the decimal point)"),
+            ));
+        }
+        if value.normalize().scale() > LEDGER_SCALE {
+            return Err((
+                field,
+                format!("{field} {value} has more than 2 decimal places; the ledger keeps pence exactly and will not round"),
+            ));
+        }
+    }
+    let (earliest, latest) = date_window();
+    for (field, date) in [("date", Some(e.booking_date)), ("value_date", e.value_date)] {
+        if let Some(d) = date.filter(|d| *d < earliest || *d > latest) {
+            return Err((
+                field,
+                format!(
+                    "{field} {d} is outside {earliest} to {latest}, the dates the ledger accepts"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// Parse `text` with `parse` and feed every record to the sink.
 pub fn read(
@@ -42,9 +81,10 @@ pub fn read(
     record_lines.sort_unstable();
     record_lines.dedup();
     let first_line = |line: u32| -> &str {
+        // `record_lines` is sorted and deduplicated: a binary search keeps this O(log n)
+        // per entry (a linear scan made files of many entries quadratic).
         let next = record_lines
-            .iter()
-            .find(|&&l| l > line)
+            .get(record_lines.partition_point(|&l| l <= line))
             .copied()
             .unwrap_or(u32::MAX)
             .min(line.saturating_add(RAW_MAX_LINES));
@@ -80,6 +120,10 @@ pub fn read(
                         "currency".into(),
                         format!("currency {:?} is not an ISO 4217 code", e.currency),
                     );
+                    continue;
+                }
+                if let Err((field, reason)) = fits_the_ledger(e) {
+                    sink.reject(e.line, raw, field.into(), reason);
                     continue;
                 }
                 let credit = e.amount.is_sign_positive() && !e.amount.is_zero();

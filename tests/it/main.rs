@@ -3,7 +3,9 @@
 mod case_file;
 mod cli;
 mod detect;
+mod hostile;
 mod layouts;
+mod properties;
 mod schedule;
 mod spreadsheets;
 mod support;

@@ -1,0 +1,24 @@
+//! Fuzz the ofx parser on arbitrary text: it must never panic, and every record it reports
+//! must lie within the file.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use proceeds::ingest::ofx;
+use proceeds::ingest::statement::Outcome;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let lines = text.matches('\n').count() as u32 + 1;
+    if let Ok(file) = ofx::parse(&text) {
+        for outcome in &file.outcomes {
+            let line = match outcome {
+                Outcome::Entry(e) => {
+                    assert!(e.statement < file.statements.len());
+                    e.line
+                }
+                Outcome::Rejected(p) | Outcome::Skipped(p) => p.line,
+            };
+            assert!(line >= 1 && line <= lines, "line {line} of {lines}");
+        }
+    }
+});
