@@ -59,6 +59,15 @@ pub enum Command {
     Formats(FormatsCommand),
     /// Write a labelled synthetic case (fictional people) to practise on or benchmark with.
     Synth(SynthArgs),
+    /// Re-hash a run's inputs and outputs against its manifest.json and report any change.
+    /// Exit 0 when everything is unchanged, 1 when anything changed, went missing or was added.
+    VerifyManifest {
+        /// The run's output folder (holding manifest.json).
+        out: PathBuf,
+        /// The case folder the inputs are relative to.
+        #[arg(long)]
+        case_dir: PathBuf,
+    },
 }
 
 /// Arguments of `proceeds synth`.
@@ -257,6 +266,12 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
                 }
             }
             Ok(0)
+        }
+        Command::VerifyManifest { out, case_dir } => {
+            let check = crate::integrity::verify_manifest(&out, &case_dir)
+                .map_err(|e| Error::Usage(e.to_string()))?;
+            print_out(&check.report());
+            Ok(if check.is_intact() { 0 } else { 1 })
         }
         Command::Synth(args) => {
             let summary = crate::synth::synth(&crate::synth::SynthOptions {

@@ -592,3 +592,34 @@ fn demo_run_finds_the_structuring_and_traces_with_it() {
         .collect();
     assert_eq!(stages, ["ingest", "verify", "detect", "trace", "schedule"]);
 }
+
+#[test]
+fn verify_manifest_reports_a_changed_output() {
+    let out = tempfile::tempdir().unwrap();
+    let r = run_case(
+        &fixture("layouts/lloyds/case.toml"),
+        out.path(),
+        &["--quiet"],
+    );
+    assert!(r.status.success());
+    let check = |dir: &Path| {
+        proceeds()
+            .arg("verify-manifest")
+            .arg(dir)
+            .arg("--case-dir")
+            .arg(fixture("layouts/lloyds"))
+            .output()
+            .unwrap()
+    };
+    let intact = check(out.path());
+    assert_eq!(intact.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&intact.stdout).contains("all unchanged, nothing added"));
+    // One byte added to an output is reported, with both hashes, and the exit code says so.
+    let mut ledger = std::fs::read(out.path().join("ledger.csv")).unwrap();
+    ledger.push(b'\n');
+    std::fs::write(out.path().join("ledger.csv"), ledger).unwrap();
+    let changed = check(out.path());
+    assert_eq!(changed.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&changed.stdout);
+    assert!(text.contains("CHANGED  output ledger.csv"), "{text}");
+}
