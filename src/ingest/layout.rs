@@ -678,6 +678,18 @@ impl Layout {
             .collect::<Result<Vec<_>, _>>()?;
 
         let a = raw.amounts;
+        // One character cannot be both: "1,234" would read as 1.234 or 1234 depending on
+        // which rule ran first. Digits and signs cannot separate anything.
+        let bad_separator = |c: char| c.is_ascii_digit() || matches!(c, '-' | '+' | '(' | ')');
+        if a.thousands_separator == Some(a.decimal_separator)
+            || bad_separator(a.decimal_separator)
+            || a.thousands_separator.is_some_and(bad_separator)
+        {
+            return Err(err(format!(
+                "`amounts.decimal_separator` is {:?} and `amounts.thousands_separator` is {:?}; they must differ and be neither digits nor signs (e.g. \".\" and \",\")",
+                a.decimal_separator, a.thousands_separator
+            )));
+        }
         Ok(Layout {
             id: h.id,
             name: h.name,
@@ -790,6 +802,28 @@ mod tests {
         );
         let text =
             format!("{HEADER}date_format = \"%-d/%-m/%Y\"\ntime_format = \"%H:%M\"\n{COLUMNS}");
+        assert!(Layout::from_toml(&text, "t.toml").is_ok());
+    }
+
+    #[test]
+    fn one_character_cannot_be_both_separators() {
+        for amounts in [
+            "[amounts]\ndecimal_separator = \",\"\nthousands_separator = \",\"\n",
+            "[amounts]\ndecimal_separator = \"0\"\n",
+            "[amounts]\nthousands_separator = \"-\"\n",
+        ] {
+            let text = format!("{HEADER}date_format = \"%d/%m/%Y\"\n{COLUMNS}{amounts}");
+            let err = Layout::from_toml(&text, "t.toml").unwrap_err();
+            assert!(
+                err.message
+                    .contains("they must differ and be neither digits nor signs"),
+                "{}",
+                err.message
+            );
+        }
+        let text = format!(
+            "{HEADER}date_format = \"%d/%m/%Y\"\n{COLUMNS}[amounts]\ndecimal_separator = \",\"\nthousands_separator = \".\"\n"
+        );
         assert!(Layout::from_toml(&text, "t.toml").is_ok());
     }
 }

@@ -362,9 +362,9 @@ fn a_ten_megabyte_single_line_is_refused_as_not_the_layout() {
     );
 }
 
-/// A 10 MB row after a good header: one reject, its raw text kept whole.
+/// A row with a 10 MiB description after a good header: read, the description kept whole.
 #[test]
-fn a_ten_megabyte_row_is_one_reject_with_its_whole_text() {
+fn a_row_with_a_ten_megabyte_description_is_kept_whole() {
     let mut text = String::from(
         "Transaction Date,Transaction Type,Sort Code,Account Number,Transaction Description,Debit Amount,Credit Amount,Balance\n",
     );

@@ -4,7 +4,8 @@
 //! column, oldest first; Lloyds: debit and credit columns, newest first), ingested through
 //! the library, and checked against what was written:
 //! - every row and every penny survives: rows accepted = rows written, and the ledger's
-//!   amounts, in file order, are exactly the amounts written;
+//!   amounts, in file order, are exactly the amounts written, also after export to the
+//!   CSV and parquet copies;
 //! - per account, the sum of movements = closing balance − opening balance;
 //! - the ledger is identical across reruns;
 //! - shuffling rows within a day changes the bank's order (which is evidence, so the ledger
@@ -224,6 +225,18 @@ proptest! {
             .iter().map(|d| d.unwrap_or("").to_string()).collect();
         let written_descriptions: Vec<String> = rows.iter().map(|r| r.description.clone()).collect();
         prop_assert_eq!(descriptions, written_descriptions);
+        // Export round trip: the CSV copy and the parquet copy give back every row and penny.
+        let csv = proceeds::report::csv_out::frame_to_csv("ledger.csv", &ing.ledger).unwrap();
+        let table = crate::support::parse_csv(&csv);
+        let at = table[0].iter().position(|h| h == "amount").unwrap();
+        let exported: Vec<String> = table[1..].iter().map(|r| r[at].clone()).collect();
+        let expected_text: Vec<String> = rows.iter()
+            .map(|r| format_amount(from_minor_units(i128::from(r.pence)))).collect();
+        prop_assert_eq!(exported, expected_text);
+        let parquet = proceeds::report::parquet_out::to_parquet_bytes(
+            "ledger.parquet", &ing.ledger, Vec::new()).unwrap();
+        let back = ParquetReader::new(std::io::Cursor::new(parquet)).finish().unwrap();
+        prop_assert!(back.equals_missing(&ing.ledger));
     }
 
     #[test]
