@@ -48,15 +48,19 @@ pub fn read(
         while matches!(text.as_bytes().get(start), Some(b'\r' | b'\n')) && start < end {
             start += 1;
         }
-        // Line numbers are counted here from byte offsets, the same way for LF and CRLF files.
-        let gap = text.get(prev_end..start).unwrap_or("");
-        let line = prev_end_line + gap.matches('\n').count() as u64;
+        // Line numbers are counted here from byte offsets, the same way for LF, CRLF and
+        // CR-only (classic Mac) files: the CSV reader ends a record at a lone CR too, so a CR
+        // that ends a record or a blank line is a line break. A CR inside a quoted field is
+        // the field's content, as before.
+        let line = prev_end_line + line_breaks(text, prev_end, start).len() as u64;
         // Blank lines the CSV reader passed over silently are still lines of the file.
         emit_blank_lines(text, prev_end, start, prev_end_line, &mut emit);
         let raw_full = text.get(start..end).unwrap_or("");
         let raw = raw_full.trim_end_matches(['\r', '\n']);
+        let ends_with_lone_cr =
+            raw_full.ends_with('\r') && text.as_bytes().get(end) != Some(&b'\n');
         prev_end = end;
-        prev_end_line = line + raw_full.matches('\n').count() as u64;
+        prev_end_line = line + raw_full.matches('\n').count() as u64 + u64::from(ends_with_lone_cr);
         let line = line as u32;
 
         let fields: Vec<&str> = record.iter().collect();
@@ -78,6 +82,20 @@ fn finish_crlf(text: &str, prev_end: &mut usize, prev_end_line: &mut u64) {
     }
 }
 
+/// The offsets just after each line break in `text[from..to]`, a stretch between records
+/// (blank lines): LF, CRLF (at its LF), or a CR not followed by LF.
+fn line_breaks(text: &str, from: usize, to: usize) -> Vec<usize> {
+    let bytes = text.as_bytes();
+    (from..to.min(bytes.len()))
+        .filter(|&i| match bytes[i] {
+            b'\n' => true,
+            b'\r' => bytes.get(i + 1) != Some(&b'\n'),
+            _ => false,
+        })
+        .map(|i| i + 1)
+        .collect()
+}
+
 fn emit_blank_lines(
     text: &str,
     from: usize,
@@ -92,8 +110,17 @@ fn emit_blank_lines(
         return;
     }
     // The gap starts right after the previous record's line break (or at the file start).
-    for (line, piece) in (first_line..).zip(gap.split_inclusive('\n')) {
-        let raw = piece.trim_end_matches(['\r', '\n']);
+    let mut piece_start = from;
+    let mut ends = line_breaks(text, from, to);
+    if ends.last() != Some(&to) {
+        ends.push(to);
+    }
+    for (line, piece_end) in (first_line..).zip(ends) {
+        let raw = text
+            .get(piece_start..piece_end)
+            .unwrap_or("")
+            .trim_end_matches(['\r', '\n']);
+        piece_start = piece_end;
         emit(RecordEvent::Skip {
             line: line as u32,
             raw,
@@ -165,6 +192,22 @@ description = "Memo"
                 "{text:?}"
             );
         }
+    }
+
+    #[test]
+    fn cr_only_line_endings_give_each_record_its_own_line() {
+        // Before: the CSV reader split records at each CR but lines were counted at LF only,
+        // so every record of a classic-Mac file was "line 1" and shared one txn_id.
+        let lf = "pre\n\nDate,Amount,Memo\n01/01/2024,1.00,a\n\n\n02/01/2024,2.00,\"b\nc\"\nTotal,3.00,\n\n";
+        let cr = lf.replace('\n', "\r").replace("\"b\rc\"", "\"b\nc\"");
+        let lines = |text: &str| -> Vec<(String, u32)> {
+            events(text).into_iter().map(|(k, l, _)| (k, l)).collect()
+        };
+        assert_eq!(lines(&cr), lines(lf));
+        // A CR inside a quoted field is content, not a line break.
+        let embedded = "Date,Amount,Memo\n01/01/2024,1.00,\"x\ry\"\n02/01/2024,2.00,z\n";
+        let got: Vec<u32> = events(embedded).into_iter().map(|(_, l, _)| l).collect();
+        assert_eq!(got, [1, 2, 3]);
     }
 
     #[test]

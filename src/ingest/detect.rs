@@ -182,7 +182,11 @@ fn headerless_fit(layout: &Layout, head: &str) -> Option<String> {
 }
 
 fn spreadsheet_candidates(bytes: &[u8], registry: &Registry) -> Vec<(String, String)> {
-    // calamine panics on some damaged containers; a damaged file fits no layout.
+    // calamine loops on some damaged .xls files and panics on others; a damaged file fits
+    // no layout.
+    if super::spreadsheet::check_compound_file(bytes).is_err() {
+        return Vec::new();
+    }
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         spreadsheet_candidates_unguarded(bytes, registry)
     }))

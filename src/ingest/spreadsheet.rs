@@ -59,6 +59,7 @@ pub fn read(bytes: &[u8], layout: &Layout, sink: &mut SourceSink<'_>) -> Result<
 /// Open the workbook and read the layout's sheet.
 fn load(bytes: &[u8], layout: &Layout) -> Result<calamine::Range<Data>, SourceProblem> {
     let problem = |message: String| SourceProblem { line: 1, message };
+    check_compound_file(bytes).map_err(problem)?;
     let mut book = open_workbook_auto_from_rs(Cursor::new(bytes))
         .map_err(|e| problem(format!("the spreadsheet cannot be opened: {e}")))?;
     let names = book.sheet_names();
@@ -119,4 +120,139 @@ fn csv_line(cells: &[String]) -> String {
     String::from_utf8_lossy(&bytes)
         .trim_end_matches('\n')
         .to_string()
+}
+
+/// Refuse an `.xls` (OLE compound file) whose sector chains loop back on themselves.
+///
+/// calamine follows the file's allocation table (FAT) from sector to sector until the end
+/// marker, with no guard against a loop: a 6 KB crafted file whose directory chain loops
+/// made it allocate until the process was killed (found by fuzzing). This walks the same
+/// tables the same way calamine builds them (header, DIFAT, FAT, mini FAT) and refuses the
+/// file if either table holds a cycle; without one, every chain ends within the file's own
+/// number of sectors. Files that are too short or not compound files are left to calamine,
+/// which refuses them with its own reason.
+pub fn check_compound_file(bytes: &[u8]) -> Result<(), String> {
+    const SPECIAL: u32 = 0xFFFF_FFFA;
+    const DIFSECT: u32 = 0xFFFF_FFFC;
+    if sniff(bytes) != Some("xls") || bytes.len() < 512 {
+        return Ok(());
+    }
+    let u32s = |b: &[u8]| -> Vec<u32> {
+        b.chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    };
+    let size: usize = match u16::from_le_bytes([bytes[30], bytes[31]]) {
+        9 => 512,
+        12 => 4096,
+        _ => return Ok(()),
+    };
+    let max_id = bytes.len() / size;
+    // Sector `id` starts after the header, which takes one sector.
+    let sector = |id: u32| -> &[u8] {
+        let start = (id as usize).saturating_add(1).saturating_mul(size);
+        let end = start.saturating_add(size).min(bytes.len());
+        bytes.get(start..end).unwrap_or(&[])
+    };
+    let damaged = "the spreadsheet is damaged: its sector chains loop back on themselves (a cut, corrupted or crafted .xls); it cannot be read safely".to_string();
+
+    // DIFAT: 109 entries in the header, then a chain of DIFAT sectors whose last entry
+    // names the next one.
+    let mut difat = u32s(&bytes[76..512]);
+    let mut next = u32::from_le_bytes([bytes[68], bytes[69], bytes[70], bytes[71]]);
+    let mut steps = 0usize;
+    while next < SPECIAL {
+        steps += 1;
+        if steps > max_id + 1 || next as usize > max_id {
+            return Ok(()); // calamine refuses this itself ("points past end of file")
+        }
+        difat.extend(u32s(sector(next)));
+        next = match difat.pop() {
+            Some(n) => n,
+            None => return Ok(()),
+        };
+    }
+    let mut fat = Vec::new();
+    for id in difat.into_iter().filter(|id| *id < DIFSECT) {
+        if id as usize > max_id {
+            return Ok(());
+        }
+        fat.extend(u32s(sector(id)));
+    }
+    if has_cycle(&fat) {
+        return Err(damaged);
+    }
+    // The mini FAT is itself a chain of ordinary sectors (acyclic now).
+    let mini_fat_start = u32::from_le_bytes([bytes[60], bytes[61], bytes[62], bytes[63]]);
+    let mini_fat_len = u32::from_le_bytes([bytes[64], bytes[65], bytes[66], bytes[67]]) as usize;
+    if mini_fat_len > 0 {
+        let wanted = mini_fat_len.saturating_mul(size);
+        let mut mini = Vec::new();
+        let mut id = mini_fat_start;
+        while (id as usize) < fat.len() && mini.len() < wanted {
+            mini.extend_from_slice(sector(id));
+            id = fat[id as usize];
+        }
+        mini.truncate(wanted);
+        if has_cycle(&u32s(&mini)) {
+            return Err(damaged);
+        }
+    }
+    Ok(())
+}
+
+/// Whether following `next[i]` from some `i` ever comes back to a sector already on the
+/// path (a value outside the table ends a chain).
+fn has_cycle(next: &[u32]) -> bool {
+    // 0 = not seen, 1 = on the current path, 2 = known to end.
+    let mut state = vec![0u8; next.len()];
+    let mut path = Vec::new();
+    for start in 0..next.len() {
+        let mut at = start;
+        while let Some(&s) = state.get(at) {
+            match s {
+                0 => {
+                    state[at] = 1;
+                    path.push(at);
+                    at = next[at] as usize;
+                }
+                1 => return true,
+                _ => break,
+            }
+        }
+        for p in path.drain(..) {
+            state[p] = 2;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycles_in_a_sector_table_are_found() {
+        const END: u32 = 0xFFFF_FFFE;
+        assert!(!has_cycle(&[1, 2, END]));
+        assert!(!has_cycle(&[END, 0, 1, 0xFFFF_FFFF]));
+        assert!(has_cycle(&[1, 2, 0]));
+        assert!(has_cycle(&[END, 2, 3, 1]));
+        assert!(has_cycle(&[0]));
+        assert!(!has_cycle(&[]));
+    }
+
+    #[test]
+    fn a_real_xls_passes_and_a_looping_one_is_refused() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let good = std::fs::read(root.join("fixtures/spreadsheets/lloyds_old.xls")).unwrap();
+        assert_eq!(check_compound_file(&good), Ok(()));
+        let bad = std::fs::read(root.join("fixtures/hostile/xls_sector_loop.xls")).unwrap();
+        assert!(check_compound_file(&bad)
+            .unwrap_err()
+            .contains("loop back on themselves"));
+        // Not a compound file, or too short: left to calamine.
+        assert_eq!(check_compound_file(b"PK\x03\x04"), Ok(()));
+        assert_eq!(check_compound_file(&good[..100]), Ok(()));
+    }
 }

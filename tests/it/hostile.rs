@@ -348,6 +348,37 @@ fn a_truncated_xls_is_refused() {
     );
 }
 
+/// A 6 KB `.xls` whose allocation table loops (found by fuzzing the ingest target): the
+/// spreadsheet library followed the loop until memory ran out. Refused before it is opened.
+#[test]
+fn an_xls_whose_sector_chains_loop_is_refused_in_bounded_memory() {
+    let run = run_fixture("xls_sector_loop.xls", "lloyds", Account::UkCurrent);
+    run.assert_failed(
+        2,
+        &["source xls_sector_loop.xls (layout lloyds), line 1: the spreadsheet is damaged: its sector chains loop back on themselves"],
+    );
+}
+
+/// Classic Mac line endings (CR only), with a blank line: each record has its own line
+/// (they were all "line 1", sharing one txn_id; found by fuzzing the CSV reader).
+#[test]
+fn cr_only_line_endings_give_distinct_lines_and_ids() {
+    let run = run_fixture("cr_only.csv", "lloyds", Account::UkCurrent);
+    run.assert_ok();
+    assert_eq!(run.ledger_column("source_line"), ["4", "3"]);
+    let ids = run.ledger_column("txn_id");
+    assert!(
+        ids[0].ends_with("-L4") && ids[1].ends_with("-L3"),
+        "{ids:?}"
+    );
+    let skipped = read_csv(&run.output("skipped.csv"));
+    let lines: Vec<(&str, &str)> = skipped[1..]
+        .iter()
+        .map(|r| (r[1].as_str(), r[2].as_str()))
+        .collect();
+    assert_eq!(lines, [("1", "header"), ("2", "blank line")]);
+}
+
 // ---- Size ------------------------------------------------------------------------------
 
 /// A 10 MB line with no line break: no header in it, so not the layout. Generated here,
@@ -875,6 +906,7 @@ fn statement_seeds() -> Vec<(PathBuf, &'static str, &'static str)> {
             Some("ofx") => ("ofx", "GBP"),
             Some("sta") => ("mt940", "EUR"),
             Some("csv") if name == "formulas.csv" => ("starling", "GBP"),
+            Some("xls") => ("lloyds", "GBP"),
             Some("csv") => ("lloyds", "GBP"),
             _ => continue,
         };
