@@ -43,7 +43,7 @@ for f in fixtures/hostile/*.csv fixtures/demo/statements/*.csv fixtures/verify/s
   seed delimited "$f" "$(pos lloyds "${delimited[@]}")"
   seed ingest "$f" "$(pos lloyds "${layouts[@]}")"
 done
-for f in fixtures/spreadsheets/*.xls*; do seed ingest "$f" "$(pos lloyds "${layouts[@]}")"; done
+for f in fixtures/spreadsheets/*.xls* fixtures/hostile/*.xls*; do seed ingest "$f" "$(pos lloyds "${layouts[@]}")"; done
 for f in $(find fixtures -name '*.toml' -path '*case*') fixtures/hostile/cases/*.toml; do
   cp "$f" "$C/case_file/$(echo "$f" | tr '/' '_')"
 done

@@ -5,8 +5,15 @@ use libfuzzer_sys::fuzz_target;
 use proceeds::ingest::layout::LayoutKind;
 use proceeds::ingest::{blocks, fields, RecordEvent, Registry};
 
+/// The shipped layouts, compiled once (compiling their patterns per input dominated the
+/// run time).
+fn registry() -> &'static Registry {
+    static REGISTRY: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+    REGISTRY.get_or_init(|| Registry::shipped().expect("shipped layouts compile"))
+}
+
 fuzz_target!(|data: &[u8]| {
-    let registry = Registry::shipped().expect("shipped layouts compile");
+    let registry = registry();
     let Some(layout) = registry.iter().find(|l| l.kind == LayoutKind::Blocks) else {
         return;
     };

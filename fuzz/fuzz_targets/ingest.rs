@@ -17,11 +17,18 @@ fn scratch() -> PathBuf {
     dir.join("input")
 }
 
+/// The shipped layouts, compiled once (compiling their patterns per input dominated the
+/// run time).
+fn registry() -> &'static Registry {
+    static REGISTRY: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+    REGISTRY.get_or_init(|| Registry::shipped().expect("shipped layouts compile"))
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else {
         return;
     };
-    let registry = Registry::shipped().expect("shipped layouts compile");
+    let registry = registry();
     let layouts: Vec<_> = registry.iter().collect();
     let layout = layouts[pick as usize % layouts.len()];
     let path = scratch();

@@ -208,6 +208,9 @@ fn spreadsheet_candidates_unguarded(bytes: &[u8], registry: &Registry) -> Vec<(S
             None => names.first().into_iter().collect(),
         };
         for sheet in sheets {
+            if super::spreadsheet::check_sheet_size(&mut book, sheet).is_err() {
+                continue;
+            }
             let Ok(range) = book.worksheet_range(sheet) else {
                 continue;
             };

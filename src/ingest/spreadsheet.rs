@@ -14,7 +14,7 @@
 
 use std::io::Cursor;
 
-use calamine::{open_workbook_auto_from_rs, Data, Reader};
+use calamine::{open_workbook_auto_from_rs, Data, Reader, Sheets};
 
 use super::layout::Layout;
 use super::records::Splitter;
@@ -83,8 +83,63 @@ fn load(bytes: &[u8], layout: &Layout) -> Result<calamine::Range<Data>, SourcePr
             .cloned()
             .ok_or_else(|| problem("the workbook has no sheets".into()))?,
     };
+    check_sheet_size(&mut book, &sheet).map_err(problem)?;
     book.worksheet_range(&sheet)
         .map_err(|e| problem(format!("sheet {sheet:?} cannot be read: {e}")))
+}
+
+/// Most cells read from one sheet: a little over a million rows of 19 columns.
+pub const MAX_SHEET_CELLS: u64 = 20_000_000;
+
+/// Refuse a sheet whose cells span more than [`MAX_SHEET_CELLS`], before calamine builds
+/// it: calamine allocates one slot per cell of the rectangle from the first to the last
+/// cell, so a 1.6 KB `.xlsx` with cells in A1 and XFD1048576 asked for 550 GB and aborted
+/// the process. The cells are streamed once to find the rectangle. `.xls` sheets are capped
+/// by the format (65,536 × 256 cells); `.ods` has no cell stream in calamine and is not
+/// checked.
+pub(crate) fn check_sheet_size(
+    book: &mut Sheets<Cursor<&[u8]>>,
+    sheet: &str,
+) -> Result<(), String> {
+    let unreadable = |e: String| format!("sheet {sheet:?} cannot be read: {e}");
+    let mut bounds: Option<(u32, u32, u32, u32)> = None;
+    let mut add = |(r, c): (u32, u32)| {
+        bounds = Some(match bounds {
+            None => (r, r, c, c),
+            Some((r0, r1, c0, c1)) => (r0.min(r), r1.max(r), c0.min(c), c1.max(c)),
+        });
+    };
+    match book {
+        Sheets::Xlsx(x) => {
+            let mut cells = x
+                .worksheet_cells_reader(sheet)
+                .map_err(|e| unreadable(e.to_string()))?;
+            while let Some(cell) = cells.next_cell().map_err(|e| unreadable(e.to_string()))? {
+                add(cell.get_position());
+            }
+        }
+        Sheets::Xlsb(x) => {
+            let mut cells = x
+                .worksheet_cells_reader(sheet)
+                .map_err(|e| unreadable(e.to_string()))?;
+            while let Some(cell) = cells.next_cell().map_err(|e| unreadable(e.to_string()))? {
+                add(cell.get_position());
+            }
+        }
+        Sheets::Xls(_) | Sheets::Ods(_) => return Ok(()),
+    }
+    let Some((r0, r1, c0, c1)) = bounds else {
+        return Ok(());
+    };
+    let rows = u64::from(r1 - r0) + 1;
+    let cols = u64::from(c1 - c0) + 1;
+    if rows * cols > MAX_SHEET_CELLS {
+        return Err(format!(
+            "sheet {sheet:?} spans {rows} rows by {cols} columns ({} cells from its first to its last cell), more than the {MAX_SHEET_CELLS} cells read from one sheet; export the statement as CSV, or remove the stray cells far from the table",
+            rows * cols
+        ));
+    }
+    Ok(())
 }
 
 /// A cell as text, exactly.

@@ -359,6 +359,26 @@ fn an_xls_whose_sector_chains_loop_is_refused_in_bounded_memory() {
     );
 }
 
+/// A 1.6 KB `.xlsx` with one cell in A1 and one in XFD1048576: the spreadsheet library
+/// would allocate a slot for each of the 17 billion cells between them (550 GB) and abort
+/// the process. Refused after streaming the cells once.
+#[test]
+fn an_xlsx_spanning_the_whole_grid_is_refused_in_bounded_memory() {
+    let run = run_fixture("xlsx_huge_range.xlsx", "lloyds", Account::UkCurrent);
+    run.assert_failed(
+        2,
+        &["source xlsx_huge_range.xlsx (layout lloyds), line 1: sheet \"Sheet1\" spans 1048576 rows by 16384 columns (17179869184 cells from its first to its last cell), more than the 20000000 cells read from one sheet"],
+    );
+    // Format detection reads the same sheet: no layout fits, and the process survives.
+    let out = Command::new(env!("CARGO_BIN_EXE_proceeds"))
+        .args(["formats", "detect"])
+        .arg(fixture("hostile/xlsx_huge_range.xlsx"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no shipped or case layout fits"));
+}
+
 /// Classic Mac line endings (CR only), with a blank line: each record has its own line
 /// (they were all "line 1", sharing one txn_id; found by fuzzing the CSV reader).
 #[test]
@@ -906,7 +926,7 @@ fn statement_seeds() -> Vec<(PathBuf, &'static str, &'static str)> {
             Some("ofx") => ("ofx", "GBP"),
             Some("sta") => ("mt940", "EUR"),
             Some("csv") if name == "formulas.csv" => ("starling", "GBP"),
-            Some("xls") => ("lloyds", "GBP"),
+            Some("xls" | "xlsx") => ("lloyds", "GBP"),
             Some("csv") => ("lloyds", "GBP"),
             _ => continue,
         };
