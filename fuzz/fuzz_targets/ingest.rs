@@ -25,6 +25,15 @@ fn registry() -> &'static Registry {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // The spreadsheet reader catches panics inside the spreadsheet library and refuses the
+    // file, as the program does; libFuzzer's hook would abort on them even when caught. An
+    // uncaught panic still ends the run as a crash.
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            eprintln!("panic (caught or not) at {:?}", info.location());
+        }))
+    });
     let Some((&pick, rest)) = data.split_first() else {
         return;
     };

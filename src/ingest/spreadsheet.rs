@@ -184,7 +184,8 @@ fn csv_line(cells: &[String]) -> String {
 /// made it allocate until the process was killed (found by fuzzing). This walks the same
 /// tables the same way calamine builds them (header, DIFAT, FAT, mini FAT) and refuses the
 /// file if either table holds a cycle; without one, every chain ends within the file's own
-/// number of sectors. Files that are too short or not compound files are left to calamine,
+/// number of sectors. A table sector cut short by the end of the file is refused too
+/// (calamine asserts on it). Files that are too short or not compound files are left to calamine,
 /// which refuses them with its own reason.
 pub fn check_compound_file(bytes: &[u8]) -> Result<(), String> {
     const SPECIAL: u32 = 0xFFFF_FFFA;
@@ -210,6 +211,11 @@ pub fn check_compound_file(bytes: &[u8]) -> Result<(), String> {
         bytes.get(start..end).unwrap_or(&[])
     };
     let damaged = "the spreadsheet is damaged: its sector chains loop back on themselves (a cut, corrupted or crafted .xls); it cannot be read safely".to_string();
+    let cut = |id: u32| {
+        format!(
+            "the spreadsheet is damaged: its sector table in sector {id} is cut short (is the file truncated?)"
+        )
+    };
 
     // DIFAT: 109 entries in the header, then a chain of DIFAT sectors whose last entry
     // names the next one.
@@ -221,6 +227,9 @@ pub fn check_compound_file(bytes: &[u8]) -> Result<(), String> {
         if steps > max_id + 1 || next as usize > max_id {
             return Ok(()); // calamine refuses this itself ("points past end of file")
         }
+        if sector(next).len() != size {
+            return Err(cut(next));
+        }
         difat.extend(u32s(sector(next)));
         next = match difat.pop() {
             Some(n) => n,
@@ -231,6 +240,9 @@ pub fn check_compound_file(bytes: &[u8]) -> Result<(), String> {
     for id in difat.into_iter().filter(|id| *id < DIFSECT) {
         if id as usize > max_id {
             return Ok(());
+        }
+        if sector(id).len() != size {
+            return Err(cut(id));
         }
         fat.extend(u32s(sector(id)));
     }
