@@ -264,6 +264,7 @@ fn write_outputs(
     let ingested = stages.ingested;
     let dir = &options.out_dir;
     ensure_dir(dir)?;
+    refuse_output_beside_inputs(case, dir)?;
     let mut outputs = Vec::new();
     let mut stage_notes = vec![format!(
         "ingest: {} sources, {} ledger rows",
@@ -579,4 +580,30 @@ fn count_value(df: &DataFrame, column: &str, value: &str) -> usize {
                 .map(|s| s.iter().filter(|v| *v == Some(value)).count())
         })
         .unwrap_or(0)
+}
+
+/// Outputs must never land beside a disclosed file: an output named like an input (a
+/// source called `ledger.csv`) would overwrite evidence. A folder holding the case file or
+/// any source, reference or layout file is refused as the output folder.
+fn refuse_output_beside_inputs(case: &Case, dir: &Path) -> Result<(), Error> {
+    let Ok(out) = std::fs::canonicalize(dir) else {
+        return Ok(());
+    };
+    let inputs = std::iter::once(case.path.clone())
+        .chain(case.sources.iter().map(|s| s.path.resolved.clone()))
+        .chain(case.reference_data.iter().map(|r| r.path.resolved.clone()))
+        .chain(case.layout_files.iter().map(|l| l.resolved.clone()));
+    for input in inputs {
+        let parent = std::fs::canonicalize(&input)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        if parent.as_deref() == Some(out.as_path()) {
+            return Err(Error::Usage(format!(
+                "output folder {} holds the case input {}; choose a folder of its own (e.g. --out out/run1) so no disclosed file can be overwritten",
+                dir.display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(())
 }

@@ -623,3 +623,20 @@ fn verify_manifest_reports_a_changed_output() {
     let text = String::from_utf8_lossy(&changed.stdout);
     assert!(text.contains("CHANGED  output ledger.csv"), "{text}");
 }
+
+#[test]
+fn an_output_folder_holding_case_inputs_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["case.toml", "statement.csv"] {
+        std::fs::copy(fixture("layouts/lloyds").join(f), dir.path().join(f)).unwrap();
+    }
+    let before = std::fs::read(dir.path().join("statement.csv")).unwrap();
+    let r = run_case(&dir.path().join("case.toml"), dir.path(), &[]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("holds the case input"));
+    assert_eq!(
+        std::fs::read(dir.path().join("statement.csv")).unwrap(),
+        before
+    );
+    assert!(!dir.path().join("ledger.csv").exists());
+}
