@@ -18,7 +18,7 @@ use crate::ingest::detect::detect;
 use crate::ingest::{ingest_case, Ingested, Registry, SourceReport};
 use crate::money::{format_amount, from_minor_units};
 use crate::report::manifest::{CaseInfo, Counts, Input, LayoutUse, Manifest, RuleUse, Tool};
-use crate::report::{csv_out, ensure_dir, parquet_out, write_atomic, OutputFile};
+use crate::report::{court, csv_out, ensure_dir, parquet_out, write_atomic, OutputFile};
 use crate::rules::{rules_for_case, run_rules, Findings, Reference};
 use crate::trace::{trace, Trace, TraceInput};
 use crate::verify::{verify, Verified};
@@ -386,22 +386,25 @@ fn write_outputs(
             stage_notes.push(format!("detect: {n}"));
         }
     }
+    let mut trace_frames: Option<[DataFrame; 5]> = None;
     match (stages.traced, stages.last >= Stage::Trace) {
         (Some(t), _) => {
             stage_names.push("trace".into());
-            for (name, frame) in [
+            let frames = [
                 ("trace_flows.csv", t.flows_frame()?),
                 ("trace_summary.csv", t.summary_frame()?),
                 ("trace_balances.csv", t.balances_frame()?),
                 ("trace_origins.csv", t.origins_frame()?),
                 ("trace_notes.csv", t.notes_frame()?),
-            ] {
+            ];
+            for (name, frame) in &frames {
                 outputs.push(write_atomic(
                     dir,
                     name,
-                    &csv_out::frame_to_csv(name, &frame)?,
+                    &csv_out::frame_to_csv(name, frame)?,
                 )?);
             }
+            trace_frames = Some(frames.map(|(_, f)| f));
             stage_notes.push(format!(
                 "trace: {} tainted origins, every method side by side; elected method {}",
                 t.origin_txn_ids().len(),
@@ -444,13 +447,10 @@ fn write_outputs(
                     size_bytes,
                 });
             }
-            let trace_summary = match stages.traced {
-                Some(t) => Some(t.summary_frame()?),
-                None => None,
-            };
+            let trace_summary = trace_frames.as_ref().map(|f| &f[1]);
             let xlsx = crate::report::xlsx_out::schedules_xlsx(&crate::report::xlsx_out::XlsxInput {
                 schedules: s,
-                trace_summary: trace_summary.as_ref(),
+                trace_summary,
                 integrity: stages.verified.map(|v| &v.integrity),
                 findings: stages.found.map(|f| &f.findings),
                 sources: &ingested.sources,
@@ -501,8 +501,9 @@ fn write_outputs(
             size_bytes,
         });
     }
+    let (run_timestamp, run_timestamp_source) = resolve_timestamp(options.run_timestamp.as_deref());
     let used: BTreeSet<&str> = ingested.sources.iter().map(|s| s.layout.as_str()).collect();
-    let layouts = registry
+    let layouts: Vec<LayoutUse> = registry
         .iter()
         .filter(|l| used.contains(l.id.as_str()))
         .map(|l| LayoutUse {
@@ -518,7 +519,50 @@ fn write_outputs(
             case.path.display()
         ))
     })?;
-    let (run_timestamp, run_timestamp_source) = resolve_timestamp(options.run_timestamp.as_deref());
+    if stages.last >= Stage::Schedule {
+        let appendix = report_inputs(case, &case_bytes, &inputs, &layouts, stages);
+        let report = court::build(&court::ReportInput {
+            case,
+            ledger,
+            sources: &ingested.sources,
+            integrity: stages.verified.map(|v| &v.integrity),
+            transfers: stages.verified.map(|v| &v.transfers),
+            findings: stages.found.map(|f| court::FindingFrames {
+                findings: &f.findings,
+                rules: &f.rules,
+                notes: &f.notes,
+            }),
+            trace: match (&trace_frames, stages.traced) {
+                (Some([flows, summary, balances, origins, _]), Some(t)) => {
+                    Some(court::TraceFrames {
+                        flows,
+                        summary,
+                        balances,
+                        origins,
+                        elected: t.elected_method().map(|m| m.as_str()),
+                    })
+                }
+                _ => None,
+            },
+            schedules: stages.scheduled,
+            inputs: &appendix,
+            run_timestamp: &run_timestamp,
+            stage_notes: &stage_notes,
+        })?;
+        outputs.push(write_atomic(
+            dir,
+            "report.html",
+            court::html::render(&report).as_bytes(),
+        )?);
+        outputs.push(write_atomic(
+            dir,
+            "report.pdf",
+            &court::pdf::render(&report, &run_timestamp)?,
+        )?);
+        stage_notes.push(
+            "report: report.html and report.pdf (schedules, method, integrity, charts, findings, sources)".into(),
+        );
+    }
     let counts = Counts {
         sources: ingested.sources.len(),
         records_read: ingested.sources.iter().map(|s| s.records_read).sum(),
@@ -606,4 +650,56 @@ fn refuse_output_beside_inputs(case: &Case, dir: &Path) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// The sources appendix of the court report: the case file, every source and reference
+/// file, the layouts used, the rule files and the jurisdiction file, each with its SHA-256.
+fn report_inputs(
+    case: &Case,
+    case_bytes: &[u8],
+    inputs: &[Input],
+    layouts: &[LayoutUse],
+    stages: &Stages<'_>,
+) -> Vec<Input> {
+    let mut all = vec![Input {
+        role: "case file".into(),
+        path: case
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        sha256: sha256_hex(case_bytes),
+        size_bytes: case_bytes.len() as u64,
+    }];
+    all.extend(inputs.iter().cloned());
+    for l in layouts {
+        all.push(Input {
+            role: "layout".into(),
+            path: format!("{} v{} ({})", l.id, l.version, l.origin),
+            sha256: l.sha256.clone(),
+            size_bytes: 0,
+        });
+    }
+    if let Some(f) = stages.found {
+        let mut seen = BTreeSet::new();
+        for r in &f.rules {
+            if seen.insert(r.origin.clone()) {
+                all.push(Input {
+                    role: "rules".into(),
+                    path: r.origin.clone(),
+                    sha256: r.file_sha256.clone(),
+                    size_bytes: 0,
+                });
+            }
+        }
+    }
+    if let Some(s) = stages.scheduled {
+        all.push(Input {
+            role: "jurisdiction".into(),
+            path: format!("{} v{}", s.jurisdiction_id, s.jurisdiction_version),
+            sha256: s.jurisdiction_sha256.clone(),
+            size_bytes: 0,
+        });
+    }
+    all
 }

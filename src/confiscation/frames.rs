@@ -107,7 +107,7 @@ pub const AVAILABLE_COLUMNS: [&str; 13] = [
 ];
 
 /// Columns of `schedule_tainted_gifts.csv` / the Tainted Gifts sheet.
-pub const GIFT_COLUMNS: [&str; 18] = [
+pub const GIFT_COLUMNS: [&str; 19] = [
     "line",
     "gift_id",
     "origin",
@@ -121,6 +121,7 @@ pub const GIFT_COLUMNS: [&str; 18] = [
     "index_at_gift",
     "index_valuation",
     "uplifted_amount",
+    "value_now",
     "tainted",
     "rule",
     "counted_value",
@@ -286,6 +287,7 @@ impl Schedules {
                         "uplifted_amount",
                         l.iter().map(|x| Some(x.uplifted)).collect(),
                     )?,
+                    money("value_now", l.iter().map(|x| x.value_now).collect())?,
                     text(
                         "tainted",
                         s(&|x| Some(if x.tainted { "yes" } else { "no" }.to_string())),

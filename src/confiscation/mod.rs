@@ -224,10 +224,13 @@ pub struct GiftScheduleLine {
     pub index_at_gift: Decimal,
     pub index_valuation: Decimal,
     pub uplifted: i64,
+    /// Pence: the value now of the share of the property given (s.81(1)(b)), when the gifts
+    /// file gives a value now.
+    pub value_now: Option<i64>,
     pub tainted: bool,
     /// The s.77 (and s.78) rule applied to this line, in words.
     pub rule: String,
-    /// `uplifted` when tainted, else 0.
+    /// When tainted, the greater of `uplifted` and `value_now` (s.81(1)); else 0.
     pub counted: i64,
     pub source_ref: String,
     pub exhibit: String,

@@ -47,6 +47,20 @@ pub const GIFTS_HEADER: [&str; 9] = [
     "exhibit",
 ];
 
+/// Header of a gifts file that also gives the value now of each property given (s.81(1)(b)).
+pub const GIFTS_HEADER_WITH_VALUE_NOW: [&str; 10] = [
+    "gift_id",
+    "date",
+    "recipient",
+    "description",
+    "value",
+    "consideration",
+    "property_was_benefit",
+    "txn_id",
+    "exhibit",
+    "value_now",
+];
+
 /// Header of the accepted legitimate sources file.
 pub const LEGITIMATE_HEADER: [&str; 6] = [
     "match_on",
@@ -139,6 +153,9 @@ pub struct GiftLine {
     /// The ledger row this gift is, if any (it then replaces the transfer found in the ledger).
     pub txn_id: Option<String>,
     pub exhibit: String,
+    /// Pence: the value at the valuation date of the property given, or of property that
+    /// represents it in the recipient's hands (s.81(1)(b), s.81(2)), if known.
+    pub value_now: Option<i64>,
 }
 
 /// How a legitimate source is recognised.
@@ -513,7 +530,15 @@ pub fn parse_assets(file: &str, text: &str) -> Result<Vec<AssetLine>, ScheduleEr
 pub fn parse_gifts(file: &str, text: &str) -> Result<Vec<GiftLine>, ScheduleError> {
     let mut seen = BTreeMap::new();
     let mut out = Vec::new();
-    for rec in read_table(file, content_lines(text), &GIFTS_HEADER)? {
+    let with_value_now = content_lines(text)
+        .next()
+        .is_some_and(|(_, raw)| raw.trim_end().to_ascii_lowercase().ends_with(",value_now"));
+    let header: &[&str] = if with_value_now {
+        &GIFTS_HEADER_WITH_VALUE_NOW
+    } else {
+        &GIFTS_HEADER
+    };
+    for rec in read_table(file, content_lines(text), header)? {
         let gift_id = required(file, &rec, 0, "gift_id")?;
         if let Some(first) = seen.insert(gift_id.clone(), rec.line) {
             return Err(problem(
@@ -547,6 +572,11 @@ pub fn parse_gifts(file: &str, text: &str) -> Result<Vec<GiftLine>, ScheduleErro
             property_was_benefit,
             txn_id: Some(rec.fields[7].clone()).filter(|s| !s.is_empty()),
             exhibit: rec.fields[8].clone(),
+            value_now: if with_value_now {
+                opt_pence(file, &rec, 9, "value_now")?
+            } else {
+                None
+            },
         });
     }
     Ok(out)

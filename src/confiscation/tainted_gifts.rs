@@ -60,6 +60,7 @@ pub(crate) fn tainted_gifts(ctx: &Context<'_>) -> Result<Vec<GiftScheduleLine>, 
                 value: g.value,
                 consideration: g.consideration,
                 property_was_benefit: g.property_was_benefit,
+                value_now: g.value_now,
                 source_ref,
                 exhibit: g.exhibit.clone(),
             },
@@ -107,6 +108,7 @@ pub(crate) fn tainted_gifts(ctx: &Context<'_>) -> Result<Vec<GiftScheduleLine>, 
                 value: -e.amount_base,
                 consideration: 0,
                 property_was_benefit: false,
+                value_now: None,
                 source_ref: e.source_ref(),
                 exhibit: Context::exhibit(e),
             },
@@ -135,6 +137,7 @@ struct GiftFacts {
     value: i64,
     consideration: i64,
     property_was_benefit: bool,
+    value_now: Option<i64>,
     source_ref: String,
     exhibit: String,
 }
@@ -212,6 +215,39 @@ fn gift_line(ctx: &Context<'_>, f: GiftFacts) -> Result<GiftScheduleLine, Schedu
             pounds(f.consideration)
         ));
     }
+    // s.81(1)(b): the value now of the property given (the gift's share of it, s.78(2)),
+    // when greater than the value at the time adjusted for the value of money.
+    let value_now = match f.value_now {
+        Some(now) if gift_amount > 0 && f.value > 0 => Some(share_of(now, gift_amount, f.value)),
+        _ => None,
+    };
+    let mut counted = if tainted { up.uplifted } else { 0 };
+    if let (true, Some(now)) = (tainted, value_now) {
+        let share = if gift_amount == f.value {
+            format!("value now {}", pounds(now))
+        } else {
+            format!(
+                "value now {} × gift share {}/{}, rounded half to even",
+                pounds(f.value_now.unwrap_or(0)),
+                pounds(gift_amount),
+                pounds(f.value)
+            )
+        };
+        if now > up.uplifted {
+            counted = now;
+            text.push_str(&format!(
+                "; s.81(1)(b): {} ({share}) is greater than the {} uplifted, so it is counted",
+                pounds(now),
+                pounds(up.uplifted)
+            ));
+        } else {
+            text.push_str(&format!(
+                "; s.81(1): the {} uplifted is not less than {} ({share}), so it is counted",
+                pounds(up.uplifted),
+                pounds(now)
+            ));
+        }
+    }
     Ok(GiftScheduleLine {
         gift_id: f.gift_id,
         origin: f.origin,
@@ -225,10 +261,38 @@ fn gift_line(ctx: &Context<'_>, f: GiftFacts) -> Result<GiftScheduleLine, Schedu
         index_at_gift: up.index_from,
         index_valuation: up.index_to,
         uplifted: up.uplifted,
+        value_now,
         tainted,
         rule: text,
-        counted: if tainted { up.uplifted } else { 0 },
+        counted,
         source_ref: f.source_ref,
         exhibit: f.exhibit,
     })
+}
+
+/// `now × part / whole` in pence, rounded half to even (`whole` > 0).
+fn share_of(now: i64, part: i64, whole: i64) -> i64 {
+    let num = i128::from(now) * i128::from(part);
+    let den = i128::from(whole);
+    let q = num.div_euclid(den);
+    let r = num.rem_euclid(den);
+    let twice = 2 * r;
+    let up = twice > den || (twice == den && q % 2 != 0);
+    let q = if up { q + 1 } else { q };
+    i64::try_from(q).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share_of;
+
+    #[test]
+    fn the_gift_share_of_the_value_now_rounds_half_to_even() {
+        // 4,000.00 now × 2,500/3,000 = 3,333.333… → 3,333.33
+        assert_eq!(share_of(400_000, 250_000, 300_000), 333_333);
+        // 0.05 × 1/2 = 0.025 → 0.02 (even); 0.15 × 1/2 = 0.075 → 0.08 (even)
+        assert_eq!(share_of(5, 1, 2), 2);
+        assert_eq!(share_of(15, 1, 2), 8);
+        assert_eq!(share_of(1_000, 7, 7), 1_000);
+    }
 }

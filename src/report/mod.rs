@@ -6,6 +6,7 @@
 //! raw text exactly as the bank gave it. Output bytes depend only on the inputs: the one
 //! wall-clock value, the run timestamp, lives in `manifest.json` and can be fixed.
 
+pub mod court;
 pub mod csv_out;
 pub mod manifest;
 pub mod parquet_out;

@@ -67,6 +67,8 @@ fn demo_case_reruns_are_byte_identical() {
             "ledger.parquet",
             "manifest.json",
             "rejects.csv",
+            "report.html",
+            "report.pdf",
             "schedule_available_amount.csv",
             "schedule_benefit.csv",
             "schedule_exclusions.csv",

@@ -6,6 +6,7 @@ mod detect;
 mod hostile;
 mod layouts;
 mod properties;
+mod report;
 mod schedule;
 mod spreadsheets;
 mod support;

@@ -424,8 +424,10 @@ fn run_outputs(dir: &Path) {
     );
 }
 
-const OUTPUTS: [&str; 7] = [
+const OUTPUTS: [&str; 9] = [
     "schedules.xlsx",
+    "report.html",
+    "report.pdf",
     "schedule_summary.csv",
     "schedule_benefit.csv",
     "schedule_exclusions.csv",
@@ -726,6 +728,46 @@ fn a_gifts_file_line_replaces_the_ledger_transfer_and_benefit_property_is_tainte
         s.gifts[0].rule
     );
     assert_eq!(gbp(s.totals.tainted_gifts), "5487.34");
+}
+
+#[test]
+fn a_gift_worth_more_now_counts_its_value_now_under_s81() {
+    let dir = copy_case();
+    let gifts = dir.path().join("reference/gifts.csv");
+    std::fs::write(
+        &gifts,
+        "gift_id,date,recipient,description,value,consideration,property_was_benefit,txn_id,exhibit,value_now\n\
+         G-1,2018-06-20,Marek Harlow (brother),Ford Fiesta,6000.00,1000.00,no,,AE/30,9000.00\n\
+         G-2,2022-09-01,Vesna Harlow,Motorcycle,3000.00,500.00,no,,AE/31,4000.00\n",
+    )
+    .unwrap();
+    let s = schedules_of(&dir.path().join("case.toml")).unwrap();
+    let g = |id: &str| s.gifts.iter().find(|g| g.gift_id == id).unwrap();
+    // G-2: gift share 2,500/3,000 of the motorcycle, worth 4,000.00 now:
+    //   4,000.00 × 2,500 / 3,000 = 3,333.333… → 3,333.33, more than the 2,702.70 uplifted,
+    //   so 3,333.33 is counted (s.81(1)(b)).
+    assert_eq!(g("G-2").uplifted, 270_270);
+    assert_eq!(g("G-2").value_now, Some(333_333));
+    assert_eq!(g("G-2").counted, 333_333);
+    assert!(
+        g("G-2").rule.contains("s.81(1)(b): 3333.33"),
+        "{}",
+        g("G-2").rule
+    );
+    // G-1 is before the relevant day and not benefit: its value now is shown, nil counted.
+    assert_eq!(g("G-1").value_now, Some(750_000));
+    assert_eq!(g("G-1").counted, 0);
+    // The total moves by exactly the difference: 5,069.56 − 2,702.70 + 3,333.33 = 5,700.19.
+    assert_eq!(gbp(s.totals.tainted_gifts), "5700.19");
+    // The CSV carries the value now beside the uplifted amount.
+    let frame = s.gifts_frame().unwrap();
+    let now = frame
+        .column("value_now")
+        .unwrap()
+        .cast(&polars::prelude::DataType::String)
+        .unwrap();
+    let now: Vec<Option<&str>> = now.str().unwrap().iter().collect();
+    assert!(now.contains(&Some("3333.33")));
 }
 
 #[test]

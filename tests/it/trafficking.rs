@@ -245,6 +245,11 @@ impl Book {
 
     /// Run the trafficking rules over the ledger.
     fn run(self) -> Findings {
+        self.run_keeping_ledger().2
+    }
+
+    /// Run the trafficking rules and keep the ledger and case for the report.
+    fn run_keeping_ledger(self) -> (Case, DataFrame, Findings) {
         let ledger = self.builder.finish().unwrap();
         let rules: Vec<_> = rules::shipped_rules()
             .unwrap()
@@ -255,7 +260,7 @@ impl Book {
         let f =
             rules::run_rules(&ledger, &self.case, &rules, &Reference::shipped().unwrap()).unwrap();
         check_invariants(&f);
-        f
+        (self.case, ledger, f)
     }
 }
 
@@ -878,4 +883,80 @@ fn shipped_lists_have_a_source_a_date_and_entries() {
             .collect::<Vec<_>>(),
         ["AL", "VN", "ER", "SD", "RO", "IN", "NG", "CN"]
     );
+}
+
+#[test]
+fn the_report_groups_trafficking_findings_under_their_own_heading() {
+    use proceeds::report::court::{self, doc::Block, FindingFrames, ReportInput};
+    use Channel::*;
+    let mut b = Book::new();
+    let w1 = b.push(
+        "KD-CTRL",
+        "2024-03-01",
+        "412.50",
+        Transfer,
+        "BRIGHTWELL FOODS LTD PAYROLL",
+    );
+    let w2 = b.push(
+        "KD-CTRL",
+        "2024-03-08",
+        "390.00",
+        Transfer,
+        "GREENLEAF PACKING WAGES",
+    );
+    let w3 = b.push("KD-CTRL", "2024-03-12", "368.21", Transfer, "DWP UC");
+    let (case, ledger, f) = b.run_keeping_ledger();
+    let doc = court::build(&ReportInput {
+        case: &case,
+        ledger: &ledger,
+        sources: &[],
+        integrity: None,
+        transfers: None,
+        findings: Some(FindingFrames {
+            findings: &f.findings,
+            rules: &f.rules,
+            notes: &f.notes,
+        }),
+        trace: None,
+        schedules: None,
+        inputs: &[],
+        run_timestamp: "2026-01-01T00:00:00Z",
+        stage_notes: &[],
+    })
+    .unwrap();
+    let findings = doc.sections.iter().find(|s| s.id == "findings").unwrap();
+    let headings: Vec<&str> = findings
+        .blocks
+        .iter()
+        .filter_map(|b| match b {
+            Block::Heading { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    // Only trafficking rules ran, so theirs is the only heading.
+    assert_eq!(
+        headings,
+        ["Human trafficking and labour-exploitation indicators"]
+    );
+    let at = findings
+        .blocks
+        .iter()
+        .position(|b| matches!(b, Block::Heading { .. }))
+        .unwrap();
+    // Under it: what an indicator is and is not evidence of, the rules applied, then the
+    // finding with its exact evidence rows.
+    assert!(
+        matches!(&findings.blocks[at + 1], Block::Caution { text } if text.contains("not evidence of exploitation on its own"))
+    );
+    let table = findings.blocks[at..]
+        .iter()
+        .find_map(|b| match b {
+            Block::Table(t) => Some(t),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(table.rows.len(), 1);
+    assert_eq!(table.rows[0][0], "TRF-001/KD-CTRL/2024-03-01/1");
+    assert_eq!(table.rows[0][5], "£1,170.71");
+    assert_eq!(table.rows[0][7], format!("{w1}; {w2}; {w3}"));
 }
