@@ -45,14 +45,15 @@ fn main() {
         let day = (rows.len() as u64 * 365 / target as u64) as i64;
         let id = format!("T{seq}");
         rows.push(TraceRow {
-            txn_id: id.clone(),
-            account_id: format!("ACC{account:04}"),
-            seq,
-            booking_date: start + chrono::Duration::days(day),
-            amount_pence: pence,
-            balance_pence: None,
-            channel,
             counterparty_name: Some(format!("CP{}", account % 97)),
+            ..TraceRow::new(
+                &id,
+                &format!("ACC{account:04}"),
+                seq,
+                start + chrono::Duration::days(day),
+                pence,
+                channel,
+            )
         });
         id
     };
