@@ -4,36 +4,43 @@
 //!
 //! Rounding: a withdrawal of W pence from an account holding lots a₀ (clean), a₁ … a_k
 //! (tainted, in order of arrival) is split by largest remainder, exactly as [`apportion`]
-//! would split it: `floor(W·aᵢ/Σa)` each, then the pence left over one each to the largest
+//! splits it: `floor(W·aᵢ/Σa)` each, then the pence left over one each to the largest
 //! remainders, ties to the earlier lot — clean money first, so a tie never adds a penny to
 //! the tainted figure. Splits sum exactly to W and no share exceeds its lot.
 //!
 //! State: one clean amount and one lot per distinct (tainted origin, path) in the account,
-//! aggregated on arrival; lots rounded down to zero are dropped. The tainted lots are kept
-//! ordered by (amount, largest first; arrival, earliest first), which is the order of their
-//! remainders among the lots that receive no whole penny (for those the remainder is
-//! `W·aᵢ`). So a withdrawal visits only the lots that receive something:
-//! - the lots with `W·aᵢ ≥ Σa` (a share of at least one penny), from the top of the order;
-//! - the pence left over go to the largest remainders: the clean amount and the lots just
-//!   visited are sorted by remainder, and the lots below them are already in remainder
-//!   order, so the two lists are merged and only the first `left` entries taken.
+//! aggregated on arrival; lots rounded down to zero are dropped.
 //!
-//! Cost: O((1 + s) log k) per withdrawal, where s is the number of lots the withdrawal
-//! takes from (its answer: one flow per origin and path) and k the lots held; O(log k) per
-//! deposit. The lots that receive nothing are never visited.
+//! **Cost is bounded by the answer.** A withdrawal's answer is one share per lot it takes
+//! from (s lots); the lots that get nothing are not visited:
+//! - The lots are also kept ordered by (amount, largest first; arrival, earliest first).
+//!   A lot gets a whole penny or more exactly when `W·aᵢ ≥ Σa`: those are the top of the
+//!   order. Every other lot's remainder is `W·aᵢ` itself, so below them the order *is* the
+//!   order of remainders: the left-over pence go to the first entries of a merge of the
+//!   sorted remainders of the lots above with the order below. O((1 + s) log k).
+//! - When at least half the lots get a whole penny (a withdrawal that takes from nearly
+//!   everything, common when a few large lots are held) the order buys nothing: the split
+//!   is computed by one pass over the lots in arrival order, O(k) with k ≤ 2s, and the order
+//!   is set aside; it is rebuilt (O(k log k)) only when a later withdrawal turns out to take
+//!   from fewer than half, paid for by the withdrawal that set it aside.
+//!
+//! So a withdrawal costs O((1 + s) log k) amortised and a deposit O(log k): O((n + F) log k)
+//! over a trace with F flows. F itself — one row per origin per withdrawal, which
+//! `trace_flows.csv` must show — can be as large as n·k; no method that writes it is
+//! cheaper than it.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
-#[cfg(doc)]
-use super::engine::apportion;
-use super::engine::{Allocator, Lot};
+use super::engine::{apportion, Allocator, Lot};
 
-/// A tainted lot held: its amount and when it first arrived (for rounding ties).
+/// A tainted lot held. Slots are in order of arrival; a lot taken to zero leaves a dead slot
+/// (amount 0) until the slots are compacted.
 #[derive(Debug, Clone, Copy)]
-struct Held {
+struct Slot {
+    origin: u32,
+    path: u32,
     amount: i64,
-    arrival: u64,
 }
 
 /// In proportion to the tainted share of the balance.
@@ -41,64 +48,185 @@ struct Held {
 pub struct ProRata {
     clean: i64,
     tainted: i64,
-    /// (origin, path) → the lot held.
-    lots: HashMap<(u32, u32), Held>,
-    /// (amount largest first, arrival earliest first) → (origin, path).
-    by_size: BTreeMap<(Reverse<i64>, u64), (u32, u32)>,
-    arrivals: u64,
-    /// Scratch for a withdrawal: the clean amount and the lots due a whole penny.
+    slots: Vec<Slot>,
+    /// (origin, path) → slot.
+    index: HashMap<(u32, u32), u32>,
+    /// Live lots.
+    live: usize,
+    /// (amount largest first, slot) of every live lot, unless `stale`.
+    order: BTreeSet<(Reverse<i64>, u32)>,
+    /// The order is set aside (empty) after a withdrawal that took from most lots.
+    stale: bool,
+    /// Scratch for a withdrawal.
     visited: Vec<Candidate>,
-    /// Scratch for a withdrawal: lots due only a left-over penny.
-    extra: Vec<(u32, u32)>,
+    weights: Vec<i64>,
+    shares: Vec<i64>,
 }
 
-/// A lot (or the clean amount) in the split of one withdrawal.
+/// The clean amount (slot `None`) or a lot in the split of one withdrawal.
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
     remainder: i128,
-    /// `None` is clean money, which comes before every lot in a tie.
-    arrival: Option<u64>,
-    source: (u32, u32),
+    slot: Option<u32>,
     share: i64,
 }
 
 impl Candidate {
-    /// Order of the left-over pence: largest remainder first, ties to the earlier lot.
-    fn key(&self) -> (Reverse<i128>, Option<u64>) {
-        (Reverse(self.remainder), self.arrival)
+    /// Order of the left-over pence: largest remainder first, ties to the earlier lot,
+    /// clean money before every lot.
+    fn key(&self) -> (Reverse<i128>, Option<u32>) {
+        (Reverse(self.remainder), self.slot)
     }
 }
 
 impl ProRata {
-    fn set(&mut self, source: (u32, u32), held: Held) {
-        self.by_size
-            .insert((Reverse(held.amount), held.arrival), source);
-        self.lots.insert(source, held);
-    }
-
-    fn take(&mut self, source: (u32, u32), pence: i64, out: &mut Vec<Lot>) {
-        let Some(held) = self.lots.get(&source).copied() else {
-            debug_assert!(false, "a share for a lot not held");
-            return;
-        };
-        self.by_size.remove(&(Reverse(held.amount), held.arrival));
+    /// Take `pence` from slot `slot`, reporting it; a lot taken to zero dies.
+    fn take(&mut self, slot: u32, pence: i64, out: &mut Vec<Lot>) {
+        let lot = &mut self.slots[slot as usize];
+        if !self.stale {
+            self.order.remove(&(Reverse(lot.amount), slot));
+        }
         out.push(Lot {
-            origin: source.0,
-            path: source.1,
+            origin: lot.origin,
+            path: lot.path,
             amount: pence,
         });
+        lot.amount -= pence;
         self.tainted -= pence;
-        if held.amount > pence {
-            self.set(
-                source,
-                Held {
-                    amount: held.amount - pence,
-                    ..held
-                },
-            );
+        if lot.amount > 0 {
+            if !self.stale {
+                self.order.insert((Reverse(lot.amount), slot));
+            }
         } else {
-            self.lots.remove(&source);
+            self.index.remove(&(lot.origin, lot.path));
+            self.live -= 1;
         }
+    }
+
+    /// Drop dead slots once they outnumber the live ones (amortised O(1) per death).
+    fn compact(&mut self) {
+        if self.slots.len() <= 2 * self.live + 16 {
+            return;
+        }
+        self.slots.retain(|s| s.amount > 0);
+        self.index.clear();
+        for (i, s) in self.slots.iter().enumerate() {
+            self.index.insert((s.origin, s.path), i as u32);
+        }
+        self.order.clear();
+        self.stale = true;
+    }
+
+    fn rebuild_order(&mut self) {
+        self.order = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.amount > 0)
+            .map(|(i, s)| (Reverse(s.amount), i as u32))
+            .collect();
+        self.stale = false;
+    }
+
+    /// One pass over every slot in arrival order: the rule as [`apportion`] states it.
+    /// Returns how many lots were taken from.
+    fn withdraw_every_lot(&mut self, amount: i64, out: &mut Vec<Lot>) -> usize {
+        self.weights.clear();
+        self.weights.push(self.clean);
+        self.weights.extend(self.slots.iter().map(|s| s.amount));
+        apportion(amount, &self.weights, &mut self.shares);
+        if self.shares[0] > 0 {
+            out.push(Lot::clean(self.shares[0]));
+            self.clean -= self.shares[0];
+        }
+        let shares = std::mem::take(&mut self.shares);
+        let mut taken = 0;
+        for (i, &share) in shares[1..].iter().enumerate() {
+            if share > 0 {
+                taken += 1;
+                self.take(i as u32, share, out);
+            }
+        }
+        self.shares = shares;
+        taken
+    }
+
+    /// Visit only the lots that get something (the order must be current).
+    fn withdraw_in_order(&mut self, out: &mut Vec<Lot>, w: i128, total: i128) {
+        let split = |a: i64| {
+            let product = w * i128::from(a);
+            (product / total, product % total)
+        };
+        let mut visited = std::mem::take(&mut self.visited);
+        visited.clear();
+        let (clean_share, clean_rem) = split(self.clean);
+        visited.push(Candidate {
+            remainder: clean_rem,
+            slot: None,
+            share: clean_share as i64,
+        });
+        let mut given = clean_share;
+        let mut first_small = None;
+        for &(Reverse(a), slot) in &self.order {
+            if w * i128::from(a) < total {
+                first_small = Some((Reverse(a), slot));
+                break;
+            }
+            let (share, remainder) = split(a);
+            given += share;
+            visited.push(Candidate {
+                remainder,
+                slot: Some(slot),
+                share: share as i64,
+            });
+        }
+        // The pence left over (fewer than the lots) go to the largest remainders. Below the
+        // visited lots every remainder is W·a, already in order.
+        let mut left = i64::try_from(w - given).unwrap_or(0);
+        let visited_len = visited.len();
+        visited[..visited_len].sort_unstable_by_key(Candidate::key);
+        let mut smaller = first_small
+            .into_iter()
+            .flat_map(|from| self.order.range(from..))
+            .map(|&(Reverse(a), slot)| Candidate {
+                remainder: w * i128::from(a),
+                slot: Some(slot),
+                share: 1,
+            })
+            .peekable();
+        let mut i = 0;
+        let mut extra = Vec::new();
+        while left > 0 {
+            let from_visited = match (visited.get(i), smaller.peek()) {
+                (Some(v), Some(s)) => v.remainder > 0 && v.key() <= s.key(),
+                (Some(v), None) => v.remainder > 0,
+                (None, _) => false,
+            };
+            if from_visited {
+                visited[i].share += 1;
+                i += 1;
+            } else if let Some(s) = smaller.next() {
+                extra.push(s);
+            } else {
+                debug_assert!(false, "pence left over with no remainder to give them to");
+                break;
+            }
+            left -= 1;
+        }
+        visited.extend(extra);
+        // Clean first, then the lots in order of arrival.
+        visited.retain(|c| c.share > 0);
+        visited.sort_unstable_by_key(|c| c.slot);
+        for c in &visited {
+            match c.slot {
+                None => {
+                    out.push(Lot::clean(c.share));
+                    self.clean -= c.share;
+                }
+                Some(slot) => self.take(slot, c.share, out),
+            }
+        }
+        self.visited = visited;
     }
 }
 
@@ -112,24 +240,29 @@ impl Allocator for ProRata {
             return;
         }
         self.tainted += lot.amount;
-        let source = (lot.origin, lot.path);
-        let held = match self.lots.get(&source).copied() {
-            Some(held) => {
-                self.by_size.remove(&(Reverse(held.amount), held.arrival));
-                Held {
-                    amount: held.amount + lot.amount,
-                    ..held
+        match self.index.get(&(lot.origin, lot.path)) {
+            Some(&slot) => {
+                let held = &mut self.slots[slot as usize];
+                if !self.stale {
+                    self.order.remove(&(Reverse(held.amount), slot));
+                    self.order.insert((Reverse(held.amount + lot.amount), slot));
                 }
+                held.amount += lot.amount;
             }
             None => {
-                self.arrivals += 1;
-                Held {
+                let slot = self.slots.len() as u32;
+                self.slots.push(Slot {
+                    origin: lot.origin,
+                    path: lot.path,
                     amount: lot.amount,
-                    arrival: self.arrivals,
+                });
+                self.index.insert((lot.origin, lot.path), slot);
+                self.live += 1;
+                if !self.stale {
+                    self.order.insert((Reverse(lot.amount), slot));
                 }
             }
-        };
-        self.set(source, held);
+        }
     }
 
     fn withdraw(&mut self, amount: i64, out: &mut Vec<Lot>) {
@@ -144,93 +277,32 @@ impl Allocator for ProRata {
         }
         let w = i128::from(amount);
         let total = i128::from(self.clean) + i128::from(self.tainted);
-        let split = |a: i64| {
-            let product = w * i128::from(a);
-            (product / total, product % total)
+        let most_lots_get_a_penny = self.stale || {
+            let half = self.live / 2;
+            self.order
+                .iter()
+                .take(half + 1)
+                .take_while(|(Reverse(a), _)| w * i128::from(*a) >= total)
+                .count()
+                > half
         };
-        // The clean amount and every lot due at least one whole penny (W·a ≥ Σa).
-        let mut visited = std::mem::take(&mut self.visited);
-        visited.clear();
-        let (clean_share, clean_rem) = split(self.clean);
-        visited.push(Candidate {
-            remainder: clean_rem,
-            arrival: None,
-            source: (super::engine::CLEAN, super::engine::NO_PATH),
-            share: clean_share as i64,
-        });
-        let mut given = clean_share;
-        let mut first_small = None;
-        for (&(Reverse(a), arrival), &source) in &self.by_size {
-            if w * i128::from(a) < total {
-                first_small = Some((Reverse(a), arrival));
-                break;
+        if most_lots_get_a_penny {
+            let live = self.live;
+            if !self.stale {
+                self.order.clear();
+                self.stale = true;
             }
-            let (share, remainder) = split(a);
-            given += share;
-            visited.push(Candidate {
-                remainder,
-                arrival: Some(arrival),
-                source,
-                share: share as i64,
-            });
-        }
-        // The pence left over (fewer than the lots): to the largest remainders. Below the
-        // visited lots every remainder is W·a, already in order.
-        let mut left = (w - given) as usize;
-        visited.sort_unstable_by_key(Candidate::key);
-        let mut extra = std::mem::take(&mut self.extra);
-        extra.clear();
-        let mut smaller = first_small
-            .into_iter()
-            .flat_map(|from| self.by_size.range(from..))
-            .map(|(&(Reverse(a), arrival), &source)| Candidate {
-                remainder: w * i128::from(a),
-                arrival: Some(arrival),
-                source,
-                share: 0,
-            })
-            .peekable();
-        let mut i = 0;
-        while left > 0 {
-            let from_visited = match (visited.get(i), smaller.peek()) {
-                (Some(v), Some(s)) => v.remainder > 0 && v.key() <= s.key(),
-                (Some(v), None) => v.remainder > 0,
-                (None, _) => false,
-            };
-            if from_visited {
-                visited[i].share += 1;
-                i += 1;
-            } else if let Some(s) = smaller.next() {
-                extra.push(s.source);
-            } else {
-                debug_assert!(false, "pence left over with no remainder to give them to");
-                break;
+            let taken = self.withdraw_every_lot(amount, out);
+            if 2 * taken < live {
+                // A withdrawal that took from few lots, on an order set aside: rebuild it,
+                // so the next such withdrawal visits only what it takes from.
+                self.compact();
+                self.rebuild_order();
             }
-            left -= 1;
+        } else {
+            self.withdraw_in_order(out, w, total);
         }
-        drop(smaller);
-        // Clean first, then the lots in order of arrival (the order the lots are held in).
-        if let Some(c) = visited.iter().find(|c| c.arrival.is_none() && c.share > 0) {
-            out.push(Lot::clean(c.share));
-            self.clean -= c.share;
-        }
-        visited.retain(|c| c.arrival.is_some() && c.share > 0);
-        for &source in &extra {
-            if let Some(h) = self.lots.get(&source) {
-                visited.push(Candidate {
-                    remainder: 0,
-                    arrival: Some(h.arrival),
-                    source,
-                    share: 1,
-                });
-            }
-        }
-        visited.sort_unstable_by_key(|c| c.arrival);
-        for c in &visited {
-            self.take(c.source, c.share, out);
-        }
-        self.visited = visited;
-        self.extra = extra;
+        self.compact();
     }
 
     fn funded(&self) -> i64 {
@@ -245,23 +317,11 @@ impl Allocator for ProRata {
         if self.clean > 0 {
             out.push(Lot::clean(self.clean));
         }
-        // In order of arrival, as they came in.
-        let mut held: Vec<(u64, Lot)> = self
-            .lots
-            .iter()
-            .map(|(&(origin, path), h)| {
-                (
-                    h.arrival,
-                    Lot {
-                        origin,
-                        path,
-                        amount: h.amount,
-                    },
-                )
-            })
-            .collect();
-        held.sort_unstable_by_key(|&(arrival, _)| arrival);
-        out.extend(held.into_iter().map(|(_, lot)| lot));
+        out.extend(self.slots.iter().filter(|s| s.amount > 0).map(|s| Lot {
+            origin: s.origin,
+            path: s.path,
+            amount: s.amount,
+        }));
     }
 }
 
