@@ -105,9 +105,12 @@ impl ProRata {
 
     /// Drop dead slots once they outnumber the live ones (amortised O(1) per death).
     fn compact(&mut self) {
-        if self.slots.len() <= 2 * self.live + 16 {
-            return;
+        if self.slots.len() > 2 * self.live {
+            self.compact_now();
         }
+    }
+
+    fn compact_now(&mut self) {
         self.slots.retain(|s| s.amount > 0);
         self.index.clear();
         for (i, s) in self.slots.iter().enumerate() {
@@ -153,9 +156,16 @@ impl ProRata {
 
     /// Visit only the lots that get something (the order must be current).
     fn withdraw_in_order(&mut self, out: &mut Vec<Lot>, w: i128, total: i128) {
+        // 64-bit division when every product fits (W·a ≤ W·Σ).
+        let narrow = w * total <= i128::from(i64::MAX);
         let split = |a: i64| {
             let product = w * i128::from(a);
-            (product / total, product % total)
+            if narrow {
+                let (p, t) = (product as u64, total as u64);
+                (i128::from(p / t), i128::from(p % t))
+            } else {
+                (product / total, product % total)
+            }
         };
         let mut visited = std::mem::take(&mut self.visited);
         visited.clear();
@@ -291,6 +301,10 @@ impl Allocator for ProRata {
             if !self.stale {
                 self.order.clear();
                 self.stale = true;
+            }
+            if self.slots.len() > live {
+                // The pass is over live lots only (compaction costs what the pass does).
+                self.compact_now();
             }
             let taken = self.withdraw_every_lot(amount, out);
             if 2 * taken < live {
