@@ -18,11 +18,11 @@
 //!   order. Every other lot's remainder is `W·aᵢ` itself, so below them the order *is* the
 //!   order of remainders: the left-over pence go to the first entries of a merge of the
 //!   sorted remainders of the lots above with the order below. O((1 + s) log k).
-//! - When at least half the lots get a whole penny (a withdrawal that takes from nearly
-//!   everything, common when a few large lots are held) the order buys nothing: the split
-//!   is computed by one pass over the lots in arrival order, O(k) with k ≤ 2s, and the order
-//!   is set aside; it is rebuilt (O(k log k)) only when a later withdrawal turns out to take
-//!   from fewer than half, paid for by the withdrawal that set it aside.
+//! - When an eighth or more of the lots get a whole penny, or fewer than 64 lots are held,
+//!   the order buys nothing: the split is computed by one pass over the lots in arrival
+//!   order, O(k) with k ≤ 8s (or k < 64), and the order is set aside. It is rebuilt
+//!   (O(k log k)) only when a later withdrawal turns out to take from fewer than an eighth,
+//!   paid for by the withdrawal that set it aside.
 //!
 //! So a withdrawal costs O((1 + s) log k) amortised and a deposit O(log k): O((n + F) log k)
 //! over a trace with F flows. F itself — one row per origin per withdrawal, which
@@ -33,6 +33,12 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
 
 use super::engine::{apportion, Allocator, Lot};
+
+/// Below this many lots a withdrawal always makes one pass: the size order costs more than
+/// it saves.
+const ORDERED_FROM: usize = 64;
+/// One pass when at least 1/ONE_PASS_SHARE of the lots get a whole penny.
+const ONE_PASS_SHARE: usize = 8;
 
 /// A tainted lot held. Slots are in order of arrival; a lot taken to zero leaves a dead slot
 /// (amount 0) until the slots are compacted.
@@ -287,16 +293,16 @@ impl Allocator for ProRata {
         }
         let w = i128::from(amount);
         let total = i128::from(self.clean) + i128::from(self.tainted);
-        let most_lots_get_a_penny = self.stale || {
-            let half = self.live / 2;
+        let one_pass = self.live < ORDERED_FROM || self.stale || {
+            let enough = self.live / ONE_PASS_SHARE;
             self.order
                 .iter()
-                .take(half + 1)
+                .take(enough + 1)
                 .take_while(|(Reverse(a), _)| w * i128::from(*a) >= total)
                 .count()
-                > half
+                > enough
         };
-        if most_lots_get_a_penny {
+        if one_pass {
             let live = self.live;
             if !self.stale {
                 self.order.clear();
@@ -307,9 +313,9 @@ impl Allocator for ProRata {
                 self.compact_now();
             }
             let taken = self.withdraw_every_lot(amount, out);
-            if 2 * taken < live {
-                // A withdrawal that took from few lots, on an order set aside: rebuild it,
-                // so the next such withdrawal visits only what it takes from.
+            if self.live >= ORDERED_FROM && taken * ONE_PASS_SHARE < live {
+                // A withdrawal that took from few of many lots, on an order set aside:
+                // rebuild it, so the next such withdrawal visits only what it takes from.
                 self.compact();
                 self.rebuild_order();
             }

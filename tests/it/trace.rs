@@ -1115,14 +1115,15 @@ proptest! {
 
     /// Pro rata visits only the lots a withdrawal takes from, yet every split (and what is
     /// held after it) is the one the rule gives when every lot is weighed: same pence, same
-    /// ties, same lots dropped. Small amounts make ties and zero shares common; many origins
-    /// and mixed sizes exercise both ways of splitting (in order of size, and one pass when
-    /// most lots get a penny), setting the order aside and rebuilding it, and compaction.
+    /// ties, same lots dropped. Small amounts make ties and zero shares common; hundreds of
+    /// origins and mixed sizes exercise both ways of splitting (in order of size when few of
+    /// 64 or more lots get a whole penny, else one pass), setting the order aside and
+    /// rebuilding it, and compaction.
     #[test]
     fn pro_rata_gives_the_largest_remainder_split_over_every_lot(
         steps in prop::collection::vec(
-            (0u32..60, prop_oneof![1i64..40, 1i64..400, 1i64..100_000], prop::bool::weighted(0.6)),
-            1..250,
+            (0u32..400, prop_oneof![1i64..40, 1i64..400, 1i64..100_000], prop::bool::weighted(0.7)),
+            1..600,
         ),
     ) {
         let mut fast = ProRata::default();
@@ -1130,7 +1131,7 @@ proptest! {
         let mut out = Vec::new();
         for &(origin, pence, deposit) in &steps {
             if deposit {
-                // Origin 5 stands for clean money.
+                // Every twentieth origin stands for clean money.
                 let lot = if origin % 20 == 5 {
                     Lot::clean(pence)
                 } else {
