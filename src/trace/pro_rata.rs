@@ -12,7 +12,8 @@
 //! aggregated on arrival; lots rounded down to zero are dropped.
 //!
 //! **Cost is bounded by the answer.** A withdrawal's answer is one share per lot it takes
-//! from (s lots); the lots that get nothing are not visited:
+//! from (s lots); the lots that get nothing cost nothing, or at most seven for each one
+//! that gets something:
 //! - The lots are also kept ordered by (amount, largest first; arrival, earliest first).
 //!   A lot gets a whole penny or more exactly when `W·aᵢ ≥ Σa`: those are the top of the
 //!   order. Every other lot's remainder is `W·aᵢ` itself, so below them the order *is* the
@@ -61,7 +62,7 @@ pub struct ProRata {
     live: usize,
     /// (amount largest first, slot) of every live lot, unless `stale`.
     order: BTreeSet<(Reverse<i64>, u32)>,
-    /// The order is set aside (empty) after a withdrawal that took from most lots.
+    /// The order is set aside (empty) by a one-pass withdrawal or a compaction.
     stale: bool,
     /// Scratch for a withdrawal.
     visited: Vec<Candidate>,
