@@ -128,14 +128,34 @@ pub fn apportion(total: i64, weights: &[i64], shares: &mut Vec<i64>) {
     let total = i128::from(total);
     let mut remainders: Vec<(i128, usize)> = Vec::with_capacity(weights.len());
     let mut given: i128 = 0;
-    for (i, &w) in weights.iter().enumerate() {
-        let product = total * i128::from(w);
-        let share = product.div_euclid(sum);
-        let remainder = product.rem_euclid(sum);
-        given += share;
-        shares.push(share as i64);
-        if remainder > 0 {
-            remainders.push((remainder, i));
+    let largest = weights
+        .iter()
+        .map(|&w| i128::from(w).abs())
+        .max()
+        .unwrap_or(0);
+    let fits = total * largest <= i128::from(i64::MAX) && sum <= i128::from(i64::MAX);
+    if total >= 0 && weights.iter().all(|&w| w >= 0) && fits {
+        // Every product fits in 64 bits: the same arithmetic, without 128-bit division.
+        let (total, sum) = (total as u64, sum as u64);
+        for (i, &w) in weights.iter().enumerate() {
+            let product = total * w as u64;
+            let (share, remainder) = (product / sum, product % sum);
+            given += i128::from(share);
+            shares.push(share as i64);
+            if remainder > 0 {
+                remainders.push((i128::from(remainder), i));
+            }
+        }
+    } else {
+        for (i, &w) in weights.iter().enumerate() {
+            let product = total * i128::from(w);
+            let share = product.div_euclid(sum);
+            let remainder = product.rem_euclid(sum);
+            given += share;
+            shares.push(share as i64);
+            if remainder > 0 {
+                remainders.push((remainder, i));
+            }
         }
     }
     let left = (total - given) as usize;

@@ -22,6 +22,11 @@ pub const REQUIRED_COLUMNS: [&str; 9] = [
     col::COUNTERPARTY_NAME,
 ];
 
+/// Ledger columns tracing reads when present: rows with an `excluded_reason` (a cancelled
+/// money transfer) move no money; `bank_txn_id` (the MTCN) and `party_name` pair the send
+/// and the payout of one money transfer between case accounts.
+pub const OPTIONAL_COLUMNS: [&str; 3] = [col::EXCLUDED_REASON, col::BANK_TXN_ID, col::PARTY_NAME];
+
 fn column<'a>(
     df: &'a DataFrame,
     frame: &'static str,
@@ -51,6 +56,18 @@ pub(crate) fn strings(
         .str()
         .map_err(|_| wrong_type(frame, name, "String", c.dtype()))?;
     Ok(ca.iter().map(|v| v.map(str::to_string)).collect())
+}
+
+/// A string column that may be absent (`None`); present, it must be a string column.
+pub(crate) fn optional_strings(
+    df: &DataFrame,
+    frame: &'static str,
+    name: &str,
+) -> Result<Option<Vec<Option<String>>>, TraceError> {
+    if df.column(name).is_err() {
+        return Ok(None);
+    }
+    strings(df, frame, name).map(Some)
 }
 
 /// A string column with no nulls allowed.
@@ -194,9 +211,43 @@ pub struct TraceRow {
     pub balance_pence: Option<i64>,
     pub channel: Channel,
     pub counterparty_name: Option<String>,
+    /// The row's own party: for money transfers the sender of a send, the receiver of a
+    /// payout.
+    pub party_name: Option<String>,
+    /// The bank's or money-transfer firm's reference (MTCN for money transfers).
+    pub bank_txn_id: Option<String>,
+    /// Why the row is kept but not counted (a cancelled money transfer).
+    pub excluded_reason: Option<String>,
 }
 
-/// A frame with the ledger columns tracing reads ([`REQUIRED_COLUMNS`]), from rows.
+impl TraceRow {
+    /// A row with no party, reference or exclusion.
+    pub fn new(
+        txn_id: &str,
+        account_id: &str,
+        seq: u64,
+        booking_date: NaiveDate,
+        amount_pence: i64,
+        channel: Channel,
+    ) -> TraceRow {
+        TraceRow {
+            txn_id: txn_id.to_string(),
+            account_id: account_id.to_string(),
+            seq,
+            booking_date,
+            amount_pence,
+            balance_pence: None,
+            channel,
+            counterparty_name: None,
+            party_name: None,
+            bank_txn_id: None,
+            excluded_reason: None,
+        }
+    }
+}
+
+/// A frame with the ledger columns tracing reads ([`REQUIRED_COLUMNS`] and
+/// [`OPTIONAL_COLUMNS`]), from rows.
 pub fn ledger_frame(rows: &[TraceRow]) -> PolarsResult<DataFrame> {
     let n = rows.len();
     let columns = vec![
@@ -237,6 +288,24 @@ pub fn ledger_frame(rows: &[TraceRow]) -> PolarsResult<DataFrame> {
             col::COUNTERPARTY_NAME.into(),
             rows.iter()
                 .map(|r| r.counterparty_name.as_deref())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            col::PARTY_NAME.into(),
+            rows.iter()
+                .map(|r| r.party_name.as_deref())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            col::BANK_TXN_ID.into(),
+            rows.iter()
+                .map(|r| r.bank_txn_id.as_deref())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            col::EXCLUDED_REASON.into(),
+            rows.iter()
+                .map(|r| r.excluded_reason.as_deref())
                 .collect::<Vec<_>>(),
         ),
     ];

@@ -3,7 +3,10 @@
 //! **In:** the ledger frame (`docs/ledger.md`; the columns used are listed in
 //! [`input::REQUIRED_COLUMNS`]), optionally the internal-transfers frame from verification
 //! (`debit_txn_id`, `credit_txn_id`, …), optionally the detection stage's evidence rows
-//! (`rule_id`, `txn_id`), and a [`TaintSpec`] saying which credits are tainted.
+//! (`rule_id`, `txn_id`), and a [`TaintSpec`] saying which credits are tainted. Money
+//! transfers between case accounts (the send and the payout of one MTCN, read from the
+//! ledger's `bank_txn_id` and `party_name`) are linked like internal transfers; rows with an
+//! `excluded_reason` move no money ([`input::OPTIONAL_COLUMNS`]).
 //!
 //! **Out:** a [`Trace`] holding, for each of the five [`Method`]s, the split by origin of
 //! every debit, the overdraft repayments and the money left in each account; as frames for

@@ -16,7 +16,8 @@ use super::{Method, TraceError};
 /// Something the investigator should know about how the trace treated the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceNote {
-    /// `transfer_unlinked`, `transfer_amounts_differ`, `opening_balance_unknown`,
+    /// `transfer_unlinked`, `transfer_amounts_differ`, `transfer_excluded`,
+    /// `msb_transfer_linked`, `msb_transfer_not_linked`, `opening_balance_unknown`,
     /// `taint_rule_matched_nothing`.
     pub kind: &'static str,
     pub txn_id: Option<String>,
@@ -224,6 +225,11 @@ impl Trace {
     pub fn backward(&self, txn_id: &str) -> Result<Backward, TraceError> {
         let row = self.row(txn_id)?;
         let r = row as usize;
+        if let Some(why) = self.p.excluded.get(&row) {
+            return Err(TraceError::Question(format!(
+                "txn {txn_id} is excluded ({why}): it moved no money"
+            )));
+        }
         if self.p.amount[r] >= 0 {
             return Err(TraceError::Question(format!(
                 "txn {txn_id} is a credit; the backward question is asked of a debit"

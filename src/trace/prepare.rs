@@ -4,7 +4,7 @@
 //! Nothing here depends on the method: every method runs over the same [`Prepared`].
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use super::input::{self, day_to_date};
 use super::output::TraceNote;
@@ -54,6 +54,18 @@ pub(crate) struct Prepared {
     pub row_by_txn: HashMap<String, u32>,
     /// Wall-clock time of each preparation step (for benchmarks only).
     pub timings: Vec<(&'static str, std::time::Duration)>,
+    /// Rows kept for the record but not counted (amount taken as 0), with the reason.
+    pub excluded: HashMap<u32, String>,
+}
+
+/// The ledger's money-transfer fields, in canonical row order (all `None` when the ledger
+/// lacks the columns).
+#[derive(Debug, Default)]
+struct MsbFields {
+    /// `bank_txn_id`: the MTCN of a money transfer.
+    reference: Vec<Option<String>>,
+    /// `party_name`: the sender of a send, the receiver of a payout.
+    party: Vec<Option<String>>,
 }
 
 impl Prepared {
@@ -87,6 +99,9 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
     let balance_raw = input::pence(df, L, col::BALANCE)?;
     let mut channel_raw = input::required_strings(df, L, col::CHANNEL)?;
     let mut counterparty_raw = input::strings(df, L, col::COUNTERPARTY_NAME)?;
+    let mut excluded_raw = input::optional_strings(df, L, col::EXCLUDED_REASON)?;
+    let mut reference_raw = input::optional_strings(df, L, col::BANK_TXN_ID)?;
+    let mut party_raw = input::optional_strings(df, L, col::PARTY_NAME)?;
 
     // Accounts in order of first appearance; rows by (account, seq, frame position).
     let read = clock.elapsed();
@@ -131,7 +146,10 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
         destinations: Vec::new(),
         row_by_txn: HashMap::with_capacity(n),
         timings: Vec::new(),
+        excluded: HashMap::new(),
     };
+    // Money-transfer fields, in canonical row order, for pairing sends with payouts.
+    let mut msb = MsbFields::default();
     let mut seen_account = vec![false; p.accounts.len()];
     let mut volume: Vec<i128> = vec![0; p.accounts.len()];
     for (row, &i) in order.iter().enumerate() {
@@ -184,10 +202,19 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
         p.amount.push(amount);
         p.channel.push(std::mem::take(&mut channel_raw[i]));
         p.counterparty.push(counterparty_raw[i].take());
+        let take = |v: &mut Option<Vec<Option<String>>>| v.as_mut().and_then(|v| v[i].take());
+        if let Some(reason) = take(&mut excluded_raw).filter(|r| !r.trim().is_empty()) {
+            // Kept for the record, not counted: it moves no money.
+            p.amount[row] = 0;
+            p.excluded.insert(row as u32, reason);
+        }
+        msb.reference.push(take(&mut reference_raw));
+        msb.party.push(take(&mut party_raw));
     }
 
     let indexed = clock.elapsed();
     link_transfers(&mut p, input)?;
+    link_money_transfers(&mut p, &msb);
     schedule(&mut p);
     let scheduled = clock.elapsed();
     classify(&mut p, input)?;
@@ -236,6 +263,20 @@ fn link_transfers(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceE
         };
         let d = find(&debits[i])?;
         let c = find(&credits[i])?;
+        if let Some((row, reason)) = [d, c]
+            .into_iter()
+            .find_map(|r| p.excluded.get(&r).map(|why| (r, why.clone())))
+        {
+            p.notes.push(TraceNote {
+                kind: "transfer_excluded",
+                txn_id: Some(p.txn_id[row as usize].clone()),
+                message: format!(
+                    "transfer {name} (debit {} → credit {}) is not followed: txn {} is excluded ({reason})",
+                    debits[i], credits[i], p.txn_id[row as usize]
+                ),
+            });
+            continue;
+        }
         if p.amount[d as usize] >= 0 {
             return Err(bad(
                 T,
@@ -279,24 +320,123 @@ fn link_transfers(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceE
                 ));
             }
         }
-        p.link[d as usize] = c;
-        p.link[c as usize] = d;
-        p.transfer_id.insert(d, name.clone());
-        p.transfer_id.insert(c, name.clone());
-        let (out, inn) = (-p.amount[d as usize], p.amount[c as usize]);
-        if out != inn {
-            p.notes.push(TraceNote {
-                kind: "transfer_amounts_differ",
-                txn_id: Some(p.txn_id[c as usize].clone()),
-                message: format!(
-                    "transfer {name}: {} left and {} arrived (base currency); the composition of the debit is scaled to the credit by largest remainder",
-                    crate::money::format_amount(crate::money::from_minor_units(out.into())),
-                    crate::money::format_amount(crate::money::from_minor_units(inn.into())),
-                ),
-            });
-        }
+        join(p, d, c, name);
     }
     Ok(())
+}
+
+/// Link debit `d` to credit `c` as transfer `name`, with a note if the amounts differ.
+fn join(p: &mut Prepared, d: u32, c: u32, name: String) {
+    p.link[d as usize] = c;
+    p.link[c as usize] = d;
+    p.transfer_id.insert(d, name.clone());
+    p.transfer_id.insert(c, name.clone());
+    let (out, inn) = (-p.amount[d as usize], p.amount[c as usize]);
+    if out != inn {
+        p.notes.push(TraceNote {
+            kind: "transfer_amounts_differ",
+            txn_id: Some(p.txn_id[c as usize].clone()),
+            message: format!(
+                "transfer {name}: {} left and {} arrived (base currency); the composition of the debit is scaled to the credit by largest remainder",
+                crate::money::format_amount(crate::money::from_minor_units(out.into())),
+                crate::money::format_amount(crate::money::from_minor_units(inn.into())),
+            ),
+        });
+    }
+}
+
+/// Money transfers between case accounts: the send (`msb_send`, a debit) and the payout
+/// (`msb_payout`, a credit) of one transfer are linked like an internal transfer, so the
+/// trace passes through the money-transfer firm. They are one transfer when they carry the
+/// same reference (`bank_txn_id`, the MTCN), sit in different accounts, neither is excluded
+/// (a cancelled transfer never links) nor already in a matched transfer, and their parties
+/// agree after [`normalise_name`]: the send's party (sender) is the payout's counterparty
+/// and the send's counterparty (receiver) the payout's party. A reference with more than one
+/// send or payout, or whose parties disagree, is not linked and a note says why. Each link
+/// is noted with both txn_ids (`msb_transfer_linked`).
+fn link_money_transfers(p: &mut Prepared, msb: &MsbFields) {
+    let mut by_reference: BTreeMap<&str, (Vec<u32>, Vec<u32>)> = BTreeMap::new();
+    for row in 0..p.txn_id.len() as u32 {
+        let r = row as usize;
+        let Some(reference) = msb.reference[r].as_deref().map(str::trim) else {
+            continue;
+        };
+        if reference.is_empty() || p.link[r] != NONE || p.excluded.contains_key(&row) {
+            continue;
+        }
+        let entry = match p.channel[r].as_str() {
+            "msb_send" if p.amount[r] < 0 => &mut by_reference.entry(reference).or_default().0,
+            "msb_payout" if p.amount[r] > 0 => &mut by_reference.entry(reference).or_default().1,
+            _ => continue,
+        };
+        entry.push(row);
+    }
+    let name_of = |v: &Option<String>| v.as_deref().map(normalise_name).filter(|n| !n.is_empty());
+    for (reference, (sends, payouts)) in by_reference {
+        if sends.is_empty() || payouts.is_empty() {
+            // Sent to, or received from, someone outside the case accounts.
+            continue;
+        }
+        let ids = |rows: &[u32]| {
+            rows.iter()
+                .map(|&r| p.txn_id[r as usize].as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let name = format!("MSB {reference}");
+        if sends.len() > 1 || payouts.len() > 1 {
+            p.notes.push(TraceNote {
+                kind: "msb_transfer_not_linked",
+                txn_id: Some(p.txn_id[sends[0] as usize].clone()),
+                message: format!(
+                    "money transfer {reference} has sends {} and payouts {}: which paid which is not known, so none is followed",
+                    ids(&sends),
+                    ids(&payouts)
+                ),
+            });
+            continue;
+        }
+        let (s, c) = (sends[0], payouts[0]);
+        let (sr, cr) = (s as usize, c as usize);
+        let sender = name_of(&msb.party[sr]);
+        let receiver = name_of(&p.counterparty[sr]);
+        let problem = if p.account[sr] == p.account[cr] {
+            Some("the send and the payout are in the same account".to_string())
+        } else if sender != name_of(&p.counterparty[cr]) || receiver != name_of(&msb.party[cr]) {
+            Some(format!(
+                "the send is from {} to {} but the payout is from {} to {}",
+                msb.party[sr].as_deref().unwrap_or("(no name)"),
+                p.counterparty[sr].as_deref().unwrap_or("(no name)"),
+                p.counterparty[cr].as_deref().unwrap_or("(no name)"),
+                msb.party[cr].as_deref().unwrap_or("(no name)"),
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            p.notes.push(TraceNote {
+                kind: "msb_transfer_not_linked",
+                txn_id: Some(p.txn_id[sr].clone()),
+                message: format!(
+                    "money transfer {reference} (send {} → payout {}) is not followed: {problem}",
+                    p.txn_id[sr], p.txn_id[cr]
+                ),
+            });
+            continue;
+        }
+        p.notes.push(TraceNote {
+            kind: "msb_transfer_linked",
+            txn_id: Some(p.txn_id[sr].clone()),
+            message: format!(
+                "money transfer {reference}: send {} from {} paid out as {} in {}; followed as a transfer between case accounts",
+                p.txn_id[sr],
+                p.accounts[p.account[sr] as usize],
+                p.txn_id[cr],
+                p.accounts[p.account[cr] as usize],
+            ),
+        });
+        join(p, s, c, name);
+    }
 }
 
 /// Order events so that each account's rows keep their chronology and a transfer's credit
@@ -404,6 +544,12 @@ fn classify(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> 
     let mut tainted_txn: HashSet<u32> = HashSet::new();
     for txn in &spec.tainted_txn_ids {
         let row = row_of("tainted_txn_ids", txn)?;
+        if let Some(why) = p.excluded.get(&row) {
+            return Err(spec_err(
+                "tainted_txn_ids",
+                format!("names txn {txn}, which is excluded ({why}): it moved no money"),
+            ));
+        }
         if p.amount[row as usize] <= 0 {
             return Err(spec_err(
                 "tainted_txn_ids",
@@ -611,6 +757,12 @@ fn destinations(p: &mut Prepared, spec: &TaintSpec) -> Result<(), TraceError> {
                 format!("names txn {txn}, which is not in the ledger"),
             )
         })?;
+        if let Some(why) = p.excluded.get(&row) {
+            return Err(spec_err(
+                "destinations",
+                format!("names txn {txn}, which is excluded ({why}): it moved no money"),
+            ));
+        }
         if p.amount[row as usize] >= 0 {
             return Err(spec_err(
                 "destinations",

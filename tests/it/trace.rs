@@ -30,16 +30,7 @@ fn day(d: u32) -> NaiveDate {
 
 /// A row of account `A` on day `d`: positive pence in, negative out.
 fn row(txn: &str, account: &str, seq: u64, d: u32, pence: i64, channel: Channel) -> TraceRow {
-    TraceRow {
-        txn_id: txn.into(),
-        account_id: account.into(),
-        seq,
-        booking_date: day(d),
-        amount_pence: pence,
-        balance_pence: None,
-        channel,
-        counterparty_name: None,
-    }
+    TraceRow::new(txn, account, seq, day(d), pence, channel)
 }
 
 fn run(rows: &[TraceRow], transfers: &[(&str, &str)], spec: &TaintSpec) -> Trace {
@@ -304,6 +295,13 @@ fn load_ledger(path: &Path) -> Vec<TraceRow> {
     let rows = read_csv(path);
     let h = &rows[0];
     let at = |r: &Vec<String>, name: &str| r[h.iter().position(|c| c == name).unwrap()].clone();
+    // Columns a fixture may leave out.
+    let optional = |r: &Vec<String>, name: &str| {
+        h.iter()
+            .position(|c| c == name)
+            .map(|i| r[i].clone())
+            .filter(|s| !s.is_empty())
+    };
     rows[1..]
         .iter()
         .map(|r| TraceRow {
@@ -317,6 +315,9 @@ fn load_ledger(path: &Path) -> Vec<TraceRow> {
                 .map(|s| pence_of(&s)),
             channel: serde_json::from_str(&format!("\"{}\"", at(r, "channel"))).unwrap(),
             counterparty_name: Some(at(r, "counterparty_name")).filter(|s| !s.is_empty()),
+            party_name: optional(r, "party_name"),
+            bank_txn_id: optional(r, "bank_txn_id"),
+            excluded_reason: optional(r, "excluded_reason"),
         })
         .collect()
 }
@@ -683,6 +684,14 @@ enum Event {
         to: usize,
         pence: i64,
     },
+    /// A money transfer from one case account's holder to another's: a send and its payout
+    /// with the same reference; a cancelled one is kept on both sides but moves nothing.
+    MoneyTransfer {
+        from: usize,
+        to: usize,
+        pence: i64,
+        cancelled: bool,
+    },
 }
 
 fn event(accounts: usize) -> impl Strategy<Value = Event> {
@@ -696,11 +705,19 @@ fn event(accounts: usize) -> impl Strategy<Value = Event> {
             }
         }),
         (acc.clone(), 1i64..500_000).prop_map(|(account, pence)| Event::Debit { account, pence }),
-        (acc.clone(), acc, 1i64..500_000).prop_map(|(from, to, pence)| Event::Transfer {
+        (acc.clone(), acc.clone(), 1i64..500_000).prop_map(|(from, to, pence)| Event::Transfer {
             from,
             to,
             pence
         }),
+        (acc.clone(), acc, 1i64..500_000, prop::bool::weighted(0.2)).prop_map(
+            |(from, to, pence, cancelled)| Event::MoneyTransfer {
+                from,
+                to,
+                pence,
+                cancelled,
+            }
+        ),
     ]
 }
 
@@ -722,16 +739,14 @@ fn build(events: &[Event], opening: &[i64]) -> Case {
     let mut push = |case: &mut Case, account: usize, pence: i64, i: usize| -> String {
         seq += 1;
         let id = format!("X{seq}");
-        case.rows.push(TraceRow {
-            txn_id: id.clone(),
-            account_id: format!("ACC{account}"),
+        case.rows.push(TraceRow::new(
+            &id,
+            &format!("ACC{account}"),
             seq,
-            booking_date: day((i / 3) as u32),
-            amount_pence: pence,
-            balance_pence: None,
-            channel: Channel::Transfer,
-            counterparty_name: None,
-        });
+            day((i / 3) as u32),
+            pence,
+            Channel::Transfer,
+        ));
         id
     };
     for (i, e) in events.iter().enumerate() {
@@ -756,6 +771,31 @@ fn build(events: &[Event], opening: &[i64]) -> Case {
             }
             Event::Transfer { from, pence, .. } => {
                 push(&mut case, from, -pence, i);
+            }
+            Event::MoneyTransfer {
+                from,
+                to,
+                pence,
+                cancelled,
+            } => {
+                let reference = format!("MTCN{i}");
+                for (account, signed, channel) in [
+                    (from, -pence, Channel::MsbSend),
+                    (to, pence, Channel::MsbPayout),
+                ] {
+                    push(&mut case, account, signed, i);
+                    let r = case.rows.last_mut().unwrap();
+                    r.channel = channel;
+                    // The sender is the party of the send and the counterparty of the payout.
+                    let (sender, receiver) = (format!("Holder {from}"), format!("Holder {to}"));
+                    (r.party_name, r.counterparty_name) = if signed < 0 {
+                        (Some(sender), Some(receiver))
+                    } else {
+                        (Some(receiver), Some(sender))
+                    };
+                    r.bank_txn_id = Some(reference.clone());
+                    r.excluded_reason = cancelled.then(|| "status CANCELLED".to_string());
+                }
             }
         }
     }
@@ -796,7 +836,8 @@ proptest! {
     ) {
         let case = build(&events, &opening);
         let t = run_case(&case);
-        for r in case.rows.iter().filter(|r| r.amount_pence < 0) {
+        let counted = |r: &&TraceRow| r.excluded_reason.is_none();
+        for r in case.rows.iter().filter(counted).filter(|r| r.amount_pence < 0) {
             let b = t.backward(&r.txn_id).unwrap();
             for m in &b.methods {
                 prop_assert_eq!(m.tainted_pence + m.clean_pence + b.overdraft_pence, -r.amount_pence);
@@ -815,7 +856,7 @@ proptest! {
         for i in 0..balances.height() {
             let account = accounts[i].clone().unwrap();
             let a: usize = account[3..].parse().unwrap();
-            let moved: i64 = case.rows.iter().filter(|r| r.account_id == account).map(|r| r.amount_pence).sum();
+            let moved: i64 = case.rows.iter().filter(counted).filter(|r| r.account_id == account).map(|r| r.amount_pence).sum();
             prop_assert_eq!(end[i].unwrap(), case.opening[a] + moved);
             prop_assert_eq!(tainted[i].unwrap() + clean[i].unwrap() - od[i].unwrap(), end[i].unwrap());
         }
@@ -823,12 +864,18 @@ proptest! {
         for f in t.forward(None).unwrap() {
             prop_assert_eq!(f.accounted_pence(), tainted_in, "{:?}", f.method);
         }
+        // And origin by origin: each one's pence are paid out, repaid or held, exactly.
+        for r in case.rows.iter().filter(|r| case.tainted.contains(&r.txn_id)) {
+            for f in t.forward(Some(&r.txn_id)).unwrap() {
+                prop_assert_eq!(f.accounted_pence(), r.amount_pence, "{} {:?}", r.txn_id, f.method);
+            }
+        }
     }
 
-    /// FIFO and LIFO agree when the account has had only one deposit: there is only one
-    /// lot to take from.
+    /// FIFO, LIFO and pro rata (and Hallett and LIBR) agree when the account has had only
+    /// one deposit: there is only one lot to take from, whatever the rule.
     #[test]
-    fn fifo_equals_lifo_with_one_deposit(
+    fn every_method_agrees_with_one_deposit(
         deposit in 1i64..1_000_000,
         tainted in any::<bool>(),
         debits in prop::collection::vec(1i64..400_000, 1..10),
@@ -842,9 +889,10 @@ proptest! {
         for i in 0..debits.len() {
             let b = t.backward(&format!("W{i}")).unwrap();
             let fifo = &b.methods[Method::Fifo.index()];
-            let lifo = &b.methods[Method::Lifo.index()];
-            prop_assert_eq!((fifo.tainted_pence, fifo.clean_pence), (lifo.tainted_pence, lifo.clean_pence));
-            prop_assert_eq!(&fifo.origins, &lifo.origins);
+            for m in &b.methods[1..] {
+                prop_assert_eq!((fifo.tainted_pence, fifo.clean_pence), (m.tainted_pence, m.clean_pence), "{:?}", m.method);
+                prop_assert_eq!(&fifo.origins, &m.origins, "{:?}", m.method);
+            }
         }
     }
 
@@ -1012,4 +1060,320 @@ fn a_transfer_whose_amounts_differ_is_scaled_exactly_with_a_note() {
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0].kind, "transfer_amounts_differ");
     assert!(notes[0].message.contains("100.00 left and 90.00 arrived"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Pro rata: the ordered implementation gives the figures of the stated rule exactly.
+// ---------------------------------------------------------------------------------------
+
+/// The rounding rule as written in `docs/tracing.md`, the slow way: every withdrawal splits
+/// across the clean amount and every tainted lot (in order of arrival) with
+/// [`apportion`](proceeds::trace::apportion); lots that reach zero are dropped.
+#[derive(Default)]
+struct ProRataByTheRule {
+    clean: i64,
+    lots: Vec<Lot>,
+}
+
+impl ProRataByTheRule {
+    fn deposit(&mut self, lot: Lot) {
+        if lot.is_clean() {
+            self.clean += lot.amount;
+        } else if let Some(held) = self.lots.iter_mut().find(|l| l.same_source(&lot)) {
+            held.amount += lot.amount;
+        } else {
+            self.lots.push(lot);
+        }
+    }
+
+    fn withdraw(&mut self, amount: i64) -> Vec<Lot> {
+        let mut weights = vec![self.clean];
+        weights.extend(self.lots.iter().map(|l| l.amount));
+        let mut shares = Vec::new();
+        proceeds::trace::apportion(amount, &weights, &mut shares);
+        let mut out = Vec::new();
+        if shares[0] > 0 {
+            out.push(Lot::clean(shares[0]));
+            self.clean -= shares[0];
+        }
+        for (lot, &share) in self.lots.iter_mut().zip(&shares[1..]) {
+            if share > 0 {
+                out.push(Lot {
+                    amount: share,
+                    ..*lot
+                });
+                lot.amount -= share;
+            }
+        }
+        self.lots.retain(|l| l.amount > 0);
+        out
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Pro rata visits only the lots a withdrawal takes from, yet every split (and what is
+    /// held after it) is the one the rule gives when every lot is weighed: same pence, same
+    /// ties, same lots dropped. Small amounts make ties and zero shares common; hundreds of
+    /// origins and mixed sizes exercise both ways of splitting (in order of size when few of
+    /// 64 or more lots get a whole penny, else one pass), setting the order aside and
+    /// rebuilding it, and compaction.
+    #[test]
+    fn pro_rata_gives_the_largest_remainder_split_over_every_lot(
+        steps in prop::collection::vec(
+            (0u32..400, prop_oneof![1i64..40, 1i64..400, 1i64..100_000], prop::bool::weighted(0.7)),
+            1..600,
+        ),
+    ) {
+        let mut fast = ProRata::default();
+        let mut slow = ProRataByTheRule::default();
+        let mut out = Vec::new();
+        for &(origin, pence, deposit) in &steps {
+            if deposit {
+                // Every twentieth origin stands for clean money.
+                let lot = if origin % 20 == 5 {
+                    Lot::clean(pence)
+                } else {
+                    Lot { origin, path: origin % 2, amount: pence }
+                };
+                fast.deposit(lot);
+                slow.deposit(lot);
+            } else {
+                let amount = pence.min(fast.funded());
+                out.clear();
+                fast.withdraw(amount, &mut out);
+                let expected = if amount > 0 { slow.withdraw(amount) } else { Vec::new() };
+                prop_assert_eq!(&out, &expected);
+            }
+            let mut held = Vec::new();
+            fast.holdings(&mut held);
+            let mut expected = Vec::new();
+            if slow.clean > 0 {
+                expected.push(Lot::clean(slow.clean));
+            }
+            expected.extend(slow.lots.iter().copied());
+            prop_assert_eq!(held, expected);
+            prop_assert_eq!(fast.tainted(), slow.lots.iter().map(|l| l.amount).sum::<i64>());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Money transfers between case accounts (fixtures/trace/msb-hop).
+// ---------------------------------------------------------------------------------------
+
+fn msb_hop_rows() -> Vec<TraceRow> {
+    load_ledger(&fixture("trace/msb-hop").join("ledger.csv"))
+}
+
+fn msb_hop_spec() -> TaintSpec {
+    toml::from_str(&std::fs::read_to_string(fixture("trace/msb-hop").join("tracing.toml")).unwrap())
+        .unwrap()
+}
+
+/// The fixture, by hand (£). Kit Marlow's money-transfer account KM-QUICKCASH holds payouts
+/// to him: K1 500 from his aunt (clean), K2 1,200 from A Victim and K4 800 from B Victim
+/// (the origins). He sends K3 300 to someone outside the case, then K5 1,000 to Odile Brack
+/// (MTCN 8800000005), paid out to her as O2 in OB-QUICKCASH, where O1 400 (clean) already
+/// is; K6 is the fee. K7/O3 (MTCN 8800000006, 700) was cancelled: it never links and moves
+/// no money. O4 sends 600 abroad: the destination.
+///
+/// KM-QUICKCASH [C 500, A 1,200], K3 −300, + B 800, K5 −1,000 (carried to O2):
+/// - FIFO: K3 takes C 300; K5 takes C 200 + A 800 → carried {A 800, C 200}.
+/// - LIFO: K3 takes A 300; K5 takes B 800 + A 200 → carried {A 200, B 800}.
+/// - Hallett: K3 takes C 300; K5 takes C 200, then A 800 → carried {C 200, A 800}.
+/// - LIBR: K3 takes A 300; K5 takes A 900 + B 100 → carried {A 900, B 100}.
+/// - Pro rata (pence): K3 30,000 of [C 50,000, A 120,000]: 8,823.53 / 21,176.47 → the
+///   penny to C (.53) → C 8,824, A 21,176; left C 41,176, A 98,824; + B 80,000 (Σ 220,000).
+///   K5 100,000: C 18,716.36, A 44,920 exactly, B 36,363.64 → the penny to B (.64) →
+///   carried {C 18,716, A 44,920, B 36,364}.
+///
+/// OB-QUICKCASH: O1 C 400, then O2 (the carried lots, origins in order, clean last); O4 −600:
+/// - FIFO [C 400, A 800, C 200]: C 400 + A 200 → **200.00**.
+/// - LIFO [C 400, A 200, B 800]: B 600 → **600.00**.
+/// - Hallett: clean 600, tainted A 800: clean first → **0.00**.
+/// - LIBR: tainted A 900, B 100 first: A 600 → **600.00**.
+/// - Pro rata [C 58,716, A 44,920, B 36,364] (Σ 140,000), W 60,000: C 25,164 exactly,
+///   A 19,251.43, B 15,584.57 → the penny to B (.57) → A 192.51 + B 155.85 = **348.36**.
+///
+/// Counted, the cancelled payout O3 (+700 clean, after O2) would be the latest money in
+/// OB-QUICKCASH and LIFO would find O4 all clean; linked, the cancelled send K7 would carry
+/// more of K2/K4 across.
+#[test]
+fn msb_hop_tainted_share_of_the_payment_abroad() {
+    let t = run(&msb_hop_rows(), &[], &msb_hop_spec());
+    assert_eq!(t.origin_txn_ids(), vec!["K2", "K4"]);
+    assert_eq!(
+        tainted_by_method(&t, "O4"),
+        vec![200_00, 600_00, 0, 600_00, 348_36]
+    );
+    let o4 = t.backward("O4").unwrap();
+    let origins = |m: Method| {
+        o4.methods[m.index()]
+            .origins
+            .iter()
+            .map(|o| (o.origin_txn_id.as_str(), o.path.as_str(), o.amount_pence))
+            .collect::<Vec<_>>()
+    };
+    const PATH: &str = "KM-QUICKCASH>OB-QUICKCASH";
+    assert_eq!(origins(Method::Fifo), vec![("K2", PATH, 200_00)]);
+    assert_eq!(origins(Method::Lifo), vec![("K4", PATH, 600_00)]);
+    assert_eq!(origins(Method::Hallett), vec![]);
+    assert_eq!(origins(Method::Libr), vec![("K2", PATH, 600_00)]);
+    assert_eq!(
+        origins(Method::ProRata),
+        vec![("K2", PATH, 192_51), ("K4", PATH, 155_85)]
+    );
+    // What crossed: the send is an internal transfer, tainted as worked above.
+    assert_eq!(
+        tainted_by_method(&t, "K5"),
+        vec![800_00, 1_000_00, 800_00, 1_000_00, 812_84]
+    );
+    for f in t.forward(None).unwrap() {
+        assert!(f
+            .via_transfers
+            .iter()
+            .all(|d| d.kind == DestinationKind::InternalTransfer
+                && d.txn_id.as_deref() == Some("K5")));
+        // Every penny of K2 and K4 (2,000.00) is paid out or still held.
+        assert_eq!(f.accounted_pence(), 2_000_00, "{:?}", f.method);
+    }
+    // Both txn_ids of the link are on record; the cancelled transfer is not linked.
+    let notes = t.notes();
+    let kinds: Vec<&str> = notes.iter().map(|n| n.kind).collect();
+    assert_eq!(kinds, ["msb_transfer_linked"]);
+    assert!(
+        notes[0].message.contains("8800000005")
+            && notes[0]
+                .message
+                .contains("send K5 from KM-QUICKCASH paid out as O2 in OB-QUICKCASH"),
+        "{}",
+        notes[0].message
+    );
+    // The cancelled rows moved no money: not a destination, not a question.
+    let e = t.backward("K7").unwrap_err().to_string();
+    assert!(e.contains("excluded") && e.contains("CANCELLED"), "{e}");
+    let summary = t.summary_frame().unwrap();
+    assert_eq!(
+        str_column(&summary, "destination_txn_id"),
+        vec![Some("O4".to_string())]
+    );
+}
+
+/// Without the reference (MTCN) the send and the payout cannot be paired: O2 is an ordinary
+/// clean credit and nothing tainted reaches O4 under any method.
+#[test]
+fn msb_hop_without_the_reference_is_not_followed() {
+    let rows: Vec<TraceRow> = msb_hop_rows()
+        .into_iter()
+        .map(|r| TraceRow {
+            bank_txn_id: None,
+            ..r
+        })
+        .collect();
+    let t = run(&rows, &[], &msb_hop_spec());
+    assert_eq!(tainted_by_method(&t, "O4"), vec![0, 0, 0, 0, 0]);
+    assert!(t.notes().is_empty(), "{:?}", t.notes());
+}
+
+/// Parties that disagree, or a reference shared by two sends, are not linked, with a note;
+/// a cancelled row cannot be named as a destination or an origin.
+#[test]
+fn msb_links_are_refused_when_the_record_does_not_fit() {
+    let mut rows = msb_hop_rows();
+    let o2 = rows.iter_mut().find(|r| r.txn_id == "O2").unwrap();
+    o2.counterparty_name = Some("Someone Else".into());
+    let t = run(&rows, &[], &msb_hop_spec());
+    assert_eq!(tainted_by_method(&t, "O4"), vec![0, 0, 0, 0, 0]);
+    let notes = t.notes();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].kind, "msb_transfer_not_linked");
+    assert!(
+        notes[0]
+            .message
+            .contains("from Kit Marlow to Odile Brack but the payout is from Someone Else"),
+        "{}",
+        notes[0].message
+    );
+
+    let mut rows = msb_hop_rows();
+    let k3 = rows.iter_mut().find(|r| r.txn_id == "K3").unwrap();
+    k3.bank_txn_id = Some("8800000005".into());
+    let t = run(&rows, &[], &msb_hop_spec());
+    assert_eq!(tainted_by_method(&t, "O4"), vec![0, 0, 0, 0, 0]);
+    assert_eq!(t.notes()[0].kind, "msb_transfer_not_linked");
+    assert!(t.notes()[0].message.contains("sends K3, K5 and payouts O2"));
+
+    let ledger = ledger_frame(&msb_hop_rows()).unwrap();
+    for spec in [
+        TaintSpec {
+            destinations: vec!["K7".into()],
+            ..TaintSpec::default()
+        },
+        tainted_ids(&["O3"]),
+    ] {
+        let e = trace(&TraceInput {
+            ledger: &ledger,
+            transfers: None,
+            finding_evidence: None,
+            spec: &spec,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("excluded") && e.contains("moved no money"),
+            "{e}"
+        );
+    }
+}
+
+/// The demo case through ingest and verification: Dorian Harlow's Quickcash send to Vesna
+/// Harlow (MTCN 7310440002, line 3 of the MSB records: part 1 the send, part 2 the payout in
+/// her EUR account) is followed; the amounts differ (900.00 GBP sent, 1,048.50 EUR paid out
+/// at the case's rate), so the composition is scaled, with a note.
+#[test]
+fn demo_money_transfer_to_the_associate_is_followed() {
+    use proceeds::case::{Case, ResolveOptions};
+    use proceeds::ingest::{ingest_case, Registry};
+    let case = Case::load(&fixture("demo/case.toml"), ResolveOptions::default()).unwrap();
+    let ingested = ingest_case(&case, &Registry::for_case(&case).unwrap(), false).unwrap();
+    let v = proceeds::verify::verify(&case, ingested.ledger, &ingested.statements, &case.verify)
+        .unwrap();
+    let spec = TaintSpec {
+        all_credits_tainted: true,
+        ..TaintSpec::default()
+    };
+    let t = trace(&TraceInput {
+        ledger: &v.ledger,
+        transfers: Some(&v.transfers),
+        finding_evidence: None,
+        spec: &spec,
+    })
+    .unwrap();
+    let notes = t.notes();
+    let linked: Vec<&str> = notes
+        .iter()
+        .filter(|n| n.kind.starts_with("msb") || n.message.contains("MSB"))
+        .map(|n| n.message.as_str())
+        .collect();
+    assert_eq!(linked.len(), 2, "{linked:?}");
+    assert!(
+        linked[0].contains("money transfer 7310440002: send ")
+            && linked[0].contains("-L3.1 from DH-QUICKCASH paid out as ")
+            && linked[0].contains("-L3.2 in VH-QUICKCASH-EUR"),
+        "{}",
+        linked[0]
+    );
+    assert!(
+        linked[1].contains("transfer MSB 7310440002: 900.00 left"),
+        "{}",
+        linked[1]
+    );
+    // The payout carries the send's composition: it is not an origin of its own.
+    let payout = notes
+        .iter()
+        .find_map(|n| n.txn_id.clone().filter(|id| id.ends_with("-L3.2")))
+        .unwrap();
+    assert!(!t.origin_txn_ids().contains(&payout.as_str()));
 }
