@@ -77,6 +77,11 @@ pub struct Context<'a> {
     pub subject_ids: Vec<String>,
     /// `acct` (u32) → `subj` (u32): one row per controlling subject.
     pub account_subjects: DataFrame,
+    /// Addresses two or more subjects share (case file `address`), by address index.
+    pub addresses: Vec<crate::rules::prepare::SharedAddress>,
+    /// `acct` (u32) → `subj` (u32, an address index): one row per shared address whose
+    /// subjects control the account.
+    pub account_addresses: DataFrame,
 }
 
 impl Context<'_> {
@@ -102,6 +107,11 @@ impl Context<'_> {
         self.controllers
             .get(acct as usize)
             .map_or("", String::as_str)
+    }
+
+    /// A shared address by index.
+    pub fn address(&self, index: u32) -> Option<&crate::rules::prepare::SharedAddress> {
+        self.addresses.get(index as usize)
     }
 
     /// The subject id for a subject index.

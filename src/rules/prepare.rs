@@ -186,9 +186,41 @@ pub fn context<'a>(case: &'a Case, reference: &'a Reference) -> PolarsResult<Con
             }
         }
     }
+    // Addresses shared by two or more subjects: the accounts those subjects hold or control
+    // are taken together under `per = "address"`.
+    let mut by_address: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    for (j, s) in case.subjects.iter().enumerate() {
+        if let Some(a) = s.address.as_deref().map(normalise_address) {
+            if !a.is_empty() {
+                by_address.entry(a).or_default().push(j);
+            }
+        }
+    }
+    let mut addresses = Vec::new();
+    let mut addr_acct = Vec::new();
+    let mut addr_col = Vec::new();
+    for (address, subjects) in by_address.into_iter().filter(|(_, s)| s.len() >= 2) {
+        let a = addresses.len() as u32;
+        let ids: Vec<&str> = subjects
+            .iter()
+            .map(|&j| case.subjects[j].id.as_str())
+            .collect();
+        for (i, acct) in case.accounts.iter().enumerate() {
+            if acct.controlled_by.iter().any(|s| ids.contains(&s.as_str())) {
+                addr_acct.push(i as u32);
+                addr_col.push(a);
+            }
+        }
+        addresses.push(SharedAddress {
+            address,
+            subjects: ids.join(";"),
+        });
+    }
     Ok(Context {
         case,
         reference,
+        addresses,
+        account_addresses: df!(c::ACCT => addr_acct, c::SUBJ => addr_col)?,
         account_ids: case.accounts.iter().map(|a| a.id.clone()).collect(),
         controllers: case
             .accounts
@@ -198,6 +230,47 @@ pub fn context<'a>(case: &'a Case, reference: &'a Reference) -> PolarsResult<Con
         subject_ids,
         account_subjects: df!(c::ACCT => acct_col, c::SUBJ => subj_col)?,
     })
+}
+
+/// An address as compared: upper-case letters and digits, runs of anything else one space.
+pub fn normalise_address(address: &str) -> String {
+    let mut out = String::new();
+    let mut gap = false;
+    for ch in address.chars() {
+        if ch.is_alphanumeric() {
+            if gap && !out.is_empty() {
+                out.push(' ');
+            }
+            gap = false;
+            out.extend(ch.to_uppercase());
+        } else {
+            gap = true;
+        }
+    }
+    out
+}
+
+/// An address two or more case subjects share, and who they are.
+#[derive(Debug, Clone)]
+pub struct SharedAddress {
+    /// Normalised ([`normalise_address`]).
+    pub address: String,
+    /// Subject ids, `;`-separated.
+    pub subjects: String,
+}
+
+/// Re-key rows by shared address: one copy of each row per shared address whose subjects
+/// hold or control its account (see [`Context::addresses`]); like [`by_subject`], with the
+/// address index in `subj`.
+pub fn by_address(rows: LazyFrame, ctx: &Context<'_>) -> LazyFrame {
+    rows.join(
+        ctx.account_addresses.clone().lazy(),
+        [col(c::ACCT)],
+        [col(c::ACCT)],
+        JoinArgs::new(JoinType::Inner),
+    )
+    .with_column((col(c::SUBJ).cast(DataType::Int64) * lit(STRIDE) + col(c::DAY)).alias(c::K))
+    .sort([c::K, c::SEQ], SortMultipleOptions::default())
 }
 
 /// Re-key rows by controlling subject: one copy of each row per subject controlling its

@@ -256,7 +256,7 @@ impl Book {
             .into_iter()
             .filter(|r| r.id.starts_with("TRF-"))
             .collect();
-        assert_eq!(rules.len(), 10);
+        assert_eq!(rules.len(), 11);
         let f =
             rules::run_rules(&ledger, &self.case, &rules, &Reference::shipped().unwrap()).unwrap();
         check_invariants(&f);
@@ -461,7 +461,7 @@ fn pay_into_several_accounts_one_subject_controls() {
         "GREENLEAF PACKING WAGES",
     );
     // AV's own account: KD is not recorded as controlling it, so it is not counted for KD.
-    b.push(
+    let av1 = b.push(
         "AV-WORKER",
         "2024-03-03",
         "420.00",
@@ -470,6 +470,22 @@ fn pay_into_several_accounts_one_subject_controls() {
     );
     employee(&mut b);
     let f = b.run();
+    // AV, MB and IC all live at 22 Station Road: their three accounts' wages are taken
+    // together by address (TRF-011), whoever controls them.
+    let by_address = found(&f, "TRF-011");
+    assert_eq!(
+        by_address,
+        vec![(
+            "TRF-011/address:22 STATION ROAD DERBY/2024-03-02/1".to_string(),
+            v(&[&av1, &m1, &i1])
+        )]
+    );
+    let m = cell(&f, &by_address[0].0, "metrics");
+    assert!(
+        m.contains("address shared by the account holders: 22 STATION ROAD DERBY (AV, MB, IC)"),
+        "{m}"
+    );
+    assert_eq!(cell(&f, &by_address[0].0, "subject"), "AV;MB;IC");
     let hits = found(&f, "TRF-010");
     assert_eq!(
         hits,
@@ -959,4 +975,37 @@ fn the_report_groups_trafficking_findings_under_their_own_heading() {
     assert_eq!(table.rows[0][0], "TRF-001/KD-CTRL/2024-03-01/1");
     assert_eq!(table.rows[0][5], "£1,170.71");
     assert_eq!(table.rows[0][7], format!("{w1}; {w2}; {w3}"));
+}
+
+#[test]
+fn two_housemates_wages_are_not_an_address_finding() {
+    use Channel::*;
+    let mut b = Book::new();
+    // Only two of the three workers at 22 Station Road are paid: below min_accounts 3.
+    b.push(
+        "AV-WORKER",
+        "2024-03-03",
+        "420.00",
+        Transfer,
+        "BRIGHTWELL FOODS LTD PAYROLL",
+    );
+    b.push(
+        "MB-WORKER",
+        "2024-03-05",
+        "398.00",
+        Transfer,
+        "BRIGHTWELL FOODS LTD PAYROLL",
+    );
+    b.push(
+        "MB-WORKER",
+        "2024-03-12",
+        "398.00",
+        Transfer,
+        "BRIGHTWELL FOODS LTD PAYROLL",
+    );
+    // The landlord at 8 Park View shares her address with nobody in the case.
+    landlord(&mut b);
+    employee(&mut b);
+    let f = b.run();
+    assert!(found(&f, "TRF-011").is_empty());
 }

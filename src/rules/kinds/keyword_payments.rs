@@ -18,7 +18,7 @@ use crate::rules::kind::{
     i64s, strs, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value,
 };
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
-use crate::rules::prepare::{by_subject, c, normalised_counterparty};
+use crate::rules::prepare::{by_address, by_subject, c, normalised_counterparty};
 use crate::rules::window::{
     count_and_total, episodes, group_of_k, rolling_agg, EPISODE, FIRES, W_COUNT, W_TOTAL,
 };
@@ -100,6 +100,9 @@ pub enum Per {
     Account,
     /// All the accounts one subject controls, per the case file.
     Subject,
+    /// All the accounts held or controlled by subjects who share an address (the case
+    /// file's subject `address`; only addresses two or more subjects share).
+    Address,
 }
 
 /// Parameters.
@@ -186,8 +189,8 @@ impl ParamSet for Params {
         },
         ParamDoc {
             name: "per",
-            meaning: "`account`: each account on its own. `subject`: all the accounts a subject controls according to the case file's `controlled_by`, taken together (an account controlled by two subjects counts for each).",
-            valid: "\"account\" or \"subject\"",
+            meaning: "`account`: each account on its own. `subject`: all the accounts a subject controls according to the case file's `controlled_by`, taken together (an account controlled by two subjects counts for each). `address`: all the accounts controlled by subjects who share an address in the case file (compared ignoring case and punctuation; only addresses two or more subjects share).",
+            valid: "\"account\", \"subject\" or \"address\"",
         },
         ParamDoc {
             name: "min_accounts",
@@ -242,7 +245,8 @@ impl RuleKind for KeywordPayments {
          (rules/lists/keywords_NAME.txt) or of `extra_keywords` as a whole word, ignoring \
          case. Business accounts whose business type is in `exclude_business_types` are left \
          out. Per account (or, with `per = \"subject\"`, per subject across every account the case \
-         file says they control), the window of `window_days` days ending on each matching row \
+         file says they control; with `per = \"address\"`, across every account controlled by \
+         subjects who share an address in the case file), the window of `window_days` days ending on each matching row \
          fires when it holds at least `min_count` matching rows, from or to at least \
          `min_payees` different counterparties (names compared ignoring case and punctuation), \
          in at least `min_accounts` different accounts, together at least `min_total`. Overlapping firing windows form one episode; its evidence is the \
@@ -316,6 +320,7 @@ impl Detector for Params {
         let candidates = match self.per {
             Per::Account => candidates,
             Per::Subject => by_subject(candidates, ctx),
+            Per::Address => by_address(candidates, ctx),
         };
         let covered = episodes(
             count_and_total(candidates, col("_size"), self.window_days)
@@ -406,7 +411,7 @@ impl Detector for Params {
                     pp >= i64::from(self.min_payees),
                 ),
             ];
-            if self.per == Per::Subject {
+            if self.per != Per::Account {
                 let pa = peak_accounts[i].unwrap_or_default();
                 metrics.push(Metric::tested(
                     "peak_window_accounts",
@@ -469,6 +474,17 @@ impl Detector for Params {
                     format!("subject:{}", ctx.subject(acct)),
                     ctx.subject(acct).to_string(),
                 ),
+                Per::Address => {
+                    let shared = ctx.address(acct);
+                    let address = shared.map_or("?", |a| a.address.as_str());
+                    let subjects = shared.map_or("", |a| a.subjects.as_str());
+                    metrics.push(Metric::info(
+                        "shared_address",
+                        "address shared by the account holders",
+                        Value::Text(format!("{address} ({})", subjects.replace(';', ", "))),
+                    ));
+                    (format!("address:{address}"), subjects.to_string())
+                }
             };
             out.push(Episode {
                 episode: ids[i].unwrap_or_default() as u32,
