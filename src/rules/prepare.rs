@@ -263,22 +263,21 @@ pub struct SharedAddress {
 /// hold or control its account (see [`Context::addresses`]); like [`by_subject`], with the
 /// address index in `subj`.
 pub fn by_address(rows: LazyFrame, ctx: &Context<'_>) -> LazyFrame {
-    rows.join(
-        ctx.account_addresses.clone().lazy(),
-        [col(c::ACCT)],
-        [col(c::ACCT)],
-        JoinArgs::new(JoinType::Inner),
-    )
-    .with_column((col(c::SUBJ).cast(DataType::Int64) * lit(STRIDE) + col(c::DAY)).alias(c::K))
-    .sort([c::K, c::SEQ], SortMultipleOptions::default())
+    regroup(rows, &ctx.account_addresses)
 }
 
 /// Re-key rows by controlling subject: one copy of each row per subject controlling its
 /// account (rows of accounts nobody controls drop out), `k` = subject × STRIDE + day,
 /// sorted by `k` then `seq`.
 pub fn by_subject(rows: LazyFrame, ctx: &Context<'_>) -> LazyFrame {
+    regroup(rows, &ctx.account_subjects)
+}
+
+/// One copy of each row per group its account belongs to (`acct` → `subj` in `map`), keyed
+/// `k` = group × STRIDE + day and sorted by `k` then `seq`.
+fn regroup(rows: LazyFrame, map: &DataFrame) -> LazyFrame {
     rows.join(
-        ctx.account_subjects.clone().lazy(),
+        map.clone().lazy(),
         [col(c::ACCT)],
         [col(c::ACCT)],
         JoinArgs::new(JoinType::Inner),

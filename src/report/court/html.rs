@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::charts::escape;
-use super::doc::{Align, Block, Document, Table};
+use super::doc::{Align, Block, Document, Pair, Table};
 
 const STYLE: &str = r#"
 :root { color-scheme: light; }
@@ -49,16 +49,8 @@ pub fn render(doc: &Document) -> String {
         escape(&doc.title),
         escape(&doc.subtitle)
     );
-    out.push_str("<table class=\"pairs\" data-table=\"header\">\n");
-    for p in &doc.header {
-        let _ = writeln!(
-            out,
-            "<tr><th>{}</th><td>{}</td></tr>",
-            escape(&p.label),
-            escape(&p.value)
-        );
-    }
-    out.push_str("</table>\n</header>\n<nav>\n<h2>Contents</h2>\n<ol>\n");
+    pairs(&mut out, "header", &doc.header);
+    out.push_str("</header>\n<nav>\n<h2>Contents</h2>\n<ol>\n");
     for s in &doc.sections {
         let _ = writeln!(
             out,
@@ -107,18 +99,7 @@ fn block(out: &mut String, b: &Block) {
         Block::Caution { text } => {
             let _ = writeln!(out, "<div class=\"caution\">{}</div>", escape(text));
         }
-        Block::Pairs { pairs } => {
-            out.push_str("<table class=\"pairs\">\n");
-            for p in pairs {
-                let _ = writeln!(
-                    out,
-                    "<tr><th>{}</th><td>{}</td></tr>",
-                    escape(&p.label),
-                    escape(&p.value)
-                );
-            }
-            out.push_str("</table>\n");
-        }
+        Block::Pairs { pairs: list } => pairs(out, "pairs", list),
         Block::Table(t) => table(out, t),
         Block::Figure(f) => {
             let _ = writeln!(
@@ -131,6 +112,19 @@ fn block(out: &mut String, b: &Block) {
             );
         }
     }
+}
+
+fn pairs(out: &mut String, id: &str, list: &[Pair]) {
+    let _ = writeln!(out, "<table class=\"pairs\" data-table=\"{}\">", escape(id));
+    for p in list {
+        let _ = writeln!(
+            out,
+            "<tr><th>{}</th><td>{}</td></tr>",
+            escape(&p.label),
+            escape(&p.value)
+        );
+    }
+    out.push_str("</table>\n");
 }
 
 fn class(a: Align) -> &'static str {

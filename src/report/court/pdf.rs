@@ -136,32 +136,28 @@ pub fn render(doc: &Document, run_timestamp: &str) -> Result<Vec<u8>, ReportErro
         today,
     };
     let compiled = typst::compile::<typst_layout::PagedDocument>(&world);
-    let document = compiled.output.map_err(|errors| {
-        encode_error(format!(
-            "typesetting failed: {}",
-            errors
-                .iter()
-                .map(|e| e.message.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
-        ))
-    })?;
+    let document = compiled
+        .output
+        .map_err(|errors| diagnostics("typesetting failed", &errors))?;
     let options = typst_pdf::PdfOptions {
         ident: Smart::Custom(format!("proceeds court report {}", doc.case_reference)),
         creator: Smart::Custom(Some(format!("proceeds {}", env!("CARGO_PKG_VERSION")))),
         timestamp: today.map(typst_pdf::Timestamp::new_utc),
         ..Default::default()
     };
-    typst_pdf::pdf(&document, &options).map_err(|errors| {
-        encode_error(format!(
-            "PDF export failed: {}",
-            errors
-                .iter()
-                .map(|e| e.message.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
-        ))
-    })
+    typst_pdf::pdf(&document, &options).map_err(|errors| diagnostics("PDF export failed", &errors))
+}
+
+/// The typesetter's errors as one message.
+fn diagnostics(what: &str, errors: &[typst::diag::SourceDiagnostic]) -> ReportError {
+    encode_error(format!(
+        "{what}: {}",
+        errors
+            .iter()
+            .map(|e| e.message.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    ))
 }
 
 #[cfg(test)]
