@@ -526,6 +526,7 @@ fn write_outputs(
             ledger,
             sources: &ingested.sources,
             integrity: stages.verified.map(|v| &v.integrity),
+            integrity_summary: stages.verified.map_or(&[], |v| v.summary.as_slice()),
             transfers: stages.verified.map(|v| &v.transfers),
             findings: stages.found.map(|f| court::FindingFrames {
                 findings: &f.findings,

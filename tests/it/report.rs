@@ -109,6 +109,18 @@ fn html_report_totals_match_the_schedules_to_the_penny() {
     assert_eq!(figures, 2 * accounts, "two charts per account");
     assert_eq!(html.matches("<svg ").count(), figures);
 
+    // The verify stage's plain-language summary opens the integrity section.
+    let summary = std::fs::read_to_string(dir.path().join("integrity_summary.txt")).unwrap();
+    let first = summary.split("\n\n").next().unwrap().trim();
+    let integrity = &html[html.find("<section id=\"integrity\">").unwrap()..];
+    let escaped = first
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;");
+    assert!(integrity.contains(&format!("<p>{escaped}</p>")));
+
     // Sources appendix: every source file's SHA-256.
     let sources = read_csv(&dir.path().join("sources.csv"));
     let sha = sources[0].iter().position(|h| h == "sha256").unwrap();

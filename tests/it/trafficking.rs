@@ -927,6 +927,7 @@ fn the_report_groups_trafficking_findings_under_their_own_heading() {
         ledger: &ledger,
         sources: &[],
         integrity: None,
+        integrity_summary: &[],
         transfers: None,
         findings: Some(FindingFrames {
             findings: &f.findings,

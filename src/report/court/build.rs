@@ -60,6 +60,8 @@ pub struct ReportInput<'a> {
     pub ledger: &'a DataFrame,
     pub sources: &'a [SourceReport],
     pub integrity: Option<&'a DataFrame>,
+    /// The verify stage's plain-language summary paragraphs (`integrity_summary.txt`).
+    pub integrity_summary: &'a [String],
     pub transfers: Option<&'a DataFrame>,
     pub findings: Option<FindingFrames<'a>>,
     pub trace: Option<TraceFrames<'a>>,
@@ -357,7 +359,11 @@ fn method_section(input: &ReportInput<'_>) -> Section {
 }
 
 fn integrity_section(input: &ReportInput<'_>) -> Result<Section, ReportError> {
-    let mut blocks = Vec::new();
+    let mut blocks: Vec<Block> = input
+        .integrity_summary
+        .iter()
+        .map(|p| Block::Paragraph { text: p.clone() })
+        .collect();
     let read: u64 = input.sources.iter().map(|s| s.records_read).sum();
     let accepted: u64 = input.sources.iter().map(|s| s.accepted).sum();
     let rejected: u64 = input.sources.iter().map(|s| s.rejected).sum();
