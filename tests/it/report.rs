@@ -358,3 +358,24 @@ fn chromium_loads_the_html_report_with_nothing_failing() {
         );
     }
 }
+
+#[test]
+fn without_a_price_index_the_report_says_the_schedules_were_not_produced() {
+    let dir = tempfile::tempdir().unwrap();
+    run_case("detect/case/case.toml", dir.path());
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains(
+        "The confiscation schedules were not produced: the case file names no price_index reference file"
+    ));
+    assert!(!html.contains("<section id=\"benefit\">"));
+    // The findings still stand, each with its rule and evidence rows.
+    let findings = read_csv(&dir.path().join("findings.csv"));
+    let id = findings[0].iter().position(|h| h == "finding_id").unwrap();
+    assert!(findings.len() > 1);
+    for f in &findings[1..] {
+        assert!(html.contains(&f[id]), "finding {} missing", f[id]);
+    }
+    assert!(std::fs::read(dir.path().join("report.pdf"))
+        .unwrap()
+        .starts_with(b"%PDF-"));
+}
