@@ -15,6 +15,7 @@ pub mod delimited;
 pub mod detect;
 pub mod fields;
 pub mod layout;
+pub mod lines;
 pub mod msb;
 pub mod mt940;
 pub mod ofx;

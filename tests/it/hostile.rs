@@ -408,6 +408,132 @@ fn cr_only_line_endings_give_distinct_lines_and_ids() {
     assert_eq!(lines, [("1", "header"), ("2", "blank line")]);
 }
 
+/// What a run read, with everything that depends on the file's bytes (its SHA-256, hence
+/// the txn_ids, and the raw text, whose line breaks are the file's own) left out: the ledger
+/// rows, the rejects' (line, field, reason) and the skipped lines' (line, reason).
+type ReadOutcome = (
+    Vec<Vec<String>>,
+    Vec<(String, String, String)>,
+    Vec<(String, String)>,
+);
+
+fn read_outcome(run: &Run) -> ReadOutcome {
+    run.assert_ok();
+    let (header, rows) = run.ledger();
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| !matches!(header[i].as_str(), "txn_id" | "source_sha256"))
+        .collect();
+    let ledger = rows
+        .iter()
+        .map(|r| keep.iter().map(|&i| r[i].clone()).collect())
+        .collect();
+    let rejects = run
+        .rejects()
+        .into_iter()
+        .map(|(line, field, reason, _raw)| (line, field, reason))
+        .collect();
+    let skipped = read_csv(&run.output("skipped.csv"))
+        .into_iter()
+        .skip(1)
+        .map(|r| (r[1].clone(), r[2].clone()))
+        .collect();
+    (ledger, rejects, skipped)
+}
+
+/// Run a CR-only fixture as written, with LF and with CRLF line endings; all three must
+/// read the same rows, rejects and skipped lines on the same line numbers.
+fn same_outcome_for_every_line_ending(name: &str, layout: &str, account: Account) -> ReadOutcome {
+    let cr = std::fs::read(fixture(&format!("hostile/{name}"))).unwrap();
+    assert!(
+        cr.contains(&b'\r') && !cr.contains(&b'\n'),
+        "{name} must be CR-only"
+    );
+    let lf: Vec<u8> = cr
+        .iter()
+        .map(|&b| if b == b'\r' { b'\n' } else { b })
+        .collect();
+    let crlf: Vec<u8> = cr
+        .iter()
+        .flat_map(|&b| {
+            if b == b'\r' {
+                vec![b'\r', b'\n']
+            } else {
+                vec![b]
+            }
+        })
+        .collect();
+    let from_cr = read_outcome(&run_fixture(name, layout, account));
+    let from_lf = read_outcome(&run_bytes(name, &lf, layout, account));
+    let from_crlf = read_outcome(&run_bytes(name, &crlf, layout, account));
+    assert_eq!(from_cr, from_lf, "{name}: CR-only and LF differ");
+    assert_eq!(from_crlf, from_lf, "{name}: CRLF and LF differ");
+    from_lf
+}
+
+/// MT940 with classic Mac line endings (CR only): read exactly as the LF and CRLF copies
+/// (it was one line: the whole file rejected as "line 1").
+#[test]
+fn mt940_cr_only_reads_like_lf_and_crlf() {
+    let (ledger, rejects, _) =
+        same_outcome_for_every_line_ending("mt940_cr_only.sta", "mt940", Account::GermanIban);
+    let run = run_fixture("mt940_cr_only.sta", "mt940", Account::GermanIban);
+    assert_eq!(run.ledger_column("source_line"), ["6", "9", "14"]);
+    assert_eq!(run.ledger_column("amount"), ["-20.00", "150.50", "-30.00"]);
+    assert_eq!(ledger.len(), 3);
+    assert_eq!(rejects.len(), 1, "{rejects:?}");
+    assert_eq!(rejects[0].0, "12");
+    assert_eq!(rejects[0].1, ":61: amount");
+}
+
+/// A Santander text statement with CR-only line endings: same blocks, same lines as LF
+/// and CRLF (it was one line: no block found past the first key).
+#[test]
+fn santander_blocks_cr_only_read_like_lf_and_crlf() {
+    let (ledger, rejects, skipped) = same_outcome_for_every_line_ending(
+        "santander_cr_only.txt",
+        "santander",
+        Account::UkCurrent,
+    );
+    let run = run_fixture("santander_cr_only.txt", "santander", Account::UkCurrent);
+    assert_eq!(run.ledger_column("source_line"), ["19", "10", "5"]);
+    assert_eq!(
+        run.ledger_column("amount"),
+        ["350.00", "2500.00", "-200.00"]
+    );
+    assert_eq!(ledger.len(), 3);
+    assert_eq!(
+        rejects,
+        [("15".to_string(), "amount".to_string(), rejects[0].2.clone())]
+    );
+    let lines: Vec<&str> = skipped.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(lines, ["1", "2", "3", "4", "9", "14"]);
+}
+
+/// Format detection sees the tags and block keys of CR-only files at line starts too.
+#[test]
+fn cr_only_mt940_and_blocks_are_detected() {
+    for (name, layout) in [
+        ("mt940_cr_only.sta", "mt940"),
+        ("santander_cr_only.txt", "santander"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_proceeds"))
+            .args(["formats", "detect"])
+            .arg(fixture(&format!("hostile/{name}")))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{name}: {stdout}");
+        assert!(
+            stdout
+                .lines()
+                .next()
+                .unwrap_or("")
+                .ends_with(&format!(": {layout}")),
+            "{name}: {stdout}"
+        );
+    }
+}
+
 // ---- Size ------------------------------------------------------------------------------
 
 /// A 10 MB line with no line break: no header in it, so not the layout. Generated here,
