@@ -125,6 +125,7 @@ fn proceeds() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_proceeds"));
     c.env_remove("PROCEEDS_RUN_TIMESTAMP")
         .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("PROCEEDS_MEMORY_AVAILABLE")
         .arg("run");
     c
 }
@@ -567,6 +568,89 @@ fn a_row_with_a_ten_megabyte_description_is_kept_whole() {
     assert_eq!(run.ledger_column("amount"), ["-2.00", "-1.00"]);
     let description = run.ledger_column("description");
     assert_eq!(description[1].len(), 10 * 1024 * 1024);
+}
+
+/// The memory budget: on a pretend 1 MB machine the demo case (7 sources, 11 kB) is refused
+/// before any source is read, with exit code 2 and a message naming the total, the estimate,
+/// the memory available, the largest sources and what to do; `--no-memory-check` runs it.
+#[test]
+fn a_case_larger_than_the_memory_available_is_refused_unless_overridden() {
+    let case = fixture("demo/case.toml");
+    let run = |extra: &[&str]| {
+        let mut cmd = proceeds();
+        cmd.env("PROCEEDS_MEMORY_AVAILABLE", "1000000");
+        exec(cmd, &case, tempfile::tempdir().unwrap(), extra)
+    };
+    let refused = run(&[]);
+    refused.assert_failed(
+        2,
+        &[
+            "not enough memory for this case: its 7 source files total 11.0 kB (11023 bytes)",
+            "needs an estimated 301.8 MB of memory at its peak (300.0 MB + 160 × the input, the court report included)",
+            "1.0 MB is available (PROCEEDS_MEMORY_AVAILABLE)",
+            "Largest sources: statements/banco_ficticio_DH_EUR_2024Q1.xml (4.6 kB), statements/lloyds_DH_2024Q1.csv (1.7 kB)",
+            "No source has been read",
+            "Split the case into several runs",
+            "a machine with more memory",
+            "--no-memory-check",
+        ],
+    );
+    assert!(
+        !refused.output("ledger.csv").exists() && !refused.output("manifest.json").exists(),
+        "a refused run wrote outputs"
+    );
+    let overridden = run(&["--no-memory-check"]);
+    overridden.assert_ok();
+    assert!(overridden.output("ledger.csv").exists());
+    assert!(overridden.output("manifest.json").exists());
+
+    // A machine with room for the estimate runs it without the flag.
+    let mut cmd = proceeds();
+    cmd.env("PROCEEDS_MEMORY_AVAILABLE", "400000000");
+    exec(cmd, &case, tempfile::tempdir().unwrap(), &[]).assert_ok();
+
+    // A value that is not a number of bytes is refused, naming the variable.
+    let mut cmd = proceeds();
+    cmd.env("PROCEEDS_MEMORY_AVAILABLE", "8G");
+    exec(cmd, &case, tempfile::tempdir().unwrap(), &[]).assert_failed(
+        2,
+        &["PROCEEDS_MEMORY_AVAILABLE is \"8G\"; it must be a whole number of bytes"],
+    );
+}
+
+/// `proceeds ingest FILE` (one statement, no case file) is checked the same way.
+#[test]
+fn a_single_statement_file_is_checked_against_the_memory_available() {
+    let file = fixture("hostile/cr_only.csv");
+    let out = tempfile::tempdir().unwrap();
+    let ingest = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_proceeds"))
+            .env("PROCEEDS_MEMORY_AVAILABLE", "1000000")
+            .arg("ingest")
+            .arg(&file)
+            .arg("--out")
+            .arg(out.path())
+            .args(["--layout", "lloyds", "--quiet"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let refused = ingest(&[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "its 1 source file total 257 bytes, a run over them needs an estimated 300.0 MB"
+        ),
+        "{stderr}"
+    );
+    let allowed = ingest(&["--no-memory-check"]);
+    assert_eq!(
+        allowed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
 }
 
 // ---- XML: entities, DTDs, nesting -------------------------------------------------------
