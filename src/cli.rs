@@ -109,6 +109,10 @@ pub struct RunArgs {
     /// Allow source paths outside the case folder (absolute paths, `..`, links out of it).
     #[arg(long)]
     pub allow_outside_case_dir: bool,
+    /// Run even when the sources' estimated peak memory exceeds the memory available (the
+    /// check otherwise refuses such a case before reading it; see docs/performance.md).
+    #[arg(long)]
+    pub no_memory_check: bool,
 }
 
 /// Arguments of `proceeds ingest`.
@@ -385,6 +389,7 @@ fn run_options(args: &RunArgs) -> (bool, RunOptions) {
         resolve: ResolveOptions {
             allow_outside_case_dir: args.allow_outside_case_dir,
         },
+        skip_memory_check: args.no_memory_check,
     };
     (quiet, options)
 }

@@ -14,8 +14,9 @@ use crate::case::{Case, ResolveOptions};
 use crate::confiscation::{schedule, Jurisdiction, ReferenceData, Schedules};
 use crate::error::Error;
 use crate::hash::{sha256_file, sha256_hex};
+use crate::ingest::budget::{self, Scope};
 use crate::ingest::detect::detect;
-use crate::ingest::{ingest_case, Ingested, Registry, SourceReport};
+use crate::ingest::{check_memory, ingest_case, IngestError, Ingested, Registry, SourceReport};
 use crate::money::{format_amount, from_minor_units};
 use crate::report::manifest::{CaseInfo, Counts, Input, LayoutUse, Manifest, RuleUse, Tool};
 use crate::report::{court, csv_out, ensure_dir, parquet_out, write_atomic, OutputFile};
@@ -33,6 +34,9 @@ pub struct RunOptions {
     pub run_timestamp: Option<String>,
     pub show_progress: bool,
     pub resolve: ResolveOptions,
+    /// Skip the memory budget (`--no-memory-check`): run even when the estimated peak
+    /// memory exceeds the memory available.
+    pub skip_memory_check: bool,
 }
 
 /// The stages, in order. A command runs every stage up to and including its own.
@@ -67,6 +71,7 @@ pub fn run(case_path: &Path, options: &RunOptions) -> Result<RunSummary, Error> 
 pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<RunSummary, Error> {
     let case = Case::load(case_path, options.resolve)?;
     let registry = Registry::for_case(&case)?;
+    memory_check(&case, options, last)?;
     let ingested = ingest_case(&case, &registry, options.show_progress)?;
     let verified = if last >= Stage::Verify {
         Some(verify(
@@ -133,6 +138,12 @@ pub fn ingest_file(
     options: &RunOptions,
 ) -> Result<(RunSummary, String), Error> {
     let registry = Registry::shipped()?;
+    if !options.skip_memory_check {
+        let name = file.display().to_string();
+        let sizes = budget::sizes([(name.as_str(), file)]);
+        let available = budget::available().map_err(IngestError::MemoryCheck)?;
+        budget::decide(&sizes, Scope::WithoutReport, available).map_err(IngestError::from)?;
+    }
     let layout = match layout {
         Some(id) => id.to_string(),
         None => {
@@ -162,6 +173,20 @@ pub fn ingest_file(
     Ok((summary, layout))
 }
 
+/// The memory budget of a run up to `last`, unless the run skips it. The court report is
+/// written at the schedule stage.
+fn memory_check(case: &Case, options: &RunOptions, last: Stage) -> Result<(), Error> {
+    if !options.skip_memory_check {
+        let scope = if last >= Stage::Schedule {
+            Scope::WithReport
+        } else {
+            Scope::WithoutReport
+        };
+        check_memory(case, scope)?;
+    }
+    Ok(())
+}
+
 /// The backward question for one debit, as text: how much of it is tainted under each
 /// method and from which origins.
 pub fn backward_report(
@@ -174,6 +199,7 @@ pub fn backward_report(
         Error::Usage("the case file has no [tracing] table saying what is tainted".into())
     })?;
     let registry = Registry::for_case(&case)?;
+    memory_check(&case, options, Stage::Trace)?;
     let ingested = ingest_case(&case, &registry, false)?;
     let v = verify(&case, ingested.ledger, &ingested.statements, &case.verify)?;
     let found = run_rules(

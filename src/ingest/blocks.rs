@@ -4,7 +4,8 @@
 //! A block opens at a line whose key is the layout's `block_start` and runs until a
 //! blank line or the next opening key. Each block is one record, starting at the line of
 //! its opening key; every line outside a block (the statement's own header, blank lines)
-//! is skipped as non-data, so the lines of the file are all accounted for.
+//! is skipped as non-data, so the lines of the file are all accounted for. Lines end at LF,
+//! CRLF or a lone CR (classic Mac), with the same line numbers for all three.
 
 use super::layout::{ColumnRef, Layout, FIELD_COUNT};
 use super::{RecordEvent, SourceProblem, Values};
@@ -60,12 +61,11 @@ pub fn read(
         *data_index += 1;
     };
 
-    let mut offset = 0usize;
-    for (i, piece) in text.split_inclusive('\n').enumerate() {
-        let line_no = (i + 1) as u32;
-        let line = piece.trim_end_matches(['\r', '\n']);
-        let piece_start = offset;
-        offset += piece.len();
+    for physical in super::lines::lines(text) {
+        let line_no = physical.no;
+        let line = physical.text;
+        let piece_start = physical.start;
+        let offset = physical.next;
         let kv = line.split_once(sep).map(|(k, v)| {
             (
                 k.trim().to_lowercase(),

@@ -100,9 +100,8 @@ pub fn detect(bytes: &[u8], registry: &Registry) -> Detection {
             LayoutKind::Blocks => {
                 let key = layout.block_start.clone().unwrap_or_default();
                 let opening = format!("{key}{}", layout.key_separator);
-                let n = head
-                    .lines()
-                    .filter(|l| l.trim_start().starts_with(&opening))
+                let n = super::lines::lines(&head)
+                    .filter(|l| l.text.trim_start().starts_with(&opening))
                     .count();
                 if n > 0 {
                     candidates.push((
@@ -128,7 +127,7 @@ fn structured_marker(head: &str) -> Option<(LayoutKind, String)> {
     if upper.trim_start().starts_with("OFXHEADER") || upper.contains("<OFX>") {
         return Some((LayoutKind::Ofx, "OFX header or <OFX> element".into()));
     }
-    let has_tag = |t: &str| head.lines().any(|l| l.trim_start().starts_with(t));
+    let has_tag = |t: &str| super::lines::lines(head).any(|l| l.text.trim_start().starts_with(t));
     if has_tag(":20:") && (has_tag(":61:") || has_tag(":60F:") || has_tag(":25:")) {
         return Some((
             LayoutKind::Mt940,

@@ -9,12 +9,14 @@
 //! as its layout at all is an [`IngestError`] naming the file.
 
 pub mod blocks;
+pub mod budget;
 pub mod camt;
 pub mod decode;
 pub mod delimited;
 pub mod detect;
 pub mod fields;
 pub mod layout;
+pub mod lines;
 pub mod msb;
 pub mod mt940;
 pub mod ofx;
@@ -108,6 +110,10 @@ pub enum IngestError {
     },
     #[error(transparent)]
     Layout(#[from] layout::LayoutError),
+    #[error(transparent)]
+    OverMemory(#[from] budget::OverBudget),
+    #[error("{0}")]
+    MemoryCheck(String),
     #[error("internal error building the ledger: {0}")]
     Ledger(#[from] PolarsError),
     #[error("internal error: source {file} read {read} records but accounted for {accepted} accepted + {rejected} rejected + {skipped} skipped")]
@@ -263,6 +269,18 @@ pub fn ingest_case(
         sources: reports,
         statements,
     })
+}
+
+/// Refuse the case, before any source is read, when the estimated peak memory of a run of
+/// `scope` over it exceeds the memory available (see [`budget`]).
+pub fn check_memory(case: &Case, scope: budget::Scope) -> Result<u64, IngestError> {
+    let available = budget::available().map_err(IngestError::MemoryCheck)?;
+    let sizes = budget::sizes(
+        case.sources
+            .iter()
+            .map(|s| (s.path.written.as_str(), s.path.resolved.as_path())),
+    );
+    Ok(budget::decide(&sizes, scope, available)?)
 }
 
 /// Where one source's records go: the ledger, the rejects, the skipped lines, and the

@@ -2,7 +2,8 @@
 //!
 //! **In:** the decoded text of one file holding one or more MT940/MT942 messages, with or
 //! without the SWIFT block envelope (`{1:…}{2:…}{4:` … `-}`), messages optionally separated
-//! by a line holding only `-`. Lines may end in `\n` or `\r\n`; a tag value may continue over
+//! by a line holding only `-`. Lines may end in `\n`, `\r\n` or a lone `\r` (classic Mac), with
+//! the same line numbers for all three; a tag value may continue over
 //! several lines (every line that does not start with a `:XX:` tag continues the tag before it).
 //!
 //! **Out:** one [`ParsedStatement`] per message (a message starts at each `:20:`), and the
@@ -140,7 +141,8 @@ pub fn parse(text: &str) -> Result<ParsedFile, FormatError> {
     Ok(file)
 }
 
-/// One physical line: 1-based number, byte range without the line terminator, text without `\r`.
+/// One physical line (ended by LF, CRLF or a lone CR): 1-based number, byte range without
+/// the line terminator, text without it.
 struct Line<'a> {
     no: u32,
     start: usize,
@@ -166,29 +168,19 @@ enum Piece {
     Stray { line: u32, start: usize, end: usize },
 }
 
-fn to_u32(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
 fn slice(text: &str, start: usize, end: usize) -> String {
     text.get(start..end).unwrap_or("").to_string()
 }
 
 fn split_lines(text: &str) -> Vec<Line<'_>> {
-    let mut out = Vec::new();
-    let mut offset = 0usize;
-    for (i, piece) in text.split_inclusive('\n').enumerate() {
-        let body = piece.strip_suffix('\n').unwrap_or(piece);
-        let body = body.strip_suffix('\r').unwrap_or(body);
-        out.push(Line {
-            no: to_u32(i + 1),
-            start: offset,
-            end: offset + body.len(),
-            text: body,
-        });
-        offset += piece.len();
-    }
-    out
+    super::lines::lines(text)
+        .map(|l| Line {
+            no: l.no,
+            start: l.start,
+            end: l.end,
+            text: l.text,
+        })
+        .collect()
 }
 
 /// Strips leading SWIFT blocks `{1:…}{2:…}{3:{…}}` up to and including `{4:`.

@@ -125,6 +125,7 @@ fn proceeds() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_proceeds"));
     c.env_remove("PROCEEDS_RUN_TIMESTAMP")
         .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("PROCEEDS_MEMORY_AVAILABLE")
         .arg("run");
     c
 }
@@ -408,6 +409,132 @@ fn cr_only_line_endings_give_distinct_lines_and_ids() {
     assert_eq!(lines, [("1", "header"), ("2", "blank line")]);
 }
 
+/// What a run read, with everything that depends on the file's bytes (its SHA-256, hence
+/// the txn_ids, and the raw text, whose line breaks are the file's own) left out: the ledger
+/// rows, the rejects' (line, field, reason) and the skipped lines' (line, reason).
+type ReadOutcome = (
+    Vec<Vec<String>>,
+    Vec<(String, String, String)>,
+    Vec<(String, String)>,
+);
+
+fn read_outcome(run: &Run) -> ReadOutcome {
+    run.assert_ok();
+    let (header, rows) = run.ledger();
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| !matches!(header[i].as_str(), "txn_id" | "source_sha256"))
+        .collect();
+    let ledger = rows
+        .iter()
+        .map(|r| keep.iter().map(|&i| r[i].clone()).collect())
+        .collect();
+    let rejects = run
+        .rejects()
+        .into_iter()
+        .map(|(line, field, reason, _raw)| (line, field, reason))
+        .collect();
+    let skipped = read_csv(&run.output("skipped.csv"))
+        .into_iter()
+        .skip(1)
+        .map(|r| (r[1].clone(), r[2].clone()))
+        .collect();
+    (ledger, rejects, skipped)
+}
+
+/// Run a CR-only fixture as written, with LF and with CRLF line endings; all three must
+/// read the same rows, rejects and skipped lines on the same line numbers.
+fn same_outcome_for_every_line_ending(name: &str, layout: &str, account: Account) -> ReadOutcome {
+    let cr = std::fs::read(fixture(&format!("hostile/{name}"))).unwrap();
+    assert!(
+        cr.contains(&b'\r') && !cr.contains(&b'\n'),
+        "{name} must be CR-only"
+    );
+    let lf: Vec<u8> = cr
+        .iter()
+        .map(|&b| if b == b'\r' { b'\n' } else { b })
+        .collect();
+    let crlf: Vec<u8> = cr
+        .iter()
+        .flat_map(|&b| {
+            if b == b'\r' {
+                vec![b'\r', b'\n']
+            } else {
+                vec![b]
+            }
+        })
+        .collect();
+    let from_cr = read_outcome(&run_fixture(name, layout, account));
+    let from_lf = read_outcome(&run_bytes(name, &lf, layout, account));
+    let from_crlf = read_outcome(&run_bytes(name, &crlf, layout, account));
+    assert_eq!(from_cr, from_lf, "{name}: CR-only and LF differ");
+    assert_eq!(from_crlf, from_lf, "{name}: CRLF and LF differ");
+    from_lf
+}
+
+/// MT940 with classic Mac line endings (CR only): read exactly as the LF and CRLF copies
+/// (it was one line: the whole file rejected as "line 1").
+#[test]
+fn mt940_cr_only_reads_like_lf_and_crlf() {
+    let (ledger, rejects, _) =
+        same_outcome_for_every_line_ending("mt940_cr_only.sta", "mt940", Account::GermanIban);
+    let run = run_fixture("mt940_cr_only.sta", "mt940", Account::GermanIban);
+    assert_eq!(run.ledger_column("source_line"), ["6", "9", "14"]);
+    assert_eq!(run.ledger_column("amount"), ["-20.00", "150.50", "-30.00"]);
+    assert_eq!(ledger.len(), 3);
+    assert_eq!(rejects.len(), 1, "{rejects:?}");
+    assert_eq!(rejects[0].0, "12");
+    assert_eq!(rejects[0].1, ":61: amount");
+}
+
+/// A Santander text statement with CR-only line endings: same blocks, same lines as LF
+/// and CRLF (it was one line: no block found past the first key).
+#[test]
+fn santander_blocks_cr_only_read_like_lf_and_crlf() {
+    let (ledger, rejects, skipped) = same_outcome_for_every_line_ending(
+        "santander_cr_only.txt",
+        "santander",
+        Account::UkCurrent,
+    );
+    let run = run_fixture("santander_cr_only.txt", "santander", Account::UkCurrent);
+    assert_eq!(run.ledger_column("source_line"), ["19", "10", "5"]);
+    assert_eq!(
+        run.ledger_column("amount"),
+        ["350.00", "2500.00", "-200.00"]
+    );
+    assert_eq!(ledger.len(), 3);
+    assert_eq!(
+        rejects,
+        [("15".to_string(), "amount".to_string(), rejects[0].2.clone())]
+    );
+    let lines: Vec<&str> = skipped.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(lines, ["1", "2", "3", "4", "9", "14"]);
+}
+
+/// Format detection sees the tags and block keys of CR-only files at line starts too.
+#[test]
+fn cr_only_mt940_and_blocks_are_detected() {
+    for (name, layout) in [
+        ("mt940_cr_only.sta", "mt940"),
+        ("santander_cr_only.txt", "santander"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_proceeds"))
+            .args(["formats", "detect"])
+            .arg(fixture(&format!("hostile/{name}")))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{name}: {stdout}");
+        assert!(
+            stdout
+                .lines()
+                .next()
+                .unwrap_or("")
+                .ends_with(&format!(": {layout}")),
+            "{name}: {stdout}"
+        );
+    }
+}
+
 // ---- Size ------------------------------------------------------------------------------
 
 /// A 10 MB line with no line break: no header in it, so not the layout. Generated here,
@@ -441,6 +568,89 @@ fn a_row_with_a_ten_megabyte_description_is_kept_whole() {
     assert_eq!(run.ledger_column("amount"), ["-2.00", "-1.00"]);
     let description = run.ledger_column("description");
     assert_eq!(description[1].len(), 10 * 1024 * 1024);
+}
+
+/// The memory budget: on a pretend 1 MB machine the demo case (7 sources, 11 kB) is refused
+/// before any source is read, with exit code 2 and a message naming the total, the estimate,
+/// the memory available, the largest sources and what to do; `--no-memory-check` runs it.
+#[test]
+fn a_case_larger_than_the_memory_available_is_refused_unless_overridden() {
+    let case = fixture("demo/case.toml");
+    let run = |extra: &[&str]| {
+        let mut cmd = proceeds();
+        cmd.env("PROCEEDS_MEMORY_AVAILABLE", "1000000");
+        exec(cmd, &case, tempfile::tempdir().unwrap(), extra)
+    };
+    let refused = run(&[]);
+    refused.assert_failed(
+        2,
+        &[
+            "not enough memory for this case: its 7 source files total 11.0 kB (11023 bytes)",
+            "needs an estimated 301.8 MB of memory at its peak (300.0 MB + 160 × the input, the court report included)",
+            "1.0 MB is available (PROCEEDS_MEMORY_AVAILABLE)",
+            "Largest sources: statements/banco_ficticio_DH_EUR_2024Q1.xml (4.6 kB), statements/lloyds_DH_2024Q1.csv (1.7 kB)",
+            "No source has been read",
+            "Split the case into several runs",
+            "a machine with more memory",
+            "--no-memory-check",
+        ],
+    );
+    assert!(
+        !refused.output("ledger.csv").exists() && !refused.output("manifest.json").exists(),
+        "a refused run wrote outputs"
+    );
+    let overridden = run(&["--no-memory-check"]);
+    overridden.assert_ok();
+    assert!(overridden.output("ledger.csv").exists());
+    assert!(overridden.output("manifest.json").exists());
+
+    // A machine with room for the estimate runs it without the flag.
+    let mut cmd = proceeds();
+    cmd.env("PROCEEDS_MEMORY_AVAILABLE", "400000000");
+    exec(cmd, &case, tempfile::tempdir().unwrap(), &[]).assert_ok();
+
+    // A value that is not a number of bytes is refused, naming the variable.
+    let mut cmd = proceeds();
+    cmd.env("PROCEEDS_MEMORY_AVAILABLE", "8G");
+    exec(cmd, &case, tempfile::tempdir().unwrap(), &[]).assert_failed(
+        2,
+        &["PROCEEDS_MEMORY_AVAILABLE is \"8G\"; it must be a whole number of bytes"],
+    );
+}
+
+/// `proceeds ingest FILE` (one statement, no case file) is checked the same way.
+#[test]
+fn a_single_statement_file_is_checked_against_the_memory_available() {
+    let file = fixture("hostile/cr_only.csv");
+    let out = tempfile::tempdir().unwrap();
+    let ingest = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_proceeds"))
+            .env("PROCEEDS_MEMORY_AVAILABLE", "1000000")
+            .arg("ingest")
+            .arg(&file)
+            .arg("--out")
+            .arg(out.path())
+            .args(["--layout", "lloyds", "--quiet"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let refused = ingest(&[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "its 1 source file total 257 bytes, a run over them needs an estimated 300.0 MB"
+        ),
+        "{stderr}"
+    );
+    let allowed = ingest(&["--no-memory-check"]);
+    assert_eq!(
+        allowed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
 }
 
 // ---- XML: entities, DTDs, nesting -------------------------------------------------------

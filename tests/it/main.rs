@@ -8,6 +8,7 @@ mod layouts;
 mod properties;
 mod report;
 mod schedule;
+mod schedule_properties;
 mod spreadsheets;
 mod support;
 mod synth;
