@@ -254,7 +254,7 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
                 .extension()
                 .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
             if is_case {
-                let summary = pipeline::run(input, &options)?;
+                let summary = pipeline::run_to(input, &options, pipeline::Stage::Ingest)?;
                 if !quiet {
                     print_summary(&summary);
                 }

@@ -8,7 +8,8 @@ use proceeds::ingest::statement::Outcome;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let lines = text.matches('\n').count() as u32 + 1;
+    // The reader ends a line at LF, CRLF or a lone CR; allow one line after the last break.
+    let lines = proceeds::ingest::lines::lines(&text).count() as u32 + 1;
     if let Ok(file) = mt940::parse(&text) {
         for outcome in &file.outcomes {
             let line = match outcome {

@@ -28,6 +28,10 @@ use crate::rules::RuleApplied;
 
 /// Lines shown per table; the CSV outputs hold every line.
 pub const MAX_TABLE_ROWS: usize = 1000;
+/// Characters shown of one table cell (a finding's tests, a long description).
+pub const MAX_CELL_CHARS: usize = 800;
+/// Evidence rows named per finding; `finding_evidence.csv` names every one.
+pub const MAX_EVIDENCE_IDS: usize = 24;
 /// Accounts given their own charts, busiest first.
 pub const MAX_CHART_ACCOUNTS: usize = 24;
 /// Destinations named in the flow diagram; the rest are grouped.
@@ -479,6 +483,28 @@ fn integrity_section(input: &ReportInput<'_>) -> Result<Section, ReportError> {
     })
 }
 
+/// The text, or its first `max` characters and where the rest is.
+fn clip(text: &str, max: usize, file: &str) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(max).collect();
+    format!("{head} … (cut here; {file} holds the full text)")
+}
+
+/// A finding's evidence rows: the first few txn ids and how many more there are.
+fn evidence_cell(ids: &str) -> String {
+    let all: Vec<&str> = ids.split(';').filter(|s| !s.is_empty()).collect();
+    if all.len() <= MAX_EVIDENCE_IDS {
+        return all.join("; ");
+    }
+    format!(
+        "{}; and {} more rows (finding_evidence.csv)",
+        all[..MAX_EVIDENCE_IDS].join("; "),
+        all.len() - MAX_EVIDENCE_IDS
+    )
+}
+
 fn cut_note(table: &mut Table, lines: usize, file: &str) {
     if lines > MAX_TABLE_ROWS {
         table.notes.push(format!(
@@ -586,7 +612,7 @@ fn charts_section(input: &ReportInput<'_>) -> Result<Section, ReportError> {
         }));
         let bank_balances = rows.rows.iter().all(|r| r.3.is_some());
         let mut running = 0i64;
-        let points: Vec<BalancePoint> = rows
+        let all: Vec<BalancePoint> = rows
             .rows
             .iter()
             .map(|(d, _, m, b)| {
@@ -601,6 +627,7 @@ fn charts_section(input: &ReportInput<'_>) -> Result<Section, ReportError> {
                 }
             })
             .collect();
+        let points = per_day_extremes(&all);
         let basis = if bank_balances {
             "balance after each row as printed by the bank"
         } else {
@@ -611,8 +638,13 @@ fn charts_section(input: &ReportInput<'_>) -> Result<Section, ReportError> {
             id: format!("balance-{}", n + 1),
             title: title.clone(),
             caption: format!(
-                "Balance of {account} after each of its {} rows: {basis}. Amounts in {}.",
+                "Balance of {account} after each of its {} rows: {basis}{}. Amounts in {}.",
                 rows.rows.len(),
+                if points.len() < all.len() {
+                    "; within a day the first, lowest, highest and last balance are drawn"
+                } else {
+                    ""
+                },
                 rows.currency
             ),
             width: 640,
@@ -641,6 +673,33 @@ fn charts_section(input: &ReportInput<'_>) -> Result<Section, ReportError> {
         title: "Charts".into(),
         blocks,
     })
+}
+
+/// At most four points a day, in row order: the day's first, lowest, highest and last
+/// balance. A chart cannot show more than that within a day, and a busy account's chart
+/// stays small; the lowest and highest balances, which the chart labels, are kept.
+fn per_day_extremes(points: &[BalancePoint]) -> Vec<BalancePoint> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < points.len() {
+        let day = points[start].date;
+        let end = points[start..]
+            .iter()
+            .position(|p| p.date != day)
+            .map_or(points.len(), |n| start + n);
+        let slice = &points[start..end];
+        let low = (0..slice.len()).min_by_key(|&i| (slice[i].balance, i));
+        let high = (0..slice.len()).max_by_key(|&i| (slice[i].balance, std::cmp::Reverse(i)));
+        let mut keep: Vec<usize> = [Some(0), low, high, Some(slice.len() - 1)]
+            .into_iter()
+            .flatten()
+            .collect();
+        keep.sort_unstable();
+        keep.dedup();
+        out.extend(keep.into_iter().map(|i| slice[i]));
+        start = end;
+    }
+    out
 }
 
 /// The flow diagram's edges, aggregated from `trace_flows.csv` rows of one method.
@@ -1240,8 +1299,8 @@ fn findings_sections(input: &ReportInput<'_>) -> Result<Vec<Section>, ReportErro
                     or_empty(&account[i]),
                     format!("{} to {}", or_empty(&start[i]), or_empty(&end[i])),
                     money_text(total[i].as_deref(), base),
-                    or_empty(&metrics[i]),
-                    or_empty(&evidence[i]).replace(';', "; "),
+                    clip(&or_empty(&metrics[i]), MAX_CELL_CHARS, "findings.csv"),
+                    evidence_cell(&or_empty(&evidence[i])),
                 ]);
             }
             cut_note(&mut table, rows.len(), "findings.csv");
@@ -1345,6 +1404,41 @@ mod tests {
         assert_eq!(pence("-12.5"), Some(-1_250));
         assert_eq!(pence("0.01"), Some(1));
         assert_eq!(pence("abc"), None);
+    }
+
+    #[test]
+    fn a_day_keeps_its_first_lowest_highest_and_last_balance() {
+        let d = |day: u32| NaiveDate::from_ymd_opt(2024, 1, day).unwrap();
+        let p = |day: u32, balance: i64| BalancePoint {
+            date: d(day),
+            balance,
+        };
+        let points = [
+            p(1, 500),
+            p(1, 100),
+            p(1, 900),
+            p(1, 300),
+            p(1, 400),
+            p(2, 50),
+        ];
+        assert_eq!(
+            per_day_extremes(&points),
+            vec![p(1, 500), p(1, 100), p(1, 900), p(1, 400), p(2, 50)]
+        );
+    }
+
+    #[test]
+    fn long_cells_are_cut_with_a_pointer_to_the_full_text() {
+        assert_eq!(clip("abc", 3, "x.csv"), "abc");
+        assert_eq!(
+            clip("abcdef", 3, "x.csv"),
+            "abc … (cut here; x.csv holds the full text)"
+        );
+        let ids: Vec<String> = (1..=30).map(|i| format!("t-L{i}")).collect();
+        let cell = evidence_cell(&ids.join(";"));
+        assert!(cell.starts_with("t-L1; t-L2; "));
+        assert!(cell.ends_with("t-L24; and 6 more rows (finding_evidence.csv)"));
+        assert_eq!(evidence_cell("a;b"), "a; b");
     }
 
     #[test]
