@@ -34,6 +34,7 @@ fn same_seed_same_bytes_and_labels_match_what_was_written() {
         accounts: 60,
         months: 2,
         rows: None,
+        typology: Default::default(),
     };
     let summary = synth(&opts(a.path(), 7)).unwrap();
     synth(&opts(b.path(), 7)).unwrap();
