@@ -64,7 +64,7 @@ for n in "${sizes[@]}"; do
     run_dir="$BENCH_DIR/run-$n-s$SEED"
     params="rows=$n accounts=$accounts months=$MONTHS seed=$SEED"
     if wants synth || [ ! -f "$case_dir/.params" ] || [ "$(cat "$case_dir/.params")" != "$params" ]; then
-        rm -rf "$case_dir"
+        rm -rf "$case_dir" "$run_dir"
         tv=$(mktemp)
         start=$(date +%s.%N)
         /usr/bin/time -v -o "$tv" "$proceeds_exe" synth --out "$case_dir" --rows "$n" \
@@ -101,7 +101,7 @@ BEGIN {
 {
     s = val("seconds"); r = val("rows"); rs = val("ref_seconds"); ref = val("ref")
     rate = (s > 0) ? sprintf("%.0f", r / s) : "-"
-    ratio = (ref != "none" && rs > 0) ? sprintf("%.2f", s / rs) : "-"
+    ratio = (ref != "none" && val("ratio") != "") ? val("ratio") : "-"
     rss = (val("stage") == "ingest" && val("format") != "all") ? "" : val("peak_rss_mb")
     printf "| %s | %s | %s | %.2f | %s | %s | %s | %s | %s |\n", val("stage"), val("format"), r, s, rate, ref, (rs == "" ? "-" : rs), ratio, rss
 }' "$results"
