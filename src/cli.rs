@@ -57,8 +57,9 @@ pub enum Command {
     /// Statement layouts and formats.
     #[command(subcommand)]
     Formats(FormatsCommand),
-    /// Write a labelled synthetic case (fictional people) to practise on or benchmark with.
-    Synth(SynthArgs),
+    /// Write a labelled synthetic case (fictional people) to practise on or benchmark with;
+    /// `proceeds synth score DIR OUTDIR` scores a run's findings against its labels.
+    Synth(SynthCommandArgs),
     /// Re-hash a run's inputs and outputs against its manifest.json and report any change.
     /// Exit 0 when everything is unchanged, 1 when anything changed, went missing or was added.
     VerifyManifest {
@@ -70,12 +71,36 @@ pub enum Command {
     },
 }
 
-/// Arguments of `proceeds synth`.
+/// `proceeds synth --out DIR ...` writes a case; `proceeds synth score DIR OUTDIR` scores a
+/// run of it.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct SynthCommandArgs {
+    #[command(subcommand)]
+    pub command: Option<SynthCommand>,
+    #[command(flatten)]
+    pub generate: SynthArgs,
+}
+
+/// `proceeds synth ...`
+#[derive(Debug, Subcommand)]
+pub enum SynthCommand {
+    /// Precision and recall per typology: the findings and matched transfers of a run
+    /// (`proceeds run DIR/case.toml --out OUTDIR`) against the case's labels.csv.
+    Score {
+        /// The synthetic case folder (holding labels.csv).
+        dir: PathBuf,
+        /// The run's output folder (holding finding_evidence.csv and transfers.csv).
+        out_dir: PathBuf,
+    },
+}
+
+/// Arguments of `proceeds synth` when it writes a case.
 #[derive(Debug, Args)]
 pub struct SynthArgs {
     /// Folder to write the case into.
-    #[arg(long, short)]
-    pub out: PathBuf,
+    #[arg(long, short, required = true)]
+    pub out: Option<PathBuf>,
     /// Seed: the same seed always writes the same case.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -88,6 +113,30 @@ pub struct SynthArgs {
     /// Approximate total number of transactions (default: about 60 per account per month).
     #[arg(long)]
     pub rows: Option<u64>,
+    /// Cash deposits in a structuring episode (this many or one more).
+    #[arg(long, default_value_t = 3)]
+    pub structuring_deposits: u64,
+    /// Days between the deposits of a structuring episode.
+    #[arg(long, default_value_t = 2)]
+    pub structuring_gap_days: u64,
+    /// Lowest structured deposit, in pounds (the highest is 9900).
+    #[arg(long, default_value_t = 8100)]
+    pub structuring_low_pounds: u64,
+    /// Fewest senders paying into a mule account (up to 14 more).
+    #[arg(long, default_value_t = 12)]
+    pub mule_senders: u64,
+    /// Percent of a mule's receipts paid out again.
+    #[arg(long, default_value_t = 95)]
+    pub mule_out_percent: i64,
+    /// Days from a mule's receipts to the payment out.
+    #[arg(long, default_value_t = 1)]
+    pub mule_dwell_days: u64,
+    /// Percent of a front business's takings paid in as cash.
+    #[arg(long, default_value_t = 85)]
+    pub front_cash_percent: u64,
+    /// A front's declared turnover as a percent of the cash it banked.
+    #[arg(long, default_value_t = 20)]
+    pub front_declared_percent: i64,
 }
 
 /// Arguments shared by the commands that run stages over a case.
@@ -277,13 +326,45 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
             print_out(&check.report());
             Ok(if check.is_intact() { 0 } else { 1 })
         }
-        Command::Synth(args) => {
+        Command::Synth(SynthCommandArgs {
+            command: Some(SynthCommand::Score { dir, out_dir }),
+            ..
+        }) => {
+            let outcomes = crate::synth::score::score_dirs(&dir, &out_dir)
+                .map_err(|e| Error::Usage(e.to_string()))?;
+            print_out(&format!(
+                "detection quality: {} (labels) against {} (findings, transfers)\n\
+                 units: account = an account holding an evidence row of the typology's rules; \
+                 row = a ledger row; pair = a transfer's debit and credit rows\n",
+                dir.display(),
+                out_dir.display()
+            ));
+            print_out(&crate::synth::score::table(&outcomes));
+            Ok(0)
+        }
+        Command::Synth(SynthCommandArgs {
+            command: None,
+            generate: args,
+        }) => {
+            let out = args
+                .out
+                .ok_or_else(|| Error::Usage("proceeds synth needs --out DIR".into()))?;
             let summary = crate::synth::synth(&crate::synth::SynthOptions {
-                out: args.out.clone(),
+                out: out.clone(),
                 seed: args.seed,
                 accounts: args.accounts,
                 months: args.months,
                 rows: args.rows,
+                typology: crate::synth::TypologyParams {
+                    structuring_deposits: args.structuring_deposits,
+                    structuring_gap_days: args.structuring_gap_days,
+                    structuring_low_pounds: args.structuring_low_pounds,
+                    mule_senders: args.mule_senders,
+                    mule_out_percent: args.mule_out_percent,
+                    mule_dwell_days: args.mule_dwell_days,
+                    front_cash_percent: args.front_cash_percent,
+                    front_declared_percent: args.front_declared_percent,
+                },
             })
             .map_err(|e| Error::Usage(e.to_string()))?;
             print_out(&format!(
@@ -291,8 +372,8 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
                 summary.accounts,
                 summary.rows,
                 summary.labels,
-                args.out.display(),
-                args.out.display()
+                out.display(),
+                out.display()
             ));
             Ok(0)
         }

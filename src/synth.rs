@@ -13,11 +13,20 @@
 //!
 //! Everything is fictional and deterministic per seed: the generator has its own
 //! pseudo-random sequence (SplitMix64) so output does not change with a dependency's
-//! version. Accounts are generated and written one at a time, so memory stays bounded by
-//! one account's rows whatever the total size.
+//! version. Accounts are generated and written one at a time, and labels are written as
+//! they are made, so memory stays bounded by one account's rows (plus a line of `case.toml`
+//! per account) whatever the total size.
+//!
+//! The case also names a fictional price index and a `[tracing]` table (cash deposits and
+//! the evidence rows of the structuring and mule rules are tainted), so `proceeds run` runs
+//! every stage. The typologies' shapes are [`TypologyParams`], so detection quality can be
+//! measured on cases the rules were not written against; [`score`] compares a run's
+//! findings with the labels.
+
+pub mod score;
 
 use std::fmt::Write as _;
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use chrono::{Datelike, Days, NaiveDate};
@@ -31,6 +40,76 @@ pub struct SynthOptions {
     pub months: u32,
     /// Approximate total number of transactions; `None`: about 60 per account per month.
     pub rows: Option<u64>,
+    /// The shapes of the injected typologies.
+    pub typology: TypologyParams,
+}
+
+/// The shapes of the injected typologies. The defaults are the generator's original
+/// constants; varying them measures how detection holds up on cases it was not tuned to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypologyParams {
+    /// Cash deposits in a structuring episode: this many, or one more.
+    pub structuring_deposits: u64,
+    /// Days between the deposits of an episode.
+    pub structuring_gap_days: u64,
+    /// Lowest structured deposit in pounds (the highest is £9,900).
+    pub structuring_low_pounds: u64,
+    /// Fewest senders paying into a mule account (up to 14 more).
+    pub mule_senders: u64,
+    /// Percent of a mule's receipts paid out again.
+    pub mule_out_percent: i64,
+    /// Days from the receipts to the payment out.
+    pub mule_dwell_days: u64,
+    /// Percent of a front business's takings paid in as cash.
+    pub front_cash_percent: u64,
+    /// A front's declared turnover as a percent of the cash it banked.
+    pub front_declared_percent: i64,
+}
+
+impl Default for TypologyParams {
+    fn default() -> Self {
+        TypologyParams {
+            structuring_deposits: 3,
+            structuring_gap_days: 2,
+            structuring_low_pounds: 8_100,
+            mule_senders: 12,
+            mule_out_percent: 95,
+            mule_dwell_days: 1,
+            front_cash_percent: 85,
+            front_declared_percent: 20,
+        }
+    }
+}
+
+impl TypologyParams {
+    fn check(&self) -> Result<(), SynthError> {
+        let bad = |m: &str| Err(SynthError::Settings(m.to_string()));
+        if !(1..=20).contains(&self.structuring_deposits) {
+            return bad("--structuring-deposits must be between 1 and 20");
+        }
+        if self.structuring_gap_days > 30 {
+            return bad("--structuring-gap-days must be at most 30");
+        }
+        if !(1..=9_900).contains(&self.structuring_low_pounds) {
+            return bad("--structuring-low-pounds must be between 1 and 9900");
+        }
+        if !(1..=500).contains(&self.mule_senders) {
+            return bad("--mule-senders must be between 1 and 500");
+        }
+        if !(0..=100).contains(&self.mule_out_percent) {
+            return bad("--mule-out-percent must be between 0 and 100");
+        }
+        if self.mule_dwell_days > 60 {
+            return bad("--mule-dwell-days must be at most 60");
+        }
+        if self.front_cash_percent > 100 {
+            return bad("--front-cash-percent must be at most 100");
+        }
+        if !(0..=1_000).contains(&self.front_declared_percent) {
+            return bad("--front-declared-percent must be between 0 and 1000");
+        }
+        Ok(())
+    }
 }
 
 /// What was written.
@@ -183,7 +262,88 @@ struct Txn {
     pence: i64,
     kind: Kind,
     text: String,
-    label: Option<(&'static str, String)>,
+    label: Option<Label>,
+}
+
+/// What a labelled row is: its typology, a note, and the episode it belongs to (the rows
+/// of one structuring episode, one mule's receipts and payment out, or the two sides of
+/// one internal transfer share an episode id).
+#[derive(Debug, Clone)]
+struct Label {
+    typology: &'static str,
+    note: String,
+    episode: String,
+}
+
+fn label(
+    typology: &'static str,
+    note: impl Into<String>,
+    episode: impl Into<String>,
+) -> Option<Label> {
+    Some(Label {
+        typology,
+        note: note.into(),
+        episode: episode.into(),
+    })
+}
+
+/// `labels.csv`, written as labels are made.
+struct LabelWriter {
+    out: BufWriter<std::fs::File>,
+    path: PathBuf,
+    count: u64,
+}
+
+impl LabelWriter {
+    fn create(path: PathBuf) -> Result<Self, SynthError> {
+        let file = std::fs::File::create(&path).map_err(|source| SynthError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        let mut w = LabelWriter {
+            out: BufWriter::new(file),
+            path,
+            count: 0,
+        };
+        w.line("label_id,typology,account_id,source_file,line,note,episode\n")?;
+        Ok(w)
+    }
+
+    fn line(&mut self, text: &str) -> Result<(), SynthError> {
+        self.out
+            .write_all(text.as_bytes())
+            .map_err(|source| SynthError::Write {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// One label; `file` and `line` empty for an account-level label.
+    fn write(
+        &mut self,
+        typology: &str,
+        account: &str,
+        file: &str,
+        line: Option<u32>,
+        note: &str,
+        episode: &str,
+    ) -> Result<(), SynthError> {
+        self.count += 1;
+        let line = line.map(|l| l.to_string()).unwrap_or_default();
+        let text = format!(
+            "L{:07},{typology},{account},{file},{line},\"{note}\",{episode}\n",
+            self.count
+        );
+        self.line(&text)
+    }
+
+    fn finish(mut self) -> Result<u64, SynthError> {
+        self.out.flush().map_err(|source| SynthError::Write {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(self.count)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,6 +378,8 @@ pub fn synth(options: &SynthOptions) -> Result<SynthSummary, SynthError> {
             "--months must be between 1 and 120".into(),
         ));
     }
+    options.typology.check()?;
+    let tp = &options.typology;
     let out = &options.out;
     for dir in [out.clone(), out.join("statements"), out.join("reference")] {
         std::fs::create_dir_all(&dir).map_err(|source| SynthError::Write {
@@ -298,10 +460,10 @@ pub fn synth(options: &SynthOptions) -> Result<SynthSummary, SynthError> {
         }
     }
 
-    let mut labels = String::from("label_id,typology,account_id,source_file,line,note\n");
-    let mut label_count = 0u64;
+    let mut labels = LabelWriter::create(out.join("labels.csv"))?;
+    let mut transfer_no = 0u64;
     let mut rows = 0u64;
-    let mut turnover = String::from("account_id,year,declared_turnover\n");
+    let mut turnover = String::from("account_id,year,declared_turnover,source\n");
     // Internal transfers: a debit from each two-account subject's first account into its
     // second, written when the second account is generated.
     let mut pending_in: Vec<(usize, Txn)> = Vec::new();
@@ -346,7 +508,7 @@ pub fn synth(options: &SynthOptions) -> Result<SynthSummary, SynthError> {
                 let roll = rng.below(100);
                 let t = if a.role.business() && roll < 60 {
                     let cash = match a.role {
-                        Role::Front => rng.chance(85),
+                        Role::Front => rng.chance(tp.front_cash_percent),
                         _ => rng.chance(45),
                     };
                     if cash {
@@ -389,10 +551,11 @@ pub fn synth(options: &SynthOptions) -> Result<SynthSummary, SynthError> {
                         pence: rng.pounds(5, 40),
                         kind: Kind::TransferIn,
                         text: format!("{friend} REF PIZZA"),
-                        label: Some((
+                        label: label(
                             "decoy_student",
-                            "many friends pay in; money kept and spent".into(),
-                        )),
+                            "many friends pay in; money kept and spent",
+                            "",
+                        ),
                     }
                 } else {
                     Txn {
@@ -411,20 +574,24 @@ pub fn synth(options: &SynthOptions) -> Result<SynthSummary, SynthError> {
         let mid = start + Days::new(days / 2);
         match a.role {
             Role::Structuring => {
-                let n = 3 + rng.below(2);
+                let n = tp.structuring_deposits + rng.below(2);
                 for k in 0..n {
-                    let d = mid + Days::new(k * 2);
+                    let d = mid + Days::new(k * tp.structuring_gap_days);
                     txns.push(Txn {
                         date: d,
-                        pence: rng.pounds(8_100, 9_900),
+                        pence: rng.pounds(tp.structuring_low_pounds, 9_900),
                         kind: Kind::CashIn,
                         text: format!("CASH DEPOSIT {}", rng.pick(TOWNS)),
-                        label: Some(("structuring", format!("episode of {n} deposits from {mid}"))),
+                        label: label(
+                            "structuring",
+                            format!("episode of {n} deposits from {mid}"),
+                            format!("STR-{}", a.id),
+                        ),
                     });
                 }
             }
             Role::Mule => {
-                let senders = 12 + rng.below(15);
+                let senders = tp.mule_senders + rng.below(15);
                 let mut total = 0;
                 for _ in 0..senders {
                     let p = rng.pounds(150, 900);
@@ -435,16 +602,27 @@ pub fn synth(options: &SynthOptions) -> Result<SynthSummary, SynthError> {
                         pence: p,
                         kind: Kind::TransferIn,
                         text: format!("{who} REF INVOICE"),
-                        label: Some(("mule", "fan-in from unrelated senders".into())),
+                        label: label(
+                            "mule",
+                            "fan-in from unrelated senders",
+                            format!("MULE-{}", a.id),
+                        ),
                     });
                 }
-                let out = total * 95 / 100;
+                let out = total * tp.mule_out_percent / 100;
                 txns.push(Txn {
-                    date: mid + Days::new(1),
+                    date: mid + Days::new(tp.mule_dwell_days),
                     pence: -out,
                     kind: Kind::TransferOut,
                     text: "K BRANDT 401122 99887766".into(),
-                    label: Some(("mule", "pass-through, 95% out next day".into())),
+                    label: label(
+                        "mule",
+                        format!(
+                            "pass-through, {}% out after {} days",
+                            tp.mule_out_percent, tp.mule_dwell_days
+                        ),
+                        format!("MULE-{}", a.id),
+                    ),
                 });
             }
             Role::LargeDeclaredCash => {
@@ -453,53 +631,57 @@ pub fn synth(options: &SynthOptions) -> Result<SynthSummary, SynthError> {
                     pence: 1_500_000,
                     kind: Kind::CashIn,
                     text: "CASH DEPOSIT LEEDS BRIGGATE".into(),
-                    label: Some((
+                    label: label(
                         "decoy_large_cash",
-                        "one declared cash deposit above the threshold (car sale)".into(),
-                    )),
+                        "one declared cash deposit above the threshold (car sale)",
+                        "",
+                    ),
                 });
             }
-            Role::Front => {
-                label_count += 1;
-                let _ = writeln!(
-                    labels,
-                    "L{label_count:07},front,{},,,\"cash share far above declared turnover\"",
-                    a.id
-                );
-            }
-            Role::HonestCashBusiness => {
-                label_count += 1;
-                let _ = writeln!(
-                    labels,
-                    "L{label_count:07},decoy_cash_business,{},,,\"cash matches declared turnover\"",
-                    a.id
-                );
-            }
+            Role::Front => labels.write(
+                "front",
+                &a.id,
+                "",
+                None,
+                "cash share far above declared turnover",
+                "",
+            )?,
+            Role::HonestCashBusiness => labels.write(
+                "decoy_cash_business",
+                &a.id,
+                "",
+                None,
+                "cash matches declared turnover",
+                "",
+            )?,
             _ => {}
         }
         if a.role.business() {
-            let cash: i64 = txns
-                .iter()
-                .filter(|t| t.kind == Kind::CashIn)
-                .map(|t| t.pence)
-                .sum();
-            let declared = match a.role {
-                Role::Front => cash / 5,
-                _ => cash * 11 / 10,
-            };
-            let _ = writeln!(
-                turnover,
-                "{},{},{}",
-                a.id,
-                start.year(),
-                pence_text(declared)
-            );
+            // Declared turnover per calendar year, from the cash banked that year.
+            let mut cash_by_year: std::collections::BTreeMap<i32, i64> = Default::default();
+            for t in txns.iter().filter(|t| t.kind == Kind::CashIn) {
+                *cash_by_year.entry(t.date.year()).or_default() += t.pence;
+            }
+            for (year, cash) in cash_by_year {
+                let declared = match a.role {
+                    Role::Front => cash * tp.front_declared_percent / 100,
+                    _ => cash * 11 / 10,
+                };
+                let _ = writeln!(
+                    turnover,
+                    "{},{year},{},\"Filed accounts, year to 31/12/{year} (synthetic)\"",
+                    a.id,
+                    pence_text(declared)
+                );
+            }
         }
         // An internal transfer to the subject's next account.
         if i + 1 < accounts.len() && accounts[i + 1].subject == a.subject {
             let d = start + Days::new(rng.below(days));
             let p = rng.pounds(200, 3000);
             let to = &accounts[i + 1];
+            transfer_no += 1;
+            let episode = format!("IT{transfer_no:06}");
             txns.push(Txn {
                 date: d,
                 pence: -p,
@@ -510,7 +692,11 @@ pub fn synth(options: &SynthOptions) -> Result<SynthSummary, SynthError> {
                     to.sort_code.replace('-', ""),
                     to.number
                 ),
-                label: Some(("internal_transfer", format!("to {}", to.id))),
+                label: label(
+                    "internal_transfer",
+                    format!("to {}", to.id),
+                    episode.clone(),
+                ),
             });
             pending_in.push((
                 i + 1,
@@ -524,7 +710,7 @@ pub fn synth(options: &SynthOptions) -> Result<SynthSummary, SynthError> {
                         a.sort_code.replace('-', ""),
                         a.number
                     ),
-                    label: Some(("internal_transfer", format!("from {}", a.id))),
+                    label: label("internal_transfer", format!("from {}", a.id), episode),
                 },
             ));
         }
@@ -546,13 +732,8 @@ pub fn synth(options: &SynthOptions) -> Result<SynthSummary, SynthError> {
         })?;
         rows += txns.len() as u64;
         for (t, line) in txns.iter().zip(&lines) {
-            if let Some((typology, note)) = &t.label {
-                label_count += 1;
-                let _ = writeln!(
-                    labels,
-                    "L{label_count:07},{typology},{},{file},{line},\"{note}\"",
-                    a.id
-                );
+            if let Some(l) = &t.label {
+                labels.write(l.typology, &a.id, &file, Some(*line), &l.note, &l.episode)?;
             }
         }
     }
@@ -612,12 +793,20 @@ pub fn synth(options: &SynthOptions) -> Result<SynthSummary, SynthError> {
     }
     let _ = writeln!(
         case,
-        "[reference]\ndeclared_turnover = \"reference/declared_turnover.csv\""
+        "[reference]\ndeclared_turnover = \"reference/declared_turnover.csv\"\nprice_index = \"reference/cpih.csv\"\n"
     );
+    let _ = writeln!(
+        case,
+        "[tracing]\n# Cash paid in is tainted, and so are the evidence rows of the structuring and mule rules.\nelected_method = \"fifo\"\ntainted_findings = [\"STR-001\", \"STR-002\", \"STR-003\", \"MUL-001\"]\n\n[[tracing.tainted_channels]]\nchannel = \"cash_deposit\""
+    );
+    let last_month = start
+        .checked_add_months(chrono::Months::new(options.months))
+        .unwrap_or(start);
+    let label_count = labels.finish()?;
     for (name, body) in [
         ("case.toml", case),
-        ("labels.csv", labels),
         ("reference/declared_turnover.csv", turnover),
+        ("reference/cpih.csv", price_index(last_month)),
     ] {
         let path = out.join(name);
         let mut f = std::fs::File::create(&path).map_err(|source| SynthError::Write {
@@ -636,6 +825,33 @@ pub fn synth(options: &SynthOptions) -> Result<SynthSummary, SynthError> {
         labels: label_count,
         files: accounts.len() + 3,
     })
+}
+
+/// A fictional monthly price index (2015=100, rising 0.2 a month) from January 2015 to
+/// December 2026 or `through`'s month, whichever is later.
+fn price_index(through: NaiveDate) -> String {
+    let mut out = String::from(
+        "series,SYNTHETIC PRICE INDEX 2015=100 (fictional figures)\nvintage,generated\nmonth,index\n",
+    );
+    let end = (
+        through.year().max(2026),
+        if through.year() > 2026 {
+            through.month()
+        } else {
+            12
+        },
+    );
+    let (mut y, mut m, mut tenths) = (2015, 1u32, 1000u64);
+    while (y, m) <= end {
+        let _ = writeln!(out, "{y}-{m:02},{}.{}", tenths / 10, tenths % 10);
+        tenths += 2;
+        m += 1;
+        if m > 12 {
+            m = 1;
+            y += 1;
+        }
+    }
+    out
 }
 
 fn days_in_month(d: NaiveDate) -> u64 {

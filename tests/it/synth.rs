@@ -34,6 +34,7 @@ fn same_seed_same_bytes_and_labels_match_what_was_written() {
         accounts: 60,
         months: 2,
         rows: None,
+        typology: Default::default(),
     };
     let summary = synth(&opts(a.path(), 7)).unwrap();
     synth(&opts(b.path(), 7)).unwrap();
@@ -111,6 +112,23 @@ fn same_seed_same_bytes_and_labels_match_what_was_written() {
             other => panic!("unexpected typology {other}"),
         }
     }
+    // The rows of one internal transfer share an episode: one debit, one credit, same amount.
+    let mut episodes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for l in labels[1..].iter().filter(|l| l[1] == "internal_transfer") {
+        let (_, amount) = &index[&(l[3].clone(), l[4].clone())];
+        episodes
+            .entry(l[6].clone())
+            .or_default()
+            .push(amount.clone());
+    }
+    assert!(!episodes.is_empty());
+    for (episode, amounts) in &episodes {
+        assert_eq!(amounts.len(), 2, "{episode}: {amounts:?}");
+        let a: f64 = amounts[0].parse().unwrap();
+        let b: f64 = amounts[1].parse().unwrap();
+        assert_eq!(a, -b, "{episode}: {amounts:?}");
+    }
+
     for typology in [
         "structuring",
         "mule",
@@ -122,4 +140,66 @@ fn same_seed_same_bytes_and_labels_match_what_was_written() {
     ] {
         assert!(seen.contains_key(typology), "no {typology} in {seen:?}");
     }
+}
+
+#[test]
+fn synth_writes_a_case_that_runs_and_scores() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let out = dir.path().join("out");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_proceeds"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    run(&[
+        "synth".as_ref(),
+        "--out".as_ref(),
+        case.as_os_str(),
+        "--accounts".as_ref(),
+        "100".as_ref(),
+        "--months".as_ref(),
+        "2".as_ref(),
+        "--seed".as_ref(),
+        "5".as_ref(),
+    ]);
+    run(&[
+        "run".as_ref(),
+        case.join("case.toml").as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--quiet".as_ref(),
+    ]);
+    for stage_output in [
+        "findings.csv",
+        "transfers.csv",
+        "trace_summary.csv",
+        "schedules.xlsx",
+    ] {
+        assert!(out.join(stage_output).exists(), "{stage_output}");
+    }
+    let table = run(&[
+        "synth".as_ref(),
+        "score".as_ref(),
+        case.as_os_str(),
+        out.as_os_str(),
+    ]);
+    // Labelled counts come from the labels alone: 100 accounts hold two of each role
+    // (positions 3, 11, 19, 23, 31 and 37 of every 50).
+    let row = |typology: &str, unit: &str| -> Vec<String> {
+        table
+            .lines()
+            .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .find(|w| w.len() > 3 && w[0] == typology && w[1] == unit)
+            .unwrap_or_else(|| panic!("no {typology} {unit} line in\n{table}"))
+    };
+    assert_eq!(row("structuring", "account")[3], "2");
+    assert_eq!(row("mule", "account")[3], "2");
+    assert_eq!(row("front", "account")[3], "2");
+    assert!(table.contains("of 2 decoy_large_cash"), "{table}");
+    assert_eq!(row("internal_transfer", "pair")[2], "transfers.csv");
 }

@@ -1,0 +1,503 @@
+//! Per-stage benchmark on a synthetic case (`proceeds synth`), each stage timed beside the
+//! reference it is judged against, in the same process.
+//!
+//! ```text
+//! cargo bench --bench stages -- ingest   CASE_DIR
+//! cargo bench --bench stages -- verify   CASE_DIR RUN_DIR
+//! cargo bench --bench stages -- detect   CASE_DIR RUN_DIR
+//! cargo bench --bench stages -- trace    CASE_DIR RUN_DIR
+//! cargo bench --bench stages -- schedule CASE_DIR RUN_DIR
+//! cargo bench --bench stages -- e2e      CASE_DIR RUN_DIR
+//! cargo bench --bench stages -- prepare  CASE_DIR RUN_DIR
+//! ```
+//!
+//! `CASE_DIR` is a case written by `proceeds synth --rows N`; `RUN_DIR` is the output folder
+//! of `proceeds run CASE_DIR/case.toml --out RUN_DIR` (the `e2e` stage writes it), whose
+//! `ledger.parquet`, `transfers.csv` and `finding_evidence.csv` feed the later stages, so
+//! each stage runs alone in its process and its peak memory is its own. `prepare` writes
+//! just those three files (ingest, verify, detect; untimed) when end to end is not run.
+//! `benches/run.sh` does all of this at several sizes and prints one table.
+//!
+//! References: for ingest and end to end, polars reading the same statement files with a
+//! plain all-string schema (one reader per file, as ingest does); for verify, detect,
+//! trace and schedule, polars reading `RUN_DIR/ledger.parquet`. Files are read once before
+//! timing so both sides find them in the page cache.
+//!
+//! Each measurement is one line a script can collect:
+//! `BENCH stage=detect format=all rows=1000000 seconds=1.234 ref=parquet_read ref_seconds=0.301`
+//! The ratio reported is stage time ÷ reference time (targets: ingest ≤ 2, i.e. at least
+//! half of polars' throughput; detect ≤ 3; trace ≤ 5).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use polars::io::csv::read::CsvReadOptions;
+use polars::prelude::*;
+use proceeds::case::{Case, ResolveOptions};
+use proceeds::confiscation::{schedule, Jurisdiction, ReferenceData};
+use proceeds::ingest::{ingest_case, Registry};
+use proceeds::pipeline::{self, RunOptions};
+use proceeds::rules::{rules_for_case, run_rules, Reference};
+use proceeds::trace::{trace, TraceInput};
+use proceeds::verify::verify;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// One measurement, printed as a `BENCH` line.
+struct Line<'a> {
+    stage: &'a str,
+    format: &'a str,
+    rows: usize,
+    seconds: f64,
+    reference: &'a str,
+    ref_seconds: f64,
+    extra: String,
+}
+
+impl Line<'_> {
+    fn print(&self) {
+        println!(
+            "BENCH stage={} format={} rows={} seconds={:.3} rows_per_s={:.0} ref={} ref_seconds={:.3} ratio={:.2}{}{}",
+            self.stage,
+            self.format,
+            self.rows,
+            self.seconds,
+            self.rows as f64 / self.seconds.max(1e-9),
+            self.reference,
+            self.ref_seconds,
+            self.seconds / self.ref_seconds.max(1e-9),
+            if self.extra.is_empty() { "" } else { " " },
+            self.extra
+        );
+    }
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let (stage, case_dir) = match (args.first(), args.get(1)) {
+        (Some(s), Some(d)) => (s.as_str(), PathBuf::from(d)),
+        _ => {
+            eprintln!("usage: stages STAGE CASE_DIR [RUN_DIR] (see benches/stages.rs)");
+            std::process::exit(2);
+        }
+    };
+    let run_dir = args.get(2).map(PathBuf::from);
+    let need_run_dir = || {
+        run_dir
+            .clone()
+            .ok_or_else(|| format!("stage {stage} needs RUN_DIR (the output of proceeds run)"))
+    };
+    if cfg!(debug_assertions) {
+        eprintln!("note: debug assertions on: not a release build");
+    }
+    let case = Case::load(&case_dir.join("case.toml"), ResolveOptions::default())?;
+    match stage {
+        "ingest" => bench_ingest(&case),
+        "verify" => bench_verify(&case, &need_run_dir()?),
+        "detect" => bench_detect(&case, &need_run_dir()?),
+        "trace" => bench_trace(&case, &need_run_dir()?),
+        "schedule" => bench_schedule(&case, &need_run_dir()?),
+        "e2e" => bench_e2e(&case, &case_dir, &need_run_dir()?),
+        "prepare" => prepare(&case, &need_run_dir()?),
+        other => Err(format!(
+            "unknown stage {other:?}: ingest, verify, detect, trace, schedule, e2e or prepare"
+        )
+        .into()),
+    }
+}
+
+/// Runs of each timed section; the best is kept. `BENCH_REPEAT`, default 3 up to two
+/// million rows and 1 above (end to end always runs once: it writes the run folder).
+fn repeats(rows: usize) -> usize {
+    std::env::var("BENCH_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if rows <= 2_000_000 { 3 } else { 1 })
+        .max(1)
+}
+
+/// Best time of `runs` runs of `f`, and the last result.
+fn best_of<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
+    let mut best = f64::MAX;
+    let mut last = None;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let out = f()?;
+        best = best.min(t.elapsed().as_secs_f64());
+        last = Some(out);
+    }
+    Ok((best, last.ok_or("no run")?))
+}
+
+/// Read every file once, untimed, so both sides of a comparison start from the page cache.
+fn warm(paths: &[PathBuf]) -> Result<()> {
+    for p in paths {
+        std::hint::black_box(std::fs::read(p)?);
+    }
+    Ok(())
+}
+
+/// polars reading statement files with an all-string schema, one reader per file; the
+/// layout decides only where the header is. Returns rows read.
+fn polars_read_csv(files: &[(PathBuf, String)]) -> Result<usize> {
+    let mut rows = 0;
+    for (path, layout) in files {
+        let options = CsvReadOptions::default()
+            .with_has_header(layout != "hsbc")
+            .with_skip_lines(usize::from(layout == "natwest"))
+            .with_infer_schema_length(Some(0));
+        let df = options
+            .try_into_reader_with_file_path(Some(path.clone()))?
+            .finish()?;
+        rows += df.height();
+    }
+    Ok(rows)
+}
+
+fn source_files(case: &Case) -> Vec<(PathBuf, String)> {
+    case.sources
+        .iter()
+        .map(|s| (s.path.resolved.clone(), s.layout.clone()))
+        .collect()
+}
+
+fn bench_ingest(case: &Case) -> Result<()> {
+    let registry = Registry::for_case(case)?;
+    let files = source_files(case);
+    warm(&files.iter().map(|f| f.0.clone()).collect::<Vec<_>>())?;
+    let mut layouts: BTreeMap<String, Vec<(PathBuf, String)>> = BTreeMap::new();
+    for f in &files {
+        layouts.entry(f.1.clone()).or_default().push(f.clone());
+    }
+    // Start polars' thread pool before anything is timed.
+    polars_read_csv(&files[..files.len().min(1)])?;
+    let (mut ours, mut theirs, mut total_rows) = (0.0, 0.0, 0);
+    let runs = repeats(files.len() * 750);
+    for (layout, files) in &layouts {
+        let (ref_seconds, polars_rows) = best_of(runs, || polars_read_csv(files))?;
+        let mut one = case.clone();
+        one.sources.retain(|s| &s.layout == layout);
+        let (seconds, rows) = best_of(runs, || {
+            Ok(ingest_case(&one, &registry, false)?.ledger.height())
+        })?;
+        Line {
+            stage: "ingest",
+            format: layout,
+            rows,
+            seconds,
+            reference: "polars_csv_all_string",
+            ref_seconds,
+            extra: format!("files={} polars_rows={polars_rows}", files.len()),
+        }
+        .print();
+        ours += seconds;
+        theirs += ref_seconds;
+        total_rows += rows;
+    }
+    Line {
+        stage: "ingest",
+        format: "all",
+        rows: total_rows,
+        seconds: ours,
+        reference: "polars_csv_all_string",
+        ref_seconds: theirs,
+        extra: format!("files={}", files.len()),
+    }
+    .print();
+    Ok(())
+}
+
+fn read_parquet(run_dir: &Path) -> Result<(f64, DataFrame)> {
+    let path = run_dir.join("ledger.parquet");
+    warm(std::slice::from_ref(&path))?;
+    let rows = ParquetReader::new(std::fs::File::open(&path)?)
+        .num_rows()
+        .unwrap_or(0);
+    best_of(repeats(rows), || {
+        Ok(ParquetReader::new(std::fs::File::open(&path)?).finish()?)
+    })
+}
+
+/// An output CSV of a run, every column a string (transfers.csv, finding_evidence.csv).
+fn read_output_csv(path: &Path, columns: &[&str]) -> Result<DataFrame> {
+    let df = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))?
+        .finish()?;
+    Ok(df.select(columns.iter().copied())?)
+}
+
+fn bench_verify(case: &Case, run_dir: &Path) -> Result<()> {
+    let (ref_seconds, parquet) = read_parquet(run_dir)?;
+    drop(parquet);
+    let registry = Registry::for_case(case)?;
+    let ingested = ingest_case(case, &registry, false)?;
+    let rows = ingested.ledger.height();
+    let (seconds, verified) = best_of(repeats(rows), || {
+        Ok(verify(
+            case,
+            ingested.ledger.clone(),
+            &ingested.statements,
+            &case.verify,
+        )?)
+    })?;
+    Line {
+        stage: "verify",
+        format: "all",
+        rows,
+        seconds,
+        reference: "parquet_read",
+        ref_seconds,
+        extra: format!(
+            "transfers={} duplicates={}",
+            verified.transfers.height(),
+            verified.duplicates.height()
+        ),
+    }
+    .print();
+    Ok(())
+}
+
+fn bench_detect(case: &Case, run_dir: &Path) -> Result<()> {
+    let (ref_seconds, ledger) = read_parquet(run_dir)?;
+    let rules = rules_for_case(case)?;
+    let (seconds, found) = best_of(repeats(ledger.height()), || {
+        let rules = rules_for_case(case)?;
+        let reference = Reference::for_case(case)?;
+        Ok(run_rules(&ledger, case, &rules, &reference)?)
+    })?;
+    Line {
+        stage: "detect",
+        format: "all",
+        rows: ledger.height(),
+        seconds,
+        reference: "parquet_read",
+        ref_seconds,
+        extra: format!(
+            "rules={} findings={} evidence={}",
+            rules.len(),
+            found.findings.height(),
+            found.evidence.height()
+        ),
+    }
+    .print();
+    Ok(())
+}
+
+fn bench_trace(case: &Case, run_dir: &Path) -> Result<()> {
+    let spec = case
+        .tracing
+        .clone()
+        .ok_or("the case has no [tracing] table (write it with proceeds synth)")?;
+    let (ref_seconds, ledger) = read_parquet(run_dir)?;
+    let transfers = read_output_csv(
+        &run_dir.join("transfers.csv"),
+        &["transfer_id", "debit_txn_id", "credit_txn_id"],
+    )?;
+    let evidence = read_output_csv(
+        &run_dir.join("finding_evidence.csv"),
+        &["rule_id", "txn_id"],
+    )?;
+    let (seconds, traced) = best_of(repeats(ledger.height()), || {
+        Ok(trace(&TraceInput {
+            ledger: &ledger,
+            transfers: Some(&transfers),
+            finding_evidence: Some(&evidence),
+            spec: &spec,
+        })?)
+    })?;
+    let t = Instant::now();
+    let frames = [
+        traced.flows_frame()?.height(),
+        traced.summary_frame()?.height(),
+        traced.balances_frame()?.height(),
+        traced.origins_frame()?.height(),
+        traced.notes_frame()?.height(),
+    ];
+    let frame_seconds = t.elapsed().as_secs_f64();
+    let steps: Vec<String> = traced
+        .timings()
+        .iter()
+        .map(|(step, took)| format!("{}={:.3}", step.trim(), took.as_secs_f64()))
+        .collect();
+    Line {
+        stage: "trace",
+        format: "all",
+        rows: ledger.height(),
+        seconds,
+        reference: "parquet_read",
+        ref_seconds,
+        extra: format!(
+            "origins={} flows={} output_frames_seconds={frame_seconds:.3} {}",
+            traced.origin_txn_ids().len(),
+            frames[0],
+            steps.join(" ")
+        ),
+    }
+    .print();
+    Ok(())
+}
+
+fn bench_schedule(case: &Case, run_dir: &Path) -> Result<()> {
+    let (ref_seconds, ledger) = read_parquet(run_dir)?;
+    let transfers = read_output_csv(
+        &run_dir.join("transfers.csv"),
+        &[
+            "transfer_id",
+            "debit_txn_id",
+            "credit_txn_id",
+            "debit_account",
+            "credit_account",
+        ],
+    )?;
+    let (seconds, schedules) = best_of(repeats(ledger.height()), || {
+        let reference = ReferenceData::load(case)?;
+        let jurisdiction = Jurisdiction::by_id(&case.jurisdiction)?;
+        Ok(schedule(
+            case,
+            &ledger,
+            &transfers,
+            &reference,
+            &jurisdiction,
+        )?)
+    })?;
+    Line {
+        stage: "schedule",
+        format: "all",
+        rows: ledger.height(),
+        seconds,
+        reference: "parquet_read",
+        ref_seconds,
+        extra: format!("benefit_lines={}", schedules.benefit_frame()?.height()),
+    }
+    .print();
+    Ok(())
+}
+
+fn bench_e2e(case: &Case, case_dir: &Path, run_dir: &Path) -> Result<()> {
+    let files = source_files(case);
+    warm(&files.iter().map(|f| f.0.clone()).collect::<Vec<_>>())?;
+    polars_read_csv(&files[..files.len().min(1)])?;
+    let (ref_seconds, _) = best_of(repeats(files.len() * 750), || polars_read_csv(&files))?;
+    let t = Instant::now();
+    let summary = pipeline::run(
+        &case_dir.join("case.toml"),
+        &RunOptions {
+            out_dir: run_dir.to_path_buf(),
+            run_timestamp: Some("2025-01-01T00:00:00Z".into()),
+            ..RunOptions::default()
+        },
+    )?;
+    let seconds = t.elapsed().as_secs_f64();
+    Line {
+        stage: "e2e",
+        format: "all",
+        rows: summary.ledger_rows,
+        seconds,
+        reference: "polars_csv_all_string",
+        ref_seconds,
+        extra: format!("outputs={}", summary.outputs.len()),
+    }
+    .print();
+    Ok(())
+}
+
+/// The inputs of the later stages, without the rest of a run's outputs: the verified
+/// ledger (parquet), the matched transfers and the finding evidence, written by the same
+/// writers the pipeline uses.
+///
+/// With `PREPARE_CHUNK_ACCOUNTS=N`, ingest and verify run over groups of about N accounts
+/// (split where the controlling subject changes) and the results are stacked, so a case
+/// larger than memory allows for one verify can still be prepared. Only for synthetic
+/// cases: they plant internal transfers between one subject's accounts only, which stay in
+/// one group. `seq` restarts in each group and is shifted past the previous groups', so it
+/// is numbered as one ingest of the whole case would number it. Detection then runs over the
+/// whole stacked ledger.
+fn prepare(case: &Case, run_dir: &Path) -> Result<()> {
+    use proceeds::report::{csv_out, parquet_out};
+    std::fs::create_dir_all(run_dir)?;
+    let registry = Registry::for_case(case)?;
+    let chunk: usize = std::env::var("PREPARE_CHUNK_ACCOUNTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX);
+    let mut groups: Vec<Vec<String>> = vec![Vec::new()];
+    let mut last_subject: Option<&Vec<String>> = None;
+    for a in &case.accounts {
+        let current = groups.last().map_or(0, Vec::len);
+        if current >= chunk && last_subject != Some(&a.controlled_by) {
+            groups.push(Vec::new());
+        }
+        if let Some(g) = groups.last_mut() {
+            g.push(a.id.clone());
+        }
+        last_subject = Some(&a.controlled_by);
+    }
+    let mut ledger: Option<DataFrame> = None;
+    let mut transfers: Option<DataFrame> = None;
+    let mut seq_offset = 0u64;
+    for group in &groups {
+        let mut part = case.clone();
+        part.sources
+            .retain(|s| s.account.as_ref().is_none_or(|a| group.contains(a)));
+        let ingested = ingest_case(&part, &registry, false)?;
+        let rows_ingested = ingested.ledger.height() as u64;
+        let verified = verify(&part, ingested.ledger, &ingested.statements, &part.verify)?;
+        let seq_dtype = verified.ledger.column("seq")?.dtype().clone();
+        let part_ledger = verified
+            .ledger
+            .lazy()
+            .with_column(
+                (col("seq").cast(DataType::UInt64) + lit(seq_offset))
+                    .cast(seq_dtype)
+                    .alias("seq"),
+            )
+            .collect()?;
+        seq_offset += rows_ingested;
+        match (&mut ledger, &mut transfers) {
+            (Some(l), Some(t)) => {
+                l.vstack_mut(&part_ledger)?;
+                t.vstack_mut(&verified.transfers)?;
+            }
+            _ => {
+                ledger = Some(part_ledger);
+                transfers = Some(verified.transfers);
+            }
+        }
+    }
+    let (mut ledger, transfers) = (
+        ledger.ok_or("the case has no sources")?,
+        transfers.ok_or("the case has no sources")?,
+    );
+    ledger.rechunk_mut();
+    let found = run_rules(
+        &ledger,
+        case,
+        &rules_for_case(case)?,
+        &Reference::for_case(case)?,
+    )?;
+    std::fs::write(
+        run_dir.join("ledger.parquet"),
+        parquet_out::to_parquet_bytes("ledger.parquet", &ledger, Vec::new())?,
+    )?;
+    std::fs::write(
+        run_dir.join("transfers.csv"),
+        csv_out::frame_to_csv("transfers.csv", &transfers)?,
+    )?;
+    std::fs::write(
+        run_dir.join("finding_evidence.csv"),
+        csv_out::frame_to_csv("finding_evidence.csv", &found.evidence)?,
+    )?;
+    println!(
+        "prepared {} ledger rows in {} ({} groups of accounts)",
+        ledger.height(),
+        run_dir.display(),
+        groups.len()
+    );
+    Ok(())
+}
