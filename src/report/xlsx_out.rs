@@ -194,6 +194,17 @@ fn frame_cells(df: &DataFrame) -> Result<(Vec<String>, Vec<Vec<Cell>>), ReportEr
     Ok((header, rows))
 }
 
+/// Rows copied into the Tracing and Findings sheets from their CSV outputs. The schedules'
+/// own sheets (Benefit, Exclusions, Available Amount, Tainted Gifts) always hold every line.
+pub const MAX_COPIED_ROWS: usize = 50_000;
+
+/// The note for a copied sheet cut at [`MAX_COPIED_ROWS`], if it was.
+fn cut_note(rows: usize, file: &str) -> Option<String> {
+    (rows > MAX_COPIED_ROWS).then(|| {
+        format!("Rows 1 to {MAX_COPIED_ROWS} of {rows} are shown; {file} holds every row.")
+    })
+}
+
 fn frame_table(df: &DataFrame, totals: &[&str]) -> Result<Table, ReportError> {
     let (header, rows) = frame_cells(df)?;
     let mut t = Table::new(header, rows);
@@ -487,8 +498,9 @@ pub fn schedules_xlsx(input: &XlsxInput<'_>) -> Result<Vec<u8>, ReportError> {
 
     let tracing = match input.trace_summary {
         Some(df) => {
-            let mut t = frame_table(df, &[])?;
+            let mut t = frame_table(&df.head(Some(MAX_COPIED_ROWS)), &[])?;
             t.notes = vec!["From trace_summary.csv: how much of each payment is tainted under each method (docs/tracing.md).".into()];
+            t.notes.extend(cut_note(df.height(), "trace_summary.csv"));
             t
         }
         None => {
@@ -502,8 +514,9 @@ pub fn schedules_xlsx(input: &XlsxInput<'_>) -> Result<Vec<u8>, ReportError> {
     };
     let findings = match input.findings {
         Some(df) if df.height() > 0 => {
-            let mut t = frame_table(df, &[])?;
+            let mut t = frame_table(&df.head(Some(MAX_COPIED_ROWS)), &[])?;
             t.notes = vec!["From findings.csv: each finding with its rule, window and the figures that crossed the thresholds; finding_evidence.csv lists the evidence rows.".into()];
+            t.notes.extend(cut_note(df.height(), "findings.csv"));
             t
         }
         Some(_) => {
@@ -619,6 +632,16 @@ fn sources_table(input: &XlsxInput<'_>, s: &Schedules) -> Table {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn copied_sheets_say_where_the_rest_is() {
+        assert_eq!(super::cut_note(50_000, "findings.csv"), None);
+        assert_eq!(
+            super::cut_note(50_001, "trace_summary.csv").as_deref(),
+            Some("Rows 1 to 50000 of 50001 are shown; trace_summary.csv holds every row.")
+        );
+    }
+
     use super::*;
 
     #[test]
