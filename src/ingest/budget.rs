@@ -35,10 +35,10 @@ impl Scope {
 /// Peak resident memory per byte of source files for a run without the court report: an
 /// upper bound over the measured runs (at most 27 bytes per input byte, in detect).
 pub const PEAK_BYTES_PER_INPUT_BYTE: u64 = 32;
-/// The same for a run that writes the court report: an upper bound set by the costliest
-/// shape measured (few accounts with many rows each, many findings: 144 bytes per input
-/// byte), so a case of many small accounts is over-estimated up to fourfold.
-pub const PEAK_BYTES_PER_INPUT_BYTE_WITH_REPORT: u64 = 160;
+/// The same for a run that writes the court report and the workbook: an upper bound over
+/// the measured full runs (at most 59 bytes per input byte: 1,000 accounts, 754,011 rows,
+/// with tracing and schedules; docs/performance.md).
+pub const PEAK_BYTES_PER_INPUT_BYTE_WITH_REPORT: u64 = 64;
 /// The fixed part of the estimate: a run over almost no input peaks at about 150 MB (the
 /// program, its shipped layouts and rules, the court report's renderer); 300 MB keeps the
 /// bound above every measured run.
@@ -254,12 +254,13 @@ mod tests {
     fn the_estimate_is_the_base_plus_the_factor_times_the_input() {
         use Scope::*;
         assert_eq!(estimate_peak(0, WithReport), 300_000_000);
-        assert_eq!(estimate_peak(1_000_000, WithReport), 460_000_000);
+        assert_eq!(estimate_peak(1_000_000, WithReport), 364_000_000);
         assert_eq!(estimate_peak(1_000_000, WithoutReport), 332_000_000);
-        // The measured worst shape: 47.28 MB of statements peaked at 6.82 GB with the
-        // report and 1.26 GB in detect.
-        assert_eq!(estimate_peak(47_284_036, WithReport), 7_865_445_760);
-        assert!(estimate_peak(47_284_036, WithReport) > 6_822_342_656);
+        // Measured: 47.28 MB of statements (4 accounts, 608,434 rows) peaked at 2.64 GB in a
+        // full run and 1.26 GB in detect; 55.6 MB (1,000 accounts) at 3.29 GB in a full run.
+        assert_eq!(estimate_peak(47_284_036, WithReport), 3_326_178_304);
+        assert!(estimate_peak(47_284_036, WithReport) > 2_640_528_000);
+        assert!(estimate_peak(55_600_000, WithReport) > 3_291_640_000);
         assert_eq!(estimate_peak(47_284_036, WithoutReport), 1_813_089_152);
         assert!(estimate_peak(47_284_036, WithoutReport) > 1_263_616_000);
         assert_eq!(estimate_peak(u64::MAX, WithReport), u64::MAX);
@@ -272,15 +273,15 @@ mod tests {
             source("b.csv", 40_000_000),
             source("c.csv", 50_000_000),
         ];
-        // 100 MB of input → 0.3 GB + 16.0 GB = 16.3 GB.
+        // 100 MB of input → 0.3 GB + 6.4 GB = 6.7 GB.
         assert_eq!(
-            decide(&sources, Scope::WithReport, machine(16_300_000_000)),
-            Ok(16_300_000_000)
+            decide(&sources, Scope::WithReport, machine(6_700_000_000)),
+            Ok(6_700_000_000)
         );
-        let refused = decide(&sources, Scope::WithReport, machine(16_299_999_999)).unwrap_err();
+        let refused = decide(&sources, Scope::WithReport, machine(6_699_999_999)).unwrap_err();
         assert_eq!(refused.sources, 3);
         assert_eq!(refused.input_bytes, 100_000_000);
-        assert_eq!(refused.estimate_bytes, 16_300_000_000);
+        assert_eq!(refused.estimate_bytes, 6_700_000_000);
         assert_eq!(
             refused.largest,
             [sources[2].clone(), sources[1].clone(), sources[0].clone()]
@@ -293,8 +294,8 @@ mod tests {
         let text = refused.to_string();
         for needle in [
             "its 3 source files total 100.0 MB (100000000 bytes)",
-            "an estimated 16.3 GB of memory at its peak (300.0 MB + 160 × the input, the court report included)",
-            "and 16.3 GB is available (PROCEEDS_MEMORY_AVAILABLE)",
+            "an estimated 6.7 GB of memory at its peak (300.0 MB + 64 × the input, the court report included)",
+            "and 6.7 GB is available (PROCEEDS_MEMORY_AVAILABLE)",
             "Largest sources: c.csv (50.0 MB), b.csv (40.0 MB), a.csv (10.0 MB)",
             "Split the case into several runs",
             "a machine with more memory",
@@ -309,7 +310,7 @@ mod tests {
         let many: Vec<SourceSize> = (0..8u64).map(|i| source(&format!("s{i}.csv"), i)).collect();
         assert_eq!(
             decide(&many, Scope::WithReport, None),
-            Ok(300_000_000 + 160 * 28)
+            Ok(300_000_000 + 64 * 28)
         );
         let refused = decide(&many, Scope::WithoutReport, machine(0)).unwrap_err();
         let names: Vec<&str> = refused.largest.iter().map(|s| s.file.as_str()).collect();

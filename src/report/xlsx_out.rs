@@ -194,6 +194,23 @@ fn frame_cells(df: &DataFrame) -> Result<(Vec<String>, Vec<Vec<Cell>>), ReportEr
     Ok((header, rows))
 }
 
+/// Excel's limit on the characters of one cell.
+const EXCEL_CELL_CHARS: usize = 32_767;
+
+/// The text, or as much of it as a cell holds with a note saying it was cut (a finding's
+/// list of evidence rows can run to hundreds of thousands of characters; the CSV keeps it
+/// whole).
+fn fit_cell(text: &str) -> std::borrow::Cow<'_, str> {
+    const NOTE: &str = " … (cut: an Excel cell holds at most 32,767 characters; the CSV output holds the full text)";
+    if text.chars().count() <= EXCEL_CELL_CHARS {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let keep = EXCEL_CELL_CHARS - NOTE.chars().count();
+    let mut out: String = text.chars().take(keep).collect();
+    out.push_str(NOTE);
+    std::borrow::Cow::Owned(out)
+}
+
 /// Rows copied into the Tracing and Findings sheets from their CSV outputs. The schedules'
 /// own sheets (Benefit, Exclusions, Available Amount, Tainted Gifts) always hold every line.
 pub const MAX_COPIED_ROWS: usize = 50_000;
@@ -273,7 +290,7 @@ fn write_cell(
         Cell::Empty => 0,
         Cell::Text(s) => {
             let s = sanitize_text(s);
-            ws.write_string(row, col, &*s)?;
+            ws.write_string(row, col, &*fit_cell(&s))?;
             s.chars().count()
         }
         Cell::Decimal(m, scale) => {
@@ -632,6 +649,15 @@ fn sources_table(input: &XlsxInput<'_>, s: &Schedules) -> Table {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_cell_longer_than_excel_allows_is_cut_with_a_note() {
+        let long = "t-L1;".repeat(10_000);
+        let fitted = super::fit_cell(&long);
+        assert_eq!(fitted.chars().count(), super::EXCEL_CELL_CHARS);
+        assert!(fitted.ends_with("the CSV output holds the full text)"));
+        assert_eq!(super::fit_cell("short"), "short");
+    }
 
     #[test]
     fn copied_sheets_say_where_the_rest_is() {
