@@ -1381,7 +1381,7 @@ fn sources_section(input: &ReportInput<'_>) -> Section {
         blocks: vec![
             Block::Paragraph {
                 text: format!(
-                    "Every input to this report, with its size and SHA-256 as read before parsing; `proceeds verify-manifest` re-hashes them against manifest.json. {} accounts are in the case ({business} business).",
+                    "Every input to this report, with its size and SHA-256 as read before parsing; the command proceeds verify-manifest re-hashes them against manifest.json. {} accounts are in the case ({business} business).",
                     input.case.accounts.len()
                 ),
             },
