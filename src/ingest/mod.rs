@@ -647,6 +647,14 @@ pub fn assign_account(
                 "row carries no account number and the source declares no account".to_string()
             });
     };
+    // The declared account matching is the common case and decides it: no other account
+    // need be looked at (a case of thousands of accounts, one file each, would otherwise
+    // compare every file with every account).
+    if let Some(d) = declared {
+        if identifier_matches(&case.accounts[d], raw) {
+            return Ok((d, case.accounts[d].id.clone()));
+        }
+    }
     let matches: Vec<usize> = case
         .accounts
         .iter()
