@@ -284,25 +284,38 @@ impl LedgerBuilder {
     }
 
     /// The ledger as a frame in canonical order, with `seq` numbering that order from 1.
-    pub fn finish(self) -> PolarsResult<DataFrame> {
+    pub fn finish(mut self) -> PolarsResult<DataFrame> {
         use col::*;
         let n = self.txn_id.len();
         let mut order: Vec<u32> = (0..n as u32).collect();
-        order.sort_by_key(|&i| {
-            let i = i as usize;
+        // Borrowed keys: the order is total (txn ids are unique), so an unstable sort gives
+        // the same order as a stable one.
+        order.sort_unstable_by(|&a, &b| {
+            let (a, b) = (a as usize, b as usize);
             (
-                self.account_order[i],
-                self.booking_date[i],
-                self.source_order[i],
-                self.row_order[i],
-                self.txn_id[i].clone(),
+                self.account_order[a],
+                self.booking_date[a],
+                self.source_order[a],
+                self.row_order[a],
+                &self.txn_id[a],
             )
+                .cmp(&(
+                    self.account_order[b],
+                    self.booking_date[b],
+                    self.source_order[b],
+                    self.row_order[b],
+                    &self.txn_id[b],
+                ))
         });
-        let take = |v: &Vec<String>| -> Vec<String> {
-            order.iter().map(|&i| v[i as usize].clone()).collect()
+        // Each index appears once in `order`, so every string is moved out, not cloned.
+        let take = |v: &mut Vec<String>| -> Vec<String> {
+            order
+                .iter()
+                .map(|&i| std::mem::take(&mut v[i as usize]))
+                .collect()
         };
-        let take_opt = |v: &Vec<Option<String>>| -> Vec<Option<String>> {
-            order.iter().map(|&i| v[i as usize].clone()).collect()
+        let take_opt = |v: &mut Vec<Option<String>>| -> Vec<Option<String>> {
+            order.iter().map(|&i| v[i as usize].take()).collect()
         };
         let money = |name: &str, v: Vec<Option<i128>>| -> PolarsResult<Column> {
             let ca = Int128Chunked::from_iter_options(name.into(), v.into_iter());
@@ -312,10 +325,10 @@ impl LedgerBuilder {
             Series::new(name.into(), v.as_slice()).into_column()
         };
         let columns = vec![
-            Column::new(TXN_ID.into(), take(&self.txn_id)),
-            Column::new(ACCOUNT_ID.into(), take(&self.account_id)),
-            Column::new(SOURCE_FILE.into(), take(&self.source_file)),
-            Column::new(SOURCE_SHA256.into(), take(&self.source_sha256)),
+            Column::new(TXN_ID.into(), take(&mut self.txn_id)),
+            Column::new(ACCOUNT_ID.into(), take(&mut self.account_id)),
+            Column::new(SOURCE_FILE.into(), take(&mut self.source_file)),
+            Column::new(SOURCE_SHA256.into(), take(&mut self.source_sha256)),
             Column::new(
                 SOURCE_LINE.into(),
                 order
@@ -323,7 +336,7 @@ impl LedgerBuilder {
                     .map(|&i| self.source_line[i as usize])
                     .collect::<Vec<u32>>(),
             ),
-            Column::new(EXHIBIT.into(), take_opt(&self.exhibit)),
+            Column::new(EXHIBIT.into(), take_opt(&mut self.exhibit)),
             Column::new(SEQ.into(), (1..=n as u64).collect::<Vec<u64>>()),
             date(
                 BOOKING_DATE,
@@ -343,7 +356,7 @@ impl LedgerBuilder {
                     .map(|&i| Some(self.amount[i as usize]))
                     .collect(),
             )?,
-            Column::new(CURRENCY.into(), take(&self.currency)),
+            Column::new(CURRENCY.into(), take(&mut self.currency)),
             money(
                 AMOUNT_BASE,
                 order
@@ -362,16 +375,16 @@ impl LedgerBuilder {
                     .map(|&i| self.channel[i as usize])
                     .collect::<Vec<&str>>(),
             ),
-            Column::new(COUNTERPARTY_NAME.into(), take_opt(&self.counterparty_name)),
+            Column::new(COUNTERPARTY_NAME.into(), take_opt(&mut self.counterparty_name)),
             Column::new(
                 COUNTERPARTY_ACCOUNT.into(),
-                take_opt(&self.counterparty_account),
+                take_opt(&mut self.counterparty_account),
             ),
-            Column::new(DESCRIPTION.into(), take(&self.description)),
-            Column::new(LOCATION.into(), take_opt(&self.location)),
-            Column::new(BANK_TYPE.into(), take_opt(&self.bank_type)),
-            Column::new(BANK_TXN_ID.into(), take_opt(&self.bank_txn_id)),
-            Column::new(BOOKING_TIME.into(), take_opt(&self.booking_time)),
+            Column::new(DESCRIPTION.into(), take(&mut self.description)),
+            Column::new(LOCATION.into(), take_opt(&mut self.location)),
+            Column::new(BANK_TYPE.into(), take_opt(&mut self.bank_type)),
+            Column::new(BANK_TXN_ID.into(), take_opt(&mut self.bank_txn_id)),
+            Column::new(BOOKING_TIME.into(), take_opt(&mut self.booking_time)),
             Column::new(
                 REVERSAL.into(),
                 order
@@ -379,14 +392,14 @@ impl LedgerBuilder {
                     .map(|&i| self.reversal[i as usize])
                     .collect::<Vec<bool>>(),
             ),
-            Column::new(PARTY_NAME.into(), take_opt(&self.party_name)),
-            Column::new(PARTY_ADDRESS.into(), take_opt(&self.party_address)),
-            Column::new(PARTY_ID.into(), take_opt(&self.party_id)),
+            Column::new(PARTY_NAME.into(), take_opt(&mut self.party_name)),
+            Column::new(PARTY_ADDRESS.into(), take_opt(&mut self.party_address)),
+            Column::new(PARTY_ID.into(), take_opt(&mut self.party_id)),
             Column::new(
                 COUNTERPARTY_COUNTRY.into(),
-                take_opt(&self.counterparty_country),
+                take_opt(&mut self.counterparty_country),
             ),
-            Column::new(EXCLUDED_REASON.into(), take_opt(&self.excluded_reason)),
+            Column::new(EXCLUDED_REASON.into(), take_opt(&mut self.excluded_reason)),
         ];
         DataFrame::new(n, columns)
     }
