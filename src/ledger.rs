@@ -375,7 +375,10 @@ impl LedgerBuilder {
                     .map(|&i| self.channel[i as usize])
                     .collect::<Vec<&str>>(),
             ),
-            Column::new(COUNTERPARTY_NAME.into(), take_opt(&mut self.counterparty_name)),
+            Column::new(
+                COUNTERPARTY_NAME.into(),
+                take_opt(&mut self.counterparty_name),
+            ),
             Column::new(
                 COUNTERPARTY_ACCOUNT.into(),
                 take_opt(&mut self.counterparty_account),

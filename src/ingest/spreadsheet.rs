@@ -94,9 +94,9 @@ pub const MAX_SHEET_CELLS: u64 = 20_000_000;
 /// Refuse a sheet whose cells span more than [`MAX_SHEET_CELLS`], before calamine builds
 /// it: calamine allocates one slot per cell of the rectangle from the first to the last
 /// cell, so a 1.6 KB `.xlsx` with cells in A1 and XFD1048576 asked for 550 GB and aborted
-/// the process. The cells are streamed once to find the rectangle. `.xls` sheets are capped
-/// by the format (65,536 × 256 cells); `.ods` has no cell stream in calamine and is not
-/// checked.
+/// the process. The cells are streamed once to find the rectangle. An `.xls` sheet's
+/// declared extent is checked in [`check_compound_file`]; `.ods` has no cell stream in
+/// calamine and is not checked.
 pub(crate) fn check_sheet_size(
     book: &mut Sheets<Cursor<&[u8]>>,
     sheet: &str,
@@ -188,10 +188,26 @@ fn csv_line(cells: &[String]) -> String {
 /// (calamine asserts on it). Files that are too short or not compound files are left to calamine,
 /// which refuses them with its own reason.
 pub fn check_compound_file(bytes: &[u8]) -> Result<(), String> {
+    match compound_tables(bytes)? {
+        Some(tables) => check_xls_dimensions(bytes, &tables),
+        None => Ok(()),
+    }
+}
+
+/// The sector size and the FAT of a compound file whose tables hold no cycle.
+struct Tables {
+    size: usize,
+    fat: Vec<u32>,
+    mini_fat: Vec<u32>,
+}
+
+/// Read and check the tables (see [`check_compound_file`]); `None` for a file left to
+/// calamine.
+fn compound_tables(bytes: &[u8]) -> Result<Option<Tables>, String> {
     const SPECIAL: u32 = 0xFFFF_FFFA;
     const DIFSECT: u32 = 0xFFFF_FFFC;
     if sniff(bytes) != Some("xls") || bytes.len() < 512 {
-        return Ok(());
+        return Ok(None);
     }
     let u32s = |b: &[u8]| -> Vec<u32> {
         b.chunks_exact(4)
@@ -201,7 +217,7 @@ pub fn check_compound_file(bytes: &[u8]) -> Result<(), String> {
     let size: usize = match u16::from_le_bytes([bytes[30], bytes[31]]) {
         9 => 512,
         12 => 4096,
-        _ => return Ok(()),
+        _ => return Ok(None),
     };
     let max_id = bytes.len() / size;
     // Sector `id` starts after the header, which takes one sector.
@@ -225,7 +241,7 @@ pub fn check_compound_file(bytes: &[u8]) -> Result<(), String> {
     while next < SPECIAL {
         steps += 1;
         if steps > max_id + 1 || next as usize > max_id {
-            return Ok(()); // calamine refuses this itself ("points past end of file")
+            return Ok(None); // calamine refuses this itself ("points past end of file")
         }
         if sector(next).len() != size {
             return Err(cut(next));
@@ -233,13 +249,13 @@ pub fn check_compound_file(bytes: &[u8]) -> Result<(), String> {
         difat.extend(u32s(sector(next)));
         next = match difat.pop() {
             Some(n) => n,
-            None => return Ok(()),
+            None => return Ok(None),
         };
     }
     let mut fat = Vec::new();
     for id in difat.into_iter().filter(|id| *id < DIFSECT) {
         if id as usize > max_id {
-            return Ok(());
+            return Ok(None);
         }
         if sector(id).len() != size {
             return Err(cut(id));
@@ -252,6 +268,7 @@ pub fn check_compound_file(bytes: &[u8]) -> Result<(), String> {
     // The mini FAT is itself a chain of ordinary sectors (acyclic now).
     let mini_fat_start = u32::from_le_bytes([bytes[60], bytes[61], bytes[62], bytes[63]]);
     let mini_fat_len = u32::from_le_bytes([bytes[64], bytes[65], bytes[66], bytes[67]]) as usize;
+    let mut mini_fat = Vec::new();
     if mini_fat_len > 0 {
         let wanted = mini_fat_len.saturating_mul(size);
         let mut mini = Vec::new();
@@ -261,9 +278,139 @@ pub fn check_compound_file(bytes: &[u8]) -> Result<(), String> {
             id = fat[id as usize];
         }
         mini.truncate(wanted);
-        if has_cycle(&u32s(&mini)) {
+        mini_fat = u32s(&mini);
+        if has_cycle(&mini_fat) {
             return Err(damaged);
         }
+    }
+    Ok(Some(Tables {
+        size,
+        fat,
+        mini_fat,
+    }))
+}
+
+/// The bytes of a chain of sectors of `size` bytes taken from `pool` (sector `id` at
+/// `offset + id × size`), at most `limit` bytes. The table is acyclic, so the walk ends.
+fn chain(
+    pool: &[u8],
+    offset: usize,
+    size: usize,
+    table: &[u32],
+    start: u32,
+    limit: usize,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut id = start;
+    while (id as usize) < table.len() && out.len() < limit {
+        let from = (id as usize).saturating_mul(size).saturating_add(offset);
+        let Some(bytes) = pool.get(from..from.saturating_add(size).min(pool.len())) else {
+            break;
+        };
+        out.extend_from_slice(bytes);
+        id = table[id as usize];
+    }
+    out.truncate(limit);
+    out
+}
+
+/// The workbook stream (`Workbook`, or `Book` for BIFF5) of a checked compound file, if
+/// one is found.
+fn workbook_stream(bytes: &[u8], t: &Tables) -> Option<Vec<u8>> {
+    let u32_at = |b: &[u8], at: usize| -> Option<u32> {
+        b.get(at..at + 4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+    };
+    let dir_start = u32_at(bytes, 48)?;
+    let cutoff = u32_at(bytes, 56)? as usize;
+    let mini_size = 1usize << u16::from_le_bytes([bytes[32], bytes[33]]).min(12);
+    let dir = chain(bytes, t.size, t.size, &t.fat, dir_start, bytes.len());
+    let mut root = None;
+    let mut book = None;
+    for entry in dir.chunks_exact(128) {
+        let name_len = (u16::from_le_bytes([entry[64], entry[65]]) as usize).min(64);
+        let name: String = char::decode_utf16(
+            entry[..name_len.saturating_sub(2)]
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]])),
+        )
+        .map(|c| c.unwrap_or('?'))
+        .collect();
+        let start = u32_at(entry, 116)?;
+        let len = u32_at(entry, 120)? as usize;
+        match entry[66] {
+            5 => root = Some((start, len)),
+            2 if name.eq_ignore_ascii_case("Workbook") || name.eq_ignore_ascii_case("Book") => {
+                book = Some((start, len));
+            }
+            _ => {}
+        }
+    }
+    let (start, len) = book?;
+    let len = len.min(bytes.len().saturating_mul(8));
+    if len < cutoff {
+        let (root_start, root_len) = root?;
+        let mini_stream = chain(
+            bytes,
+            t.size,
+            t.size,
+            &t.fat,
+            root_start,
+            root_len.min(bytes.len()),
+        );
+        Some(chain(&mini_stream, 0, mini_size, &t.mini_fat, start, len))
+    } else {
+        Some(chain(bytes, t.size, t.size, &t.fat, start, len))
+    }
+}
+
+/// Refuse an `.xls` whose Dimensions record (MS-XLS 2.4.90) claims more cells than
+/// [`MAX_SHEET_CELLS`], or runs backwards: calamine reserves one slot per claimed cell
+/// before reading any, so a 5.6 KB file claiming 4 billion rows asked for 1.4 TB and aborted
+/// the process (found by fuzzing). The record's figures are read as calamine reads them.
+fn check_xls_dimensions(bytes: &[u8], t: &Tables) -> Result<(), String> {
+    let Some(stream) = workbook_stream(bytes, t) else {
+        return Ok(());
+    };
+    let mut at = 0usize;
+    while at + 4 <= stream.len() {
+        let typ = u16::from_le_bytes([stream[at], stream[at + 1]]);
+        let len = u16::from_le_bytes([stream[at + 2], stream[at + 3]]) as usize;
+        let Some(data) = stream.get(at + 4..at + 4 + len) else {
+            break;
+        };
+        if typ == 0x0200 {
+            let u16_at = |i: usize| u32::from(u16::from_le_bytes([data[i], data[i + 1]]));
+            let u32_at =
+                |i: usize| u32::from_le_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]);
+            let (rf, rl, mut cf, cl) = match len {
+                10 => (u16_at(0), u16_at(2), u16_at(4), u16_at(6)),
+                14 | 16 => (u32_at(0), u32_at(4), u16_at(8), u16_at(10)),
+                _ => (0, 0, 0, 0),
+            };
+            if 0xFF < cf || cl < cf {
+                cf = 0;
+            }
+            if rl >= 1 && cl >= 1 {
+                let rows = u64::from(rl - 1).checked_sub(u64::from(rf)).map(|r| r + 1);
+                let cols = u64::from(cl - 1).checked_sub(u64::from(cf)).map(|c| c + 1);
+                let cells = rows.zip(cols).map(|(r, c)| r.saturating_mul(c));
+                match cells {
+                    Some(n) if n <= MAX_SHEET_CELLS => {}
+                    Some(n) => {
+                        return Err(format!(
+                            "the spreadsheet is damaged or crafted: a sheet declares {n} cells (rows {rf} to {rl}, columns {cf} to {cl}), more than the {MAX_SHEET_CELLS} cells read from one sheet"
+                        ))
+                    }
+                    None => {
+                        return Err(format!(
+                            "the spreadsheet is damaged: a sheet's dimensions run backwards (rows {rf} to {rl}, columns {cf} to {cl})"
+                        ))
+                    }
+                }
+            }
+        }
+        at += 4 + len;
     }
     Ok(())
 }

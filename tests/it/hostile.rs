@@ -358,6 +358,18 @@ fn an_xls_whose_sector_chains_loop_is_refused_in_bounded_memory() {
     );
 }
 
+/// A 5.6 KB `.xls` whose Dimensions record claims rows 0 to 4,294,965,507 (found by
+/// fuzzing): the spreadsheet library reserved a slot per claimed cell (1.4 TB) and the
+/// allocation failure aborted the process. Refused from the record, in bounded memory.
+#[test]
+fn an_xls_claiming_billions_of_rows_is_refused_in_bounded_memory() {
+    let run = run_fixture("xls_huge_dimensions.xls", "lloyds", Account::UkCurrent);
+    run.assert_failed(
+        2,
+        &["source xls_huge_dimensions.xls (layout lloyds), line 1: the spreadsheet is damaged or crafted: a sheet declares 34359724056 cells (rows 0 to 4294965507, columns 0 to 8), more than the 20000000 cells read from one sheet"],
+    );
+}
+
 /// A 1.6 KB `.xlsx` with one cell in A1 and one in XFD1048576: the spreadsheet library
 /// would allocate a slot for each of the 17 billion cells between them (550 GB) and abort
 /// the process. Refused after streaming the cells once.
