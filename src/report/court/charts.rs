@@ -111,6 +111,22 @@ fn svg_open(out: &mut String, width: u32, height: u32, label: &str) {
     );
 }
 
+/// A chart's title in bold and, below it, a grey line saying what it is drawn from.
+fn heading(out: &mut String, left: f64, title: &str, subtitle: Option<&str>) {
+    let _ = write!(
+        out,
+        "<text x=\"{left}\" y=\"16\" font-size=\"13\" font-weight=\"bold\">{}</text>",
+        escape(title)
+    );
+    if let Some(sub) = subtitle {
+        let _ = write!(
+            out,
+            "<text x=\"{left}\" y=\"31\" fill=\"#555555\">{}</text>",
+            escape(sub)
+        );
+    }
+}
+
 /// Month label `2024-01` → `Jan 2024`.
 fn month_label(month: &str) -> String {
     const NAMES: [&str; 12] = [
@@ -134,11 +150,7 @@ pub fn monthly_credits_svg(title: &str, months: &[MonthCredits], currency: &str)
     let plot_h = f64::from(height) - top - bottom;
     let mut out = String::new();
     svg_open(&mut out, width, height, title);
-    let _ = write!(
-        out,
-        "<text x=\"{left}\" y=\"16\" font-size=\"13\" font-weight=\"bold\">{}</text>",
-        escape(title)
-    );
+    heading(&mut out, left, title, None);
     let channels: Vec<&str> = Channel::ALL
         .iter()
         .map(|c| c.as_str())
@@ -250,12 +262,7 @@ pub fn balance_svg(title: &str, points: &[BalancePoint], currency: &str, basis: 
     let plot_h = f64::from(height) - top - bottom;
     let mut out = String::new();
     svg_open(&mut out, width, height, title);
-    let _ = write!(
-        out,
-        "<text x=\"{left}\" y=\"16\" font-size=\"13\" font-weight=\"bold\">{}</text><text x=\"{left}\" y=\"31\" fill=\"#555555\">{}</text>",
-        escape(title),
-        escape(basis)
-    );
+    heading(&mut out, left, title, Some(basis));
     let (Some(first), Some(last)) = (points.first(), points.last()) else {
         let _ = write!(
             out,
@@ -415,12 +422,7 @@ pub fn flow_svg(title: &str, subtitle: &str, edges: &[FlowEdge], currency: &str)
     let height = (lowest + bottom).max(120.0).ceil() as u32;
     let mut out = String::new();
     svg_open(&mut out, width, height, title);
-    let _ = write!(
-        out,
-        "<text x=\"{left}\" y=\"16\" font-size=\"13\" font-weight=\"bold\">{}</text><text x=\"{left}\" y=\"31\" fill=\"#555555\">{}</text>",
-        escape(title),
-        escape(subtitle)
-    );
+    heading(&mut out, left, title, Some(subtitle));
     if edges.is_empty() {
         let _ = write!(
             out,
