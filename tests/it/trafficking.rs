@@ -391,25 +391,33 @@ fn landlord(b: &mut Book) {
     }
 }
 
+/// Wages from two employers and a benefit payment into KD's account within 12 days.
+fn three_payers_into_the_controller(b: &mut Book) -> [String; 3] {
+    use Channel::*;
+    [
+        b.push(
+            "KD-CTRL",
+            "2024-03-01",
+            "412.50",
+            Transfer,
+            "BRIGHTWELL FOODS LTD PAYROLL",
+        ),
+        b.push(
+            "KD-CTRL",
+            "2024-03-08",
+            "390.00",
+            Transfer,
+            "GREENLEAF PACKING WAGES",
+        ),
+        b.push("KD-CTRL", "2024-03-12", "368.21", Transfer, "DWP UC"),
+    ]
+}
+
 #[test]
 fn wage_pooling_fires_on_several_payers_not_on_one_employer_or_rents() {
     use Channel::*;
     let mut b = Book::new();
-    let w1 = b.push(
-        "KD-CTRL",
-        "2024-03-01",
-        "412.50",
-        Transfer,
-        "BRIGHTWELL FOODS LTD PAYROLL",
-    );
-    let w2 = b.push(
-        "KD-CTRL",
-        "2024-03-08",
-        "390.00",
-        Transfer,
-        "GREENLEAF PACKING WAGES",
-    );
-    let w3 = b.push("KD-CTRL", "2024-03-12", "368.21", Transfer, "DWP UC");
+    let [w1, w2, w3] = three_payers_into_the_controller(&mut b);
     // Outside the 35-day window of the others: not evidence.
     b.push(
         "KD-CTRL",
@@ -904,23 +912,8 @@ fn shipped_lists_have_a_source_a_date_and_entries() {
 #[test]
 fn the_report_groups_trafficking_findings_under_their_own_heading() {
     use proceeds::report::court::{self, doc::Block, FindingFrames, ReportInput};
-    use Channel::*;
     let mut b = Book::new();
-    let w1 = b.push(
-        "KD-CTRL",
-        "2024-03-01",
-        "412.50",
-        Transfer,
-        "BRIGHTWELL FOODS LTD PAYROLL",
-    );
-    let w2 = b.push(
-        "KD-CTRL",
-        "2024-03-08",
-        "390.00",
-        Transfer,
-        "GREENLEAF PACKING WAGES",
-    );
-    let w3 = b.push("KD-CTRL", "2024-03-12", "368.21", Transfer, "DWP UC");
+    let [w1, w2, w3] = three_payers_into_the_controller(&mut b);
     let (case, ledger, f) = b.run_keeping_ledger();
     let doc = court::build(&ReportInput {
         case: &case,
