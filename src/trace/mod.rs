@@ -30,6 +30,7 @@ mod output;
 mod prepare;
 pub mod pro_rata;
 mod run;
+mod txn_index;
 
 use chrono::NaiveDate;
 use polars::prelude::{DataFrame, PolarsError};

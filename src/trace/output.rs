@@ -209,9 +209,7 @@ impl Trace {
 
     fn row(&self, txn_id: &str) -> Result<u32, TraceError> {
         self.p
-            .row_by_txn
-            .get(txn_id)
-            .copied()
+            .row_of(txn_id)
             .ok_or_else(|| TraceError::Question(format!("txn {txn_id} is not in the ledger")))
     }
 

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use super::input::{self, day_to_date};
 use super::output::TraceNote;
+use super::txn_index::TxnIndex;
 use super::{normalise_name, TaintSpec, TraceError, TraceInput};
 use crate::ledger::col;
 
@@ -51,7 +52,8 @@ pub(crate) struct Prepared {
     pub notes: Vec<TraceNote>,
     /// Destinations of interest (rows), in the order the spec names them.
     pub destinations: Vec<u32>,
-    pub row_by_txn: HashMap<String, u32>,
+    /// Finds a row by its `txn_id` ([`Prepared::row_of`]).
+    pub txn_index: TxnIndex,
     /// Wall-clock time of each preparation step (for benchmarks only).
     pub timings: Vec<(&'static str, std::time::Duration)>,
     /// Rows kept for the record but not counted (amount taken as 0), with the reason.
@@ -69,6 +71,11 @@ struct MsbFields {
 }
 
 impl Prepared {
+    /// The row holding `txn`, if the ledger has it.
+    pub fn row_of(&self, txn: &str) -> Option<u32> {
+        self.txn_index.get(&self.txn_id, txn)
+    }
+
     /// Whether a row is a credit whose money came from another case account.
     pub fn is_linked_credit(&self, row: u32) -> bool {
         self.amount[row as usize] > 0 && self.link[row as usize] != NONE
@@ -144,7 +151,7 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
         classified: Vec::new(),
         notes: Vec::new(),
         destinations: Vec::new(),
-        row_by_txn: HashMap::with_capacity(n),
+        txn_index: TxnIndex::default(),
         timings: Vec::new(),
         excluded: HashMap::new(),
     };
@@ -191,11 +198,7 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
                 account: p.accounts[a as usize].clone(),
             });
         }
-        let txn = std::mem::take(&mut txn_raw[i]);
-        if p.row_by_txn.insert(txn.clone(), row as u32).is_some() {
-            return Err(bad(L, format!("txn_id {txn} appears twice")));
-        }
-        p.txn_id.push(txn);
+        p.txn_id.push(std::mem::take(&mut txn_raw[i]));
         p.account.push(a);
         p.seq.push(seq_raw[i]);
         p.date.push(date_raw[i]);
@@ -212,6 +215,8 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
         msb.party.push(take(&mut party_raw));
     }
 
+    p.txn_index =
+        TxnIndex::build(&p.txn_id).map_err(|txn| bad(L, format!("txn_id {txn} appears twice")))?;
     let indexed = clock.elapsed();
     link_transfers(&mut p, input)?;
     link_money_transfers(&mut p, &msb);
@@ -254,7 +259,7 @@ fn link_transfers(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceE
     for i in 0..debits.len() {
         let name = ids[i].clone().unwrap_or_else(|| format!("row {}", i + 1));
         let find = |txn: &str| {
-            p.row_by_txn.get(txn).copied().ok_or_else(|| {
+            p.row_of(txn).ok_or_else(|| {
                 bad(
                     T,
                     format!("transfer {name} names txn {txn}, which is not in the ledger"),
@@ -536,9 +541,7 @@ fn schedule(p: &mut Prepared) {
 fn classify(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> {
     let spec = input.spec;
     let row_of = |key: &str, txn: &str| -> Result<u32, TraceError> {
-        p.row_by_txn
-            .get(txn)
-            .copied()
+        p.row_of(txn)
             .ok_or_else(|| spec_err(key, format!("names txn {txn}, which is not in the ledger")))
     };
     let mut tainted_txn: HashSet<u32> = HashSet::new();
@@ -616,7 +619,7 @@ fn classify(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> 
         let txns = input::required_strings(df, F, "txn_id")?;
         let wanted = |rule: &str| spec.tainted_findings.iter().any(|f| f == "*" || f == rule);
         for (rule, txn) in rules.iter().zip(&txns) {
-            let row = *p.row_by_txn.get(txn).ok_or_else(|| {
+            let row = p.row_of(txn).ok_or_else(|| {
                 bad(
                     F,
                     format!("finding {rule} names txn {txn}, which is not in the ledger"),
@@ -751,7 +754,7 @@ fn classify(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> 
 
 fn destinations(p: &mut Prepared, spec: &TaintSpec) -> Result<(), TraceError> {
     for txn in &spec.destinations {
-        let row = *p.row_by_txn.get(txn).ok_or_else(|| {
+        let row = p.row_of(txn).ok_or_else(|| {
             spec_err(
                 "destinations",
                 format!("names txn {txn}, which is not in the ledger"),

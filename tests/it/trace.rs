@@ -1377,3 +1377,22 @@ fn demo_money_transfer_to_the_associate_is_followed() {
         .unwrap();
     assert!(!t.origin_txn_ids().contains(&payout.as_str()));
 }
+
+#[test]
+fn a_txn_id_used_twice_is_refused_by_name() {
+    let rows = vec![
+        row("K1", "A", 1, 1, 100_00, Channel::CashDeposit),
+        row("K2", "A", 2, 2, -50_00, Channel::Transfer),
+        row("K1", "B", 3, 2, 10_00, Channel::Transfer),
+    ];
+    let ledger = ledger_frame(&rows).unwrap();
+    let e = trace(&TraceInput {
+        ledger: &ledger,
+        transfers: None,
+        finding_evidence: None,
+        spec: &tainted_ids(&["K2"]),
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("txn_id K1 appears twice"), "{e}");
+}

@@ -1,0 +1,102 @@
+//! Finding a ledger row by its `txn_id` without a map of owned strings.
+//!
+//! Tracing looks rows up by `txn_id` a few times per transfer, finding and destination, but
+//! the ledger can hold tens of millions of rows. A `HashMap<String, u32>` of every row costs
+//! a copy of every id and grows by rehashing; at 10 million rows building it was the
+//! largest step of preparation. Here each row contributes a 64-bit hash of its id and its
+//! row number (12 bytes), sorted once; a lookup binary-searches the hash and confirms the
+//! string itself, so a hash collision can never return the wrong row. The hash is SipHash
+//! with fixed keys (`DefaultHasher::new()`), so the index is the same on every run.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+/// Sorted `(hash of txn_id, row)` pairs.
+#[derive(Debug, Default, Clone)]
+pub struct TxnIndex {
+    entries: Vec<(u64, u32)>,
+}
+
+fn hash(txn: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    txn.hash(&mut h);
+    h.finish()
+}
+
+impl TxnIndex {
+    /// Index `txn_ids` (row `i` holds `txn_ids[i]`). When an id appears more than once,
+    /// returns the id whose second appearance comes first, as a scan in row order would
+    /// meet it.
+    pub fn build(txn_ids: &[String]) -> Result<Self, String> {
+        let mut entries: Vec<(u64, u32)> = txn_ids
+            .iter()
+            .enumerate()
+            .map(|(row, t)| (hash(t), row as u32))
+            .collect();
+        entries.sort_unstable();
+        // Equal hashes are adjacent and, within them, rows ascend. A duplicate is an equal
+        // string among equal hashes; its second appearance is the smallest later row
+        // holding the same string.
+        let mut first_repeat: Option<u32> = None;
+        let mut start = 0;
+        while start < entries.len() {
+            let mut end = start + 1;
+            while end < entries.len() && entries[end].0 == entries[start].0 {
+                end += 1;
+            }
+            if end - start > 1 {
+                let group = &entries[start..end];
+                for (j, &(_, later)) in group.iter().enumerate().skip(1) {
+                    let id = &txn_ids[later as usize];
+                    if group[..j].iter().any(|&(_, r)| &txn_ids[r as usize] == id) {
+                        first_repeat = Some(first_repeat.map_or(later, |f| f.min(later)));
+                        break;
+                    }
+                }
+            }
+            start = end;
+        }
+        match first_repeat {
+            Some(row) => Err(txn_ids[row as usize].clone()),
+            None => Ok(TxnIndex { entries }),
+        }
+    }
+
+    /// The row holding `txn`, if any. `txn_ids` must be the slice the index was built from.
+    pub fn get(&self, txn_ids: &[String], txn: &str) -> Option<u32> {
+        let h = hash(txn);
+        let from = self.entries.partition_point(|&(e, _)| e < h);
+        self.entries[from..]
+            .iter()
+            .take_while(|&&(e, _)| e == h)
+            .map(|&(_, row)| row)
+            .find(|&row| txn_ids[row as usize] == txn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn finds_every_row_and_nothing_else() {
+        let t = ids(&["a-L2", "a-L3", "b-L2", "a-L10"]);
+        let ix = TxnIndex::build(&t).unwrap();
+        for (row, id) in t.iter().enumerate() {
+            assert_eq!(ix.get(&t, id), Some(row as u32));
+        }
+        assert_eq!(ix.get(&t, "a-L4"), None);
+        assert_eq!(ix.get(&t, ""), None);
+    }
+
+    #[test]
+    fn names_the_id_whose_second_appearance_comes_first() {
+        let t = ids(&["x", "y", "z", "y", "x"]);
+        assert_eq!(TxnIndex::build(&t).unwrap_err(), "y");
+        let t = ids(&["x", "y", "x", "y"]);
+        assert_eq!(TxnIndex::build(&t).unwrap_err(), "x");
+    }
+}
