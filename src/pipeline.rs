@@ -19,7 +19,9 @@ use crate::ingest::detect::detect;
 use crate::ingest::{check_memory, ingest_case, IngestError, Ingested, Registry, SourceReport};
 use crate::money::{format_amount, from_minor_units};
 use crate::report::manifest::{CaseInfo, Counts, Input, LayoutUse, Manifest, RuleUse, Tool};
-use crate::report::{court, csv_out, ensure_dir, parquet_out, write_atomic, OutputFile};
+use crate::report::{
+    court, csv_out, ensure_dir, parquet_out, write_atomic, write_frame_csv, OutputFile,
+};
 use crate::rules::{rules_for_case, run_rules, Findings, Reference};
 use crate::trace::{trace, Trace, TraceInput};
 use crate::verify::{verify, Verified};
@@ -322,9 +324,7 @@ fn write_outputs(
     let parquet = parquet_out::to_parquet_bytes("ledger.parquet", ledger, metadata)?;
     outputs.push(write_atomic(dir, "ledger.parquet", &parquet)?);
     drop(parquet);
-    let ledger_csv = csv_out::frame_to_csv("ledger.csv", ledger)?;
-    outputs.push(write_atomic(dir, "ledger.csv", &ledger_csv)?);
-    drop(ledger_csv);
+    outputs.push(write_frame_csv(dir, "ledger.csv", ledger)?);
     outputs.push(write_atomic(
         dir,
         "rejects.csv",
@@ -350,11 +350,7 @@ fn write_outputs(
             ("duplicates.csv", &v.duplicates),
             ("transfers.csv", &v.transfers),
         ] {
-            outputs.push(write_atomic(
-                dir,
-                name,
-                &csv_out::frame_to_csv(name, frame)?,
-            )?);
+            outputs.push(write_frame_csv(dir, name, frame)?);
         }
         let mut summary = v.summary.join("\n\n");
         summary.push('\n');
@@ -381,21 +377,13 @@ fn write_outputs(
             "proceeds.version".to_string(),
             env!("CARGO_PKG_VERSION").to_string(),
         )];
-        outputs.push(write_atomic(
-            dir,
-            "findings.csv",
-            &csv_out::frame_to_csv("findings.csv", &f.findings)?,
-        )?);
+        outputs.push(write_frame_csv(dir, "findings.csv", &f.findings)?);
         outputs.push(write_atomic(
             dir,
             "findings.parquet",
             &parquet_out::to_parquet_bytes("findings.parquet", &f.findings, evidence_meta)?,
         )?);
-        outputs.push(write_atomic(
-            dir,
-            "finding_evidence.csv",
-            &csv_out::frame_to_csv("finding_evidence.csv", &f.evidence)?,
-        )?);
+        outputs.push(write_frame_csv(dir, "finding_evidence.csv", &f.evidence)?);
         for r in &f.rules {
             rules.push(RuleUse {
                 id: r.id.clone(),
@@ -424,11 +412,7 @@ fn write_outputs(
                 ("trace_notes.csv", t.notes_frame()?),
             ];
             for (name, frame) in &frames {
-                outputs.push(write_atomic(
-                    dir,
-                    name,
-                    &csv_out::frame_to_csv(name, frame)?,
-                )?);
+                outputs.push(write_frame_csv(dir, name, frame)?);
             }
             trace_frames = Some(frames.map(|(_, f)| f));
             stage_notes.push(format!(
@@ -452,11 +436,7 @@ fn write_outputs(
                 ("schedule_available_amount.csv", s.available_frame()?),
                 ("schedule_tainted_gifts.csv", s.gifts_frame()?),
             ] {
-                outputs.push(write_atomic(
-                    dir,
-                    name,
-                    &csv_out::frame_to_csv(name, &frame)?,
-                )?);
+                outputs.push(write_frame_csv(dir, name, &frame)?);
             }
             let mut reference_inputs = Vec::new();
             for r in &case.reference_data {

@@ -44,34 +44,74 @@ pub fn to_csv_bytes(
     w.into_inner().map_err(|e| encode_err(name, e))
 }
 
-/// A frame as CSV: every column in order, nulls as empty cells, Decimal/number/date
-/// columns unsanitised, text columns sanitised.
+/// Rows cast to text and written at a time by [`write_frame_csv`]: bounds the memory a
+/// large frame's text takes while it is written.
+const CSV_BATCH_ROWS: usize = 65_536;
+
+/// A frame as CSV bytes ([`write_frame_csv`] into memory).
 pub fn frame_to_csv(name: &str, df: &DataFrame) -> Result<Vec<u8>, ReportError> {
+    write_frame_csv(name, df, Vec::new())
+}
+
+/// A frame as CSV: every column in order, nulls as empty cells, Decimal/number/date
+/// columns unsanitised, text columns sanitised. Written `CSV_BATCH_ROWS` rows at a time,
+/// so only one batch is ever held as text; returns the writer.
+pub fn write_frame_csv<W: std::io::Write>(
+    name: &str,
+    df: &DataFrame,
+    out: W,
+) -> Result<W, ReportError> {
+    write_frame_csv_batched(name, df, out, CSV_BATCH_ROWS)
+}
+
+fn write_frame_csv_batched<W: std::io::Write>(
+    name: &str,
+    df: &DataFrame,
+    out: W,
+    batch_rows: usize,
+) -> Result<W, ReportError> {
     let header: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
-    let numeric: Vec<&str> = df
+    let sanitise: Vec<bool> = df
         .columns()
         .iter()
-        .filter(|c| !matches!(c.dtype(), DataType::String))
-        .map(|c| c.name().as_str())
+        .map(|c| matches!(c.dtype(), DataType::String))
         .collect();
-    let as_text: Vec<StringChunked> = df
-        .columns()
-        .iter()
-        .map(|c| {
-            c.as_materialized_series()
-                .cast(&DataType::String)
-                .and_then(|s| s.str().cloned())
-        })
-        .collect::<PolarsResult<_>>()
-        .map_err(|e| encode_err(name, e))?;
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(out);
+    w.write_record(&header).map_err(|e| encode_err(name, e))?;
     let height = df.height();
-    let rows = (0..height).map(|i| {
-        as_text
+    let mut offset = 0;
+    while offset < height {
+        let len = batch_rows.max(1).min(height - offset);
+        let batch = df.slice(offset as i64, len);
+        let as_text: Vec<StringChunked> = batch
+            .columns()
             .iter()
-            .map(|ca| ca.get(i).unwrap_or("").to_string())
-            .collect::<Vec<String>>()
-    });
-    to_csv_bytes(name, &header, &numeric, rows)
+            .map(|c| {
+                c.as_materialized_series()
+                    .cast(&DataType::String)
+                    .and_then(|s| s.str().map(|s| s.rechunk().into_owned()))
+            })
+            .collect::<PolarsResult<_>>()
+            .map_err(|e| encode_err(name, e))?;
+        let mut cells: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(header.len());
+        for i in 0..len {
+            cells.clear();
+            cells.extend(as_text.iter().zip(&sanitise).map(|(ca, &sanitise)| {
+                let cell = ca.get(i).unwrap_or("");
+                if sanitise {
+                    sanitize_text(cell)
+                } else {
+                    std::borrow::Cow::Borrowed(cell)
+                }
+            }));
+            w.write_record(cells.iter().map(|c| c.as_bytes()))
+                .map_err(|e| encode_err(name, e))?;
+        }
+        offset += len;
+    }
+    w.into_inner().map_err(|e| encode_err(name, e.error()))
 }
 
 /// `rejects.csv`
@@ -183,4 +223,63 @@ pub fn sources_csv(sources: &[SourceReport]) -> Result<Vec<u8>, ReportError> {
             ]
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame() -> DataFrame {
+        let amounts = Int128Chunked::from_iter_values(
+            "amount".into(),
+            [12345i128, -5, 0, 100, -99999].into_iter(),
+        )
+        .into_decimal(18, 2)
+        .unwrap()
+        .into_series()
+        .into_column();
+        let dates = Series::new(
+            "date".into(),
+            [
+                chrono::NaiveDate::from_ymd_opt(2024, 1, 2),
+                None,
+                chrono::NaiveDate::from_ymd_opt(1999, 12, 31),
+                chrono::NaiveDate::from_ymd_opt(2024, 2, 29),
+                chrono::NaiveDate::from_ymd_opt(2100, 1, 1),
+            ],
+        )
+        .cast(&DataType::Date)
+        .unwrap()
+        .into_column();
+        let text = Column::new(
+            "text".into(),
+            [
+                Some("plain"),
+                Some("=HYPERLINK(\"x\")"),
+                None,
+                Some("a,b \"q\""),
+                Some(""),
+            ],
+        );
+        DataFrame::new(5, vec![text, amounts, dates]).unwrap()
+    }
+
+    #[test]
+    fn a_frame_is_written_the_same_whatever_the_batch() {
+        let df = frame();
+        let whole = write_frame_csv_batched("t.csv", &df, Vec::new(), 1000).unwrap();
+        for batch in [1, 2, 3, 4, 5] {
+            let b = write_frame_csv_batched("t.csv", &df, Vec::new(), batch).unwrap();
+            assert_eq!(b, whole, "batch of {batch}");
+        }
+        assert_eq!(
+            String::from_utf8(whole).unwrap(),
+            "text,amount,date\r\n\
+             plain,123.45,2024-01-02\r\n\
+             \"'=HYPERLINK(\"\"x\"\")\",-0.05,\r\n\
+             ,0.00,1999-12-31\r\n\
+             \"a,b \"\"q\"\"\",1.00,2024-02-29\r\n\
+             ,-999.99,2100-01-01\r\n"
+        );
+    }
 }

@@ -63,6 +63,95 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<OutputFile, 
     })
 }
 
+/// An output being written: bytes go to `dir/.NAME.partial` and into its SHA-256 as they
+/// are written, so a large output is never held whole in memory; [`AtomicWriter::finish`]
+/// makes it durable and renames it into place. Dropped without `finish` (an error part way),
+/// only the `.partial` file is left, which no reader takes for a finished output and
+/// `verify-manifest` reports.
+pub struct AtomicWriter {
+    name: String,
+    path: PathBuf,
+    tmp: PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+    hash: crate::hash::Sha256Stream,
+    size: u64,
+}
+
+impl AtomicWriter {
+    pub fn create(dir: &Path, name: &str) -> Result<Self, ReportError> {
+        let path = dir.join(name);
+        let tmp = dir.join(format!(".{name}.partial"));
+        let file = std::fs::File::create(&tmp).map_err(|source| ReportError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(AtomicWriter {
+            name: name.to_string(),
+            path,
+            tmp,
+            file: std::io::BufWriter::with_capacity(1 << 20, file),
+            hash: Default::default(),
+            size: 0,
+        })
+    }
+
+    /// The error for a failure while writing this output.
+    pub fn error(&self, source: std::io::Error) -> ReportError {
+        ReportError::Write {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Flush, sync and rename into place.
+    pub fn finish(self) -> Result<OutputFile, ReportError> {
+        let AtomicWriter {
+            name,
+            path,
+            tmp,
+            file,
+            hash,
+            size,
+        } = self;
+        let err = |source| ReportError::Write {
+            path: path.clone(),
+            source,
+        };
+        let file = file.into_inner().map_err(|e| err(e.into_error()))?;
+        file.sync_all().map_err(err)?;
+        drop(file);
+        std::fs::rename(&tmp, &path).map_err(err)?;
+        Ok(OutputFile {
+            file: name,
+            sha256: hash.finish(),
+            size_bytes: size,
+        })
+    }
+}
+
+impl std::io::Write for AtomicWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Write `frame` to `dir/name` as CSV ([`csv_out::write_frame_csv`]), streamed through an
+/// [`AtomicWriter`].
+pub fn write_frame_csv(
+    dir: &Path,
+    name: &str,
+    frame: &polars::prelude::DataFrame,
+) -> Result<OutputFile, ReportError> {
+    let w = AtomicWriter::create(dir, name)?;
+    csv_out::write_frame_csv(name, frame, w)?.finish()
+}
+
 /// Create the output folder if needed.
 pub fn ensure_dir(dir: &Path) -> Result<(), ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::OutputDir {
