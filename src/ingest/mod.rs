@@ -907,3 +907,84 @@ fn masked_tail(raw: &str) -> String {
         .rev()
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::{Account, AccountKind};
+
+    fn account(
+        id: &str,
+        sort_code: Option<&str>,
+        number: Option<&str>,
+        iban: Option<&str>,
+    ) -> Account {
+        Account {
+            id: id.to_string(),
+            holder: "H".to_string(),
+            bank: "B".to_string(),
+            sort_code: sort_code.map(str::to_string),
+            account_number: number.map(str::to_string),
+            iban: iban.map(str::to_string),
+            currency: "GBP".to_string(),
+            kind: AccountKind::Personal,
+            business_type: None,
+            controlled_by: Vec::new(),
+        }
+    }
+
+    /// The index finds exactly the accounts a scan of every account with
+    /// `identifier_matches` finds, in the same order.
+    #[test]
+    fn the_account_index_finds_what_a_scan_finds() {
+        let mut case = Case::ad_hoc(std::path::Path::new("Cargo.toml"), "t", "GBP").unwrap();
+        case.accounts = vec![
+            account("A", Some("112233"), Some("12345678"), None),
+            account("B", Some("445566"), Some("12345678"), None),
+            account("C", None, Some("99995678"), None),
+            account("D", None, None, Some("GB29NWBK60161331926819")),
+            account("E", None, None, Some("DE89370400440532013000")),
+            account("F", Some("112233"), Some("5678"), None),
+            account("G", None, None, None),
+            account("H", Some("000000"), Some("123"), None),
+        ];
+        let index = AccountIndex::new(&case);
+        let identifiers = [
+            "12345678",
+            "11-22-33 12345678",
+            "112233 12345678",
+            "****5678",
+            "XXXX5678",
+            "xxxx 5678",
+            "***678",
+            "5678",
+            "GB29 NWBK 6016 1331 9268 19",
+            "gb29nwbk60161331926819",
+            "60161331926819",
+            "37040044/0532013000",
+            "XXX0532013000",
+            "*0532013000",
+            "000000123",
+            "123",
+            "abc",
+            "",
+        ];
+        for raw in identifiers {
+            let scan: Vec<usize> = (0..case.accounts.len())
+                .filter(|&i| identifier_matches(&case.accounts[i], raw))
+                .collect();
+            assert_eq!(index.matching(&case, raw), scan, "{raw:?}");
+        }
+        // The declared account decides when it matches, and contradicts when it does not.
+        let mut source = case.sources[0].clone();
+        source.account = Some("B".to_string());
+        let resolver = AccountResolver::new(&case, &index, &source);
+        assert_eq!(resolver.assign(Some("12345678")), Ok(1));
+        assert!(resolver.assign(Some("99995678")).is_err());
+        source.account = None;
+        let resolver = AccountResolver::new(&case, &index, &source);
+        assert_eq!(resolver.assign(Some("99995678")), Ok(2));
+        let several = resolver.assign(Some("12345678")).unwrap_err();
+        assert!(several.contains("(A, B)"), "{several}");
+    }
+}
