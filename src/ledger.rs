@@ -180,6 +180,62 @@ pub struct LedgerRow {
     pub excluded_reason: Option<String>,
 }
 
+/// A [`LedgerRow`] with its text borrowed, for [`LedgerBuilder::push_row`]: the builder
+/// copies text into its own column buffers, so a row costs no allocation of its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerRowRef<'a> {
+    pub source_line: u32,
+    pub sub: u32,
+    pub order_in_source: u64,
+    pub booking_date: NaiveDate,
+    pub value_date: Option<NaiveDate>,
+    pub amount: Decimal,
+    pub currency: &'a str,
+    pub amount_base: Option<Decimal>,
+    pub balance: Option<Decimal>,
+    pub channel: Channel,
+    pub counterparty_name: Option<&'a str>,
+    pub counterparty_account: Option<&'a str>,
+    pub description: &'a str,
+    pub location: Option<&'a str>,
+    pub bank_type: Option<&'a str>,
+    pub bank_txn_id: Option<&'a str>,
+    pub booking_time: Option<&'a str>,
+    pub reversal: bool,
+    pub party: &'a Party,
+    pub counterparty_country: Option<&'a str>,
+    pub excluded_reason: Option<&'a str>,
+}
+
+impl LedgerRow {
+    /// The row with its text borrowed.
+    pub fn as_ref(&self) -> LedgerRowRef<'_> {
+        LedgerRowRef {
+            source_line: self.source_line,
+            sub: self.sub,
+            order_in_source: self.order_in_source,
+            booking_date: self.booking_date,
+            value_date: self.value_date,
+            amount: self.amount,
+            currency: &self.currency,
+            amount_base: self.amount_base,
+            balance: self.balance,
+            channel: self.channel,
+            counterparty_name: self.counterparty_name.as_deref(),
+            counterparty_account: self.counterparty_account.as_deref(),
+            description: &self.description,
+            location: self.location.as_deref(),
+            bank_type: self.bank_type.as_deref(),
+            bank_txn_id: self.bank_txn_id.as_deref(),
+            booking_time: self.booking_time.as_deref(),
+            reversal: self.reversal,
+            party: &self.party,
+            counterparty_country: self.counterparty_country.as_deref(),
+            excluded_reason: self.excluded_reason.as_deref(),
+        }
+    }
+}
+
 /// The person on the case side of a record that names one (money-transfer records).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Party {
@@ -191,46 +247,129 @@ pub struct Party {
 /// The stable transaction id: the first 12 hex digits of the source's SHA-256, the line,
 /// and the part number when a record yields several rows. Same bytes → same id.
 pub fn txn_id(source_sha256: &str, line: u32, sub: u32) -> String {
+    let mut id = String::new();
+    write_txn_id(&mut id, source_sha256, line, sub);
+    id
+}
+
+/// [`txn_id`] written into `out` (cleared first), so a column of ids reuses one buffer.
+fn write_txn_id(out: &mut String, source_sha256: &str, line: u32, sub: u32) {
+    use std::fmt::Write;
+    out.clear();
     let prefix = source_sha256.get(..12).unwrap_or(source_sha256);
-    if sub == 0 {
-        format!("{prefix}-L{line}")
+    // Writing into a String cannot fail.
+    let _ = if sub == 0 {
+        write!(out, "{prefix}-L{line}")
     } else {
-        format!("{prefix}-L{line}.{sub}")
+        write!(out, "{prefix}-L{line}.{sub}")
+    };
+}
+
+/// One text column, every cell's bytes in one buffer: no `String` per cell to allocate,
+/// sort or free.
+#[derive(Debug, Default)]
+struct TextColumn {
+    bytes: String,
+    /// Per row, where its value ends in `bytes` (it starts where the previous row's ends).
+    ends: Vec<usize>,
+    /// Per row, whether it has a value (`None` is not the empty string).
+    present: Vec<bool>,
+}
+
+impl TextColumn {
+    fn push(&mut self, value: Option<&str>) {
+        if let Some(v) = value {
+            self.bytes.push_str(v);
+        }
+        self.ends.push(self.bytes.len());
+        self.present.push(value.is_some());
     }
+
+    fn get(&self, row: usize) -> Option<&str> {
+        if !self.present[row] {
+            return None;
+        }
+        let start = if row == 0 { 0 } else { self.ends[row - 1] };
+        self.bytes.get(start..self.ends[row])
+    }
+
+    /// The column in the given row order.
+    fn column(&self, name: &str, order: &[u32]) -> Column {
+        let mut out = StringChunkedBuilder::new(name.into(), order.len());
+        for &i in order {
+            out.append_option(self.get(i as usize));
+        }
+        out.finish().into_series().into_column()
+    }
+}
+
+/// Position of a distinct value in a builder's small table of values.
+fn intern(table: &mut Vec<String>, value: &str) -> u32 {
+    match table.iter().position(|v| v == value) {
+        Some(i) => i as u32,
+        None => {
+            table.push(value.to_string());
+            (table.len() - 1) as u32
+        }
+    }
+}
+
+/// A column whose few distinct values (sources, accounts, currencies, channels) are
+/// stored once and gathered per row: the rows share the values' bytes.
+fn gathered<'v>(
+    name: &str,
+    values: impl Iterator<Item = Option<&'v str>>,
+    picks: impl Iterator<Item = u32>,
+) -> PolarsResult<Column> {
+    let values: StringChunked = values.collect();
+    let picks = IdxCa::from_vec(
+        PlSmallStr::EMPTY,
+        picks.map(|p| p as IdxSize).collect::<Vec<IdxSize>>(),
+    );
+    Ok(values
+        .take(&picks)?
+        .with_name(name.into())
+        .into_series()
+        .into_column())
 }
 
 /// Collects ledger rows column by column.
 #[derive(Debug, Default)]
 pub struct LedgerBuilder {
+    /// The sources rows came from, by slot ([`LedgerBuilder::add_source`]).
+    sources: Vec<Provenance>,
+    /// Account keys, once per account position (again if a position's key changes).
+    account_ids: Vec<String>,
+    /// Per account position in the case file, where its key is in `account_ids`.
+    account_id_at: Vec<Option<u32>>,
+    currencies: Vec<String>,
     account_order: Vec<u32>,
-    source_order: Vec<u32>,
+    /// Per row, its account key's position in `account_ids`.
+    account_id: Vec<u32>,
+    source_slot: Vec<u32>,
     row_order: Vec<u64>,
-    txn_id: Vec<String>,
-    account_id: Vec<String>,
-    source_file: Vec<String>,
-    source_sha256: Vec<String>,
     source_line: Vec<u32>,
-    exhibit: Vec<Option<String>>,
+    sub: Vec<u32>,
     booking_date: Vec<NaiveDate>,
     value_date: Vec<Option<NaiveDate>>,
     amount: Vec<i128>,
-    currency: Vec<String>,
+    currency: Vec<u32>,
     amount_base: Vec<Option<i128>>,
     balance: Vec<Option<i128>>,
-    channel: Vec<&'static str>,
-    counterparty_name: Vec<Option<String>>,
-    counterparty_account: Vec<Option<String>>,
-    description: Vec<String>,
-    location: Vec<Option<String>>,
-    bank_type: Vec<Option<String>>,
-    bank_txn_id: Vec<Option<String>>,
-    booking_time: Vec<Option<String>>,
+    channel: Vec<Channel>,
+    counterparty_name: TextColumn,
+    counterparty_account: TextColumn,
+    description: TextColumn,
+    location: TextColumn,
+    bank_type: TextColumn,
+    bank_txn_id: TextColumn,
+    booking_time: TextColumn,
     reversal: Vec<bool>,
-    party_name: Vec<Option<String>>,
-    party_address: Vec<Option<String>>,
-    party_id: Vec<Option<String>>,
-    counterparty_country: Vec<Option<String>>,
-    excluded_reason: Vec<Option<String>>,
+    party_name: TextColumn,
+    party_address: TextColumn,
+    party_id: TextColumn,
+    counterparty_country: TextColumn,
+    excluded_reason: TextColumn,
 }
 
 impl LedgerBuilder {
@@ -241,81 +380,105 @@ impl LedgerBuilder {
 
     /// Rows collected so far.
     pub fn len(&self) -> usize {
-        self.txn_id.len()
+        self.account_order.len()
     }
 
     /// Whether no row has been collected.
     pub fn is_empty(&self) -> bool {
-        self.txn_id.is_empty()
+        self.account_order.is_empty()
+    }
+
+    /// Register a source whose rows follow; pass the returned slot to
+    /// [`LedgerBuilder::push_row`].
+    pub fn add_source(&mut self, provenance: Provenance) -> u32 {
+        self.sources.push(provenance);
+        (self.sources.len() - 1) as u32
     }
 
     /// Add a row. `account_order` is the account's position in the case file.
     pub fn push(&mut self, account_order: u32, provenance: &Provenance, row: LedgerRow) {
+        let slot = match self.sources.last() {
+            Some(last) if last == provenance => (self.sources.len() - 1) as u32,
+            _ => self.add_source(provenance.clone()),
+        };
+        self.push_row(slot, account_order, &row.account_id, row.as_ref());
+    }
+
+    /// Add a row from the source in `source_slot` ([`LedgerBuilder::add_source`]).
+    /// `account_order` is the account's position in the case file and `account_id` its key.
+    pub fn push_row(
+        &mut self,
+        source_slot: u32,
+        account_order: u32,
+        account_id: &str,
+        row: LedgerRowRef<'_>,
+    ) {
+        let at = account_order as usize;
+        if self.account_id_at.len() <= at {
+            self.account_id_at.resize(at + 1, None);
+        }
+        let key = match self.account_id_at[at] {
+            Some(k) if self.account_ids[k as usize] == account_id => k,
+            _ => {
+                // Not searched for: a key seen first under this position is stored again.
+                self.account_ids.push(account_id.to_string());
+                let k = (self.account_ids.len() - 1) as u32;
+                self.account_id_at[at] = Some(k);
+                k
+            }
+        };
+        self.account_id.push(key);
         self.account_order.push(account_order);
-        self.source_order.push(provenance.source_index);
+        self.source_slot.push(source_slot);
         self.row_order.push(row.order_in_source);
-        self.txn_id
-            .push(txn_id(&provenance.source_sha256, row.source_line, row.sub));
-        self.account_id.push(row.account_id);
-        self.source_file.push(provenance.source_file.clone());
-        self.source_sha256.push(provenance.source_sha256.clone());
         self.source_line.push(row.source_line);
-        self.exhibit.push(provenance.exhibit.clone());
+        self.sub.push(row.sub);
         self.booking_date.push(row.booking_date);
         self.value_date.push(row.value_date);
         self.amount.push(to_minor_units(row.amount));
-        self.currency.push(row.currency);
+        let currency = intern(&mut self.currencies, row.currency);
+        self.currency.push(currency);
         self.amount_base.push(row.amount_base.map(to_minor_units));
         self.balance.push(row.balance.map(to_minor_units));
-        self.channel.push(row.channel.as_str());
+        self.channel.push(row.channel);
         self.counterparty_name.push(row.counterparty_name);
         self.counterparty_account.push(row.counterparty_account);
-        self.description.push(row.description);
+        self.description.push(Some(row.description));
         self.location.push(row.location);
         self.bank_type.push(row.bank_type);
         self.bank_txn_id.push(row.bank_txn_id);
         self.booking_time.push(row.booking_time);
         self.reversal.push(row.reversal);
-        self.party_name.push(row.party.name);
-        self.party_address.push(row.party.address);
-        self.party_id.push(row.party.id);
+        self.party_name.push(row.party.name.as_deref());
+        self.party_address.push(row.party.address.as_deref());
+        self.party_id.push(row.party.id.as_deref());
         self.counterparty_country.push(row.counterparty_country);
         self.excluded_reason.push(row.excluded_reason);
     }
 
     /// The ledger as a frame in canonical order, with `seq` numbering that order from 1.
-    pub fn finish(mut self) -> PolarsResult<DataFrame> {
+    pub fn finish(self) -> PolarsResult<DataFrame> {
         use col::*;
-        let n = self.txn_id.len();
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        // Borrowed keys: the order is total (txn ids are unique), so an unstable sort gives
-        // the same order as a stable one.
-        order.sort_unstable_by(|&a, &b| {
-            let (a, b) = (a as usize, b as usize);
-            (
-                self.account_order[a],
-                self.booking_date[a],
-                self.source_order[a],
-                self.row_order[a],
-                &self.txn_id[a],
-            )
-                .cmp(&(
-                    self.account_order[b],
-                    self.booking_date[b],
-                    self.source_order[b],
-                    self.row_order[b],
-                    &self.txn_id[b],
-                ))
-        });
-        // Each index appears once in `order`, so every string is moved out, not cloned.
-        let take = |v: &mut Vec<String>| -> Vec<String> {
-            order
-                .iter()
-                .map(|&i| std::mem::take(&mut v[i as usize]))
-                .collect()
+        let n = self.len();
+        let order = self.canonical_order();
+        let sha = |i: usize| {
+            self.sources[self.source_slot[i] as usize]
+                .source_sha256
+                .as_str()
         };
-        let take_opt = |v: &mut Vec<Option<String>>| -> Vec<Option<String>> {
-            order.iter().map(|&i| v[i as usize].take()).collect()
+        let mut txn_ids = StringChunkedBuilder::new(TXN_ID.into(), n);
+        let mut id = String::new();
+        for &i in &order {
+            let i = i as usize;
+            write_txn_id(&mut id, sha(i), self.source_line[i], self.sub[i]);
+            txn_ids.append_value(id.as_str());
+        }
+        let by_source = |name: &str, value: fn(&Provenance) -> Option<&str>| {
+            gathered(
+                name,
+                self.sources.iter().map(value),
+                order.iter().map(|&i| self.source_slot[i as usize]),
+            )
         };
         let money = |name: &str, v: Vec<Option<i128>>| -> PolarsResult<Column> {
             let ca = Int128Chunked::from_iter_options(name.into(), v.into_iter());
@@ -325,10 +488,14 @@ impl LedgerBuilder {
             Series::new(name.into(), v.as_slice()).into_column()
         };
         let columns = vec![
-            Column::new(TXN_ID.into(), take(&mut self.txn_id)),
-            Column::new(ACCOUNT_ID.into(), take(&mut self.account_id)),
-            Column::new(SOURCE_FILE.into(), take(&mut self.source_file)),
-            Column::new(SOURCE_SHA256.into(), take(&mut self.source_sha256)),
+            txn_ids.finish().into_series().into_column(),
+            gathered(
+                ACCOUNT_ID,
+                self.account_ids.iter().map(|a| Some(a.as_str())),
+                order.iter().map(|&i| self.account_id[i as usize]),
+            )?,
+            by_source(SOURCE_FILE, |p| Some(p.source_file.as_str()))?,
+            by_source(SOURCE_SHA256, |p| Some(p.source_sha256.as_str()))?,
             Column::new(
                 SOURCE_LINE.into(),
                 order
@@ -336,7 +503,7 @@ impl LedgerBuilder {
                     .map(|&i| self.source_line[i as usize])
                     .collect::<Vec<u32>>(),
             ),
-            Column::new(EXHIBIT.into(), take_opt(&mut self.exhibit)),
+            by_source(EXHIBIT, |p| p.exhibit.as_deref())?,
             Column::new(SEQ.into(), (1..=n as u64).collect::<Vec<u64>>()),
             date(
                 BOOKING_DATE,
@@ -356,7 +523,11 @@ impl LedgerBuilder {
                     .map(|&i| Some(self.amount[i as usize]))
                     .collect(),
             )?,
-            Column::new(CURRENCY.into(), take(&mut self.currency)),
+            gathered(
+                CURRENCY,
+                self.currencies.iter().map(|c| Some(c.as_str())),
+                order.iter().map(|&i| self.currency[i as usize]),
+            )?,
             money(
                 AMOUNT_BASE,
                 order
@@ -368,26 +539,24 @@ impl LedgerBuilder {
                 BALANCE,
                 order.iter().map(|&i| self.balance[i as usize]).collect(),
             )?,
-            Column::new(
-                CHANNEL.into(),
-                order
-                    .iter()
-                    .map(|&i| self.channel[i as usize])
-                    .collect::<Vec<&str>>(),
-            ),
-            Column::new(
-                COUNTERPARTY_NAME.into(),
-                take_opt(&mut self.counterparty_name),
-            ),
-            Column::new(
-                COUNTERPARTY_ACCOUNT.into(),
-                take_opt(&mut self.counterparty_account),
-            ),
-            Column::new(DESCRIPTION.into(), take(&mut self.description)),
-            Column::new(LOCATION.into(), take_opt(&mut self.location)),
-            Column::new(BANK_TYPE.into(), take_opt(&mut self.bank_type)),
-            Column::new(BANK_TXN_ID.into(), take_opt(&mut self.bank_txn_id)),
-            Column::new(BOOKING_TIME.into(), take_opt(&mut self.booking_time)),
+            gathered(
+                CHANNEL,
+                Channel::ALL.iter().map(|c| Some(c.as_str())),
+                order.iter().map(|&i| {
+                    Channel::ALL
+                        .iter()
+                        .position(|c| *c == self.channel[i as usize])
+                        .unwrap_or(0) as u32
+                }),
+            )?,
+            self.counterparty_name.column(COUNTERPARTY_NAME, &order),
+            self.counterparty_account
+                .column(COUNTERPARTY_ACCOUNT, &order),
+            self.description.column(DESCRIPTION, &order),
+            self.location.column(LOCATION, &order),
+            self.bank_type.column(BANK_TYPE, &order),
+            self.bank_txn_id.column(BANK_TXN_ID, &order),
+            self.booking_time.column(BOOKING_TIME, &order),
             Column::new(
                 REVERSAL.into(),
                 order
@@ -395,16 +564,51 @@ impl LedgerBuilder {
                     .map(|&i| self.reversal[i as usize])
                     .collect::<Vec<bool>>(),
             ),
-            Column::new(PARTY_NAME.into(), take_opt(&mut self.party_name)),
-            Column::new(PARTY_ADDRESS.into(), take_opt(&mut self.party_address)),
-            Column::new(PARTY_ID.into(), take_opt(&mut self.party_id)),
-            Column::new(
-                COUNTERPARTY_COUNTRY.into(),
-                take_opt(&mut self.counterparty_country),
-            ),
-            Column::new(EXCLUDED_REASON.into(), take_opt(&mut self.excluded_reason)),
+            self.party_name.column(PARTY_NAME, &order),
+            self.party_address.column(PARTY_ADDRESS, &order),
+            self.party_id.column(PARTY_ID, &order),
+            self.counterparty_country
+                .column(COUNTERPARTY_COUNTRY, &order),
+            self.excluded_reason.column(EXCLUDED_REASON, &order),
         ];
         DataFrame::new(n, columns)
+    }
+
+    /// Row positions in canonical order: account, booking date, the case's source order,
+    /// the bank's order within the file, then the transaction id.
+    fn canonical_order(&self) -> Vec<u32> {
+        let n = self.len();
+        // Sorting compact keys (not positions into the columns) keeps the comparisons in
+        // cache; the transaction id is only formatted for rows equal on everything else
+        // (the parts of one record).
+        let mut keys: Vec<(u32, NaiveDate, u32, u64, u32)> = (0..n)
+            .map(|i| {
+                (
+                    self.account_order[i],
+                    self.booking_date[i],
+                    self.sources[self.source_slot[i] as usize].source_index,
+                    self.row_order[i],
+                    i as u32,
+                )
+            })
+            .collect();
+        let id = |i: u32| {
+            let i = i as usize;
+            txn_id(
+                &self.sources[self.source_slot[i] as usize].source_sha256,
+                self.source_line[i],
+                self.sub[i],
+            )
+        };
+        // The order is total (txn ids are unique; the position breaks any tie left), so an
+        // unstable sort gives the same order as a stable one.
+        keys.sort_unstable_by(|a, b| {
+            (a.0, a.1, a.2, a.3)
+                .cmp(&(b.0, b.1, b.2, b.3))
+                .then_with(|| id(a.4).cmp(&id(b.4)))
+                .then_with(|| a.4.cmp(&b.4))
+        });
+        keys.into_iter().map(|k| k.4).collect()
     }
 }
 
@@ -480,5 +684,94 @@ mod tests {
         for (name, dtype) in schema() {
             assert_eq!(df.column(name).unwrap().dtype(), &dtype, "{name}");
         }
+    }
+
+    #[test]
+    fn per_source_and_per_account_values_follow_their_rows() {
+        let prov = |i: u32, exhibit: Option<&str>| Provenance {
+            source_index: i,
+            source_file: format!("statements/file-number-{i}.csv"),
+            source_sha256: format!("{i:064}"),
+            exhibit: exhibit.map(str::to_string),
+        };
+        let party = Party {
+            name: Some("Ann".into()),
+            address: None,
+            id: Some(String::new()),
+        };
+        let row = |line: u32, sub: u32, currency: &'static str, channel: Channel| LedgerRowRef {
+            source_line: line,
+            sub,
+            order_in_source: 0,
+            booking_date: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+            value_date: None,
+            amount: Decimal::new(1, 2),
+            currency,
+            amount_base: None,
+            balance: None,
+            channel,
+            counterparty_name: Some(""),
+            counterparty_account: None,
+            description: "",
+            location: None,
+            bank_type: None,
+            bank_txn_id: None,
+            booking_time: None,
+            reversal: false,
+            party: &party,
+            counterparty_country: None,
+            excluded_reason: None,
+        };
+        let mut b = LedgerBuilder::new();
+        let second = b.add_source(prov(2, None));
+        let first = b.add_source(prov(1, Some("EX/1")));
+        // Parts of one record order by their txn id as text: .10 before .2.
+        b.push_row(second, 1, "B", row(7, 2, "EUR", Channel::Fee));
+        b.push_row(second, 1, "B", row(7, 10, "EUR", Channel::MsbSend));
+        b.push_row(first, 0, "A", row(9, 0, "GBP", Channel::Transfer));
+        b.push_row(second, 0, "A", row(3, 0, "GBP", Channel::Other));
+        let df = b.finish().unwrap();
+        let text = |name: &str| -> Vec<Option<String>> {
+            df.column(name)
+                .unwrap()
+                .str()
+                .unwrap()
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect()
+        };
+        let some =
+            |v: &[&str]| -> Vec<Option<String>> { v.iter().map(|s| Some(s.to_string())).collect() };
+        assert_eq!(
+            text(col::TXN_ID),
+            some(&[
+                "000000000000-L9",
+                "000000000000-L3",
+                "000000000000-L7.10",
+                "000000000000-L7.2"
+            ])
+        );
+        assert_eq!(text(col::ACCOUNT_ID), some(&["A", "A", "B", "B"]));
+        assert_eq!(
+            text(col::SOURCE_FILE),
+            some(&[
+                "statements/file-number-1.csv",
+                "statements/file-number-2.csv",
+                "statements/file-number-2.csv",
+                "statements/file-number-2.csv"
+            ])
+        );
+        assert_eq!(
+            text(col::EXHIBIT),
+            vec![Some("EX/1".to_string()), None, None, None]
+        );
+        assert_eq!(text(col::CURRENCY), some(&["GBP", "GBP", "EUR", "EUR"]));
+        assert_eq!(
+            text(col::CHANNEL),
+            some(&["transfer", "other", "msb_send", "fee"])
+        );
+        assert_eq!(text(col::COUNTERPARTY_NAME), some(&["", "", "", ""]));
+        assert_eq!(text(col::PARTY_ADDRESS), vec![None; 4]);
+        assert_eq!(text(col::PARTY_ID), some(&["", "", "", ""]));
     }
 }

@@ -75,11 +75,100 @@ const CURRENCY_SYMBOLS: &[char] = &['£', '€', '$', '¥'];
 /// (`£`, `€`, `$`, `GBP`), thousands separators in groups of three, parentheses for
 /// negatives and, when the style allows, a trailing `CR`/`DR`. Negative zero becomes zero.
 pub fn parse_amount(raw: &str, style: &AmountStyle) -> Result<Decimal, AmountError> {
-    let original = raw;
     // Non-breaking spaces and ordinary whitespace around the value are layout, not data.
-    let mut s: String = raw
-        .trim_matches(|c: char| c.is_whitespace() || c == '\u{a0}')
-        .to_string();
+    let trimmed = raw.trim_matches(|c: char| c.is_whitespace() || c == '\u{a0}');
+    match parse_plain_amount(trimmed, style) {
+        Some(value) => Ok(value),
+        None => parse_written_amount(raw, trimmed, style),
+    }
+}
+
+/// The common case, read without allocating: an optional leading sign, ASCII digits
+/// (grouped by the thousands separator in threes) and an optional decimal part of at most
+/// two significant places. `None` hands the value to [`parse_written_amount`], which reads
+/// everything else and words every error; for any value this accepts, that gives the same.
+fn parse_plain_amount(s: &str, style: &AmountStyle) -> Option<Decimal> {
+    // Only separators the full reader treats as nothing but separators ('-', '+' and '$'
+    // mean more to it).
+    let decimal = match style.decimal_separator {
+        '.' => b'.',
+        ',' => b',',
+        _ => return None,
+    };
+    let thousands = match style.thousands_separator {
+        None => None,
+        Some(',') if decimal != b',' => Some(b','),
+        Some('.') if decimal != b'.' => Some(b'.'),
+        Some('\'') => Some(b'\''),
+        Some(_) => return None,
+    };
+    let bytes = s.as_bytes();
+    let (negative, body) = match bytes.first()? {
+        b'-' => (true, &bytes[1..]),
+        b'+' => (false, &bytes[1..]),
+        _ => (false, bytes),
+    };
+    let (int_part, frac_part) = match body.iter().position(|&b| b == decimal) {
+        Some(at) => (&body[..at], Some(&body[at + 1..])),
+        None => (body, None),
+    };
+    // Integer part: digits, or groups of three after a first group of one to three.
+    let mut int_value: u64 = 0;
+    let mut significant = 0usize;
+    let mut group = 0usize;
+    let mut grouped = false;
+    for (at, &b) in int_part.iter().enumerate() {
+        if b.is_ascii_digit() {
+            group += 1;
+            if significant > 0 || b != b'0' {
+                significant += 1;
+                if significant > 16 {
+                    return None;
+                }
+                int_value = int_value * 10 + u64::from(b - b'0');
+            }
+        } else if Some(b) == thousands && at > 0 {
+            if (grouped && group != 3) || (!grouped && group > 3) || group == 0 {
+                return None;
+            }
+            grouped = true;
+            group = 0;
+        } else {
+            return None;
+        }
+    }
+    if group == 0 || (grouped && group != 3) {
+        return None;
+    }
+    // Decimal part: at least one digit, at most two that are not trailing zeros.
+    let mut pence: u64 = 0;
+    if let Some(frac) = frac_part {
+        if frac.is_empty() || !frac.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let kept = frac.len() - frac.iter().rev().take_while(|&&b| b == b'0').count();
+        if kept > 2 {
+            return None;
+        }
+        for place in 0..2 {
+            pence = pence * 10 + frac.get(place).map_or(0, |&b| u64::from(b - b'0'));
+        }
+    }
+    let minor = i128::from(int_value) * 100 + i128::from(pence);
+    Some(Decimal::from_i128_with_scale(
+        if negative { -minor } else { minor },
+        LEDGER_SCALE,
+    ))
+}
+
+/// [`parse_amount`] for every way of writing an amount: `trimmed` is `original` without
+/// the whitespace around it.
+fn parse_written_amount(
+    original: &str,
+    trimmed: &str,
+    style: &AmountStyle,
+) -> Result<Decimal, AmountError> {
+    let mut s = trimmed.to_string();
     if s.is_empty() {
         return Err(AmountError::Empty);
     }
@@ -335,5 +424,68 @@ mod tests {
         assert!(is_currency_code("EUR"));
         assert!(!is_currency_code("GBX"));
         assert!(!is_currency_code("gbp"));
+    }
+
+    /// The allocation-free reader agrees with the full one on every value it accepts, down
+    /// to the decimal's representation (scale and sign).
+    #[test]
+    fn plain_amounts_read_as_the_full_reader_reads_them() {
+        let styles = [
+            AmountStyle::default(),
+            AmountStyle {
+                decimal_separator: ',',
+                thousands_separator: Some('.'),
+                ..AmountStyle::default()
+            },
+            AmountStyle {
+                thousands_separator: Some('\''),
+                cr_dr_suffix: true,
+                ..AmountStyle::default()
+            },
+            AmountStyle {
+                thousands_separator: None,
+                ..AmountStyle::default()
+            },
+        ];
+        let alphabet = ['0', '1', '7', '-', '+', '.', ',', '\''];
+        let mut texts: Vec<String> = vec![String::new()];
+        let mut all = Vec::new();
+        for _ in 0..6 {
+            texts = texts
+                .iter()
+                .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+                .collect();
+            all.extend(texts.iter().cloned());
+        }
+        all.extend(
+            [
+                "12,345,678.90",
+                "1.234.567,8",
+                "9999999999999999.99",
+                "10000000000000000",
+                "0000000000000000012.50",
+                "-0.00",
+                "+0,10",
+                "1'234'567.10",
+                "12.3400",
+                "12.345",
+            ]
+            .map(str::to_string),
+        );
+        let mut accepted = 0;
+        for style in &styles {
+            for text in &all {
+                if let Some(fast) = parse_plain_amount(text, style) {
+                    accepted += 1;
+                    let full = parse_written_amount(text, text, style);
+                    assert_eq!(
+                        full.as_ref().map(|d| d.serialize()),
+                        Ok(fast.serialize()),
+                        "{text:?} {style:?}"
+                    );
+                }
+            }
+        }
+        assert!(accepted > 10_000, "{accepted}");
     }
 }

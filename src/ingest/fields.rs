@@ -7,6 +7,7 @@
 //! export has them, otherwise from named groups of narrative patterns. A value that
 //! cannot be read exactly rejects the row with the field and the reason.
 
+use chrono::format::{parse, Item, Parsed, StrftimeItems};
 use chrono::{NaiveDate, NaiveTime};
 use rust_decimal::Decimal;
 
@@ -69,16 +70,27 @@ fn non_empty<'a>(values: &Values<'a>, field: Field) -> Option<&'a str> {
 
 /// Parse a date in the declared format, with a plausibility window.
 pub fn parse_date(raw: &str, format: &str) -> Result<NaiveDate, String> {
+    let items: Vec<Item<'_>> = StrftimeItems::new(format).collect();
+    parse_date_with(raw, format, &items)
+}
+
+/// [`parse_date`] with the format already split into items (once per source, not per row).
+fn parse_date_with(raw: &str, format: &str, items: &[Item<'_>]) -> Result<NaiveDate, String> {
     let v = raw.trim();
     if v.is_empty() {
         return Err("date is empty".into());
     }
-    let date = NaiveDate::parse_from_str(v, format).map_err(|e| match e.kind() {
-        chrono::format::ParseErrorKind::OutOfRange | chrono::format::ParseErrorKind::Impossible => {
-            format!("date {v:?} is not a real calendar date")
-        }
-        _ => format!("date {v:?} does not match the layout's date format {format:?}"),
-    })?;
+    // What `NaiveDate::parse_from_str` does, without splitting the format again.
+    let mut parsed = Parsed::new();
+    let date = parse(&mut parsed, v, items.iter())
+        .and_then(|()| parsed.to_naive_date())
+        .map_err(|e| match e.kind() {
+            chrono::format::ParseErrorKind::OutOfRange
+            | chrono::format::ParseErrorKind::Impossible => {
+                format!("date {v:?} is not a real calendar date")
+            }
+            _ => format!("date {v:?} does not match the layout's date format {format:?}"),
+        })?;
     let (earliest, latest) = date_window();
     if date < earliest || date > latest {
         return Err(format!(
@@ -100,20 +112,63 @@ pub fn date_window() -> (NaiveDate, NaiveDate) {
 
 /// Read one record's values into a draft row.
 pub fn read_row(layout: &Layout, values: &Values<'_>) -> Result<RowDraft, FieldProblem> {
-    let booking_date = parse_date(
+    RowReader::new(layout).read(values)
+}
+
+/// Reads the records of one source: the layout with its date and time formats split into
+/// items once, not once per row.
+#[derive(Debug)]
+pub struct RowReader<'l> {
+    layout: &'l Layout,
+    date_items: Vec<Item<'l>>,
+    time_format: &'l str,
+    time_items: Vec<Item<'l>>,
+    time_out_items: Vec<Item<'static>>,
+}
+
+impl<'l> RowReader<'l> {
+    /// A reader for records of `layout`.
+    pub fn new(layout: &'l Layout) -> Self {
+        let time_format = layout.time_format.as_deref().unwrap_or("%H:%M:%S");
+        RowReader {
+            layout,
+            date_items: StrftimeItems::new(&layout.date_format).collect(),
+            time_format,
+            time_items: StrftimeItems::new(time_format).collect(),
+            time_out_items: StrftimeItems::new("%H:%M:%S").collect(),
+        }
+    }
+
+    /// Read one record's values into a draft row.
+    pub fn read(&self, values: &Values<'_>) -> Result<RowDraft, FieldProblem> {
+        read_with(self, values)
+    }
+}
+
+fn read_with(reader: &RowReader<'_>, values: &Values<'_>) -> Result<RowDraft, FieldProblem> {
+    let layout = reader.layout;
+    let booking_date = parse_date_with(
         value(values, Field::Date).unwrap_or(""),
         &layout.date_format,
+        &reader.date_items,
     )
     .map_err(|r| problem(Field::Date, r))?;
     let value_date = non_empty(values, Field::ValueDate)
-        .map(|v| parse_date(v, &layout.date_format))
+        .map(|v| parse_date_with(v, &layout.date_format, &reader.date_items))
         .transpose()
         .map_err(|r| problem(Field::ValueDate, r))?;
     let booking_time = non_empty(values, Field::Time)
         .map(|v| {
-            let fmt = layout.time_format.as_deref().unwrap_or("%H:%M:%S");
-            NaiveTime::parse_from_str(v.trim(), fmt)
-                .map(|t| t.format("%H:%M:%S").to_string())
+            let fmt = reader.time_format;
+            // What `NaiveTime::parse_from_str` and `format("%H:%M:%S")` do, with the
+            // formats split once.
+            let mut parsed = Parsed::new();
+            parse(&mut parsed, v.trim(), reader.time_items.iter())
+                .and_then(|()| parsed.to_naive_time())
+                .map(|t: NaiveTime| {
+                    t.format_with_items(reader.time_out_items.iter())
+                        .to_string()
+                })
                 .map_err(|_| format!("time {v:?} does not match the layout's time format {fmt:?}"))
         })
         .transpose()

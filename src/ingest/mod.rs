@@ -26,6 +26,8 @@ pub mod spreadsheet;
 pub mod statement;
 pub mod structured;
 
+use std::collections::HashMap;
+
 use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 use polars::prelude::{DataFrame, PolarsError};
@@ -33,7 +35,7 @@ use rust_decimal::Decimal;
 
 use crate::case::{digits, Case, Source};
 use crate::hash::sha256_hex;
-use crate::ledger::{LedgerBuilder, LedgerRow, Provenance};
+use crate::ledger::{LedgerBuilder, LedgerRowRef, Provenance};
 use layout::{Field, Layout, LayoutKind, RowOrder, FIELD_COUNT};
 pub use registry::Registry;
 
@@ -228,6 +230,7 @@ pub fn ingest_case(
         ProgressBar::hidden()
     };
     let mut builder = LedgerBuilder::new();
+    let accounts = AccountIndex::new(case);
     let mut rejects = Vec::new();
     let mut skipped = Vec::new();
     let mut reports: Vec<SourceReport> = Vec::new();
@@ -241,8 +244,9 @@ pub fn ingest_case(
                 layout: source.layout.clone(),
                 known: registry.ids().join(", "),
             })?;
-        let report = ingest_source(
+        let report = read_source(
             case,
+            &accounts,
             source,
             layout,
             &mut builder,
@@ -289,13 +293,16 @@ pub struct SourceSink<'a> {
     case: &'a Case,
     source: &'a Source,
     layout: &'a Layout,
+    /// The layout's field reader, its formats prepared once for the source.
+    reader: fields::RowReader<'a>,
     provenance: Provenance,
+    /// The source's slot in the ledger builder.
+    slot: u32,
     builder: &'a mut LedgerBuilder,
     rejects: &'a mut Vec<Reject>,
     skipped: &'a mut Vec<Skipped>,
     report: SourceReport,
-    /// Account decisions already made for the identifiers seen in this file.
-    assigned: std::collections::HashMap<Option<String>, Result<(usize, String), String>>,
+    accounts: AccountResolver<'a>,
 }
 
 impl SourceSink<'_> {
@@ -328,7 +335,14 @@ impl SourceSink<'_> {
     /// A record read into a draft: assign it to a case account and add it to the ledger,
     /// or reject it if the account or currency does not fit.
     pub fn accept(&mut self, line: u32, sub: u32, index: u64, raw: &str, draft: fields::RowDraft) {
-        self.accept_parts(line, index, raw, vec![(sub, draft, None)]);
+        match self.place(&draft, None) {
+            Ok(order) => {
+                self.report.records_read += 1;
+                self.report.accepted += 1;
+                self.push(line, sub, index, order, &draft);
+            }
+            Err((field, reason)) => self.reject(line, raw, field, reason),
+        }
     }
 
     /// A record that yields several ledger rows (a money transfer's send, fee and payout):
@@ -342,39 +356,31 @@ impl SourceSink<'_> {
         parts: Vec<(u32, fields::RowDraft, Option<usize>)>,
     ) {
         let mut placed = Vec::with_capacity(parts.len());
-        for (sub, draft, account) in parts {
-            match self.place(&draft, account) {
-                Ok(a) => placed.push((sub, draft, a)),
+        for (sub, draft, account) in &parts {
+            match self.place(draft, *account) {
+                Ok(order) => placed.push((*sub, draft, order)),
                 Err((field, reason)) => return self.reject(line, raw, field, reason),
             }
         }
         self.report.records_read += 1;
         self.report.accepted += 1;
-        for (sub, draft, (account_order, account_id)) in placed {
-            self.push(line, sub, index, account_order, account_id, draft);
+        for (sub, draft, order) in placed {
+            self.push(line, sub, index, order, draft);
         }
     }
 
+    /// The case account a draft goes to (its position), or the field and reason to reject it.
     fn place(
         &mut self,
         draft: &fields::RowDraft,
         account: Option<usize>,
-    ) -> Result<(usize, String), (String, String)> {
-        let (order, id) = match account {
-            Some(i) => (i, self.case.accounts[i].id.clone()),
-            None => {
-                // The rows of one file carry few distinct identifiers: decide each once.
-                let key = draft.row_account.clone();
-                let decided = match self.assigned.get(&key) {
-                    Some(d) => d.clone(),
-                    None => {
-                        let d = assign_account(self.case, self.source, key.as_deref());
-                        self.assigned.insert(key, d.clone());
-                        d
-                    }
-                };
-                decided.map_err(|r| ("account".to_string(), r))?
-            }
+    ) -> Result<usize, (String, String)> {
+        let order = match account {
+            Some(i) => i,
+            None => self
+                .accounts
+                .decide(draft.row_account.as_deref())
+                .map_err(|r| ("account".to_string(), r))?,
         };
         let account = &self.case.accounts[order];
         if draft.currency != account.currency {
@@ -386,7 +392,7 @@ impl SourceSink<'_> {
                 ),
             ));
         }
-        Ok((order, id))
+        Ok(order)
     }
 
     fn push(
@@ -395,8 +401,7 @@ impl SourceSink<'_> {
         sub: u32,
         index: u64,
         account_order: usize,
-        account_id: String,
-        draft: fields::RowDraft,
+        draft: &fields::RowDraft,
     ) {
         let report = &mut self.report;
         if draft.amount.is_sign_negative() {
@@ -419,32 +424,32 @@ impl SourceSink<'_> {
             RowOrder::NewestFirst => u64::MAX - index,
         };
         let amount_base = (draft.currency == self.case.base_currency).then_some(draft.amount);
-        self.builder.push(
+        self.builder.push_row(
+            self.slot,
             account_order as u32,
-            &self.provenance,
-            LedgerRow {
-                account_id,
+            &self.case.accounts[account_order].id,
+            LedgerRowRef {
                 source_line: line,
                 sub,
                 order_in_source,
                 booking_date: draft.booking_date,
                 value_date: draft.value_date,
                 amount: draft.amount,
-                currency: draft.currency,
+                currency: &draft.currency,
                 amount_base,
                 balance: draft.balance,
                 channel: draft.channel,
-                counterparty_name: draft.counterparty_name,
-                counterparty_account: draft.counterparty_account,
-                description: draft.description,
-                location: draft.location,
-                bank_type: draft.bank_type,
-                bank_txn_id: draft.bank_txn_id,
-                booking_time: draft.booking_time,
+                counterparty_name: draft.counterparty_name.as_deref(),
+                counterparty_account: draft.counterparty_account.as_deref(),
+                description: &draft.description,
+                location: draft.location.as_deref(),
+                bank_type: draft.bank_type.as_deref(),
+                bank_txn_id: draft.bank_txn_id.as_deref(),
+                booking_time: draft.booking_time.as_deref(),
                 reversal: draft.reversal,
-                party: draft.party,
-                counterparty_country: draft.counterparty_country,
-                excluded_reason: draft.excluded_reason,
+                party: &draft.party,
+                counterparty_country: draft.counterparty_country.as_deref(),
+                excluded_reason: draft.excluded_reason.as_deref(),
             },
         );
     }
@@ -469,7 +474,7 @@ impl SourceSink<'_> {
                 raw,
                 index,
                 values,
-            } => match fields::read_row(self.layout, &values) {
+            } => match self.reader.read(&values) {
                 Ok(draft) => self.accept(line, 0, index, raw, draft),
                 Err(p) => self.reject(line, raw, p.field.to_string(), p.reason),
             },
@@ -478,7 +483,9 @@ impl SourceSink<'_> {
 
     /// Which case account an identifier belongs to, given the source's declaration.
     pub fn assign(&self, row_account: Option<&str>) -> Result<(usize, String), String> {
-        assign_account(self.case, self.source, row_account)
+        self.accounts
+            .assign(row_account)
+            .map(|i| (i, self.case.accounts[i].id.clone()))
     }
 
     /// The source's path as written in the case file.
@@ -513,6 +520,24 @@ pub fn ingest_source(
     skipped: &mut Vec<Skipped>,
     statements: &mut Vec<StatementPeriod>,
 ) -> Result<SourceReport, IngestError> {
+    let accounts = AccountIndex::new(case);
+    read_source(
+        case, &accounts, source, layout, builder, rejects, skipped, statements,
+    )
+}
+
+/// [`ingest_source`] with the case's account index built once for all its sources.
+#[allow(clippy::too_many_arguments)]
+fn read_source(
+    case: &Case,
+    accounts: &AccountIndex,
+    source: &Source,
+    layout: &Layout,
+    builder: &mut LedgerBuilder,
+    rejects: &mut Vec<Reject>,
+    skipped: &mut Vec<Skipped>,
+    statements: &mut Vec<StatementPeriod>,
+) -> Result<SourceReport, IngestError> {
     let file = source.path.written.clone();
     // Read once (read-only) and hash those very bytes before any parsing, so the hash in
     // the ledger and the manifest is the hash of what was parsed, even if the file on disk
@@ -539,16 +564,20 @@ pub fn ingest_source(
         line: p.line,
         message: p.message,
     };
+    let provenance = Provenance {
+        source_index: source.index as u32,
+        source_file: file.clone(),
+        source_sha256: sha256.clone(),
+        exhibit: source.exhibit.clone(),
+    };
+    let slot = builder.add_source(provenance.clone());
     let mut sink = SourceSink {
         case,
         source,
         layout,
-        provenance: Provenance {
-            source_index: source.index as u32,
-            source_file: file.clone(),
-            source_sha256: sha256.clone(),
-            exhibit: source.exhibit.clone(),
-        },
+        reader: fields::RowReader::new(layout),
+        provenance,
+        slot,
         builder,
         rejects,
         skipped,
@@ -572,7 +601,7 @@ pub fn ingest_source(
             money_in: Decimal::new(0, 2),
             money_out: Decimal::new(0, 2),
         },
-        assigned: std::collections::HashMap::new(),
+        accounts: AccountResolver::new(case, accounts, source),
     };
     if let Some(kind) = spreadsheet::sniff(&bytes) {
         if layout.kind != LayoutKind::Delimited {
@@ -621,62 +650,193 @@ pub fn ingest_source(
 
 /// Decide which case account a row belongs to, from the source's declared account and
 /// the identifier the row itself carries. Returns the account's position and key.
+///
+/// This builds the case's [`AccountIndex`] for one decision; ingest builds it once per
+/// case and decides each identifier once per source ([`AccountResolver`]).
 pub fn assign_account(
     case: &Case,
     source: &Source,
     row_account: Option<&str>,
 ) -> Result<(usize, String), String> {
-    let declared = source
-        .account
-        .as_ref()
-        .and_then(|id| case.accounts.iter().position(|a| &a.id == id));
-    // An account declared with no identifiers at all (a one-file look at a statement)
-    // cannot be contradicted by what a row says.
-    if let Some(i) = declared {
-        let a = &case.accounts[i];
-        if a.sort_code.is_none() && a.account_number.is_none() && a.iban.is_none() {
-            return Ok((i, a.id.clone()));
+    AccountResolver::new(case, &AccountIndex::new(case), source)
+        .assign(row_account)
+        .map(|i| (i, case.accounts[i].id.clone()))
+}
+
+/// The case's accounts by key and by the identifiers a row may write, built once per case
+/// so that placing a row never compares it with every account.
+#[derive(Debug, Default)]
+pub struct AccountIndex {
+    /// Position by account key.
+    by_id: HashMap<String, usize>,
+    /// Positions by IBAN.
+    by_iban: HashMap<String, Vec<usize>>,
+    /// Positions by account number, sort code and account number, and IBAN national digits.
+    by_digits: HashMap<String, Vec<usize>>,
+    /// Positions by the last four characters of the account number and of sort code and
+    /// account number, for masked identifiers (`****5678`).
+    by_last_four: HashMap<String, Vec<usize>>,
+}
+
+impl AccountIndex {
+    /// Index the case's accounts.
+    pub fn new(case: &Case) -> Self {
+        let mut index = AccountIndex::default();
+        let add = |map: &mut HashMap<String, Vec<usize>>, key: &str, i: usize| {
+            let at = map.entry(key.to_string()).or_default();
+            if at.last() != Some(&i) {
+                at.push(i);
+            }
+        };
+        for (i, a) in case.accounts.iter().enumerate() {
+            index.by_id.entry(a.id.clone()).or_insert(i);
+            if let Some(iban) = &a.iban {
+                add(&mut index.by_iban, iban, i);
+                let bban: String = iban.chars().skip(4).filter(char::is_ascii_digit).collect();
+                if !bban.is_empty() {
+                    add(&mut index.by_digits, &bban, i);
+                }
+            }
+            let full = match (&a.sort_code, &a.account_number) {
+                (Some(sc), Some(n)) => Some(format!("{sc}{n}")),
+                _ => None,
+            };
+            for number in [a.account_number.as_deref(), full.as_deref()]
+                .into_iter()
+                .flatten()
+            {
+                add(&mut index.by_digits, number, i);
+                if let Some(last) = number.len().checked_sub(4).and_then(|at| number.get(at..)) {
+                    add(&mut index.by_last_four, last, i);
+                }
+            }
+        }
+        index
+    }
+
+    /// Positions, ascending, of the accounts an identifier names ([`identifier_matches`]).
+    fn matching(&self, case: &Case, raw: &str) -> Vec<usize> {
+        // Every account `identifier_matches` can accept is under one of these keys; each
+        // candidate is then checked with it, so the answer is that of a scan of every account.
+        let compact: String = raw
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_uppercase();
+        let mut candidates: Vec<usize> = Vec::new();
+        let mut take = |map: &HashMap<String, Vec<usize>>, key: &str| {
+            if let Some(found) = map.get(key) {
+                candidates.extend(found);
+            }
+        };
+        take(&self.by_iban, &compact);
+        let all_digits = digits(raw);
+        if !all_digits.is_empty() {
+            take(&self.by_digits, &all_digits);
+        }
+        let tail = masked_tail(raw);
+        if let Some(last) = tail.len().checked_sub(4).and_then(|at| tail.get(at..)) {
+            take(&self.by_last_four, last);
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates.retain(|&i| identifier_matches(&case.accounts[i], raw));
+        candidates
+    }
+}
+
+/// How one source's rows are placed in case accounts: its declared account resolved once,
+/// and each identifier its rows carry decided once.
+#[derive(Debug)]
+pub struct AccountResolver<'a> {
+    case: &'a Case,
+    index: &'a AccountIndex,
+    /// The declared account's position, if the source declares one.
+    declared: Option<usize>,
+    /// Decisions for the identifiers seen so far in this source.
+    decided: HashMap<String, Result<usize, String>>,
+    /// The decision for rows that carry no identifier.
+    no_identifier: Option<Result<usize, String>>,
+}
+
+impl<'a> AccountResolver<'a> {
+    /// A resolver for `source`'s rows.
+    pub fn new(case: &'a Case, index: &'a AccountIndex, source: &Source) -> Self {
+        let declared = source
+            .account
+            .as_ref()
+            .and_then(|id| index.by_id.get(id).copied());
+        AccountResolver {
+            case,
+            index,
+            declared,
+            decided: HashMap::new(),
+            no_identifier: None,
         }
     }
-    let Some(raw) =
-        row_account.filter(|r| !digits(r).is_empty() || r.chars().any(|c| c.is_ascii_alphabetic()))
-    else {
-        return declared
-            .map(|i| (i, case.accounts[i].id.clone()))
-            .ok_or_else(|| {
+
+    /// [`AccountResolver::assign`], remembering the decision for the rest of the source.
+    pub fn decide(&mut self, row_account: Option<&str>) -> Result<usize, String> {
+        let known = match row_account {
+            None => self.no_identifier.as_ref(),
+            Some(raw) => self.decided.get(raw),
+        };
+        if let Some(d) = known {
+            return d.clone();
+        }
+        let d = self.assign(row_account);
+        match row_account {
+            None => self.no_identifier = Some(d.clone()),
+            Some(raw) => {
+                self.decided.insert(raw.to_string(), d.clone());
+            }
+        }
+        d
+    }
+
+    /// Which case account (its position) a row carrying `row_account` belongs to.
+    pub fn assign(&self, row_account: Option<&str>) -> Result<usize, String> {
+        let case = self.case;
+        let declared = self.declared;
+        // An account declared with no identifiers at all (a one-file look at a statement)
+        // cannot be contradicted by what a row says.
+        if let Some(i) = declared {
+            let a = &case.accounts[i];
+            if a.sort_code.is_none() && a.account_number.is_none() && a.iban.is_none() {
+                return Ok(i);
+            }
+        }
+        let Some(raw) = row_account
+            .filter(|r| !digits(r).is_empty() || r.chars().any(|c| c.is_ascii_alphabetic()))
+        else {
+            return declared.ok_or_else(|| {
                 "row carries no account number and the source declares no account".to_string()
             });
-    };
-    // The declared account matching is the common case and decides it: no other account
-    // need be looked at (a case of thousands of accounts, one file each, would otherwise
-    // compare every file with every account).
-    if let Some(d) = declared {
-        if identifier_matches(&case.accounts[d], raw) {
-            return Ok((d, case.accounts[d].id.clone()));
+        };
+        // The declared account matching is the common case and decides it: no other account
+        // need be looked at.
+        if let Some(d) = declared {
+            if identifier_matches(&case.accounts[d], raw) {
+                return Ok(d);
+            }
         }
-    }
-    let matches: Vec<usize> = case
-        .accounts
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| identifier_matches(a, raw))
-        .map(|(i, _)| i)
-        .collect();
-    match (declared, matches.as_slice()) {
-        (Some(d), m) if m.contains(&d) => Ok((d, case.accounts[d].id.clone())),
-        (Some(d), _) => Err(format!(
-            "row is for account {raw:?}, but the source is declared as account {} ({}); check the [[sources]] entry or the file",
-            case.accounts[d].id,
-            describe_identifiers(&case.accounts[d])
-        )),
-        (None, [one]) => Ok((*one, case.accounts[*one].id.clone())),
-        (None, []) => Err(format!(
-            "row is for account {raw:?}, which is not one of the case's accounts; add it under [[accounts]] or remove the row's file from the case"
-        )),
-        (None, many) => Err(format!(
-            "row's account {raw:?} matches several case accounts ({}); declare the source's account",
-            many.iter().map(|i| case.accounts[*i].id.as_str()).collect::<Vec<_>>().join(", ")
-        )),
+        let matches = self.index.matching(case, raw);
+        match (declared, matches.as_slice()) {
+            (Some(d), m) if m.contains(&d) => Ok(d),
+            (Some(d), _) => Err(format!(
+                "row is for account {raw:?}, but the source is declared as account {} ({}); check the [[sources]] entry or the file",
+                case.accounts[d].id,
+                describe_identifiers(&case.accounts[d])
+            )),
+            (None, [one]) => Ok(*one),
+            (None, []) => Err(format!(
+                "row is for account {raw:?}, which is not one of the case's accounts; add it under [[accounts]] or remove the row's file from the case"
+            )),
+            (None, many) => Err(format!(
+                "row's account {raw:?} matches several case accounts ({}); declare the source's account",
+                many.iter().map(|i| case.accounts[*i].id.as_str()).collect::<Vec<_>>().join(", ")
+            )),
+        }
     }
 }
 
@@ -714,16 +874,7 @@ pub fn identifier_matches(account: &crate::case::Account, raw: &str) -> bool {
     }
     let masked = raw.contains('*') || raw.to_uppercase().contains("XXX");
     let d = if masked {
-        let tail: String = raw
-            .chars()
-            .rev()
-            .take_while(|c| c.is_ascii_digit() || c.is_whitespace())
-            .filter(char::is_ascii_digit)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        tail
+        masked_tail(raw)
     } else {
         digits(raw)
     };
@@ -743,4 +894,97 @@ pub fn identifier_matches(account: &crate::case::Account, raw: &str) -> bool {
                 || full.as_ref().is_some_and(|f| f.ends_with(&d)));
     }
     account.account_number.as_deref() == Some(d.as_str()) || full.as_deref() == Some(d.as_str())
+}
+
+/// The visible trailing digits of a masked identifier (`****5678` → `5678`).
+fn masked_tail(raw: &str) -> String {
+    raw.chars()
+        .rev()
+        .take_while(|c| c.is_ascii_digit() || c.is_whitespace())
+        .filter(char::is_ascii_digit)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::{Account, AccountKind};
+
+    fn account(
+        id: &str,
+        sort_code: Option<&str>,
+        number: Option<&str>,
+        iban: Option<&str>,
+    ) -> Account {
+        Account {
+            id: id.to_string(),
+            holder: "H".to_string(),
+            bank: "B".to_string(),
+            sort_code: sort_code.map(str::to_string),
+            account_number: number.map(str::to_string),
+            iban: iban.map(str::to_string),
+            currency: "GBP".to_string(),
+            kind: AccountKind::Personal,
+            business_type: None,
+            controlled_by: Vec::new(),
+        }
+    }
+
+    /// The index finds exactly the accounts a scan of every account with
+    /// `identifier_matches` finds, in the same order.
+    #[test]
+    fn the_account_index_finds_what_a_scan_finds() {
+        let mut case = Case::ad_hoc(std::path::Path::new("Cargo.toml"), "t", "GBP").unwrap();
+        case.accounts = vec![
+            account("A", Some("112233"), Some("12345678"), None),
+            account("B", Some("445566"), Some("12345678"), None),
+            account("C", None, Some("99995678"), None),
+            account("D", None, None, Some("GB29NWBK60161331926819")),
+            account("E", None, None, Some("DE89370400440532013000")),
+            account("F", Some("112233"), Some("5678"), None),
+            account("G", None, None, None),
+            account("H", Some("000000"), Some("123"), None),
+        ];
+        let index = AccountIndex::new(&case);
+        let identifiers = [
+            "12345678",
+            "11-22-33 12345678",
+            "112233 12345678",
+            "****5678",
+            "XXXX5678",
+            "xxxx 5678",
+            "***678",
+            "5678",
+            "GB29 NWBK 6016 1331 9268 19",
+            "gb29nwbk60161331926819",
+            "60161331926819",
+            "37040044/0532013000",
+            "XXX0532013000",
+            "*0532013000",
+            "000000123",
+            "123",
+            "abc",
+            "",
+        ];
+        for raw in identifiers {
+            let scan: Vec<usize> = (0..case.accounts.len())
+                .filter(|&i| identifier_matches(&case.accounts[i], raw))
+                .collect();
+            assert_eq!(index.matching(&case, raw), scan, "{raw:?}");
+        }
+        // The declared account decides when it matches, and contradicts when it does not.
+        let mut source = case.sources[0].clone();
+        source.account = Some("B".to_string());
+        let resolver = AccountResolver::new(&case, &index, &source);
+        assert_eq!(resolver.assign(Some("12345678")), Ok(1));
+        assert!(resolver.assign(Some("99995678")).is_err());
+        source.account = None;
+        let resolver = AccountResolver::new(&case, &index, &source);
+        assert_eq!(resolver.assign(Some("99995678")), Ok(2));
+        let several = resolver.assign(Some("12345678")).unwrap_err();
+        assert!(several.contains("(A, B)"), "{several}");
+    }
 }

@@ -191,10 +191,24 @@ pub fn header_indices(layout: &Layout, fields: &[&str]) -> Option<Columns> {
 fn is_same_header(header: &[String], fields: &[&str]) -> bool {
     fields
         .iter()
-        .map(|f| normalise(f))
         .zip(header.iter())
-        .all(|(a, b)| a == *b)
+        .all(|(a, b)| normalises_to(a, b))
         && fields.len() >= header.iter().filter(|h| !h.is_empty()).count()
+}
+
+/// Whether `normalise(field) == normalised`, without building the string for ASCII text
+/// (every data row is compared with the header).
+fn normalises_to(field: &str, normalised: &str) -> bool {
+    let trimmed = field.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}' || c == '"');
+    if trimmed.is_ascii() {
+        trimmed.len() == normalised.len()
+            && trimmed
+                .bytes()
+                .zip(normalised.bytes())
+                .all(|(a, b)| a.to_ascii_lowercase() == b)
+    } else {
+        trimmed.to_lowercase() == normalised
+    }
 }
 
 fn positional_indices(layout: &Layout) -> Columns {
