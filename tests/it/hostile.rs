@@ -1228,7 +1228,7 @@ fn statement_seeds() -> Vec<(PathBuf, &'static str, &'static str)> {
 }
 
 /// Deterministic mutations of `bytes`: (what was done, the mutated bytes).
-fn mutations(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn mutations(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
     let n = bytes.len();
     let mut out = Vec::new();
     let mut cuts: Vec<usize> = (0..16).map(|k| n * k / 16).collect();
