@@ -420,8 +420,8 @@ fn an_ods_statement_with_trailing_empty_repeats_is_read() {
 #[test]
 fn ods_with_huge_repeats_or_no_end_are_refused_in_bounded_memory() {
     for (name, message) in [
-        ("ods_wide_rows.ods", "the spreadsheet is damaged or crafted: by sheet \"Sheet1\" its repeated rows and columns make at least 20004864 cells, more than the 20000000 cells read from one workbook; export the statement as CSV"),
-        ("ods_repeated_rows.ods", "the spreadsheet is damaged or crafted: by sheet \"Sheet1\" its repeated rows and columns make at least 17179869184 cells, more than the 20000000 cells read from one workbook"),
+        ("ods_wide_rows.ods", "the spreadsheet is damaged or crafted: by sheet \"Sheet1\" its repeated rows and columns make at least 5013504 cells, more than the 5000000 cells read from one .ods workbook; export the statement as CSV"),
+        ("ods_repeated_rows.ods", "the spreadsheet is damaged or crafted: by sheet \"Sheet1\" its repeated rows and columns make at least 17179869184 cells, more than the 5000000 cells read from one .ods workbook"),
         ("ods_repeated_spaces.ods", "the spreadsheet is damaged or crafted: by sheet \"Sheet1\" its repeated cells hold at least 1000000312 bytes of text, more than the 200000000 read from one workbook"),
         ("ods_unclosed_sheet.ods", "the spreadsheet is damaged: its content ends inside sheet \"Sheet1\" (is the file truncated?)"),
     ] {
