@@ -427,6 +427,20 @@ fn ods_with_huge_repeats_or_no_end_are_refused_in_bounded_memory() {
     ] {
         let run = run_fixture(name, "lloyds", Account::UkCurrent);
         run.assert_failed(2, &[&format!("source {name} (layout lloyds), line 1: {message}")]);
+        // Format detection opens the same workbook: no layout fits, quickly.
+        let started = std::time::Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_proceeds"))
+            .args(["formats", "detect"])
+            .arg(fixture(&format!("hostile/{name}")))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("no shipped or case layout fits"),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(started.elapsed().as_secs() < 60, "{name}: detection took {:?}", started.elapsed());
     }
 }
 
