@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-240}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -eq 0 ]] && targets=(amount mt940 camt ofx delimited blocks ingest case_file layout_file)
+[[ ${#targets[@]} -eq 0 ]] && targets=(amount mt940 camt ofx delimited blocks ingest case_file layout_file reference counterparties rule_file)
 [[ -d fuzz/corpus ]] || bash fuzz/seed-corpus.sh
 mkdir -p fuzz/logs
 for t in "${targets[@]}"; do

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 C=fuzz/corpus
 rm -rf "$C"
-mkdir -p "$C"/{mt940,camt,ofx,delimited,blocks,ingest,case_file,layout_file,amount}
+mkdir -p "$C"/{mt940,camt,ofx,delimited,blocks,ingest,case_file,layout_file,amount,reference,counterparties,rule_file}
 
 # Layout positions, as the targets number them (shipped layouts sorted by id).
 layouts=(barclays camt hsbc lloyds monzo msb-transfers mt940 nationwide natwest ofx santander starling)
@@ -43,7 +43,7 @@ for f in fixtures/hostile/*.csv fixtures/demo/statements/*.csv fixtures/verify/s
   seed delimited "$f" "$(pos lloyds "${delimited[@]}")"
   seed ingest "$f" "$(pos lloyds "${layouts[@]}")"
 done
-for f in fixtures/spreadsheets/*.xls* fixtures/hostile/*.xls*; do seed ingest "$f" "$(pos lloyds "${layouts[@]}")"; done
+for f in fixtures/spreadsheets/*.xls* fixtures/hostile/*.xls* fixtures/hostile/*.ods; do seed ingest "$f" "$(pos lloyds "${layouts[@]}")"; done
 for f in $(find fixtures -name '*.toml' -path '*case*') fixtures/hostile/cases/*.toml; do
   cp "$f" "$C/case_file/$(echo "$f" | tr '/' '_')"
 done
@@ -55,6 +55,18 @@ for a in "1,234.56" "(250.00)" "-£12.50" "£-12.50" "40.00-" "250.00 DR" "1.234
          "123456789012345678901234567890" "-0.00" ".75" "GBP 10.00" "01/02/2024" "2024-02-01" "29 Feb 2023"; do
   printf '%s' "$a" > "$C/amount/seed$i"; i=$((i+1))
 done
+# Reference files, counterparty rules and rule files: the list cargo test runs too.
+readers=(rates period_balances declared_turnover sector_norms price_index assets gifts legitimate_sources)
+while read -r target reader path; do
+  [[ -z $target || $target == \#* ]] && continue
+  out="$C/$target/$(echo "$path" | tr '/' '_')"  # two fixtures may share a file name
+  if [[ $target == reference ]]; then
+    sel=$(pos "$reader" "${readers[@]}")
+    { printf "\\x$(printf %02x "$sel")"; cat "$path"; } > "$out.$sel"
+  else
+    cp "$path" "$out"
+  fi
+done < fuzz/reference-seeds.txt
 # Crashes found earlier, replayed first.
 if [[ -d fuzz/regressions ]]; then
   for d in fuzz/regressions/*/; do

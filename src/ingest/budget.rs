@@ -7,11 +7,14 @@
 //! The estimate is `BASE_PEAK_BYTES + factor × input bytes`, the factor depending on whether
 //! the run writes the court report (its PDF rendering is the costliest step by far). Both
 //! factors are upper bounds over runs of the dev-profile binary on generated cases; see
-//! `docs/performance.md` ("Memory budget"). The memory available is `MemAvailable` from
-//! `/proc/meminfo`, or `PROCEEDS_MEMORY_AVAILABLE` (bytes) when set; where neither can be
-//! read nothing is refused. `--no-memory-check` skips the check.
+//! `docs/performance.md` ("Memory budget"). The memory available is the smallest of
+//! `MemAvailable` from `/proc/meminfo` and the room left under the process's cgroup memory
+//! limits (v2 `memory.max`, v1 `memory.limit_in_bytes`, at its own level and every level
+//! above), or `PROCEEDS_MEMORY_AVAILABLE` (bytes) when set; where none can be read nothing
+//! is refused. `--no-memory-check` skips the check. The kernel's files are parsed by pure
+//! functions over their text; only [`available_on`] reads them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// How far a run goes, as far as its memory is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,8 +65,24 @@ pub struct SourceSize {
 pub enum AvailableFrom {
     /// `MemAvailable` in `/proc/meminfo`.
     MemInfo,
+    /// A cgroup v2 `memory.max` less what the cgroup uses.
+    CgroupV2,
+    /// A cgroup v1 `memory.limit_in_bytes` less what the cgroup uses.
+    CgroupV1,
     /// The `PROCEEDS_MEMORY_AVAILABLE` environment variable.
     Environment,
+}
+
+impl AvailableFrom {
+    /// Where the figure came from, as the refusal says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            AvailableFrom::MemInfo => "MemAvailable in /proc/meminfo",
+            AvailableFrom::CgroupV2 => "the cgroup v2 memory limit: memory.max less memory.current, reclaimable file cache not counted as used",
+            AvailableFrom::CgroupV1 => "the cgroup v1 memory limit: memory.limit_in_bytes less memory.usage_in_bytes, reclaimable file cache not counted as used",
+            AvailableFrom::Environment => MEMORY_AVAILABLE_VAR,
+        }
+    }
 }
 
 /// The memory available to the run, and where the figure came from.
@@ -90,10 +109,7 @@ pub struct OverBudget {
 
 impl OverBudget {
     fn message(&self) -> String {
-        let from = match self.available.from {
-            AvailableFrom::MemInfo => "MemAvailable in /proc/meminfo",
-            AvailableFrom::Environment => MEMORY_AVAILABLE_VAR,
-        };
+        let from = self.available.from.describe();
         let largest: Vec<String> = self
             .largest
             .iter()
@@ -168,8 +184,8 @@ pub fn sizes<'a>(files: impl IntoIterator<Item = (&'a str, &'a Path)>) -> Vec<So
 }
 
 /// The memory available to this run: `PROCEEDS_MEMORY_AVAILABLE` (bytes) when set, else
-/// `MemAvailable` from `/proc/meminfo`, else unknown. A variable that is set but is not a
-/// whole number of bytes is an error naming it.
+/// what [`available_on`] finds on this machine. A variable that is set but is not a whole
+/// number of bytes is an error naming it.
 pub fn available() -> Result<Option<Available>, String> {
     if let Some(value) = std::env::var_os(MEMORY_AVAILABLE_VAR) {
         let text = value.to_string_lossy();
@@ -184,17 +200,197 @@ pub fn available() -> Result<Option<Available>, String> {
             })
             .map_err(|_| {
                 format!(
-                    "{MEMORY_AVAILABLE_VAR} is {text:?}; it must be a whole number of bytes (e.g. 8000000000), or unset to use MemAvailable from /proc/meminfo"
+                    "{MEMORY_AVAILABLE_VAR} is {text:?}; it must be a whole number of bytes (e.g. 8000000000), or unset to use the memory available to the process (MemAvailable in /proc/meminfo and its cgroup memory limit)"
                 )
             });
     }
-    Ok(std::fs::read_to_string("/proc/meminfo")
-        .ok()
+    Ok(available_on(&System::live()))
+}
+
+/// Where the kernel's memory figures are read from; tests point it at a folder of their own.
+#[derive(Debug, Clone)]
+pub struct System {
+    /// `/proc/meminfo`.
+    pub meminfo: PathBuf,
+    /// `/proc/self/cgroup`: which cgroups the process is in.
+    pub self_cgroup: PathBuf,
+    /// `/sys/fs/cgroup`: where the cgroup file systems are mounted.
+    pub cgroup_root: PathBuf,
+}
+
+impl System {
+    /// This machine.
+    pub fn live() -> System {
+        System {
+            meminfo: PathBuf::from("/proc/meminfo"),
+            self_cgroup: PathBuf::from("/proc/self/cgroup"),
+            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
+        }
+    }
+}
+
+/// The smallest of the memory figures that can be read: `MemAvailable`, and the room left
+/// under the cgroup v2 and v1 memory limits of the process's cgroup and every cgroup above
+/// it. `None` when none can be read.
+pub fn available_on(system: &System) -> Option<Available> {
+    let read = |path: PathBuf| std::fs::read_to_string(path).ok();
+    let meminfo = read(system.meminfo.clone())
         .and_then(|text| mem_available(&text))
         .map(|bytes| Available {
             bytes,
             from: AvailableFrom::MemInfo,
-        }))
+        });
+    let root = &system.cgroup_root;
+    let memberships = read(system.self_cgroup.clone())
+        .map(|text| cgroup_memberships(&text))
+        .unwrap_or_default();
+    // cgroup v2 is mounted at /sys/fs/cgroup, or at /sys/fs/cgroup/unified beside v1.
+    let v2_root = if root.join("cgroup.controllers").exists() {
+        root.clone()
+    } else {
+        root.join("unified")
+    };
+    let v2 = memberships.v2.as_deref().and_then(|path| {
+        cgroup_room(&v2_root, path, |dir| {
+            cgroup_v2_room(
+                &read(dir.join("memory.max"))?,
+                &read(dir.join("memory.current"))?,
+                read(dir.join("memory.stat")).as_deref(),
+            )
+        })
+    });
+    let v1 = memberships.v1_memory.as_deref().and_then(|path| {
+        cgroup_room(&root.join("memory"), path, |dir| {
+            cgroup_v1_room(
+                &read(dir.join("memory.limit_in_bytes"))?,
+                &read(dir.join("memory.usage_in_bytes"))?,
+                read(dir.join("memory.stat")).as_deref(),
+            )
+        })
+    });
+    smallest([
+        meminfo,
+        v2.map(|bytes| Available {
+            bytes,
+            from: AvailableFrom::CgroupV2,
+        }),
+        v1.map(|bytes| Available {
+            bytes,
+            from: AvailableFrom::CgroupV1,
+        }),
+    ])
+}
+
+/// The smallest figure; on a tie, the first.
+pub fn smallest(figures: impl IntoIterator<Item = Option<Available>>) -> Option<Available> {
+    figures
+        .into_iter()
+        .flatten()
+        .fold(None, |best: Option<Available>, a| match best {
+            Some(b) if b.bytes <= a.bytes => Some(b),
+            _ => Some(a),
+        })
+}
+
+/// The smallest room left under a cgroup's limit at its own level and every level above it
+/// within the mount at `mount` (a limit above also binds). `room(dir)` reads one level:
+/// `None` for no limit there or files that cannot be read. A cgroup path that is not under
+/// the mount (a cgroup namespace shows the process its own cgroup as the mount's root)
+/// leaves the mount's root only.
+fn cgroup_room(mount: &Path, path: &str, room: impl Fn(&Path) -> Option<u64>) -> Option<u64> {
+    let mut dir = mount.join(path.trim_start_matches('/'));
+    if !dir.is_dir() {
+        dir = mount.to_path_buf();
+    }
+    let mut best: Option<u64> = None;
+    loop {
+        if let Some(r) = room(&dir) {
+            best = Some(best.map_or(r, |b| b.min(r)));
+        }
+        if dir == mount {
+            return best;
+        }
+        match dir.parent() {
+            Some(parent) if parent.starts_with(mount) => dir = parent.to_path_buf(),
+            _ => return best,
+        }
+    }
+}
+
+/// The cgroups the process is in, from the text of `/proc/self/cgroup`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CgroupMemberships {
+    /// The cgroup v2 path (`0::/path`).
+    pub v2: Option<String>,
+    /// The cgroup v1 path of the hierarchy holding the `memory` controller.
+    pub v1_memory: Option<String>,
+}
+
+/// Parse `/proc/self/cgroup`: lines of `hierarchy-id:controllers:path`.
+pub fn cgroup_memberships(text: &str) -> CgroupMemberships {
+    let mut out = CgroupMemberships::default();
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if id == "0" && controllers.is_empty() {
+            out.v2 = Some(path.to_string());
+        } else if controllers.split(',').any(|c| c == "memory") {
+            out.v1_memory = Some(path.to_string());
+        }
+    }
+    out
+}
+
+/// A cgroup v1 limit at or above this is "no limit": the kernel writes the largest page
+/// count it can hold (9223372036854771712 bytes with 4 KiB pages).
+const V1_UNLIMITED: u64 = 1 << 62;
+
+/// The room left under one cgroup v2 level: `memory.max` (`max` is no limit, `None`) less
+/// `memory.current`, with the reclaimable file cache (`inactive_file` in `memory.stat`)
+/// not counted as used.
+pub fn cgroup_v2_room(max: &str, current: &str, stat: Option<&str>) -> Option<u64> {
+    let max = max.trim();
+    if max == "max" {
+        return None;
+    }
+    let limit: u64 = max.parse().ok()?;
+    let used: u64 = current.trim().parse().ok()?;
+    Some(room(
+        limit,
+        used,
+        stat.and_then(|s| stat_value(s, "inactive_file")),
+    ))
+}
+
+/// The room left under one cgroup v1 level: `memory.limit_in_bytes` (the kernel's largest
+/// value is no limit, `None`) less `memory.usage_in_bytes`, with the reclaimable file cache
+/// (`total_inactive_file` in `memory.stat`) not counted as used.
+pub fn cgroup_v1_room(limit: &str, usage: &str, stat: Option<&str>) -> Option<u64> {
+    let limit: u64 = limit.trim().parse().ok()?;
+    if limit >= V1_UNLIMITED {
+        return None;
+    }
+    let used: u64 = usage.trim().parse().ok()?;
+    Some(room(
+        limit,
+        used,
+        stat.and_then(|s| stat_value(s, "total_inactive_file")),
+    ))
+}
+
+fn room(limit: u64, used: u64, reclaimable: Option<u64>) -> u64 {
+    limit.saturating_sub(used.saturating_sub(reclaimable.unwrap_or(0)))
+}
+
+/// One `key value` line of a cgroup's `memory.stat`.
+fn stat_value(stat: &str, key: &str) -> Option<u64> {
+    stat.lines().find_map(|line| {
+        let (k, v) = line.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
 }
 
 /// `MemAvailable` from the text of `/proc/meminfo`, in bytes.
@@ -332,5 +528,235 @@ mod tests {
         assert_eq!(human(11_432_733), "11.4 MB");
         assert_eq!(human(1_474_000_000), "1.5 GB");
         assert_eq!(human(24_000_000_000_000), "24.0 TB");
+    }
+
+    #[test]
+    fn the_cgroups_of_the_process_are_read_from_proc_self_cgroup() {
+        // A hybrid machine: v1 controllers and the v2 hierarchy side by side.
+        let hybrid = "9:name=systemd:/\n4:memory:/process_api/1ca4\n3:cpuset:/\n0::/\n";
+        assert_eq!(
+            cgroup_memberships(hybrid),
+            CgroupMemberships {
+                v2: Some("/".into()),
+                v1_memory: Some("/process_api/1ca4".into()),
+            }
+        );
+        // cgroup v2 only; v1 with the memory controller sharing a hierarchy.
+        assert_eq!(
+            cgroup_memberships("0::/user.slice/user-1000.slice/session-3.scope\n"),
+            CgroupMemberships {
+                v2: Some("/user.slice/user-1000.slice/session-3.scope".into()),
+                v1_memory: None,
+            }
+        );
+        assert_eq!(
+            cgroup_memberships("5:cpuacct,memory:/docker/abc\n")
+                .v1_memory
+                .as_deref(),
+            Some("/docker/abc")
+        );
+        assert_eq!(cgroup_memberships(""), CgroupMemberships::default());
+        assert_eq!(
+            cgroup_memberships("garbage\n"),
+            CgroupMemberships::default()
+        );
+    }
+
+    #[test]
+    fn the_room_under_a_cgroup_limit_is_the_limit_less_what_is_used() {
+        let stat = "anon 1000\nfile 9000\ninactive_file 3000\nactive_file 6000\n";
+        // 8 GB limit, 2 GB used of which 3,000 bytes are reclaimable cache.
+        assert_eq!(
+            cgroup_v2_room("8000000000\n", "2000000000\n", Some(stat)),
+            Some(6_000_003_000)
+        );
+        assert_eq!(
+            cgroup_v2_room("8000000000", "2000000000", None),
+            Some(6_000_000_000)
+        );
+        assert_eq!(cgroup_v2_room("max\n", "2000000000\n", Some(stat)), None);
+        // Over the limit (usage can pass it briefly): no room, never an underflow.
+        assert_eq!(cgroup_v2_room("1000", "5000", None), Some(0));
+        assert_eq!(cgroup_v2_room("lots", "1", None), None);
+        assert_eq!(cgroup_v2_room("1000", "", None), None);
+        let v1_stat = "cache 100\ninactive_file 7\ntotal_inactive_file 2117632\n";
+        assert_eq!(
+            cgroup_v1_room("4294967296\n", "6836224\n", Some(v1_stat)),
+            Some(4_294_967_296 - 6_836_224 + 2_117_632)
+        );
+        // The kernel's "no limit" (the largest page count, in bytes).
+        assert_eq!(
+            cgroup_v1_room("9223372036854771712\n", "6836224\n", Some(v1_stat)),
+            None
+        );
+    }
+
+    #[test]
+    fn the_smallest_figure_is_used_and_named() {
+        let figure = |bytes, from| Some(Available { bytes, from });
+        use AvailableFrom::*;
+        assert_eq!(
+            smallest([
+                figure(21_000_000_000, MemInfo),
+                figure(4_000_000_000, CgroupV2),
+                figure(6_000_000_000, CgroupV1),
+            ]),
+            figure(4_000_000_000, CgroupV2)
+        );
+        assert_eq!(
+            smallest([figure(5, MemInfo), None, figure(5, CgroupV1)]),
+            figure(5, MemInfo)
+        );
+        assert_eq!(
+            smallest([None, None, figure(7, CgroupV1)]),
+            figure(7, CgroupV1)
+        );
+        assert_eq!(smallest([None, None, None]), None);
+
+        let refused = decide(
+            &[source("big.csv", 100_000_000)],
+            Scope::WithoutReport,
+            figure(2_000_000_000, CgroupV2),
+        )
+        .unwrap_err();
+        assert!(refused.to_string().contains(
+            "and 2.0 GB is available (the cgroup v2 memory limit: memory.max less memory.current, reclaimable file cache not counted as used)"
+        ), "{refused}");
+        let refused = decide(
+            &[source("big.csv", 100_000_000)],
+            Scope::WithoutReport,
+            figure(2_000_000_000, CgroupV1),
+        )
+        .unwrap_err();
+        assert!(refused.to_string().contains(
+            "(the cgroup v1 memory limit: memory.limit_in_bytes less memory.usage_in_bytes, reclaimable file cache not counted as used)"
+        ), "{refused}");
+    }
+
+    /// A machine laid out in a folder: `/proc/meminfo`, `/proc/self/cgroup` and the cgroup
+    /// files, as `available_on` reads them.
+    fn machine_in(dir: &Path, meminfo: &str, self_cgroup: &str, files: &[(&str, &str)]) -> System {
+        let write = |rel: &str, text: &str| {
+            let path = dir.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write("proc/meminfo", meminfo);
+        write("proc/self/cgroup", self_cgroup);
+        for (rel, text) in files {
+            write(&format!("sys/fs/cgroup/{rel}"), text);
+        }
+        std::fs::create_dir_all(dir.join("sys/fs/cgroup")).unwrap();
+        System {
+            meminfo: dir.join("proc/meminfo"),
+            self_cgroup: dir.join("proc/self/cgroup"),
+            cgroup_root: dir.join("sys/fs/cgroup"),
+        }
+    }
+
+    #[test]
+    fn the_files_are_read_at_every_level_up_to_the_mount() {
+        let meminfo = "MemTotal: 24522192 kB\nMemAvailable: 20000000 kB\n";
+        // cgroup v2 alone: the limit of a parent binds its children.
+        let dir = tempfile::tempdir().unwrap();
+        let system = machine_in(
+            dir.path(),
+            meminfo,
+            "0::/box/job\n",
+            &[
+                ("cgroup.controllers", "memory\n"),
+                ("box/memory.max", "3000000000\n"),
+                ("box/memory.current", "1000000000\n"),
+                ("box/job/memory.max", "max\n"),
+                ("box/job/memory.current", "500000000\n"),
+                ("box/job/memory.stat", "inactive_file 100000000\n"),
+            ],
+        );
+        assert_eq!(
+            available_on(&system),
+            Some(Available {
+                bytes: 2_000_000_000,
+                from: AvailableFrom::CgroupV2
+            })
+        );
+        // A hybrid machine (v2 under unified/, v1 memory controller), as on the machine
+        // these tests were written on: v1 says no limit, v2 has none, MemAvailable wins.
+        let dir = tempfile::tempdir().unwrap();
+        let system = machine_in(
+            dir.path(),
+            meminfo,
+            "4:memory:/process_api/1ca4\n0::/\n",
+            &[
+                ("unified/cgroup.controllers", ""),
+                (
+                    "memory/process_api/1ca4/memory.limit_in_bytes",
+                    "9223372036854771712\n",
+                ),
+                ("memory/process_api/1ca4/memory.usage_in_bytes", "6836224\n"),
+                ("memory/memory.limit_in_bytes", "9223372036854771712\n"),
+                ("memory/memory.usage_in_bytes", "23946924032\n"),
+            ],
+        );
+        assert_eq!(
+            available_on(&system),
+            Some(Available {
+                bytes: 20_000_000 * 1024,
+                from: AvailableFrom::MemInfo
+            })
+        );
+        // The same with a 1 GiB v1 limit on the process's cgroup.
+        std::fs::write(
+            dir.path()
+                .join("sys/fs/cgroup/memory/process_api/1ca4/memory.limit_in_bytes"),
+            "1073741824\n",
+        )
+        .unwrap();
+        assert_eq!(
+            available_on(&system),
+            Some(Available {
+                bytes: 1_073_741_824 - 6_836_224,
+                from: AvailableFrom::CgroupV1
+            })
+        );
+        // A cgroup namespace: /proc/self/cgroup names a path the mount does not show; the
+        // mount's root is the process's own cgroup.
+        let dir = tempfile::tempdir().unwrap();
+        let system = machine_in(
+            dir.path(),
+            "",
+            "0::/../../elsewhere\n",
+            &[
+                ("cgroup.controllers", "memory\n"),
+                ("memory.max", "512000000\n"),
+                ("memory.current", "12000000\n"),
+            ],
+        );
+        assert_eq!(
+            available_on(&system),
+            Some(Available {
+                bytes: 500_000_000,
+                from: AvailableFrom::CgroupV2
+            })
+        );
+        // Nothing readable: nothing known, nothing refused.
+        let dir = tempfile::tempdir().unwrap();
+        let system = machine_in(dir.path(), "", "", &[]);
+        assert_eq!(available_on(&system), None);
+    }
+
+    #[test]
+    fn this_machine_gives_a_figure_no_larger_than_mem_available() {
+        let live = available_on(&System::live());
+        if let Some(meminfo) = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|t| mem_available(&t))
+        {
+            let live = live.expect("MemAvailable is readable, so a figure is found");
+            // MemAvailable moves between the two reads; allow for it.
+            assert!(
+                live.bytes <= meminfo + 256 * 1024 * 1024,
+                "{live:?} vs {meminfo}"
+            );
+        }
     }
 }

@@ -181,9 +181,11 @@ fn headerless_fit(layout: &Layout, head: &str) -> Option<String> {
 }
 
 fn spreadsheet_candidates(bytes: &[u8], registry: &Registry) -> Vec<(String, String)> {
-    // calamine loops on some damaged .xls files and panics on others; a damaged file fits
-    // no layout.
-    if super::spreadsheet::check_compound_file(bytes).is_err() {
+    // calamine loops on some damaged .xls and .ods files, panics on others, and reads a
+    // crafted .ods's repeated cells without bound; a damaged or crafted file fits no layout.
+    if super::spreadsheet::check_compound_file(bytes).is_err()
+        || super::spreadsheet::check_ods(bytes).is_err()
+    {
         return Vec::new();
     }
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -60,6 +60,7 @@ pub fn read(bytes: &[u8], layout: &Layout, sink: &mut SourceSink<'_>) -> Result<
 fn load(bytes: &[u8], layout: &Layout) -> Result<calamine::Range<Data>, SourceProblem> {
     let problem = |message: String| SourceProblem { line: 1, message };
     check_compound_file(bytes).map_err(problem)?;
+    check_ods(bytes).map_err(problem)?;
     let mut book = open_workbook_auto_from_rs(Cursor::new(bytes))
         .map_err(|e| problem(format!("the spreadsheet cannot be opened: {e}")))?;
     let names = book.sheet_names();
@@ -95,8 +96,8 @@ pub const MAX_SHEET_CELLS: u64 = 20_000_000;
 /// it: calamine allocates one slot per cell of the rectangle from the first to the last
 /// cell, so a 1.6 KB `.xlsx` with cells in A1 and XFD1048576 asked for 550 GB and aborted
 /// the process. The cells are streamed once to find the rectangle. An `.xls` sheet's
-/// declared extent is checked in [`check_compound_file`]; `.ods` has no cell stream in
-/// calamine and is not checked.
+/// declared extent is checked in [`check_compound_file`], an `.ods` workbook's in
+/// [`check_ods`] before calamine opens it.
 pub(crate) fn check_sheet_size(
     book: &mut Sheets<Cursor<&[u8]>>,
     sheet: &str,
@@ -415,6 +416,390 @@ fn check_xls_dimensions(bytes: &[u8], t: &Tables) -> Result<(), String> {
     Ok(())
 }
 
+/// The first bytes of an OpenDocument spreadsheet's `mimetype` member.
+const ODS_MIMETYPE: &[u8] = b"application/vnd.oasis.opendocument.spreadsheet";
+/// calamine's own caps on an `.ods` sheet: rows repeated beyond the first are dropped, and
+/// so are cells beyond the first columns of a row.
+const ODS_MAX_ROWS: u64 = 1_048_576;
+const ODS_MAX_COLUMNS: u64 = 16_384;
+/// Most cells read from an `.ods` workbook: calamine holds each `.ods` cell as a value and
+/// a formula, first as read and then copied into the sheet's range, about four times what
+/// an `.xlsx` cell costs; 1,200 rows of 16,384 numbers (19.7 million cells) peaked at 1.7 GB.
+pub const MAX_ODS_CELLS: u64 = 5_000_000;
+/// Most bytes of text an `.ods` workbook may hold once its repeated cells are written out
+/// (calamine copies a cell's text into every column and row it is repeated over).
+pub const MAX_ODS_TEXT_BYTES: u64 = 200_000_000;
+/// Most bytes of `content.xml` read from an `.ods` (unpacked): a statement of a million
+/// rows as LibreOffice writes it is about a fifth of this.
+pub const MAX_ODS_CONTENT_BYTES: u64 = 1_000_000_000;
+
+/// Refuse an `.ods` workbook that calamine could not read in bounded memory and time.
+///
+/// calamine reads every sheet of an `.ods` whole when the workbook is opened, from the
+/// `content.xml` member, following its repeat counts: a cell with
+/// `table:number-columns-repeated="16384"` is stored 16,384 times for every row element
+/// it appears in (a 2.6 KB file of 3,000 such rows peaked at 4.3 GB), a
+/// `<text:s text:c="…"/>` is written out as that many spaces in every repeated copy of the
+/// cell, and a `content.xml` that ends inside a sheet made it loop for ever. This streams
+/// `content.xml` once, as calamine will read it (the same events, repeat counts and caps),
+/// counting the cells it would store, the cells of each sheet's used range and the text
+/// they hold, and refuses the workbook when a count passes [`MAX_ODS_CELLS`] or
+/// [`MAX_ODS_TEXT_BYTES`], when `content.xml` unpacks to more than
+/// [`MAX_ODS_CONTENT_BYTES`], or when it ends inside a sheet. Anything that is not an
+/// OpenDocument spreadsheet, or that calamine will refuse itself at the point it is reached,
+/// is left to calamine.
+pub fn check_ods(bytes: &[u8]) -> Result<(), String> {
+    use std::io::{BufReader, Read};
+    if !bytes.starts_with(b"PK\x03\x04") {
+        return Ok(());
+    }
+    let Ok(mut zip) = zip::ZipArchive::new(Cursor::new(bytes)) else {
+        return Ok(());
+    };
+    let is_ods = match zip.by_name("mimetype") {
+        Ok(mut member) => {
+            let mut head = [0u8; ODS_MIMETYPE.len()];
+            member.read_exact(&mut head).is_ok() && head == ODS_MIMETYPE
+        }
+        Err(_) => false,
+    };
+    if !is_ods {
+        return Ok(());
+    }
+    let Ok(content) = zip.by_name("content.xml") else {
+        return Ok(());
+    };
+    let mut reader =
+        quick_xml::Reader::from_reader(BufReader::new(content.take(MAX_ODS_CONTENT_BYTES + 1)));
+    let config = reader.config_mut();
+    config.check_end_names = false;
+    config.trim_text(false);
+    config.check_comments = false;
+    config.expand_empty_elements = true;
+    let mut tally = OdsTally::default();
+    let outcome = tally.workbook(&mut reader);
+    if reader.buffer_position() > MAX_ODS_CONTENT_BYTES {
+        return Err(format!(
+            "the spreadsheet's content.xml unpacks to more than {MAX_ODS_CONTENT_BYTES} bytes; export the statement as CSV"
+        ));
+    }
+    match outcome {
+        Err(OdsStop::Refuse(message)) => Err(message),
+        Ok(()) | Err(OdsStop::LeftToCalamine) => Ok(()),
+    }
+}
+
+/// Why [`OdsTally`] stopped before the end of `content.xml`.
+#[derive(Debug)]
+enum OdsStop {
+    /// The workbook is refused, for this reason.
+    Refuse(String),
+    /// calamine stops with an error here too (malformed XML, a count that is not a number,
+    /// an element where a cell should be), having stored no more than was counted.
+    LeftToCalamine,
+}
+
+/// What calamine would hold after reading `content.xml` up to the current event.
+#[derive(Debug, Default)]
+struct OdsTally {
+    /// Cells stored while the sheets are read (every sheet, kept until the end).
+    stored_cells: u64,
+    /// Cells of the used ranges built from them (every sheet).
+    range_cells: u64,
+    /// Bytes of text in those cells, each copy counted.
+    text_bytes: u64,
+    /// The sheet being read.
+    sheet: String,
+}
+
+/// One cell element as calamine reads it.
+struct OdsCell {
+    /// Holds a value or a formula.
+    filled: bool,
+    /// Bytes of text in one copy of it.
+    text: u64,
+    /// calamine has read up to its end tag.
+    closed: bool,
+}
+
+type OdsReader<'a> =
+    quick_xml::Reader<std::io::BufReader<std::io::Take<zip::read::ZipFile<'a, Cursor<&'a [u8]>>>>>;
+
+impl OdsTally {
+    fn check(&self) -> Result<(), OdsStop> {
+        let cells = self.stored_cells.max(self.range_cells);
+        if cells > MAX_ODS_CELLS {
+            return Err(OdsStop::Refuse(format!(
+                "the spreadsheet is damaged or crafted: by sheet {:?} its repeated rows and columns make at least {cells} cells, more than the {MAX_ODS_CELLS} cells read from one .ods workbook; export the statement as CSV",
+                self.sheet
+            )));
+        }
+        if self.text_bytes > MAX_ODS_TEXT_BYTES {
+            return Err(OdsStop::Refuse(format!(
+                "the spreadsheet is damaged or crafted: by sheet {:?} its repeated cells hold at least {} bytes of text, more than the {MAX_ODS_TEXT_BYTES} read from one workbook; export the statement as CSV",
+                self.sheet, self.text_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// `parse_content`: every `table:table` with a name is read.
+    fn workbook(&mut self, reader: &mut OdsReader<'_>) -> Result<(), OdsStop> {
+        use quick_xml::events::Event;
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_event_into(&mut buf) {
+                Ok(Event::Start(e)) if e.name().as_ref() == b"table:table" => {
+                    if let Some(name) = attr(&e, b"table:name")? {
+                        let name = String::from_utf8_lossy(&name).into_owned();
+                        self.table(reader, &name)?;
+                    }
+                }
+                Ok(Event::Eof) => return Ok(()),
+                Err(_) => return Err(OdsStop::LeftToCalamine),
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// `read_table` and `get_range`: rows until the sheet's end tag.
+    fn table(&mut self, reader: &mut OdsReader<'_>, name: &str) -> Result<(), OdsStop> {
+        use quick_xml::events::Event;
+        let mut buf = Vec::new();
+        self.sheet = name.to_string();
+        let mut total_rows = 0u64;
+        // The used range: its columns, and its rows (repeats counted) from the first row
+        // with a filled cell to the last, plus those seen since the last.
+        let (mut col_min, mut col_max) = (u64::MAX, 0u64);
+        let (mut range_rows, mut rows_since) = (0u64, 0u64);
+        let mut started = false;
+        let range_before = self.range_cells;
+        loop {
+            buf.clear();
+            match reader.read_event_into(&mut buf) {
+                Ok(Event::Start(e)) if e.name().as_ref() == b"table:table-row" => {
+                    let repeats = match attr(&e, b"table:number-rows-repeated")? {
+                        Some(v) => number(&v)?,
+                        None => 1,
+                    };
+                    let repeats = repeats.min(ODS_MAX_ROWS.saturating_sub(total_rows));
+                    total_rows = total_rows.saturating_add(repeats);
+                    let (filled, row_text) = self.row(reader)?;
+                    self.text_bytes = self
+                        .text_bytes
+                        .saturating_add(row_text.saturating_mul(repeats));
+                    if started {
+                        rows_since = rows_since.saturating_add(repeats);
+                    }
+                    if let Some((first, last)) = filled {
+                        if !started {
+                            started = true;
+                            rows_since = repeats;
+                        }
+                        range_rows = rows_since;
+                        col_min = col_min.min(first);
+                        col_max = col_max.max(last);
+                    }
+                    if started {
+                        let width = col_max + 1 - col_min;
+                        self.range_cells =
+                            range_before.saturating_add(range_rows.saturating_mul(width));
+                    }
+                    self.check()?;
+                }
+                Ok(Event::End(e)) if e.name().as_ref() == b"table:table" => return Ok(()),
+                // calamine's loop keeps asking for the next event after the end of the file.
+                Ok(Event::Eof) => {
+                    return Err(OdsStop::Refuse(format!(
+                        "the spreadsheet is damaged: its content ends inside sheet {name:?} (is the file truncated?)"
+                    )))
+                }
+                Err(_) => return Err(OdsStop::LeftToCalamine),
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// `read_row`: the cells of one row element. Returns the first and last filled column
+    /// and the bytes of text in one copy of the row.
+    fn row(&mut self, reader: &mut OdsReader<'_>) -> Result<(Option<(u64, u64)>, u64), OdsStop> {
+        use quick_xml::events::Event;
+        let mut buf = Vec::new();
+        let mut columns = 0u64;
+        let mut empty_repeats = 0u64;
+        let mut filled: Option<(u64, u64)> = None;
+        let mut text = 0u64;
+        loop {
+            buf.clear();
+            match reader.read_event_into(&mut buf) {
+                Ok(Event::Start(e))
+                    if matches!(
+                        e.name().as_ref(),
+                        b"table:table-cell" | b"table:covered-table-cell"
+                    ) =>
+                {
+                    let repeats = match attr(&e, b"table:number-columns-repeated")? {
+                        Some(v) => number(&v)?,
+                        None => 1,
+                    };
+                    let element = e.name().as_ref().to_vec();
+                    let cell = self.cell(reader, &e)?;
+                    // Empty cells are stored once another cell follows them.
+                    let empty = empty_repeats.min(ODS_MAX_COLUMNS.saturating_sub(columns));
+                    columns += empty;
+                    self.stored_cells = self.stored_cells.saturating_add(empty);
+                    empty_repeats = 0;
+                    let copies = repeats.min(ODS_MAX_COLUMNS.saturating_sub(columns));
+                    if !cell.filled {
+                        empty_repeats = copies;
+                    } else if copies > 0 {
+                        let (first, _) = *filled.get_or_insert((columns, columns));
+                        columns += copies;
+                        filled = Some((first, columns - 1));
+                        self.stored_cells = self.stored_cells.saturating_add(copies);
+                        text = text.saturating_add(cell.text.saturating_mul(copies));
+                        self.text_bytes = self
+                            .text_bytes
+                            .saturating_add(cell.text.saturating_mul(copies));
+                    }
+                    self.check()?;
+                    if !cell.closed {
+                        let mut skipped = Vec::new();
+                        reader
+                            .read_to_end_into(quick_xml::name::QName(&element), &mut skipped)
+                            .map_err(|_| OdsStop::LeftToCalamine)?;
+                    }
+                }
+                Ok(Event::End(e)) if e.name().as_ref() == b"table:table-row" => {
+                    return Ok((filled, text))
+                }
+                // Anything else (the end of the file included) is an error to calamine.
+                _ => return Err(OdsStop::LeftToCalamine),
+            }
+        }
+    }
+
+    /// `get_datatype`: whether the cell holds a value or formula, and its text.
+    fn cell(
+        &mut self,
+        reader: &mut OdsReader<'_>,
+        e: &quick_xml::events::BytesStart<'_>,
+    ) -> Result<OdsCell, OdsStop> {
+        use quick_xml::events::Event;
+        let (mut value_set, mut is_string, mut is_error, mut formula) =
+            (false, false, false, false);
+        let mut text: Option<u64> = None;
+        for a in e.attributes().with_checks(false) {
+            let a = a.map_err(|_| OdsStop::LeftToCalamine)?;
+            let value = a.value.as_ref();
+            match a.key.as_ref() {
+                b"office:value" | b"office:boolean-value" if !value_set => value_set = true,
+                b"office:string-value" | b"office:date-value" | b"office:time-value"
+                    if !value_set =>
+                {
+                    value_set = true;
+                    text = Some(value.len() as u64);
+                }
+                b"office:value-type" if !value_set => is_string = value == b"string",
+                b"calcext:value-type" => is_error = value == b"error",
+                b"table:formula" => formula = !value.is_empty(),
+                _ => {}
+            }
+        }
+        if !((!value_set && is_string) || (is_error && text == Some(0))) {
+            return Ok(OdsCell {
+                filled: value_set || formula,
+                text: text.unwrap_or(0),
+                closed: false,
+            });
+        }
+        // The cell's content is its text.
+        let mut buf = Vec::new();
+        let mut length = 0u64;
+        let mut first_paragraph = true;
+        loop {
+            buf.clear();
+            let grown = match reader.read_event_into(&mut buf) {
+                Ok(Event::Text(t)) => t.len() as u64,
+                Ok(Event::GeneralRef(_)) => 4,
+                Ok(Event::End(end))
+                    if matches!(
+                        end.name().as_ref(),
+                        b"table:table-cell" | b"table:covered-table-cell"
+                    ) =>
+                {
+                    return Ok(OdsCell {
+                        filled: true,
+                        text: length,
+                        closed: true,
+                    })
+                }
+                Ok(Event::Start(s)) if s.name().as_ref() == b"office:annotation" => {
+                    loop {
+                        buf.clear();
+                        match reader.read_event_into(&mut buf) {
+                            Ok(Event::End(end)) if end.name().as_ref() == b"office:annotation" => {
+                                break
+                            }
+                            Ok(Event::Eof) => {
+                                return Err(OdsStop::Refuse(
+                                    "the spreadsheet is damaged: its content ends inside a cell's annotation (is the file truncated?)".into(),
+                                ))
+                            }
+                            Err(_) => return Err(OdsStop::LeftToCalamine),
+                            Ok(_) => {}
+                        }
+                    }
+                    0
+                }
+                Ok(Event::Start(s)) if s.name().as_ref() == b"text:p" => {
+                    let newline = u64::from(!first_paragraph);
+                    first_paragraph = false;
+                    newline
+                }
+                Ok(Event::Start(s)) if s.name().as_ref() == b"text:s" => match attr(&s, b"text:c")?
+                {
+                    Some(v) => number(&v)?,
+                    None => 1,
+                },
+                Ok(Event::Start(s))
+                    if matches!(s.name().as_ref(), b"text:tab" | b"text:line-break") =>
+                {
+                    1
+                }
+                Ok(Event::Eof) | Err(_) => return Err(OdsStop::LeftToCalamine),
+                Ok(_) => 0,
+            };
+            length = length.saturating_add(grown);
+            if length > MAX_ODS_TEXT_BYTES {
+                self.text_bytes = self.text_bytes.saturating_add(length);
+                self.check()?;
+            }
+        }
+    }
+}
+
+/// The first value of attribute `key`, as written.
+fn attr(e: &quick_xml::events::BytesStart<'_>, key: &[u8]) -> Result<Option<Vec<u8>>, OdsStop> {
+    for a in e.attributes().with_checks(false) {
+        let a = a.map_err(|_| OdsStop::LeftToCalamine)?;
+        if a.key.as_ref() == key {
+            return Ok(Some(a.value.into_owned()));
+        }
+    }
+    Ok(None)
+}
+
+/// A repeat count as calamine parses it (a count it cannot parse is its own error).
+fn number(value: &[u8]) -> Result<u64, OdsStop> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map(|n| n as u64)
+        .ok_or(OdsStop::LeftToCalamine)
+}
+
 /// Whether following `next[i]` from some `i` ever comes back to a sector already on the
 /// path (a value outside the table ends a chain).
 fn has_cycle(next: &[u32]) -> bool {
@@ -468,5 +853,137 @@ mod tests {
         // Not a compound file, or too short: left to calamine.
         assert_eq!(check_compound_file(b"PK\x03\x04"), Ok(()));
         assert_eq!(check_compound_file(&good[..100]), Ok(()));
+    }
+    /// `lloyds_old.xls` with its Dimensions record rewritten (first row, last row + 1,
+    /// first column, last column + 1), as `fixtures/hostile/make_spreadsheets.py` does.
+    fn xls_with_dimensions(rows: (u32, u32), cols: (u16, u16)) -> Vec<u8> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut xls = std::fs::read(root.join("fixtures/spreadsheets/lloyds_old.xls")).unwrap();
+        let at = xls
+            .windows(4)
+            .position(|w| w == [0x00, 0x02, 0x0e, 0x00])
+            .unwrap();
+        let mut record = Vec::new();
+        record.extend_from_slice(&rows.0.to_le_bytes());
+        record.extend_from_slice(&rows.1.to_le_bytes());
+        record.extend_from_slice(&cols.0.to_le_bytes());
+        record.extend_from_slice(&cols.1.to_le_bytes());
+        xls[at + 4..at + 16].copy_from_slice(&record);
+        xls
+    }
+
+    #[test]
+    fn xls_dimensions_that_run_backwards_or_claim_too_much_are_refused() {
+        // The fixture's own record: rows 0 to 5, columns 0 to 8.
+        assert_eq!(
+            check_compound_file(&xls_with_dimensions((0, 5), (0, 8))),
+            Ok(())
+        );
+        assert_eq!(
+            check_compound_file(&xls_with_dimensions((10, 5), (0, 8))),
+            Err("the spreadsheet is damaged: a sheet's dimensions run backwards (rows 10 to 5, columns 0 to 8)".into())
+        );
+        // A first column equal to the last + 1: no column at all.
+        assert_eq!(
+            check_compound_file(&xls_with_dimensions((0, 5), (3, 3))),
+            Err("the spreadsheet is damaged: a sheet's dimensions run backwards (rows 0 to 5, columns 3 to 3)".into())
+        );
+        // A first column after the last is read as 0, as calamine reads it.
+        assert_eq!(
+            check_compound_file(&xls_with_dimensions((0, 5), (9, 8))),
+            Ok(())
+        );
+        assert_eq!(
+            check_compound_file(&xls_with_dimensions((0, 3_000_000), (0, 8))),
+            Err("the spreadsheet is damaged or crafted: a sheet declares 24000000 cells (rows 0 to 3000000, columns 0 to 8), more than the 20000000 cells read from one sheet".into())
+        );
+        // An empty sheet (last row 0) declares nothing.
+        assert_eq!(
+            check_compound_file(&xls_with_dimensions((0, 0), (0, 0))),
+            Ok(())
+        );
+    }
+
+    /// An `.ods` holding `content` as its content.xml (stored, not compressed).
+    fn ods(mimetype: &str, content: &str) -> Vec<u8> {
+        use std::io::Write;
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("mimetype", stored).unwrap();
+        zip.write_all(mimetype.as_bytes()).unwrap();
+        zip.start_file("content.xml", stored).unwrap();
+        zip.write_all(content.as_bytes()).unwrap();
+        zip.finish().unwrap().into_inner()
+    }
+
+    fn sheet(rows: &str) -> String {
+        format!(
+            "<office:document-content><office:body><office:spreadsheet><table:table table:name=\"S\">{rows}</table:table></office:spreadsheet></office:body></office:document-content>"
+        )
+    }
+
+    const MIME: &str = "application/vnd.oasis.opendocument.spreadsheet";
+
+    #[test]
+    fn ods_cells_are_counted_as_the_spreadsheet_library_stores_them() {
+        let filled = "<table:table-cell office:value-type=\"float\" office:value=\"1\"/>";
+        let empty = |n: u32| format!("<table:table-cell table:number-columns-repeated=\"{n}\"/>");
+        // Trailing empty cells are dropped: 2,000 rows of one number and 16,383 empties.
+        let row = format!(
+            "<table:table-row>{filled}{}</table:table-row>",
+            empty(16_383)
+        );
+        assert_eq!(check_ods(&ods(MIME, &sheet(&row.repeat(2_000)))), Ok(()));
+        // Empty cells followed by another cell are stored: 306 × 16,384 > 5,000,000.
+        let row = format!(
+            "<table:table-row>{}{filled}</table:table-row>",
+            empty(16_384)
+        );
+        assert_eq!(check_ods(&ods(MIME, &sheet(&row.repeat(305)))), Ok(()));
+        assert_eq!(
+            check_ods(&ods(MIME, &sheet(&row.repeat(306)))),
+            Err("the spreadsheet is damaged or crafted: by sheet \"S\" its repeated rows and columns make at least 5013504 cells, more than the 5000000 cells read from one .ods workbook; export the statement as CSV".into())
+        );
+        // The used range: a number in column 1 and one in column 2,000, 2,500 rows apart.
+        let far = format!(
+            "<table:table-row>{filled}</table:table-row><table:table-row table:number-rows-repeated=\"2499\">{}</table:table-row><table:table-row>{}{filled}</table:table-row>",
+            empty(3),
+            empty(1_999)
+        );
+        assert_eq!(
+            check_ods(&ods(MIME, &sheet(&far))),
+            Err("the spreadsheet is damaged or crafted: by sheet \"S\" its repeated rows and columns make at least 5002000 cells, more than the 5000000 cells read from one .ods workbook; export the statement as CSV".into())
+        );
+        // A formula alone fills a cell.
+        let formulas = "<table:table-row table:number-rows-repeated=\"2000\"><table:table-cell table:formula=\"of:=1\" table:number-columns-repeated=\"10001\"/></table:table-row>";
+        assert!(check_ods(&ods(MIME, &sheet(formulas)))
+            .unwrap_err()
+            .contains("at least 20002000 cells"));
+    }
+
+    #[test]
+    fn ods_text_and_truncation_are_checked_and_other_zips_left_alone() {
+        let spaces = "<table:table-row><table:table-cell office:value-type=\"string\" table:number-columns-repeated=\"201\"><text:p><text:s text:c=\"1000000\"/></text:p></table:table-cell></table:table-row>";
+        assert_eq!(
+            check_ods(&ods(MIME, &sheet(spaces))),
+            Err("the spreadsheet is damaged or crafted: by sheet \"S\" its repeated cells hold at least 201000000 bytes of text, more than the 200000000 read from one workbook; export the statement as CSV".into())
+        );
+        let open_note = "<office:document-content><table:table table:name=\"S\"><table:table-row><table:table-cell office:value-type=\"string\"><office:annotation><text:p>x";
+        assert_eq!(
+            check_ods(&ods(MIME, open_note)),
+            Err("the spreadsheet is damaged: its content ends inside a cell's annotation (is the file truncated?)".into())
+        );
+        let unclosed = "<office:document-content><table:table table:name=\"Accounts\"><table:table-row></table:table-row>";
+        assert_eq!(
+            check_ods(&ods(MIME, unclosed)),
+            Err("the spreadsheet is damaged: its content ends inside sheet \"Accounts\" (is the file truncated?)".into())
+        );
+        // Not an OpenDocument spreadsheet (another mimetype, or no zip): left to calamine.
+        assert_eq!(check_ods(&ods("application/zip", unclosed)), Ok(()));
+        assert_eq!(check_ods(b"PK\x03\x04 not a zip"), Ok(()));
+        // A count calamine cannot parse is calamine's own error.
+        let bad_count = "<office:document-content><table:table table:name=\"S\"><table:table-row table:number-rows-repeated=\"many\">";
+        assert_eq!(check_ods(&ods(MIME, bad_count)), Ok(()));
     }
 }

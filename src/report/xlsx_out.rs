@@ -670,6 +670,95 @@ mod tests {
 
     use super::*;
 
+    /// Schedules with no lines, for tests of the copied sheets.
+    fn empty_schedules() -> Schedules {
+        let day = NaiveDate::from_ymd_opt(2019, 3, 15).unwrap();
+        Schedules {
+            case_reference: "CUT".into(),
+            lifestyle: true,
+            conviction: None,
+            relevant_day: crate::confiscation::RelevantDay {
+                day,
+                proceedings_started: day,
+                period_years: 6,
+                derivation: String::new(),
+                citation: String::new(),
+            },
+            valuation_month: crate::confiscation::Month::of(day),
+            valuation_basis: String::new(),
+            index_series: String::new(),
+            index_vintage: String::new(),
+            index_file: String::new(),
+            jurisdiction_id: "uk-poca-2002".into(),
+            jurisdiction_name: String::new(),
+            jurisdiction_version: 1,
+            jurisdiction_sha256: String::new(),
+            benefit: Vec::new(),
+            exclusions: Vec::new(),
+            available: Vec::new(),
+            gifts: Vec::new(),
+            totals: crate::confiscation::Totals::default(),
+            method: Vec::new(),
+        }
+    }
+
+    /// A frame of `rows` rows: `payment_txn_id` `p0`, `p1`, … and `tainted_pence` = the row.
+    fn numbered_frame(rows: usize) -> DataFrame {
+        let ids: Vec<String> = (0..rows).map(|i| format!("p{i}")).collect();
+        let pence: Vec<i64> = (0..rows as i64).collect();
+        DataFrame::new(
+            rows,
+            vec![
+                Column::new("payment_txn_id".into(), ids),
+                Column::new("tainted_pence".into(), pence),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_tracing_and_findings_sheets_hold_the_first_rows_and_say_where_the_rest_are() {
+        use calamine::{Data, Reader, Xlsx};
+        let schedules = empty_schedules();
+        let trace_summary = numbered_frame(MAX_COPIED_ROWS + 1);
+        let findings = numbered_frame(MAX_COPIED_ROWS + 7);
+        let bytes = schedules_xlsx(&XlsxInput {
+            schedules: &schedules,
+            trace_summary: Some(&trace_summary),
+            integrity: None,
+            findings: Some(&findings),
+            sources: &[],
+            inputs: &[],
+            base_currency: "GBP",
+        })
+        .unwrap();
+        let mut book: Xlsx<_> =
+            calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+        for (sheet, rows, file, first_note) in [
+            ("Tracing", MAX_COPIED_ROWS + 1, "trace_summary.csv", "From trace_summary.csv: how much of each payment is tainted under each method (docs/tracing.md)."),
+            ("Findings", MAX_COPIED_ROWS + 7, "findings.csv", "From findings.csv: each finding with its rule, window and the figures that crossed the thresholds; finding_evidence.csv lists the evidence rows."),
+        ] {
+            let range = book.worksheet_range(sheet).unwrap();
+            let text = |r: usize| range.get((r, 0)).cloned().unwrap_or(Data::Empty);
+            // Header, 50,000 rows, a blank row, the sheet's note and the cut note.
+            assert_eq!(range.height(), 1 + 50_000 + 1 + 2, "{sheet}");
+            assert_eq!(text(0), Data::String("payment_txn_id".into()));
+            let copied: Vec<usize> = (1..range.height())
+                .filter(|&r| matches!(text(r), Data::String(ref s) if s.starts_with('p') && s[1..].parse::<usize>().is_ok()))
+                .collect();
+            assert_eq!(copied.len(), MAX_COPIED_ROWS, "{sheet}");
+            assert_eq!(text(1), Data::String("p0".into()));
+            assert_eq!(text(50_000), Data::String("p49999".into()));
+            assert_eq!(range.get((50_000, 1)), Some(&Data::Float(49_999.0)));
+            assert_eq!(text(50_001), Data::Empty);
+            assert_eq!(text(50_002), Data::String(first_note.into()));
+            assert_eq!(
+                text(50_003),
+                Data::String(format!("Rows 1 to 50000 of {rows} are shown; {file} holds every row."))
+            );
+        }
+    }
+
     #[test]
     fn column_names() {
         assert_eq!(col_name(0), "A");

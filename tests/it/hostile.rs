@@ -390,6 +390,60 @@ fn an_xlsx_spanning_the_whole_grid_is_refused_in_bounded_memory() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("no shipped or case layout fits"));
 }
 
+/// An `.xls` (the Lloyds fixture) whose Dimensions record runs backwards, rows 10 to 5
+/// (`fixtures/hostile/make_spreadsheets.py`): refused from the record, never opened.
+#[test]
+fn an_xls_whose_dimensions_run_backwards_is_refused() {
+    let run = run_fixture("xls_dimensions_backwards.xls", "lloyds", Account::UkCurrent);
+    run.assert_failed(
+        2,
+        &["source xls_dimensions_backwards.xls (layout lloyds), line 1: the spreadsheet is damaged: a sheet's dimensions run backwards (rows 10 to 5, columns 0 to 8)"],
+    );
+}
+
+/// `.ods` is read: a statement as LibreOffice writes one, every row padded with 16,376 empty
+/// cells and 1,048,574 empty rows after the table, is one ledger row, exactly.
+#[test]
+fn an_ods_statement_with_trailing_empty_repeats_is_read() {
+    let run = run_fixture("ods_trailing_repeats.ods", "lloyds", Account::UkCurrent);
+    run.assert_ok();
+    assert_eq!(run.ledger_column("amount"), ["-12.50"]);
+    assert_eq!(run.ledger_column("balance"), ["100.00"]);
+    assert_eq!(run.ledger_column("source_line"), ["2"]);
+    assert!(run.rejects().is_empty());
+}
+
+/// Crafted `.ods` workbooks of under 3 KB (`fixtures/hostile/make_spreadsheets.py`): the
+/// spreadsheet library would store every repeated cell (3,000 rows of 16,384 numbers took
+/// 4.3 GB), write out a million spaces per repeated copy, or loop for ever on a sheet with
+/// no end. Each is refused from one pass over its content, naming the sheet and the count.
+#[test]
+fn ods_with_huge_repeats_or_no_end_are_refused_in_bounded_memory() {
+    for (name, message) in [
+        ("ods_wide_rows.ods", "the spreadsheet is damaged or crafted: by sheet \"Sheet1\" its repeated rows and columns make at least 5013504 cells, more than the 5000000 cells read from one .ods workbook; export the statement as CSV"),
+        ("ods_repeated_rows.ods", "the spreadsheet is damaged or crafted: by sheet \"Sheet1\" its repeated rows and columns make at least 17179869184 cells, more than the 5000000 cells read from one .ods workbook"),
+        ("ods_repeated_spaces.ods", "the spreadsheet is damaged or crafted: by sheet \"Sheet1\" its repeated cells hold at least 1000000312 bytes of text, more than the 200000000 read from one workbook"),
+        ("ods_unclosed_sheet.ods", "the spreadsheet is damaged: its content ends inside sheet \"Sheet1\" (is the file truncated?)"),
+    ] {
+        let run = run_fixture(name, "lloyds", Account::UkCurrent);
+        run.assert_failed(2, &[&format!("source {name} (layout lloyds), line 1: {message}")]);
+        // Format detection opens the same workbook: no layout fits, quickly.
+        let started = std::time::Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_proceeds"))
+            .args(["formats", "detect"])
+            .arg(fixture(&format!("hostile/{name}")))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("no shipped or case layout fits"),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(started.elapsed().as_secs() < 60, "{name}: detection took {:?}", started.elapsed());
+    }
+}
+
 /// A 4.7 KB `.xls` whose sector table is cut short (found by fuzzing): the library asserted
 /// on it. Refused before it is opened, without a panic.
 #[test]
@@ -1157,7 +1211,7 @@ fn statement_seeds() -> Vec<(PathBuf, &'static str, &'static str)> {
             Some("ofx") => ("ofx", "GBP"),
             Some("sta") => ("mt940", "EUR"),
             Some("csv") if name == "formulas.csv" => ("starling", "GBP"),
-            Some("xls" | "xlsx") => ("lloyds", "GBP"),
+            Some("xls" | "xlsx" | "ods") => ("lloyds", "GBP"),
             Some("csv") => ("lloyds", "GBP"),
             _ => continue,
         };
@@ -1188,7 +1242,7 @@ fn statement_seeds() -> Vec<(PathBuf, &'static str, &'static str)> {
 }
 
 /// Deterministic mutations of `bytes`: (what was done, the mutated bytes).
-fn mutations(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn mutations(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
     let n = bytes.len();
     let mut out = Vec::new();
     let mut cuts: Vec<usize> = (0..16).map(|k| n * k / 16).collect();

@@ -3,6 +3,7 @@
 mod case_file;
 mod cli;
 mod detect;
+mod fuzz_seeds;
 mod hostile;
 mod layouts;
 mod properties;
