@@ -20,6 +20,7 @@ pub mod compile;
 pub mod docs;
 pub mod dwell;
 pub mod findings;
+pub mod keyword_match;
 pub mod kind;
 pub mod kinds;
 pub mod params;

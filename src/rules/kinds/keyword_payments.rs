@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::round_amounts::{magnitude, Direction};
 use crate::ledger::Channel;
+use crate::rules::keyword_match::KeywordMatcher;
 use crate::rules::kind::{
     i64s, strs, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value,
 };
@@ -63,21 +64,14 @@ pub fn check_list(key: &str, list: &str, extra: &[String]) -> Result<(), ParamEr
 }
 
 /// Whether a row's counterparty name or narrative holds one of `words` as a whole word,
-/// ignoring case.
-pub fn matches_keywords(words: &[String]) -> Expr {
-    let alternatives: Vec<String> = words.iter().map(|w| regex::escape(w.trim())).collect();
-    // Whole words: not preceded or followed by a letter or digit.
-    let pattern = format!(
-        r"(?i)(^|[^\p{{L}}\p{{N}}])({})($|[^\p{{L}}\p{{N}}])",
-        alternatives.join("|")
-    );
-    let holds = |name: &str| {
-        col(name)
-            .str()
-            .contains(lit(pattern.clone()), true)
-            .fill_null(lit(false))
-    };
-    holds(c::COUNTERPARTY).or(holds(c::DESCRIPTION))
+/// ignoring case ([`KeywordMatcher`]).
+pub fn matches_keywords(words: &[String]) -> PolarsResult<Expr> {
+    let matcher = KeywordMatcher::new(words)
+        .map_err(|e| polars_err!(ComputeError: "keyword list cannot be compiled: {e}"))?;
+    Ok(matcher
+        .clone()
+        .expr(c::COUNTERPARTY)
+        .or(matcher.expr(c::DESCRIPTION)))
 }
 
 /// Every keyword of `list` plus `extra` (upper case, no duplicates).
@@ -312,7 +306,7 @@ impl Detector for Params {
                             .not(),
                     ),
             )
-            .filter(matches_keywords(&words))
+            .filter(matches_keywords(&words)?)
             .with_columns([
                 magnitude().alias("_size"),
                 normalised_counterparty().alias("_payee"),

@@ -153,7 +153,7 @@ impl Detector for Params {
                 false,
             )
             .and(col(c::PENCE).lt(lit(0)));
-        let is_income = col(c::PENCE).gt(lit(0)).and(matches_keywords(&words));
+        let is_income = col(c::PENCE).gt(lit(0)).and(matches_keywords(&words)?);
         let w = || days_window(self.window_days);
         let zero = || lit(0i64);
         let covered = episodes(

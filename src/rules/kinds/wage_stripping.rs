@@ -191,7 +191,7 @@ impl Detector for Params {
             .filter(
                 col(c::PENCE)
                     .gt_eq(lit(self.min_credit.pence()))
-                    .and(matches_keywords(&words))
+                    .and(matches_keywords(&words)?)
                     .and(col(DWELL).is_not_null())
                     .and(col(DWELL).lt_eq(lit(i64::from(self.max_days)))),
             )
