@@ -57,6 +57,11 @@ impl KeywordMatcher {
     pub fn is_match(&self, text: &str) -> bool {
         match &self.ascii {
             Some(ac) if text.is_ascii() => {
+                // Most texts hold no keyword at all: `is_match` answers that with the
+                // automaton's prefilter, skipping the byte-by-byte overlapping walk.
+                if !ac.is_match(text) {
+                    return false;
+                }
                 let bytes = text.as_bytes();
                 ac.find_overlapping_iter(text).any(|m| {
                     let before = m.start() == 0 || !bytes[m.start() - 1].is_ascii_alphanumeric();
