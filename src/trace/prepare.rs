@@ -114,13 +114,20 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
     let read = clock.elapsed();
     let mut accounts: Vec<String> = Vec::new();
     let mut account_index: HashMap<&str, u32> = HashMap::new();
+    // Rows of one account are usually contiguous: look an id up only when it changes.
+    let mut last: Option<(&str, u32)> = None;
     let account_of: Vec<u32> = account_raw
         .iter()
-        .map(|a| {
-            *account_index.entry(a.as_str()).or_insert_with(|| {
-                accounts.push(a.clone());
-                (accounts.len() - 1) as u32
-            })
+        .map(|a| match last {
+            Some((id, i)) if id == a.as_str() => i,
+            _ => {
+                let i = *account_index.entry(a.as_str()).or_insert_with(|| {
+                    accounts.push(a.clone());
+                    (accounts.len() - 1) as u32
+                });
+                last = Some((a.as_str(), i));
+                i
+            }
         })
         .collect();
     let n = txn_raw.len();
@@ -131,7 +138,11 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
         ));
     }
     let mut order: Vec<u32> = (0..n as u32).collect();
-    order.sort_by_key(|&i| (account_of[i as usize], seq_raw[i as usize], i));
+    // A canonical ledger is already in this order; sort only when it is not.
+    let key = |i: u32| (account_of[i as usize], seq_raw[i as usize], i);
+    if !order.is_sorted_by_key(|&i| key(i)) {
+        order.sort_unstable_by_key(|&i| key(i));
+    }
 
     let mut p = Prepared {
         txn_id: Vec::with_capacity(n),
