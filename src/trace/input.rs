@@ -70,6 +70,26 @@ pub(crate) fn optional_strings(
     strings(df, frame, name).map(Some)
 }
 
+/// A string column with no nulls allowed, borrowed from the frame (no copies of its text).
+pub(crate) fn required_str_column<'a>(
+    df: &'a DataFrame,
+    frame: &'static str,
+    name: &str,
+) -> Result<&'a StringChunked, TraceError> {
+    let c = column(df, frame, name)?;
+    let ca = c
+        .str()
+        .map_err(|_| wrong_type(frame, name, "String", c.dtype()))?;
+    if ca.null_count() > 0 {
+        let i = ca.iter().position(|v| v.is_none()).unwrap_or_default();
+        return Err(TraceError::BadData {
+            frame,
+            problem: format!("column `{name}` is empty in row {}", i + 1),
+        });
+    }
+    Ok(ca)
+}
+
 /// A string column with no nulls allowed.
 pub(crate) fn required_strings(
     df: &DataFrame,

@@ -98,7 +98,7 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
     let clock = std::time::Instant::now();
     let df = input.ledger;
     let mut txn_raw = input::required_strings(df, L, col::TXN_ID)?;
-    let account_raw = input::required_strings(df, L, col::ACCOUNT_ID)?;
+    let account_raw = input::required_str_column(df, L, col::ACCOUNT_ID)?;
     let seq_raw = input::unsigned(df, L, col::SEQ)?;
     let date_raw = input::dates(df, L, col::BOOKING_DATE)?;
     let amount_raw = input::pence(df, L, col::AMOUNT)?;
@@ -118,14 +118,15 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
     let mut last: Option<(&str, u32)> = None;
     let account_of: Vec<u32> = account_raw
         .iter()
+        .map(|a| a.unwrap_or_default())
         .map(|a| match last {
-            Some((id, i)) if id == a.as_str() => i,
+            Some((id, i)) if id == a => i,
             _ => {
-                let i = *account_index.entry(a.as_str()).or_insert_with(|| {
-                    accounts.push(a.clone());
+                let i = *account_index.entry(a).or_insert_with(|| {
+                    accounts.push(a.to_string());
                     (accounts.len() - 1) as u32
                 });
-                last = Some((a.as_str(), i));
+                last = Some((a, i));
                 i
             }
         })
