@@ -9,7 +9,7 @@
 
 use std::io::Cursor;
 
-use calamine::{open_workbook_auto_from_rs, Reader};
+use calamine::Reader;
 
 use super::decode::decode;
 use super::fields::parse_date;
@@ -195,7 +195,7 @@ fn spreadsheet_candidates(bytes: &[u8], registry: &Registry) -> Vec<(String, Str
 }
 
 fn spreadsheet_candidates_unguarded(bytes: &[u8], registry: &Registry) -> Vec<(String, String)> {
-    let Ok(mut book) = open_workbook_auto_from_rs(Cursor::new(bytes)) else {
+    let Ok(mut book) = super::spreadsheet::open_book(bytes) else {
         return Vec::new();
     };
     let names = book.sheet_names();

@@ -14,7 +14,7 @@
 
 use std::io::Cursor;
 
-use calamine::{open_workbook_auto_from_rs, Data, Reader, Sheets};
+use calamine::{Data, Reader, Sheets};
 
 use super::layout::Layout;
 use super::records::Splitter;
@@ -61,8 +61,7 @@ fn load(bytes: &[u8], layout: &Layout) -> Result<calamine::Range<Data>, SourcePr
     let problem = |message: String| SourceProblem { line: 1, message };
     check_compound_file(bytes).map_err(problem)?;
     check_ods(bytes).map_err(problem)?;
-    let mut book = open_workbook_auto_from_rs(Cursor::new(bytes))
-        .map_err(|e| problem(format!("the spreadsheet cannot be opened: {e}")))?;
+    let mut book = open_book(bytes).map_err(problem)?;
     let names = book.sheet_names();
     let sheet = match &layout.sheet {
         Some(wanted) => names
@@ -433,6 +432,51 @@ pub const MAX_ODS_TEXT_BYTES: u64 = 200_000_000;
 /// rows as LibreOffice writes it is about a fifth of this.
 pub const MAX_ODS_CONTENT_BYTES: u64 = 1_000_000_000;
 
+/// Whether a zip's `mimetype` member says OpenDocument spreadsheet.
+fn zip_is_ods(zip: &mut zip::ZipArchive<Cursor<&[u8]>>) -> bool {
+    use std::io::Read;
+    match zip.by_name("mimetype") {
+        Ok(mut member) => {
+            let mut head = [0u8; ODS_MIMETYPE.len()];
+            member.read_exact(&mut head).is_ok() && head == ODS_MIMETYPE
+        }
+        Err(_) => false,
+    }
+}
+
+/// Open the workbook with the one reader its container calls for, after that container's
+/// checks ([`check_compound_file`], [`check_ods`]). The spreadsheet library's own
+/// detection tries every reader in turn on any bytes: a file that begins as an `.xls` but
+/// holds a zip further on was opened as an `.ods` without the `.ods` checks, and one such
+/// 5 KB file (found by fuzzing) kept its table reader looping for good.
+pub(crate) fn open_book(bytes: &[u8]) -> Result<Sheets<Cursor<&[u8]>>, String> {
+    use calamine::{open_workbook_from_rs, Ods, Xls, Xlsb, Xlsx};
+    let cannot = |e: &dyn std::fmt::Display| format!("the spreadsheet cannot be opened: {e}");
+    let data = Cursor::new(bytes);
+    match sniff(bytes) {
+        Some("xls") => open_workbook_from_rs::<Xls<_>, _>(data)
+            .map(Sheets::Xls)
+            .map_err(|e| cannot(&e)),
+        Some(_) => {
+            let ods = zip::ZipArchive::new(Cursor::new(bytes))
+                .map(|mut zip| zip_is_ods(&mut zip))
+                .unwrap_or(false);
+            if ods {
+                return open_workbook_from_rs::<Ods<_>, _>(data)
+                    .map(Sheets::Ods)
+                    .map_err(|e| cannot(&e));
+            }
+            match open_workbook_from_rs::<Xlsx<_>, _>(data.clone()) {
+                Ok(book) => Ok(Sheets::Xlsx(book)),
+                Err(xlsx) => open_workbook_from_rs::<Xlsb<_>, _>(data)
+                    .map(Sheets::Xlsb)
+                    .map_err(|_| cannot(&xlsx)),
+            }
+        }
+        None => Err("the file is not a spreadsheet: it begins with neither the .xls signature nor a zip's (.xlsx, .xlsb, .ods)".into()),
+    }
+}
+
 /// Refuse an `.ods` workbook that calamine could not read in bounded memory and time.
 ///
 /// calamine reads every sheet of an `.ods` whole when the workbook is opened, from the
@@ -456,14 +500,7 @@ pub fn check_ods(bytes: &[u8]) -> Result<(), String> {
     let Ok(mut zip) = zip::ZipArchive::new(Cursor::new(bytes)) else {
         return Ok(());
     };
-    let is_ods = match zip.by_name("mimetype") {
-        Ok(mut member) => {
-            let mut head = [0u8; ODS_MIMETYPE.len()];
-            member.read_exact(&mut head).is_ok() && head == ODS_MIMETYPE
-        }
-        Err(_) => false,
-    };
-    if !is_ods {
+    if !zip_is_ods(&mut zip) {
         return Ok(());
     }
     let Ok(content) = zip.by_name("content.xml") else {

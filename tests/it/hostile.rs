@@ -1478,3 +1478,24 @@ fn only_the_report_writer_writes_files() {
         ]
     );
 }
+
+/// Found by fuzzing: 5 KB that begin as an `.xls` and hold a zip further on. The spreadsheet
+/// library's own detection, trying every reader in turn, opened it as an `.ods` without the
+/// `.ods` checks, and its table reader looped for good. Now only the reader the container's
+/// signature calls for opens it.
+#[test]
+fn an_xls_signature_over_a_zip_is_read_as_xls_only() {
+    let run = run_fixture("xls_then_zip_ods_loop.xls", "lloyds", Account::UkCurrent);
+    run.assert_failed(
+        2,
+        &["source xls_then_zip_ods_loop.xls (layout lloyds), line 1: the spreadsheet cannot be opened: Cfb error: Sector 55267331 points past end of file"],
+    );
+    // Format detection opens it the same way: no layout fits, and it returns.
+    let out = Command::new(env!("CARGO_BIN_EXE_proceeds"))
+        .args(["formats", "detect"])
+        .arg(fixture("hostile/xls_then_zip_ods_loop.xls"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no shipped or case layout fits"));
+}
