@@ -7,8 +7,6 @@
 //! key. The result says what was found and why, or lists the candidates when it cannot
 //! choose; a guess is never made silently.
 
-use std::io::Cursor;
-
 use calamine::Reader;
 
 use super::decode::decode;
