@@ -41,26 +41,14 @@ pub struct OutputFile {
     pub size_bytes: u64,
 }
 
-/// Write `bytes` to `dir/name` through a temporary file and a rename.
+/// Write `bytes` to `dir/name` through a temporary file and a rename ([`AtomicWriter`]).
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<OutputFile, ReportError> {
     use std::io::Write;
-    let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.partial"));
-    let err = |source| ReportError::Write {
-        path: path.clone(),
-        source,
-    };
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(err)?;
-        f.write_all(bytes).map_err(err)?;
-        f.sync_all().map_err(err)?;
+    let mut w = AtomicWriter::create(dir, name)?;
+    if let Err(e) = w.write_all(bytes) {
+        return Err(w.error(e));
     }
-    std::fs::rename(&tmp, &path).map_err(err)?;
-    Ok(OutputFile {
-        file: name.to_string(),
-        sha256: crate::hash::sha256_hex(bytes),
-        size_bytes: bytes.len() as u64,
-    })
+    w.finish()
 }
 
 /// An output being written: bytes go to `dir/.NAME.partial` and into its SHA-256 as they
