@@ -96,6 +96,178 @@ impl KeywordMatcher {
     }
 }
 
+/// Several keyword lists matched in one pass over the text.
+///
+/// Every shipped keyword rule reads the counterparty name and narrative of every row, and
+/// several rules share a list (five use `wages_benefits`). Matching each list separately
+/// walks the same text once per rule; this walks it once for all of them. The rule for each
+/// list is exactly [`KeywordMatcher`]'s: one automaton holds the keywords of every list
+/// (ASCII case folded), each keyword knows which lists hold it, and an occurrence with a
+/// non-alphanumeric byte (or the text's edge) on each side marks those lists. Text holding
+/// a non-ASCII byte, or a list holding a non-ASCII keyword, is answered by that list's
+/// regex, as in [`KeywordMatcher::is_match`].
+#[derive(Debug, Clone)]
+pub struct KeywordSets {
+    /// One matcher per list, for the regex answer.
+    lists: Vec<KeywordMatcher>,
+    /// The keywords of every ASCII list; `None` when no list is ASCII.
+    ascii: Option<AhoCorasick>,
+    /// Per automaton pattern: the lists (bits) that hold it.
+    pattern_lists: Vec<u64>,
+    /// The lists answered by the automaton (bits); the others go to their regex.
+    ascii_lists: u64,
+}
+
+impl KeywordSets {
+    /// The most lists one pass can carry.
+    pub const MAX: usize = 64;
+
+    pub fn new(lists: &[Vec<String>]) -> Result<Self, String> {
+        if lists.len() > Self::MAX {
+            return Err(format!(
+                "{} keyword lists given; at most {} are matched together",
+                lists.len(),
+                Self::MAX
+            ));
+        }
+        let matchers = lists
+            .iter()
+            .map(|w| KeywordMatcher::new(w))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut words: Vec<(String, u64)> = Vec::new();
+        let mut ascii_lists = 0u64;
+        for (i, (list, m)) in lists.iter().zip(&matchers).enumerate() {
+            if m.ascii.is_none() {
+                continue;
+            }
+            ascii_lists |= 1 << i;
+            for w in list {
+                let key = w.trim().to_ascii_uppercase();
+                match words.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, bits)) => *bits |= 1 << i,
+                    None => words.push((key, 1 << i)),
+                }
+            }
+        }
+        let ascii = if words.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .build(words.iter().map(|(k, _)| k.as_str()))
+                    .map_err(|e| e.to_string())?,
+            )
+        };
+        Ok(KeywordSets {
+            lists: matchers,
+            ascii,
+            pattern_lists: words.into_iter().map(|(_, bits)| bits).collect(),
+            ascii_lists,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.lists.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lists.is_empty()
+    }
+
+    /// The lists (bit `i` for list `i`) that `text` holds a keyword of, as whole words.
+    pub fn lists_matched(&self, text: &str) -> u64 {
+        let mut found = 0u64;
+        let mut by_regex = !self.ascii_lists;
+        match &self.ascii {
+            Some(ac) if text.is_ascii() => {
+                if ac.is_match(text) {
+                    let bytes = text.as_bytes();
+                    for m in ac.find_overlapping_iter(text) {
+                        let bits = self.pattern_lists[m.pattern().as_usize()];
+                        if bits & !found == 0 {
+                            continue;
+                        }
+                        let before =
+                            m.start() == 0 || !bytes[m.start() - 1].is_ascii_alphanumeric();
+                        let after =
+                            m.end() == bytes.len() || !bytes[m.end()].is_ascii_alphanumeric();
+                        if before && after {
+                            found |= bits;
+                            if found & self.ascii_lists == self.ascii_lists {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            _ => by_regex = u64::MAX,
+        }
+        for (i, m) in self.lists.iter().enumerate() {
+            if by_regex & (1 << i) != 0 && m.regex.is_match(text) {
+                found |= 1 << i;
+            }
+        }
+        found
+    }
+
+    /// One boolean column per list: whether `first` or `second` of each row holds one of its
+    /// keywords (null text: no). The rows are split between the machine's cores.
+    pub fn columns(
+        &self,
+        first: &StringChunked,
+        second: &StringChunked,
+        names: &[PlSmallStr],
+    ) -> PolarsResult<Vec<Column>> {
+        polars_ensure!(
+            first.len() == second.len() && names.len() == self.lists.len(),
+            ComputeError: "keyword columns: {} and {} texts, {} names for {} lists",
+            first.len(), second.len(), names.len(), self.lists.len()
+        );
+        let n = first.len();
+        let parts = std::thread::available_parallelism()
+            .map_or(1, |p| p.get())
+            .clamp(1, 8)
+            .min(n.max(1));
+        let size = n.div_ceil(parts.max(1)).max(1);
+        let masks: Vec<Vec<u64>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..n)
+                .step_by(size)
+                .map(|start| {
+                    let len = size.min(n - start);
+                    let a = first.slice(start as i64, len);
+                    let b = second.slice(start as i64, len);
+                    scope.spawn(move || {
+                        a.iter()
+                            .zip(b.iter())
+                            .map(|(x, y)| {
+                                x.map_or(0, |t| self.lists_matched(t))
+                                    | y.map_or(0, |t| self.lists_matched(t))
+                            })
+                            .collect::<Vec<u64>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(|_| polars_err!(ComputeError: "a keyword matching thread failed"))?;
+        Ok(names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let bit = 1u64 << i;
+                let ca: BooleanChunked =
+                    masks.iter().flatten().map(|m| Some(m & bit != 0)).collect();
+                ca.with_name(name.clone()).into_series().into_column()
+            })
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +313,47 @@ mod tests {
         assert_eq!(got, vec![Some(true), Some(false), Some(false)]);
     }
 
+    #[test]
+    fn several_lists_in_one_pass_answer_as_each_list_alone() {
+        let lists = vec![
+            words(&["HOTEL", "SHORT LET"]),
+            words(&["SHORT", "COACH"]),
+            words(&["hotel"]),
+            words(&["CAFÉ"]),
+        ];
+        let sets = KeywordSets::new(&lists).unwrap();
+        let texts = [
+            "Premier Hotel",
+            "SHORT LETS",
+            "short let coach",
+            "café hotel",
+            "CAFÉ",
+            "COACHES",
+            "",
+        ];
+        let want = [0b0101, 0b0010, 0b0011, 0b1101, 0b1000, 0b0000, 0b0000];
+        for (t, w) in texts.iter().zip(want) {
+            assert_eq!(sets.lists_matched(t), w, "{t:?}");
+        }
+        let a = StringChunked::new("a".into(), [Some("HOTEL"), None, Some("x"), None]);
+        let b = StringChunked::new("b".into(), [None, Some("coach"), Some("café"), None]);
+        let names: Vec<PlSmallStr> = (0..4).map(|i| format!("k{i}").into()).collect();
+        let cols = sets.columns(&a, &b, &names).unwrap();
+        let got: Vec<Vec<bool>> = cols
+            .iter()
+            .map(|c| c.bool().unwrap().iter().map(|b| b == Some(true)).collect())
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                vec![true, false, false, false],
+                vec![false, true, false, false],
+                vec![true, false, false, false],
+                vec![false, false, true, false],
+            ]
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(600))]
         /// The fast path answers as the regex does, on texts built from keyword pieces,
@@ -153,6 +366,21 @@ mod tests {
             let m = KeywordMatcher::new(&keys).unwrap();
             let regex = Regex::new(&KeywordMatcher::pattern(&keys)).unwrap();
             prop_assert_eq!(m.is_match(&text), regex.is_match(&text), "{:?} in {:?}", keys, text);
+        }
+
+        /// Lists matched together answer as each list matched alone.
+        #[test]
+        fn lists_together_agree_with_each_alone(
+            lists in prop::collection::vec(
+                prop::collection::vec("[A-Ca-c]{1,3}( [A-C]{1,2})?|é[ab]", 1..4), 1..5),
+            text in "[A-Ca-c0-9 ,.&_é\u{212A}\u{17F}-]{0,16}",
+        ) {
+            let sets = KeywordSets::new(&lists).unwrap();
+            let got = sets.lists_matched(&text);
+            for (i, list) in lists.iter().enumerate() {
+                let alone = KeywordMatcher::new(list).unwrap().is_match(&text);
+                prop_assert_eq!(got & (1 << i) != 0, alone, "list {:?} in {:?}", list, text);
+            }
         }
     }
 }

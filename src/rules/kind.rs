@@ -38,6 +38,11 @@ pub trait Detector: Send + Sync + fmt::Debug {
     fn params_in_effect(&self) -> Vec<(String, String)>;
     /// Find episodes in the prepared, scoped rows.
     fn detect(&self, rows: LazyFrame, ctx: &Context<'_>) -> PolarsResult<Hits>;
+    /// The keyword lists the rule matches against counterparty names and narratives, so a
+    /// run can match every rule's lists in one pass ([`Context::keyword_columns`]).
+    fn keyword_lists(&self) -> Vec<Vec<String>> {
+        Vec::new()
+    }
 }
 
 /// What a detector found.
@@ -82,6 +87,9 @@ pub struct Context<'a> {
     /// `acct` (u32) → `subj` (u32, an address index): one row per shared address whose
     /// subjects control the account.
     pub account_addresses: DataFrame,
+    /// Keyword lists already matched over the rows (list → boolean column of the prepared
+    /// rows), filled by the run before the rules; a list not here is matched by its rule.
+    pub keyword_columns: Vec<(Vec<String>, String)>,
 }
 
 impl Context<'_> {

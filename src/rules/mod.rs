@@ -259,8 +259,15 @@ pub fn run_rules(
     rules: &[Rule],
     reference: &Reference,
 ) -> Result<Findings, RuleError> {
-    let prepared = prepare::prepare(ledger, case).map_err(internal("(all rules)", "prepare"))?;
-    let ctx = prepare::context(case, reference).map_err(internal("(all rules)", "context"))?;
+    let mut prepared =
+        prepare::prepare(ledger, case).map_err(internal("(all rules)", "prepare"))?;
+    let mut ctx = prepare::context(case, reference).map_err(internal("(all rules)", "context"))?;
+    let lists: Vec<Vec<String>> = rules
+        .iter()
+        .flat_map(|r| r.detector.keyword_lists())
+        .collect();
+    ctx.keyword_columns = prepare::add_keyword_columns(&mut prepared.rows, &lists)
+        .map_err(internal("(all rules)", "keywords"))?;
     let mut notes = Vec::new();
     if prepared.without_base_amount > 0 {
         notes.push(format!(
@@ -272,28 +279,46 @@ pub fn run_rules(
         findings::empty_findings().map_err(internal("(all rules)", "findings"))?;
     let mut all_evidence =
         findings::empty_evidence(ledger).map_err(internal("(all rules)", "findings"))?;
-    let mut applied = Vec::new();
     // Rules with the same scope (STR-001..003, MSB-001..003, ...) share one filtered copy.
     let mut scoped: Vec<(Scope, DataFrame)> = Vec::new();
+    let mut scope_of = Vec::with_capacity(rules.len());
     for rule in rules {
-        let rows = match scoped.iter().find(|(s, _)| *s == rule.scope) {
-            Some((_, df)) => df.clone().lazy(),
+        let i = match scoped.iter().position(|(s, _)| *s == rule.scope) {
+            Some(i) => i,
             None => {
                 let mut df = scoped_rows(&prepared.rows, rule, case)?
                     .collect()
                     .map_err(internal(&rule.id, "scope"))?;
                 df.rechunk_mut();
-                scoped.push((rule.scope.clone(), df.clone()));
-                df.lazy()
+                scoped.push((rule.scope.clone(), df));
+                scoped.len() - 1
             }
         };
+        scope_of.push(i);
+    }
+    // Rules are independent: run them on every core, then put their findings back in the
+    // order of the rules, so the output does not depend on which finished first.
+    let one = |i: usize| -> Result<(DataFrame, DataFrame, Vec<String>), RuleError> {
+        let rule = &rules[i];
+        let rows = scoped[scope_of[i]].1.clone().lazy();
         let hits = rule
             .detector
             .detect(rows, &ctx)
             .map_err(internal(&rule.id, "detect"))?;
-        notes.extend(hits.notes.iter().map(|n| format!("{}: {n}", rule.id)));
+        let notes = hits
+            .notes
+            .iter()
+            .map(|n| format!("{}: {n}", rule.id))
+            .collect();
         let (f, e) =
             findings::assemble(rule, hits, ledger).map_err(internal(&rule.id, "findings"))?;
+        Ok((f, e, notes))
+    };
+    let results = in_parallel(rules.len(), one);
+    let mut applied = Vec::new();
+    for (rule, result) in rules.iter().zip(results) {
+        let (f, e, rule_notes) = result?;
+        notes.extend(rule_notes);
         applied.push(RuleApplied {
             id: rule.id.clone(),
             version: rule.version,
@@ -319,6 +344,44 @@ pub fn run_rules(
         rules: applied,
         notes,
     })
+}
+
+/// `job(0..n)` on up to as many threads as the machine has cores, each thread taking the
+/// next job when it finishes one; the results in job order. A job that panics is a bug in
+/// a rule kind, and the panic is passed on.
+fn in_parallel<T: Send>(n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .min(n);
+    if threads <= 1 {
+        return (0..n).map(job).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= n {
+                            return mine;
+                        }
+                        mine.push((i, job(i)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| match w.join() {
+                Ok(mine) => mine,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, t)| t).collect()
 }
 
 /// The prepared rows a rule's scope lets through.

@@ -16,6 +16,7 @@
 use chrono::NaiveDate;
 use polars::prelude::*;
 
+use super::keyword_match::KeywordSets;
 use super::kind::Context;
 use super::reference::Reference;
 use crate::case::Case;
@@ -168,6 +169,43 @@ pub fn prepare(ledger: &DataFrame, case: &Case) -> PolarsResult<Prepared> {
     })
 }
 
+/// Match every distinct keyword list in `lists` against the rows' counterparty names and
+/// narratives in one pass ([`KeywordSets`]), adding one boolean column per list
+/// (`_kw0`, `_kw1`, ...). Returns each list with its column, for
+/// [`Context::keyword_columns`]. Lists beyond [`KeywordSets::MAX`] are left to their rules.
+pub fn add_keyword_columns(
+    rows: &mut DataFrame,
+    lists: &[Vec<String>],
+) -> PolarsResult<Vec<(Vec<String>, String)>> {
+    let mut distinct: Vec<Vec<String>> = Vec::new();
+    for list in lists {
+        if !distinct.contains(list) && distinct.len() < KeywordSets::MAX {
+            distinct.push(list.clone());
+        }
+    }
+    if distinct.is_empty() || rows.height() == 0 {
+        return Ok(Vec::new());
+    }
+    let sets = KeywordSets::new(&distinct)
+        .map_err(|e| polars_err!(ComputeError: "keyword list cannot be compiled: {e}"))?;
+    let names: Vec<PlSmallStr> = (0..distinct.len())
+        .map(|i| format!("_kw{i}").into())
+        .collect();
+    let columns = sets.columns(
+        rows.column(c::COUNTERPARTY)?.str()?,
+        rows.column(c::DESCRIPTION)?.str()?,
+        &names,
+    )?;
+    for column in columns {
+        rows.with_column(column)?;
+    }
+    Ok(distinct
+        .into_iter()
+        .zip(names)
+        .map(|(list, name)| (list, name.to_string()))
+        .collect())
+}
+
 /// The context shared by every rule of a run.
 pub fn context<'a>(case: &'a Case, reference: &'a Reference) -> PolarsResult<Context<'a>> {
     let subject_ids: Vec<String> = case.subjects.iter().map(|s| s.id.clone()).collect();
@@ -229,6 +267,7 @@ pub fn context<'a>(case: &'a Case, reference: &'a Reference) -> PolarsResult<Con
             .collect(),
         subject_ids,
         account_subjects: df!(c::ACCT => acct_col, c::SUBJ => subj_col)?,
+        keyword_columns: Vec::new(),
     })
 }
 

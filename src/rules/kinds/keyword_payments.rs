@@ -64,8 +64,12 @@ pub fn check_list(key: &str, list: &str, extra: &[String]) -> Result<(), ParamEr
 }
 
 /// Whether a row's counterparty name or narrative holds one of `words` as a whole word,
-/// ignoring case ([`KeywordMatcher`]).
-pub fn matches_keywords(words: &[String]) -> PolarsResult<Expr> {
+/// ignoring case ([`KeywordMatcher`]): the run's column for the list where it has matched
+/// the list already ([`Context::keyword_columns`]), else the matching itself.
+pub fn matches_keywords(ctx: &Context<'_>, words: &[String]) -> PolarsResult<Expr> {
+    if let Some((_, name)) = ctx.keyword_columns.iter().find(|(w, _)| w == words) {
+        return Ok(col(name.as_str()));
+    }
     let matcher = KeywordMatcher::new(words)
         .map_err(|e| polars_err!(ComputeError: "keyword list cannot be compiled: {e}"))?;
     Ok(matcher
@@ -278,6 +282,10 @@ impl Detector for Params {
         params::in_effect(self)
     }
 
+    fn keyword_lists(&self) -> Vec<Vec<String>> {
+        vec![all_keywords(&self.list, &self.extra_keywords)]
+    }
+
     fn detect(&self, rows: LazyFrame, ctx: &Context<'_>) -> PolarsResult<Hits> {
         let words = all_keywords(&self.list, &self.extra_keywords);
         let excluded = accounts_of_business_types(ctx, &self.exclude_business_types);
@@ -306,7 +314,7 @@ impl Detector for Params {
                             .not(),
                     ),
             )
-            .filter(matches_keywords(&words)?)
+            .filter(matches_keywords(ctx, &words)?)
             .with_columns([
                 magnitude().alias("_size"),
                 normalised_counterparty().alias("_payee"),

@@ -144,6 +144,10 @@ impl Detector for Params {
         params::in_effect(self)
     }
 
+    fn keyword_lists(&self) -> Vec<Vec<String>> {
+        vec![all_keywords(&self.list, &self.extra_keywords)]
+    }
+
     fn detect(&self, rows: LazyFrame, ctx: &Context<'_>) -> PolarsResult<Hits> {
         let words = all_keywords(&self.list, &self.extra_keywords);
         let names: Vec<&str> = self.spending_channels.iter().map(|c| c.as_str()).collect();
@@ -153,7 +157,7 @@ impl Detector for Params {
                 false,
             )
             .and(col(c::PENCE).lt(lit(0)));
-        let is_income = col(c::PENCE).gt(lit(0)).and(matches_keywords(&words)?);
+        let is_income = col(c::PENCE).gt(lit(0)).and(matches_keywords(ctx, &words)?);
         let w = || days_window(self.window_days);
         let zero = || lit(0i64);
         let covered = episodes(

@@ -169,6 +169,10 @@ impl Detector for Params {
         params::in_effect(self)
     }
 
+    fn keyword_lists(&self) -> Vec<Vec<String>> {
+        vec![all_keywords(&self.list, &self.extra_keywords)]
+    }
+
     fn detect(&self, rows: LazyFrame, ctx: &Context<'_>) -> PolarsResult<Hits> {
         let words = all_keywords(&self.list, &self.extra_keywords);
         let share_bp = (self.carried_share * 10_000.0).round() as i64;
@@ -191,7 +195,7 @@ impl Detector for Params {
             .filter(
                 col(c::PENCE)
                     .gt_eq(lit(self.min_credit.pence()))
-                    .and(matches_keywords(&words)?)
+                    .and(matches_keywords(ctx, &words)?)
                     .and(col(DWELL).is_not_null())
                     .and(col(DWELL).lt_eq(lit(i64::from(self.max_days)))),
             )
