@@ -1019,6 +1019,7 @@ mod tests {
             role: SubjectRole::Defendant,
             date_of_birth: None,
             address: None,
+            phone: None,
             aliases: Vec::new(),
         });
         case.accounts[0].controlled_by = vec!["D".into()];

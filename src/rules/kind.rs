@@ -78,10 +78,15 @@ pub struct Context<'a> {
     /// `acct` (u32) → `subj` (u32): one row per controlling subject.
     pub account_subjects: DataFrame,
     /// Addresses two or more subjects share (case file `address`), by address index.
-    pub addresses: Vec<crate::rules::prepare::SharedAddress>,
+    pub addresses: Vec<crate::rules::prepare::SharedContact>,
     /// `acct` (u32) → `subj` (u32, an address index): one row per shared address whose
     /// subjects control the account.
     pub account_addresses: DataFrame,
+    /// Phone numbers two or more subjects share (case file `phone`), by phone index.
+    pub phones: Vec<crate::rules::prepare::SharedContact>,
+    /// `acct` (u32) → `subj` (u32, a phone index): one row per shared phone number whose
+    /// subjects control the account.
+    pub account_phones: DataFrame,
 }
 
 impl Context<'_> {
@@ -110,8 +115,13 @@ impl Context<'_> {
     }
 
     /// A shared address by index.
-    pub fn address(&self, index: u32) -> Option<&crate::rules::prepare::SharedAddress> {
+    pub fn address(&self, index: u32) -> Option<&crate::rules::prepare::SharedContact> {
         self.addresses.get(index as usize)
+    }
+
+    /// A shared phone number by index.
+    pub fn phone(&self, index: u32) -> Option<&crate::rules::prepare::SharedContact> {
+        self.phones.get(index as usize)
     }
 
     /// The subject id for a subject index.
