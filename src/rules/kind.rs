@@ -87,6 +87,9 @@ pub struct Context<'a> {
     /// `acct` (u32) → `subj` (u32, a phone index): one row per shared phone number whose
     /// subjects control the account.
     pub account_phones: DataFrame,
+    /// `seq` of every ledger credit the case's legitimate-sources file accepts, ascending
+    /// ([`crate::rules::reference::legitimate_credits`]); empty without such a file.
+    pub legitimate_credits: Vec<u64>,
 }
 
 impl Context<'_> {

@@ -260,7 +260,8 @@ pub fn run_rules(
     reference: &Reference,
 ) -> Result<Findings, RuleError> {
     let prepared = prepare::prepare(ledger, case).map_err(internal("(all rules)", "prepare"))?;
-    let ctx = prepare::context(case, reference).map_err(internal("(all rules)", "context"))?;
+    let mut ctx = prepare::context(case, reference).map_err(internal("(all rules)", "context"))?;
+    ctx.legitimate_credits = reference::legitimate_credits(ledger, reference)?;
     let mut notes = Vec::new();
     if prepared.without_base_amount > 0 {
         notes.push(format!(

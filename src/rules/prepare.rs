@@ -204,6 +204,7 @@ pub fn context<'a>(case: &'a Case, reference: &'a Reference) -> PolarsResult<Con
         account_addresses,
         phones,
         account_phones,
+        legitimate_credits: Vec::new(),
         account_ids: case.accounts.iter().map(|a| a.id.clone()).collect(),
         controllers: case
             .accounts
