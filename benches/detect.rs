@@ -63,6 +63,7 @@ fn case() -> Case {
                 },
                 date_of_birth: None,
                 address: Some(format!("{} High Street", i % 1500)),
+                phone: None,
                 aliases: Vec::new(),
             })
             .collect(),

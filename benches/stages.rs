@@ -371,6 +371,7 @@ fn bench_schedule(case: &Case, run_dir: &Path) -> Result<()> {
             case,
             &ledger,
             &transfers,
+            None,
             &reference,
             &jurisdiction,
         )?)

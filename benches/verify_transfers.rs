@@ -62,6 +62,7 @@ fn case() -> Case {
             role: SubjectRole::Defendant,
             date_of_birth: None,
             address: None,
+            phone: None,
             aliases: Vec::new(),
         }],
         accounts: (0..ACCOUNTS)

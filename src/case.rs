@@ -115,6 +115,8 @@ pub struct RawSubject {
     #[serde(default)]
     pub address: Option<String>,
     #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
     pub aliases: Vec<String>,
 }
 
@@ -242,6 +244,8 @@ pub struct Subject {
     pub role: SubjectRole,
     pub date_of_birth: Option<NaiveDate>,
     pub address: Option<String>,
+    /// A phone number as written; compared by [`phone_key`].
+    pub phone: Option<String>,
     pub aliases: Vec<String>,
 }
 
@@ -404,6 +408,44 @@ fn toml_date(
     }
 }
 
+/// A phone number as compared, or `None` when it is not one. Spaces, `+`, `-`, `(` and `)`
+/// are dropped and what is left must be digits (at least one). A number written with its
+/// country code — after a leading `+`, after the international prefix `00`, or starting
+/// `44` — is read as international: the United Kingdom's code 44 (and a trunk `0` written
+/// after it, as in `+44 (0)7700 900123`) becomes the national `0`, so `07700 900123`,
+/// `+44 7700 900123`, `447700900123` and `0044 7700 900123` are one number
+/// (`07700900123`); another country's number is kept as `+` and its digits. Anything else
+/// is compared on its digits as written.
+pub fn phone_key(written: &str) -> Option<String> {
+    let mut digits = String::new();
+    for ch in written.chars() {
+        match ch {
+            '0'..='9' => digits.push(ch),
+            ' ' | '+' | '-' | '(' | ')' => {}
+            _ => return None,
+        }
+    }
+    if digits.is_empty() {
+        return None;
+    }
+    let international = if written.trim_start().starts_with('+') {
+        Some(digits.as_str())
+    } else if let Some(rest) = digits.strip_prefix("00") {
+        Some(rest)
+    } else if digits.starts_with("44") {
+        Some(digits.as_str())
+    } else {
+        None
+    };
+    Some(match international {
+        Some(number) => match number.strip_prefix("44") {
+            Some(uk) => format!("0{}", uk.strip_prefix('0').unwrap_or(uk)),
+            None => format!("+{number}"),
+        },
+        None => digits,
+    })
+}
+
 /// Keep the digits of an identifier: `30-94-57` → `309457`.
 pub fn digits(s: &str) -> String {
     s.chars().filter(|c| c.is_ascii_digit()).collect()
@@ -483,12 +525,21 @@ fn resolve(raw: RawCase, path: &Path, options: ResolveOptions) -> Result<Case, C
             .as_ref()
             .map(|d| toml_date(path, &format!("subjects[{i}].date_of_birth"), d))
             .transpose()?;
+        if let Some(phone) = &s.phone {
+            if phone_key(phone).is_none() {
+                return Err(invalid(
+                    &format!("subjects[{i}].phone"),
+                    format!("is {phone:?}; expected a phone number: digits, with spaces, +, -, ( and ) allowed, e.g. \"07700 900123\" or \"+44 7700 900123\" (leave phone out when it is not known)"),
+                ));
+            }
+        }
         subjects.push(Subject {
             id: s.id,
             name: s.name,
             role: s.role,
             date_of_birth,
             address: s.address,
+            phone: s.phone,
             aliases: s.aliases,
         });
     }
@@ -797,6 +848,34 @@ pub fn iban_is_valid(iban: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phone_numbers_compare_on_digits_with_the_uk_code_as_the_national_zero() {
+        for same in [
+            "07700 900123",
+            "07700-900-123",
+            "(07700) 900123",
+            "+44 7700 900123",
+            "+44 (0)7700 900123",
+            "447700900123",
+            "0044 7700 900123",
+        ] {
+            assert_eq!(phone_key(same).as_deref(), Some("07700900123"), "{same}");
+        }
+        assert_eq!(phone_key("01332 496 000").as_deref(), Some("01332496000"));
+        assert_eq!(
+            phone_key("+40 721 000 111").as_deref(),
+            Some("+40721000111")
+        );
+        assert_eq!(
+            phone_key("0040 721 000 111").as_deref(),
+            Some("+40721000111")
+        );
+        assert_eq!(phone_key("0721 000 111").as_deref(), Some("0721000111"));
+        for bad in ["", " ", "+", "07700 900123 ext 2", "07700.900123", "٠٧٧٠٠"] {
+            assert_eq!(phone_key(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn iban_check_digits() {

@@ -110,6 +110,7 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
                 &case,
                 &v.ledger,
                 &v.transfers,
+                found.as_ref().map(|f| &f.evidence),
                 &reference,
                 &jurisdiction,
             )?)

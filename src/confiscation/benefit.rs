@@ -31,7 +31,13 @@
 //!   s.10(4), per debit, with the repayments shown.
 //!
 //! **No criminal lifestyle:** the rows named in `[schedule] attributed_txn_ids` (credits),
-//! s.6(4)(c).
+//! s.6(4)(c), and the credits among the evidence rows of the findings named in
+//! `[schedule] attributed_findings` (rule ids, finding ids or `"*"`), each row once. An
+//! evidence row that is a debit, a credit to an account no defendant holds or controls, a
+//! row excluded at ingest, the credit of an internal transfer, a reversal or an accepted
+//! legitimate source is not counted and is listed on the exclusions schedule with its
+//! finding and reason. Either list in a criminal lifestyle case is refused: there the s.10
+//! assumptions decide the benefit.
 //!
 //! **Value (s.80):** each line is uplifted ([`super::uplift`]); where an asset register line
 //! names benefit lines in `represents` and the value now of the defendant's interest in it
@@ -57,12 +63,37 @@ pub(crate) fn benefit(ctx: &Context<'_>) -> Result<BenefitSchedule, ScheduleErro
     check_legitimate(ctx)?;
     let mut out = BenefitSchedule::default();
     if ctx.case.lifestyle {
+        refuse_attribution(ctx)?;
         lifestyle(ctx, &mut out)?;
     } else {
         particular_conduct(ctx, &mut out)?;
     }
     representing_property(ctx, &mut out)?;
     Ok(out)
+}
+
+/// A criminal lifestyle case attributes nothing by hand: the s.10 assumptions decide its
+/// benefit, so rows or findings named for particular conduct would be silently unused.
+fn refuse_attribution(ctx: &Context<'_>) -> Result<(), ScheduleError> {
+    let o = &ctx.reference.options;
+    for (key, given) in [
+        (
+            "schedule.attributed_txn_ids",
+            !o.attributed_txn_ids.is_empty(),
+        ),
+        (
+            "schedule.attributed_findings",
+            !o.attributed_findings.is_empty(),
+        ),
+    ] {
+        if given {
+            return Err(ScheduleError::Case {
+                key: key.into(),
+                problem: "is given, but the case is a criminal lifestyle case ([case] lifestyle = true), where the s.10 assumptions decide the benefit; remove it, or set lifestyle = false if the court is asked about particular criminal conduct only".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Every legitimate source naming a txn_id must name a ledger row.
@@ -561,16 +592,26 @@ fn account_expenditure(ctx: &Context<'_>, rows: &[usize], candidates: &mut Vec<C
     }
 }
 
+/// Why a ledger row is attributed to the particular criminal conduct.
+#[derive(Debug, Default)]
+struct Attribution {
+    /// Named in `attributed_txn_ids`.
+    listed: bool,
+    /// (finding id, rule id) of each named finding the row is evidence of.
+    findings: Vec<(String, String)>,
+}
+
 fn particular_conduct(ctx: &Context<'_>, out: &mut BenefitSchedule) -> Result<(), ScheduleError> {
-    let ids = &ctx.reference.options.attributed_txn_ids;
-    if ids.is_empty() {
+    let options = &ctx.reference.options;
+    let ids = &options.attributed_txn_ids;
+    if ids.is_empty() && options.attributed_findings.is_empty() {
         return Err(ScheduleError::Case {
             key: "schedule.attributed_txn_ids".into(),
-            problem: "is empty, but the case is not a criminal lifestyle case: name the ledger rows (credits) attributed to the particular criminal conduct".into(),
+            problem: "is empty, and so is schedule.attributed_findings, but the case is not a criminal lifestyle case: name the ledger rows (credits), or the findings (rule ids, finding ids, or \"*\" for every finding), attributed to the particular criminal conduct".into(),
         });
     }
+    let mut attributed: BTreeMap<usize, Attribution> = BTreeMap::new();
     let mut seen = BTreeSet::new();
-    let mut rows = Vec::new();
     for id in ids {
         let bad = |problem: String| ScheduleError::Case {
             key: "schedule.attributed_txn_ids".into(),
@@ -602,23 +643,230 @@ fn particular_conduct(ctx: &Context<'_>, out: &mut BenefitSchedule) -> Result<()
                 )));
             }
         }
-        rows.push(i);
+        attributed.entry(i).or_default().listed = true;
     }
-    rows.sort_by_key(|&i| ctx.entries[i].seq);
-    for i in rows {
+    let evidence = attributed_evidence(ctx)?;
+    let evidence_rows = evidence.len();
+    let findings_named: BTreeSet<&str> = evidence
+        .values()
+        .flatten()
+        .map(|(finding, _)| finding.as_str())
+        .collect();
+    let findings_named = findings_named.len();
+    for (i, findings) in evidence {
+        attributed.entry(i).or_default().findings = findings;
+    }
+    let mut rows: Vec<(usize, Attribution)> = attributed.into_iter().collect();
+    rows.sort_by_key(|(i, _)| ctx.entries[*i].seq);
+    let (mut counted, mut not_counted) = (0usize, 0usize);
+    for (i, a) in rows {
         let e = &ctx.entries[i];
+        let of_findings = (!a.findings.is_empty()).then(|| {
+            format!(
+                "evidence of finding {}, named in schedule.attributed_findings",
+                a.findings
+                    .iter()
+                    .map(|(finding, rule)| format!("{finding} (rule {rule})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        });
+        if a.listed {
+            let mut reason = "attributed by the investigator to the particular criminal conduct (case file schedule.attributed_txn_ids)".to_string();
+            if let Some(f) = &of_findings {
+                reason.push_str(&format!("; also {f}"));
+            }
+            out.lines.push(ledger_line(
+                ctx,
+                "s.6(4)(c)",
+                "particular_conduct",
+                e,
+                e.amount_base,
+                reason,
+            )?);
+            continue;
+        }
+        let of_findings = of_findings.unwrap_or_default();
+        let reasons = not_attributable(ctx, e);
+        if let Some((category, _, _)) = reasons.first() {
+            let why = reasons
+                .iter()
+                .map(|r| r.1.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let evidence_ref = reasons
+                .iter()
+                .map(|r| r.2.as_str())
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ");
+            out.exclusions.push(exclusion(
+                category,
+                e,
+                format!("{of_findings}, not attributed: {why}"),
+                evidence_ref,
+            ));
+            not_counted += 1;
+            continue;
+        }
+        counted += 1;
         out.lines.push(ledger_line(
             ctx,
             "s.6(4)(c)",
             "particular_conduct",
             e,
             e.amount_base,
-            "attributed by the investigator to the particular criminal conduct (case file schedule.attributed_txn_ids)".into(),
+            format!(
+                "{of_findings}: a credit to {}, an account the defendant holds or controls, attributed to the particular criminal conduct",
+                e.account_id
+            ),
         )?);
     }
     out.method
         .push("No s.10 assumption is made; only the attributed rows are benefit.".into());
+    if !options.attributed_findings.is_empty() {
+        out.method.push(format!(
+            "Findings attributed to the particular criminal conduct (schedule.attributed_findings: {}): findings named: {findings_named}; their evidence rows: {evidence_rows}; rows counted as benefit that attributed_txn_ids does not also name: {counted}; rows not counted, listed on the exclusions schedule with the reason: {not_counted}. Only the credits among a finding's evidence can be benefit; a debit, a credit to an account no defendant holds or controls, a row excluded at ingest, the credit of an internal transfer, a reversal or an accepted legitimate source is not counted. A row named both in attributed_txn_ids and as evidence is counted once.",
+            options
+                .attributed_findings
+                .iter()
+                .map(|f| format!("{f:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     Ok(())
+}
+
+/// The ledger rows that are evidence of the findings named in `attributed_findings`, each
+/// with the (finding id, rule id) pairs it is evidence of. Refuses a name that matches no
+/// finding of the run, and names given without the detection stage's evidence.
+fn attributed_evidence(
+    ctx: &Context<'_>,
+) -> Result<BTreeMap<usize, Vec<(String, String)>>, ScheduleError> {
+    let named = &ctx.reference.options.attributed_findings;
+    let mut out: BTreeMap<usize, Vec<(String, String)>> = BTreeMap::new();
+    if named.is_empty() {
+        return Ok(out);
+    }
+    let bad = |problem: String| ScheduleError::Case {
+        key: "schedule.attributed_findings".into(),
+        problem,
+    };
+    let mut seen = BTreeSet::new();
+    for n in named {
+        if n.trim().is_empty() {
+            return Err(bad("holds an empty name; name a rule id (\"STR-001\"), a finding id from findings.csv, or \"*\" for every finding".into()));
+        }
+        if !seen.insert(n.as_str()) {
+            return Err(bad(format!("names {n:?} twice")));
+        }
+    }
+    let Some(evidence) = ctx.finding_evidence else {
+        return Err(bad(
+            "names findings, but no finding evidence was supplied to the schedule stage (detection did not run); run `proceeds schedule` or `proceeds run`, which detect first, or name the rows in schedule.attributed_txn_ids".into(),
+        ));
+    };
+    let mut used = vec![false; named.len()];
+    for ev in evidence {
+        let mut hit = false;
+        for (k, n) in named.iter().enumerate() {
+            if n == "*" || *n == ev.rule_id || *n == ev.finding_id {
+                used[k] = true;
+                hit = true;
+            }
+        }
+        if !hit {
+            continue;
+        }
+        let &i = ctx
+            .by_txn
+            .get(ev.txn_id.as_str())
+            .ok_or_else(|| ScheduleError::Input {
+                frame: "finding evidence",
+                problem: format!(
+                    "names txn {} as evidence of finding {}, but it is not in the verified ledger",
+                    ev.txn_id, ev.finding_id
+                ),
+            })?;
+        let list = out.entry(i).or_default();
+        if !list.iter().any(|(f, _)| *f == ev.finding_id) {
+            list.push((ev.finding_id.clone(), ev.rule_id.clone()));
+        }
+    }
+    if let Some(k) = used.iter().position(|u| !u) {
+        let n = &named[k];
+        let rules: BTreeSet<&str> = evidence.iter().map(|e| e.rule_id.as_str()).collect();
+        let found = if rules.is_empty() {
+            "detection made no findings in this run".to_string()
+        } else {
+            format!(
+                "rules with findings in this run: {} (findings.csv lists each finding id)",
+                rules.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        };
+        return Err(bad(if n == "*" {
+            format!("names \"*\" (every finding), but {found}; remove it, or name the rows in schedule.attributed_txn_ids")
+        } else {
+            format!("names {n:?}, but no finding of this run has that rule id or finding id, so it attributes nothing; {found}; remove or correct it")
+        }));
+    }
+    Ok(out)
+}
+
+/// Why an evidence row of an attributed finding is not benefit: (category, reason,
+/// evidence); empty when it is. A debit is not property obtained; a credit to an account no
+/// defendant holds or controls is not the defendant's unless the investigator says so by
+/// txn_id; the rest follow the exclusions of s.10(2).
+fn not_attributable(ctx: &Context<'_>, e: &Entry) -> Vec<(&'static str, String, String)> {
+    let mut reasons: Vec<(&'static str, String, String)> = Vec::new();
+    if e.amount <= 0 {
+        reasons.push((
+            "finding_debit",
+            "a debit (money out); benefit is property obtained, so only the credits among a finding's evidence are attributed".into(),
+            String::new(),
+        ));
+    }
+    if !ctx.is_defendant_account(&e.account_id) {
+        reasons.push((
+            "not_defendant_account",
+            format!(
+                "{} is not an account a defendant holds or controls",
+                e.account_id
+            ),
+            String::new(),
+        ));
+    }
+    if let Some(why) = &e.excluded_reason {
+        reasons.push((
+            "excluded_at_ingest",
+            format!("excluded at ingest: {why}"),
+            String::new(),
+        ));
+    }
+    if let Some(t) = ctx.transfers_by_credit.get(e.txn_id.as_str()) {
+        if ctx.is_defendant_account(&t.debit_account) {
+            reasons.push((
+                "internal_transfer",
+                format!(
+                    "internal transfer {} from the defendant's own account {} (row {}): not new benefit",
+                    t.transfer_id, t.debit_account, t.debit_txn_id
+                ),
+                String::new(),
+            ));
+        }
+    }
+    if e.reversal {
+        reasons.push((
+            "reversal",
+            "reversal of an earlier entry, as the bank marked it: the defendant's own money returned, not new benefit".into(),
+            String::new(),
+        ));
+    }
+    if let Some((why, evidence)) = legitimate_match(ctx, e) {
+        reasons.push(("legitimate_source", why, evidence));
+    }
+    reasons
 }
 
 /// s.80(2)(b): where an asset represents benefit lines and is worth more now.
@@ -771,6 +1019,7 @@ mod tests {
             role: SubjectRole::Defendant,
             date_of_birth: None,
             address: None,
+            phone: None,
             aliases: Vec::new(),
         });
         case.accounts[0].controlled_by = vec!["D".into()];
@@ -830,6 +1079,7 @@ mod tests {
                 .collect(),
             transfers_by_credit: BTreeMap::new(),
             transfers_by_debit: BTreeMap::new(),
+            finding_evidence: None,
             defendant_accounts: ["STATEMENT".to_string()].into(),
         };
         let b = benefit(&ctx).unwrap();

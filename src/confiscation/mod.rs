@@ -3,7 +3,8 @@
 //!
 //! **In:** the resolved [`Case`] (lifestyle, dates, subjects, accounts, `[schedule]`), the
 //! verified ledger (`docs/ledger.md` plus verify's `transfer_id`, `fx_rate`), the matched
-//! internal transfers (`transfers.csv` columns), the case's reference files
+//! internal transfers (`transfers.csv` columns), the detection stage's finding evidence
+//! when there is one (read for `[schedule] attributed_findings`), the case's reference files
 //! ([`ReferenceData`]: price index, asset register, gifts, accepted legitimate sources) and
 //! the legal parameters of the case's jurisdiction ([`Jurisdiction`],
 //! `rules/jurisdictions/*.toml`).
@@ -47,7 +48,7 @@ use crate::case::{Case, SubjectRole};
 pub use jurisdiction::Jurisdiction;
 pub use reference::ReferenceData;
 pub use relevant_day::RelevantDay;
-pub use rows::{Entry, Transfer};
+pub use rows::{Entry, FindingEvidence, Transfer};
 pub use uplift::{Month, PriceIndex, Valuation};
 
 /// `[schedule]` in the case file: what the investigator decides for the schedules.
@@ -57,6 +58,10 @@ pub struct ScheduleOptions {
     /// No criminal lifestyle: the ledger rows (credits) attributed to the particular
     /// criminal conduct, by txn_id.
     pub attributed_txn_ids: Vec<String>,
+    /// No criminal lifestyle: findings whose evidence credits are attributed to the
+    /// particular criminal conduct: rule ids (`"STR-001"`), finding ids
+    /// (`"STR-001/DH-LLOYDS/2024-01-08/1"`) or `"*"` for every finding.
+    pub attributed_findings: Vec<String>,
     /// No criminal lifestyle: the date of the (earliest) offence, for the s.77(3) gift rule.
     #[serde(deserialize_with = "de_opt_date")]
     pub offence_date: Option<NaiveDate>,
@@ -170,7 +175,7 @@ pub struct BenefitLine {
 pub struct ExclusionLine {
     /// `excluded_at_ingest`, `before_relevant_day`, `outside_window`, `internal_transfer`,
     /// `reversal`, `legitimate_source`, `assumption_not_applied`, `expenditure_funded`,
-    /// `asset_not_assumed`.
+    /// `asset_not_assumed`, `finding_debit`, `not_defendant_account`.
     pub category: &'static str,
     pub account_id: Option<String>,
     pub date: Option<NaiveDate>,
@@ -293,6 +298,8 @@ pub(crate) struct Context<'a> {
     pub by_txn: BTreeMap<&'a str, usize>,
     pub transfers_by_credit: BTreeMap<&'a str, &'a Transfer>,
     pub transfers_by_debit: BTreeMap<&'a str, &'a Transfer>,
+    /// The detection stage's evidence rows, when detection ran.
+    pub finding_evidence: Option<&'a [FindingEvidence]>,
     /// Accounts a defendant holds or controls.
     pub defendant_accounts: BTreeSet<String>,
 }
@@ -320,14 +327,18 @@ impl Context<'_> {
 /// Produce every schedule for a case.
 ///
 /// `ledger` is the verified ledger, `transfers` the verify stage's matched transfers,
-/// `reference` the case's reference files ([`ReferenceData::load`]) and `jurisdiction` the
-/// legal parameters ([`Jurisdiction::by_id`] of the case's `jurisdiction`). Refuses, naming
-/// what is missing, when there is no price index (s.80 cannot be applied), a reference
-/// names a txn_id the ledger does not hold, or a non-lifestyle case attributes nothing.
+/// `finding_evidence` the detection stage's `finding_evidence` frame (`None` when detection
+/// did not run), `reference` the case's reference files ([`ReferenceData::load`]) and
+/// `jurisdiction` the legal parameters ([`Jurisdiction::by_id`] of the case's
+/// `jurisdiction`). Refuses, naming what is missing, when there is no price index (s.80
+/// cannot be applied), a reference names a txn_id the ledger does not hold, a
+/// non-lifestyle case attributes nothing, or `attributed_findings` names a finding that
+/// gave no evidence.
 pub fn schedule(
     case: &Case,
     ledger: &DataFrame,
     transfers: &DataFrame,
+    finding_evidence: Option<&DataFrame>,
     reference: &ReferenceData,
     jurisdiction: &Jurisdiction,
 ) -> Result<Schedules, ScheduleError> {
@@ -354,6 +365,9 @@ pub fn schedule(
     }
     let entries = rows::read_ledger(ledger)?;
     let transfer_rows = rows::read_transfers(transfers)?;
+    let evidence_rows = finding_evidence
+        .map(rows::read_finding_evidence)
+        .transpose()?;
     let defendant_accounts = case
         .accounts
         .iter()
@@ -386,6 +400,7 @@ pub fn schedule(
             .iter()
             .map(|t| (t.debit_txn_id.as_str(), t))
             .collect(),
+        finding_evidence: evidence_rows.as_deref(),
         defendant_accounts,
     };
     let benefit = benefit::benefit(&ctx)?;
@@ -435,7 +450,7 @@ fn method_statement(ctx: &Context<'_>, benefit_notes: &[String]) -> Vec<String> 
         ));
     } else {
         out.push(format!(
-            "No criminal lifestyle: the benefit is the benefit from particular criminal conduct ({}), the ledger rows the investigator attributes to it; the s.10 assumptions are not made.",
+            "No criminal lifestyle: the benefit is the benefit from particular criminal conduct ({}), the ledger rows (and the credits among the evidence of the findings) the investigator attributes to it; the s.10 assumptions are not made.",
             j.citations.particular_conduct
         ));
     }
@@ -516,9 +531,10 @@ mod tests {
     #[test]
     fn schedule_options_read_from_toml() {
         let o: ScheduleOptions = toml::from_str(
-            "attributed_txn_ids = [\"a-L1\"]\noffence_date = 2021-01-01\naccount_shares = { J = \"0.5\" }\n",
+            "attributed_txn_ids = [\"a-L1\"]\nattributed_findings = [\"STR-001\", \"*\"]\noffence_date = 2021-01-01\naccount_shares = { J = \"0.5\" }\n",
         )
         .unwrap();
+        assert_eq!(o.attributed_findings, vec!["STR-001", "*"]);
         assert_eq!(o.offence_date, NaiveDate::from_ymd_opt(2021, 1, 1));
         assert_eq!(o.account_shares["J"], Decimal::new(5, 1));
         let typo = toml::from_str::<ScheduleOptions>("offense_date = 2021-01-01").unwrap_err();

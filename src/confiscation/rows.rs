@@ -46,6 +46,17 @@ impl Entry {
     }
 }
 
+/// One evidence row of a finding, as the detection stage wrote it (`finding_evidence`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingEvidence {
+    pub finding_id: String,
+    pub rule_id: String,
+    pub txn_id: String,
+}
+
+/// The name of the finding-evidence frame in errors.
+const FINDING_EVIDENCE: &str = "finding evidence";
+
 /// One matched internal transfer (a debit and a credit in two case accounts).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transfer {
@@ -70,9 +81,11 @@ fn column<'a>(
 ) -> Result<&'a Column, ScheduleError> {
     df.column(name).map_err(|_| ScheduleError::Input {
         frame,
-        problem: format!(
-            "has no column `{name}`; the schedules read the verified ledger (run the verify stage first)"
-        ),
+        problem: if frame == FINDING_EVIDENCE {
+            format!("has no column `{name}`; the schedules read the detection stage's finding_evidence frame (docs/detection.md)")
+        } else {
+            format!("has no column `{name}`; the schedules read the verified ledger (run the verify stage first)")
+        },
     })
 }
 
@@ -260,6 +273,25 @@ pub fn read_transfers(df: &DataFrame) -> Result<Vec<Transfer>, ScheduleError> {
             credit_txn_id: credit[i].clone(),
             debit_account: debit_account[i].clone(),
             credit_account: credit_account[i].clone(),
+        })
+        .collect())
+}
+
+/// Read the detection stage's evidence rows (`finding_evidence`: `finding_id`, `rule_id`,
+/// `txn_id`), in the frame's order.
+pub fn read_finding_evidence(df: &DataFrame) -> Result<Vec<FindingEvidence>, ScheduleError> {
+    let f = FINDING_EVIDENCE;
+    let finding = required_strings(df, f, "finding_id")?;
+    let rule = required_strings(df, f, "rule_id")?;
+    let txn = required_strings(df, f, "txn_id")?;
+    Ok(finding
+        .into_iter()
+        .zip(rule)
+        .zip(txn)
+        .map(|((finding_id, rule_id), txn_id)| FindingEvidence {
+            finding_id,
+            rule_id,
+            txn_id,
         })
         .collect())
 }

@@ -83,13 +83,21 @@ pub struct Context<'a> {
     /// `acct` (u32) → `subj` (u32): one row per controlling subject.
     pub account_subjects: DataFrame,
     /// Addresses two or more subjects share (case file `address`), by address index.
-    pub addresses: Vec<crate::rules::prepare::SharedAddress>,
+    pub addresses: Vec<crate::rules::prepare::SharedContact>,
     /// `acct` (u32) → `subj` (u32, an address index): one row per shared address whose
     /// subjects control the account.
     pub account_addresses: DataFrame,
     /// Keyword lists already matched over the rows (list → boolean column of the prepared
     /// rows), filled by the run before the rules; a list not here is matched by its rule.
     pub keyword_columns: Vec<(Vec<String>, String)>,
+    /// Phone numbers two or more subjects share (case file `phone`), by phone index.
+    pub phones: Vec<crate::rules::prepare::SharedContact>,
+    /// `acct` (u32) → `subj` (u32, a phone index): one row per shared phone number whose
+    /// subjects control the account.
+    pub account_phones: DataFrame,
+    /// `seq` of every ledger credit the case's legitimate-sources file accepts, ascending
+    /// ([`crate::rules::reference::legitimate_credits`]); empty without such a file.
+    pub legitimate_credits: Vec<u64>,
 }
 
 impl Context<'_> {
@@ -118,8 +126,13 @@ impl Context<'_> {
     }
 
     /// A shared address by index.
-    pub fn address(&self, index: u32) -> Option<&crate::rules::prepare::SharedAddress> {
+    pub fn address(&self, index: u32) -> Option<&crate::rules::prepare::SharedContact> {
         self.addresses.get(index as usize)
+    }
+
+    /// A shared phone number by index.
+    pub fn phone(&self, index: u32) -> Option<&crate::rules::prepare::SharedContact> {
+        self.phones.get(index as usize)
     }
 
     /// The subject id for a subject index.

@@ -268,6 +268,7 @@ pub fn run_rules(
         .collect();
     ctx.keyword_columns = prepare::add_keyword_columns(&mut prepared.rows, &lists)
         .map_err(internal("(all rules)", "keywords"))?;
+    ctx.legitimate_credits = reference::legitimate_credits(ledger, reference)?;
     let mut notes = Vec::new();
     if prepared.without_base_amount > 0 {
         notes.push(format!(

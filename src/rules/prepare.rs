@@ -224,41 +224,25 @@ pub fn context<'a>(case: &'a Case, reference: &'a Reference) -> PolarsResult<Con
             }
         }
     }
-    // Addresses shared by two or more subjects: the accounts those subjects hold or control
-    // are taken together under `per = "address"`.
-    let mut by_address: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
-    for (j, s) in case.subjects.iter().enumerate() {
-        if let Some(a) = s.address.as_deref().map(normalise_address) {
-            if !a.is_empty() {
-                by_address.entry(a).or_default().push(j);
-            }
-        }
-    }
-    let mut addresses = Vec::new();
-    let mut addr_acct = Vec::new();
-    let mut addr_col = Vec::new();
-    for (address, subjects) in by_address.into_iter().filter(|(_, s)| s.len() >= 2) {
-        let a = addresses.len() as u32;
-        let ids: Vec<&str> = subjects
-            .iter()
-            .map(|&j| case.subjects[j].id.as_str())
-            .collect();
-        for (i, acct) in case.accounts.iter().enumerate() {
-            if acct.controlled_by.iter().any(|s| ids.contains(&s.as_str())) {
-                addr_acct.push(i as u32);
-                addr_col.push(a);
-            }
-        }
-        addresses.push(SharedAddress {
-            address,
-            subjects: ids.join(";"),
-        });
-    }
+    // Addresses and phone numbers shared by two or more subjects: the accounts those
+    // subjects hold or control are taken together under `per = "address"` / `"phone"`.
+    let (addresses, account_addresses) = shared_by(case, |s| {
+        s.address
+            .as_deref()
+            .map(normalise_address)
+            .filter(|a| !a.is_empty())
+    })?;
+    let (phones, account_phones) = shared_by(case, |s| {
+        s.phone.as_deref().and_then(crate::case::phone_key)
+    })?;
     Ok(Context {
         case,
         reference,
         addresses,
-        account_addresses: df!(c::ACCT => addr_acct, c::SUBJ => addr_col)?,
+        account_addresses,
+        phones,
+        account_phones,
+        legitimate_credits: Vec::new(),
         account_ids: case.accounts.iter().map(|a| a.id.clone()).collect(),
         controllers: case
             .accounts
@@ -269,6 +253,42 @@ pub fn context<'a>(case: &'a Case, reference: &'a Reference) -> PolarsResult<Con
         account_subjects: df!(c::ACCT => acct_col, c::SUBJ => subj_col)?,
         keyword_columns: Vec::new(),
     })
+}
+
+/// The values (by `key`) that two or more subjects share, each with its subjects, and the
+/// accounts those subjects hold or control: `acct` (u32) → `subj` (u32, the index of the
+/// shared value), one row per shared value whose subjects control the account.
+fn shared_by(
+    case: &Case,
+    key: impl Fn(&crate::case::Subject) -> Option<String>,
+) -> PolarsResult<(Vec<SharedContact>, DataFrame)> {
+    let mut by_value: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    for (j, s) in case.subjects.iter().enumerate() {
+        if let Some(v) = key(s) {
+            by_value.entry(v).or_default().push(j);
+        }
+    }
+    let mut shared = Vec::new();
+    let mut acct_col = Vec::new();
+    let mut value_col = Vec::new();
+    for (value, subjects) in by_value.into_iter().filter(|(_, s)| s.len() >= 2) {
+        let v = shared.len() as u32;
+        let ids: Vec<&str> = subjects
+            .iter()
+            .map(|&j| case.subjects[j].id.as_str())
+            .collect();
+        for (i, acct) in case.accounts.iter().enumerate() {
+            if acct.controlled_by.iter().any(|s| ids.contains(&s.as_str())) {
+                acct_col.push(i as u32);
+                value_col.push(v);
+            }
+        }
+        shared.push(SharedContact {
+            value,
+            subjects: ids.join(";"),
+        });
+    }
+    Ok((shared, df!(c::ACCT => acct_col, c::SUBJ => value_col)?))
 }
 
 /// An address as compared: upper-case letters and digits, runs of anything else one space.
@@ -289,11 +309,12 @@ pub fn normalise_address(address: &str) -> String {
     out
 }
 
-/// An address two or more case subjects share, and who they are.
+/// An address or phone number two or more case subjects share, and who they are.
 #[derive(Debug, Clone)]
-pub struct SharedAddress {
-    /// Normalised ([`normalise_address`]).
-    pub address: String,
+pub struct SharedContact {
+    /// As compared: an address by [`normalise_address`], a phone number by
+    /// [`crate::case::phone_key`].
+    pub value: String,
     /// Subject ids, `;`-separated.
     pub subjects: String,
 }
@@ -303,6 +324,12 @@ pub struct SharedAddress {
 /// address index in `subj`.
 pub fn by_address(rows: LazyFrame, ctx: &Context<'_>) -> LazyFrame {
     regroup(rows, &ctx.account_addresses)
+}
+
+/// Re-key rows by shared phone number: one copy of each row per shared phone number whose
+/// subjects hold or control its account (see [`Context::phones`]); like [`by_address`].
+pub fn by_phone(rows: LazyFrame, ctx: &Context<'_>) -> LazyFrame {
+    regroup(rows, &ctx.account_phones)
 }
 
 /// Re-key rows by controlling subject: one copy of each row per subject controlling its

@@ -1,5 +1,5 @@
-//! Reference data the rules compare with: sector cash norms (shipped) and declared
-//! turnover (supplied by the case).
+//! Reference data the rules compare with: sector cash norms (shipped), and declared
+//! turnover and accepted legitimate sources (supplied by the case).
 //!
 //! **Sector cash norms** — `rules/lists/sector_cash_norms.csv`, built into the binary:
 //! `business_type,cash_share,source`, one row per business type (the value of
@@ -21,14 +21,27 @@
 //! where the figure comes from. A business whose accounting year is not the calendar year
 //! must be apportioned by the investigator, who says so in `source`. Every problem is an
 //! error naming the file, line and column.
+//!
+//! **Accepted legitimate sources** — the CSV the case names as `[reference]
+//! legitimate_sources`, the same file the schedules read, parsed by the schedules' own
+//! reader ([`crate::confiscation::reference::parse_legitimate`]; format in
+//! `docs/schedules.md`). Detection counts the credits it accepts as identified income
+//! (`spending_vs_income`); which ledger rows it accepts is settled once per run by
+//! [`legitimate_credits`], with the schedules' matching rules.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
+use polars::prelude::*;
 use rust_decimal::Decimal;
 
+use super::prepare::day_of_date;
 use super::RuleError;
 use crate::case::{AccountKind, Case};
+use crate::confiscation::reference::{parse_legitimate, LegitimateMatch, LegitimateSource};
+use crate::confiscation::ScheduleError;
+use crate::ledger::col as lc;
+use crate::trace::normalise_name;
 
 /// The shipped sector norms file.
 pub const SECTOR_NORMS_FILE: &str = "rules/lists/sector_cash_norms.csv";
@@ -60,6 +73,10 @@ pub struct Reference {
     pub declared_turnover: BTreeMap<(String, i32), Declared>,
     /// The declared-turnover file as written in the case, if any.
     pub declared_turnover_file: Option<String>,
+    /// The case's accepted legitimate sources, in file order.
+    pub legitimate: Vec<LegitimateSource>,
+    /// The legitimate-sources file as written in the case, if any.
+    pub legitimate_file: Option<String>,
 }
 
 impl Reference {
@@ -84,8 +101,153 @@ impl Reference {
             r.declared_turnover = parse_declared_turnover(&text, &path.written, case)?;
             r.declared_turnover_file = Some(path.written.clone());
         }
+        if let Some(path) = case.reference_file("legitimate_sources") {
+            let text =
+                std::fs::read_to_string(&path.resolved).map_err(|e| RuleError::Reference {
+                    file: path.written.clone(),
+                    line: 0,
+                    message: format!("cannot be read: {e}"),
+                })?;
+            r.legitimate = parse_legitimate(&path.written, &text).map_err(|e| match e {
+                ScheduleError::Reference {
+                    file,
+                    line,
+                    field,
+                    problem,
+                } => RuleError::Reference {
+                    file,
+                    line,
+                    message: format!("field `{field}`: {problem}"),
+                },
+                other => RuleError::Reference {
+                    file: path.written.clone(),
+                    line: 0,
+                    message: other.to_string(),
+                },
+            })?;
+            r.legitimate_file = Some(path.written.clone());
+        }
         Ok(r)
     }
+}
+
+/// The `seq` of every ledger credit an accepted legitimate source matches, ascending, as
+/// the schedules match them: a `txn_id` line names one row (only a credit counts here); a
+/// `counterparty` line matches every credit whose counterparty name is the same after
+/// [`normalise_name`] on both sides, booked within its `from` and `until`. A `txn_id` the
+/// ledger does not hold is refused, naming the file and line. Names are compared once per
+/// distinct counterparty name in the ledger, not per row.
+pub fn legitimate_credits(
+    ledger: &DataFrame,
+    reference: &Reference,
+) -> Result<Vec<u64>, RuleError> {
+    if reference.legitimate.is_empty() {
+        return Ok(Vec::new());
+    }
+    let internal = |e: PolarsError| RuleError::Internal {
+        rule: "(all rules)".into(),
+        stage: "legitimate sources",
+        source: e,
+    };
+    let txn_ids: Vec<&str> = reference
+        .legitimate
+        .iter()
+        .filter_map(|l| match &l.matcher {
+            LegitimateMatch::TxnId(id) => Some(id.as_str()),
+            LegitimateMatch::Counterparty(_) => None,
+        })
+        .collect();
+    let mut matches = lit(false);
+    if !txn_ids.is_empty() {
+        let ids = || lit(Series::new("ids".into(), &txn_ids)).implode(false);
+        let found = ledger
+            .clone()
+            .lazy()
+            .filter(col(lc::TXN_ID).is_in(ids(), false))
+            .select([col(lc::TXN_ID)])
+            .collect()
+            .map_err(internal)?;
+        let found: BTreeSet<&str> = found
+            .column(lc::TXN_ID)
+            .and_then(|c| c.str())
+            .map_err(internal)?
+            .iter()
+            .flatten()
+            .collect();
+        for l in &reference.legitimate {
+            if let LegitimateMatch::TxnId(id) = &l.matcher {
+                if !found.contains(id.as_str()) {
+                    return Err(RuleError::Reference {
+                        file: l.file.clone(),
+                        line: l.line,
+                        message: format!(
+                            "field `value`: names txn_id {id:?}, which is not in the ledger"
+                        ),
+                    });
+                }
+            }
+        }
+        matches = matches.or(col(lc::TXN_ID).is_in(ids(), false));
+    }
+    let by_name = reference
+        .legitimate
+        .iter()
+        .any(|l| matches!(l.matcher, LegitimateMatch::Counterparty(_)));
+    if by_name {
+        let names = ledger
+            .column(lc::COUNTERPARTY_NAME)
+            .and_then(|c| c.unique())
+            .map_err(internal)?;
+        let names: Vec<(String, &str)> = names
+            .str()
+            .map_err(internal)?
+            .iter()
+            .flatten()
+            .map(|n| (normalise_name(n), n))
+            .collect();
+        let day = || {
+            col(lc::BOOKING_DATE)
+                .cast(DataType::Int32)
+                .cast(DataType::Int64)
+        };
+        for l in &reference.legitimate {
+            let LegitimateMatch::Counterparty(name) = &l.matcher else {
+                continue;
+            };
+            let key = normalise_name(name);
+            let raw: Vec<&str> = names
+                .iter()
+                .filter(|(n, _)| *n == key)
+                .map(|(_, raw)| *raw)
+                .collect();
+            if raw.is_empty() {
+                continue;
+            }
+            let mut hit = col(lc::COUNTERPARTY_NAME)
+                .is_in(lit(Series::new("names".into(), raw)).implode(false), false);
+            if let Some(from) = l.from {
+                hit = hit.and(day().gt_eq(lit(day_of_date(from))));
+            }
+            if let Some(until) = l.until {
+                hit = hit.and(day().lt_eq(lit(day_of_date(until))));
+            }
+            matches = matches.or(hit);
+        }
+    }
+    let credits = ledger
+        .clone()
+        .lazy()
+        .filter(matches.and(col(lc::AMOUNT).gt(lit(0))))
+        .select([col(lc::SEQ).strict_cast(DataType::UInt64)])
+        .sort([lc::SEQ], SortMultipleOptions::default())
+        .collect()
+        .map_err(internal)?;
+    Ok(credits
+        .column(lc::SEQ)
+        .and_then(|c| c.u64())
+        .map_err(internal)?
+        .into_no_null_iter()
+        .collect())
 }
 
 fn reader(text: &str) -> csv::Reader<&[u8]> {

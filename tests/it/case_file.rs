@@ -177,3 +177,29 @@ fn a_case_needs_a_defendant_and_a_known_currency() {
         "{e}"
     );
 }
+
+#[test]
+fn a_phone_number_is_digits_with_spaces_plus_dashes_and_brackets() {
+    let with = |phone: &str| {
+        GOOD.replace(
+            "role = \"defendant\"",
+            &format!("role = \"defendant\"\nphone = {phone:?}"),
+        )
+    };
+    let case = load_with(&with("+44 (0)7700 900-123")).unwrap();
+    assert_eq!(
+        case.subjects[0].phone.as_deref(),
+        Some("+44 (0)7700 900-123")
+    );
+    for (bad, shown) in [
+        ("07700 900123 ext. 4", "\"07700 900123 ext. 4\""),
+        ("", "\"\""),
+    ] {
+        let e = error_of(&with(bad));
+        assert!(e.starts_with("case file "), "{e}");
+        assert!(
+            e.ends_with(&format!("case.toml: `subjects[0].phone` is {shown}; expected a phone number: digits, with spaces, +, -, ( and ) allowed, e.g. \"07700 900123\" or \"+44 7700 900123\" (leave phone out when it is not known)")),
+            "{e}"
+        );
+    }
+}

@@ -49,6 +49,7 @@ fn case(subjects: &[S<'_>], accounts: &[A<'_>]) -> Case {
                 },
                 date_of_birth: None,
                 address: address.map(str::to_string),
+                phone: None,
                 aliases: Vec::new(),
             })
             .collect(),
@@ -1064,7 +1065,7 @@ fn shipped_rules_list_and_explain() {
         [
             "STR-001", "STR-002", "STR-003", "MSB-001", "MSB-002", "MSB-003", "MUL-001", "RAP-001",
             "CIB-001", "CIB-002", "RND-001", "HRC-001", "TRF-001", "TRF-002", "TRF-003", "TRF-004",
-            "TRF-005", "TRF-006", "TRF-007", "TRF-008", "TRF-009", "TRF-010", "TRF-011"
+            "TRF-005", "TRF-006", "TRF-007", "TRF-008", "TRF-009", "TRF-010", "TRF-011", "TRF-012"
         ]
     );
     let text = rules::explain("str-001").unwrap();
@@ -1079,7 +1080,8 @@ fn shipped_rules_list_and_explain() {
         rules::explain("STR-999").unwrap_err().to_string(),
         "there is no rule STR-999; known rules: STR-001, STR-002, STR-003, MSB-001, MSB-002, \
          MSB-003, MUL-001, RAP-001, CIB-001, CIB-002, RND-001, HRC-001, TRF-001, TRF-002, \
-         TRF-003, TRF-004, TRF-005, TRF-006, TRF-007, TRF-008, TRF-009, TRF-010, TRF-011"
+         TRF-003, TRF-004, TRF-005, TRF-006, TRF-007, TRF-008, TRF-009, TRF-010, TRF-011, \
+         TRF-012"
     );
 }
 

@@ -30,6 +30,7 @@ use proceeds::confiscation::{schedule, Jurisdiction, ReferenceData, ScheduleErro
 use proceeds::hash::sha256_file;
 use proceeds::ingest::{ingest_case, Registry};
 use proceeds::pipeline::{run_to, RunOptions, Stage};
+use proceeds::rules::{rules_for_case, run_rules, Reference};
 use proceeds::verify::{verify, VerifyOptions};
 
 use crate::support::{fixture, read_csv};
@@ -71,6 +72,7 @@ fn run_case(name: &str) -> Schedules {
         &case,
         &verified.ledger,
         &verified.transfers,
+        None,
         &reference,
         &jurisdiction,
     )
@@ -403,7 +405,7 @@ fn no_price_index_is_refused() {
     let mut reference = ReferenceData::load(&case).unwrap();
     reference.price_index = None;
     let j = Jurisdiction::by_id("uk-poca-2002").unwrap();
-    let e = schedule(&case, &v.ledger, &v.transfers, &reference, &j).unwrap_err();
+    let e = schedule(&case, &v.ledger, &v.transfers, None, &reference, &j).unwrap_err();
     assert!(matches!(e, ScheduleError::Case { .. }), "{e}");
     assert!(e.to_string().contains("price_index"), "{e}");
 }
@@ -654,7 +656,7 @@ fn csv_schedules_are_sanitised_and_numbers_stay_numbers() {
 /// Copy the worked case into a temporary folder, so a test can change a reference file.
 fn copy_case() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for sub in ["", "statements", "reference"] {
+    for sub in ["", "statements", "reference", "rules"] {
         let from = fixture("schedule").join(sub);
         std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         for f in std::fs::read_dir(&from).unwrap() {
@@ -665,6 +667,277 @@ fn copy_case() -> tempfile::TempDir {
         }
     }
     dir
+}
+
+/// The schedules of a case with its detection stage run first, as `proceeds schedule` does,
+/// so that `[schedule] attributed_findings` has finding evidence to read.
+fn schedules_with_findings(case_file: &Path) -> Result<Schedules, ScheduleError> {
+    let case = Case::load(case_file, ResolveOptions::default()).unwrap();
+    let registry = Registry::for_case(&case).unwrap();
+    let ingested = ingest_case(&case, &registry, false).unwrap();
+    let v = verify(
+        &case,
+        ingested.ledger,
+        &ingested.statements,
+        &VerifyOptions::default(),
+    )
+    .unwrap();
+    let rules = rules_for_case(&case).unwrap();
+    let found = run_rules(
+        &v.ledger,
+        &case,
+        &rules,
+        &Reference::for_case(&case).unwrap(),
+    )
+    .unwrap();
+    let reference = ReferenceData::load(&case)?;
+    let j = Jurisdiction::by_id(&case.jurisdiction).unwrap();
+    schedule(
+        &case,
+        &v.ledger,
+        &v.transfers,
+        Some(&found.evidence),
+        &reference,
+        &j,
+    )
+}
+
+/// Rewrite a case file of a copied case, replacing `from` (which must be there) by `to`.
+fn rewrite(case_file: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(case_file).unwrap();
+    assert!(
+        text.contains(from),
+        "{from:?} not in {}",
+        case_file.display()
+    );
+    std::fs::write(case_file, text.replacen(from, to, 1)).unwrap();
+}
+
+/// `fixtures/schedule/non-lifestyle-findings.toml`: the attributed rows of
+/// `non-lifestyle.toml` (L8, S4) plus the findings of the case's own rules
+/// (`rules/attributed.toml`):
+///
+///   LDS-001/DH-LLOYDS/2019-03-15/1 (named by rule id): L9 +3,000.00 (2019-03-15),
+///     L8 +4,000.00 (2019-03-16, also in attributed_txn_ids), L7 −4,000.00 (the watch)
+///   LDS-002/VH-STARLING/2021-06-11/1 (named by finding id): V3 +2,000.00 into the
+///     associate's account, the credit of the transfer from DH-LLOYDS
+///
+/// Benefit lines in ledger order, uplift = historic × 140.0 / I(month), half to even:
+///   L9 (finding)           2019-03  3,000.00 × 140/112.0 = 3,750.00 exactly
+///   L8 (listed + finding)  2019-03  4,000.00 × 140/112.0 = 5,000.00, once
+///   S4 (listed)            2021-06    750.00 × 140/118.3 =   887.573… → 887.57
+///   s.80(2)(b) WATCH-1 represents L8: 6,500.00 − 5,000.00 = 1,500.00
+/// Historic 3,000 + 4,000 + 750 = 7,750.00; uplifted 3,750.00 + 5,000.00 + 887.57 =
+/// 9,637.57; benefit 9,637.57 + 1,500.00 = 11,137.57. The relevant day (2019-03-15, the
+/// day of L9) plays no part: no s.10 assumption is made.
+/// Not counted: L7 (a debit) and V3 (an associate's account; an internal transfer).
+#[test]
+fn non_lifestyle_case_attributes_the_credits_among_named_findings() {
+    let s = schedules_with_findings(&fixture("schedule/non-lifestyle-findings.toml")).unwrap();
+    let got: Vec<(String, Option<String>, String, String, String)> = s
+        .benefit
+        .iter()
+        .map(|l| {
+            (
+                l.section.clone(),
+                l.txn_id.clone(),
+                gbp(l.historic),
+                gbp(l.uplifted),
+                gbp(l.value),
+            )
+        })
+        .collect();
+    let line = |sec: &str, txn: Option<String>, h: &str, u: &str, v: &str| {
+        (
+            sec.to_string(),
+            txn,
+            h.to_string(),
+            u.to_string(),
+            v.to_string(),
+        )
+    };
+    assert_eq!(
+        got,
+        vec![
+            line(
+                "s.6(4)(c)",
+                Some(lloyds(9)),
+                "3000.00",
+                "3750.00",
+                "3750.00"
+            ),
+            line(
+                "s.6(4)(c)",
+                Some(lloyds(8)),
+                "4000.00",
+                "5000.00",
+                "5000.00"
+            ),
+            line("s.6(4)(c)", Some(starling(4)), "750.00", "887.57", "887.57"),
+            line("s.80(2)(b)", None, "0.00", "0.00", "1500.00"),
+        ]
+    );
+    assert_eq!(gbp(s.totals.benefit_historic), "7750.00");
+    assert_eq!(gbp(s.totals.benefit_uplifted), "9637.57");
+    assert_eq!(gbp(s.totals.benefit), "11137.57");
+    // Recoverable: the lower of 11,137.57 and the unchanged available amount 84,869.56.
+    assert_eq!(gbp(s.totals.available), "84869.56");
+    assert_eq!(gbp(s.totals.recoverable), "11137.57");
+    assert_eq!(s.totals.recoverable_is, "benefit");
+
+    // Each line says where it came from.
+    assert_eq!(
+        s.benefit[0].reason,
+        "evidence of finding LDS-001/DH-LLOYDS/2019-03-15/1 (rule LDS-001), named in schedule.attributed_findings: a credit to DH-LLOYDS, an account the defendant holds or controls, attributed to the particular criminal conduct"
+    );
+    assert_eq!(
+        s.benefit[1].reason,
+        "attributed by the investigator to the particular criminal conduct (case file schedule.attributed_txn_ids); also evidence of finding LDS-001/DH-LLOYDS/2019-03-15/1 (rule LDS-001), named in schedule.attributed_findings"
+    );
+    assert_eq!(
+        s.benefit[2].reason,
+        "attributed by the investigator to the particular criminal conduct (case file schedule.attributed_txn_ids)"
+    );
+    assert_eq!(
+        s.benefit[0].source_ref,
+        "statements/lloyds_DH_current.csv:9"
+    );
+
+    // The evidence rows that are not benefit are listed, with the finding and the reason.
+    let excluded: Vec<(&str, Option<String>, String)> = s
+        .exclusions
+        .iter()
+        .map(|l| (l.category, l.txn_id.clone(), gbp(l.amount)))
+        .collect();
+    assert_eq!(
+        excluded,
+        vec![
+            ("finding_debit", Some(lloyds(7)), "-4000.00".to_string()),
+            (
+                "not_defendant_account",
+                Some(txn("starling_VH_current.csv", 3)),
+                "2000.00".to_string()
+            ),
+        ]
+    );
+    assert_eq!(
+        s.exclusions[0].reason,
+        "evidence of finding LDS-001/DH-LLOYDS/2019-03-15/1 (rule LDS-001), named in schedule.attributed_findings, not attributed: a debit (money out); benefit is property obtained, so only the credits among a finding's evidence are attributed"
+    );
+    assert_eq!(
+        s.exclusions[1].reason,
+        format!(
+            "evidence of finding LDS-002/VH-STARLING/2021-06-11/1 (rule LDS-002), named in schedule.attributed_findings, not attributed: VH-STARLING is not an account a defendant holds or controls; internal transfer TR-{l4} from the defendant's own account DH-LLOYDS (row {l4}): not new benefit",
+            l4 = lloyds(4)
+        )
+    );
+    // The method statement counts them: 2 findings, 4 evidence rows, 1 counted only as
+    // evidence (L9; L8 is listed too), 2 not counted.
+    assert!(
+        s.method.iter().any(|m| m.starts_with(
+            "Findings attributed to the particular criminal conduct (schedule.attributed_findings: \"LDS-001\", \"LDS-002/VH-STARLING/2021-06-11/1\"): findings named: 2; their evidence rows: 4; rows counted as benefit that attributed_txn_ids does not also name: 1; rows not counted, listed on the exclusions schedule with the reason: 2."
+        )),
+        "{:#?}",
+        s.method
+    );
+
+    // "*" names every finding: the same two, so the same schedules.
+    let dir = copy_case();
+    let case_file = dir.path().join("non-lifestyle-findings.toml");
+    rewrite(
+        &case_file,
+        "attributed_findings = [\"LDS-001\", \"LDS-002/VH-STARLING/2021-06-11/1\"]",
+        "attributed_findings = [\"*\"]",
+    );
+    let every = schedules_with_findings(&case_file).unwrap();
+    assert_eq!(gbp(every.totals.benefit), "11137.57");
+    assert_eq!(every.benefit, s.benefit);
+    assert_eq!(every.exclusions, s.exclusions);
+}
+
+#[test]
+fn attributed_findings_are_refused_naming_the_key_and_the_fix() {
+    let dir = copy_case();
+    let case_file = dir.path().join("non-lifestyle-findings.toml");
+    let named = "attributed_findings = [\"LDS-001\", \"LDS-002/VH-STARLING/2021-06-11/1\"]";
+
+    // A rule that found nothing attributes nothing: refused, with the rules that did.
+    rewrite(
+        &case_file,
+        named,
+        "attributed_findings = [\"LDS-001\", \"STR-001\"]",
+    );
+    let e = schedules_with_findings(&case_file).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "schedule: `schedule.attributed_findings` names \"STR-001\", but no finding of this run has that rule id or finding id, so it attributes nothing; rules with findings in this run: LDS-001, LDS-002 (findings.csv lists each finding id); remove or correct it"
+    );
+    // So does a finding id with a wrong date.
+    rewrite(
+        &case_file,
+        "\"STR-001\"",
+        "\"LDS-001/DH-LLOYDS/2019-03-16/1\"",
+    );
+    let e = schedules_with_findings(&case_file).unwrap_err();
+    assert!(
+        e.to_string().starts_with("schedule: `schedule.attributed_findings` names \"LDS-001/DH-LLOYDS/2019-03-16/1\", but no finding"),
+        "{e}"
+    );
+    rewrite(
+        &case_file,
+        "\"LDS-001\", \"LDS-001/DH-LLOYDS/2019-03-16/1\"",
+        "\"LDS-001\", \"LDS-001\"",
+    );
+    let e = schedules_with_findings(&case_file).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "schedule: `schedule.attributed_findings` names \"LDS-001\" twice"
+    );
+
+    // Without the detection stage there is no evidence to read.
+    rewrite(&case_file, "\"LDS-001\", \"LDS-001\"", "\"LDS-001\"");
+    let e = schedules_of(&case_file).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "schedule: `schedule.attributed_findings` names findings, but no finding evidence was supplied to the schedule stage (detection did not run); run `proceeds schedule` or `proceeds run`, which detect first, or name the rows in schedule.attributed_txn_ids"
+    );
+
+    // "*" when detection found nothing (the shipped rules find nothing in this case).
+    rewrite(
+        &case_file,
+        "sets = [\"rules/attributed.toml\"]",
+        "sets = [\"structuring\"]",
+    );
+    rewrite(
+        &case_file,
+        "attributed_findings = [\"LDS-001\"]",
+        "attributed_findings = [\"*\"]",
+    );
+    let e = schedules_with_findings(&case_file).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "schedule: `schedule.attributed_findings` names \"*\" (every finding), but detection made no findings in this run; remove it, or name the rows in schedule.attributed_txn_ids"
+    );
+
+    // A criminal lifestyle case attributes nothing by hand: either list is refused.
+    rewrite(&case_file, "lifestyle = false", "lifestyle = true");
+    let e = schedules_with_findings(&case_file).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "schedule: `schedule.attributed_txn_ids` is given, but the case is a criminal lifestyle case ([case] lifestyle = true), where the s.10 assumptions decide the benefit; remove it, or set lifestyle = false if the court is asked about particular criminal conduct only"
+    );
+    let text = std::fs::read_to_string(&case_file).unwrap();
+    let without_rows: String = text
+        .lines()
+        .filter(|l| !l.starts_with("attributed_txn_ids"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&case_file, without_rows).unwrap();
+    let e = schedules_with_findings(&case_file).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "schedule: `schedule.attributed_findings` is given, but the case is a criminal lifestyle case ([case] lifestyle = true), where the s.10 assumptions decide the benefit; remove it, or set lifestyle = false if the court is asked about particular criminal conduct only"
+    );
 }
 
 fn schedules_of(case_file: &Path) -> Result<Schedules, ScheduleError> {
@@ -680,7 +953,7 @@ fn schedules_of(case_file: &Path) -> Result<Schedules, ScheduleError> {
     .unwrap();
     let reference = ReferenceData::load(&case)?;
     let j = Jurisdiction::by_id(&case.jurisdiction).unwrap();
-    schedule(&case, &v.ledger, &v.transfers, &reference, &j)
+    schedule(&case, &v.ledger, &v.transfers, None, &reference, &j)
 }
 
 #[test]

@@ -434,7 +434,7 @@ fn run(dir: &std::path::Path) -> (Schedules, BTreeMap<String, RowKey>) {
     .unwrap();
     let reference = ReferenceData::load(&case).unwrap();
     let j = Jurisdiction::by_id(&case.jurisdiction).unwrap();
-    let s = schedule(&case, &v.ledger, &v.transfers, &reference, &j).unwrap();
+    let s = schedule(&case, &v.ledger, &v.transfers, None, &reference, &j).unwrap();
     let text = |name: &str| -> Vec<String> {
         v.ledger
             .column(name)

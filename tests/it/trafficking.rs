@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use chrono::NaiveDate;
 use polars::prelude::*;
-use proceeds::case::{Account, AccountKind, Case, Subject, SubjectRole};
+use proceeds::case::{Account, AccountKind, Case, CasePath, ReferenceFile, Subject, SubjectRole};
 use proceeds::ledger::{Channel, LedgerBuilder, LedgerRow, Party, Provenance};
 use proceeds::rules::{self, Findings, Reference};
 use rust_decimal::Decimal;
@@ -16,7 +16,9 @@ use rust_decimal::Decimal;
 const SHA: &str = "0000000000ab0000000000000000000000000000000000000000000000000000";
 
 /// The case: a controller, a worker, an employee, a landlord, a travel agent, a money
-/// transfer firm's records (one account, many senders named on each record).
+/// transfer firm's records (one account, many senders named on each record); three
+/// workers at different addresses who gave one mobile number (written three ways), and a
+/// family of three on one landline.
 fn case() -> Case {
     let subject = |id: &str, name: &str, address: &str, role| Subject {
         id: id.into(),
@@ -24,7 +26,12 @@ fn case() -> Case {
         role,
         date_of_birth: None,
         address: Some(address.into()),
+        phone: None,
         aliases: Vec::new(),
+    };
+    let with_phone = |s: Subject, phone: &str| Subject {
+        phone: Some(phone.into()),
+        ..s
     };
     let account = |id: &str, by: &[&str], kind, business: Option<&str>| Account {
         id: id.into(),
@@ -87,6 +94,60 @@ fn case() -> Case {
                 "22 Station Road, Derby",
                 SubjectRole::ThirdParty,
             ),
+            with_phone(
+                subject(
+                    "RP",
+                    "Radu Popa",
+                    "3 Mill Court, Derby",
+                    SubjectRole::ThirdParty,
+                ),
+                "07700 900461",
+            ),
+            with_phone(
+                subject(
+                    "ES",
+                    "Elena Stan",
+                    "41 Canal Street, Derby",
+                    SubjectRole::ThirdParty,
+                ),
+                "+44 7700 900461",
+            ),
+            with_phone(
+                subject(
+                    "DT",
+                    "Dorin Toma",
+                    "7 Abbey Road, Nottingham",
+                    SubjectRole::ThirdParty,
+                ),
+                "447700900461",
+            ),
+            with_phone(
+                subject(
+                    "GH",
+                    "George Hill",
+                    "12 Orchard Way, Leicester",
+                    SubjectRole::ThirdParty,
+                ),
+                "0116 496 0321",
+            ),
+            with_phone(
+                subject(
+                    "SH",
+                    "Sarah Hill",
+                    "12 Orchard Way, Leicester",
+                    SubjectRole::ThirdParty,
+                ),
+                "+44 116 496 0321",
+            ),
+            with_phone(
+                subject(
+                    "TH",
+                    "Tom Hill",
+                    "12 Orchard Way, Leicester",
+                    SubjectRole::ThirdParty,
+                ),
+                "0116 4960321",
+            ),
         ],
         accounts: vec![
             account("KD-CTRL", &["KD"], AccountKind::Personal, None),
@@ -105,6 +166,12 @@ fn case() -> Case {
                 Some("travel_agent"),
             ),
             account("MSB-RECORDS", &[], AccountKind::Msb, None),
+            account("RP-WORKER", &["RP"], AccountKind::Personal, None),
+            account("ES-WORKER", &["ES"], AccountKind::Personal, None),
+            account("DT-WORKER", &["DT"], AccountKind::Personal, None),
+            account("GH-CURRENT", &["GH"], AccountKind::Personal, None),
+            account("SH-CURRENT", &["SH"], AccountKind::Personal, None),
+            account("TH-CURRENT", &["TH"], AccountKind::Personal, None),
         ],
         sources: Vec::new(),
         reference_data: Vec::new(),
@@ -251,17 +318,49 @@ impl Book {
     /// Run the trafficking rules and keep the ledger and case for the report.
     fn run_keeping_ledger(self) -> (Case, DataFrame, Findings) {
         let ledger = self.builder.finish().unwrap();
-        let rules: Vec<_> = rules::shipped_rules()
-            .unwrap()
-            .into_iter()
-            .filter(|r| r.id.starts_with("TRF-"))
-            .collect();
-        assert_eq!(rules.len(), 11);
-        let f =
-            rules::run_rules(&ledger, &self.case, &rules, &Reference::shipped().unwrap()).unwrap();
+        let f = rules::run_rules(
+            &ledger,
+            &self.case,
+            &trafficking_rules(),
+            &Reference::shipped().unwrap(),
+        )
+        .unwrap();
         check_invariants(&f);
         (self.case, ledger, f)
     }
+
+    /// Run the trafficking rules with the case naming `legitimate` as its
+    /// `legitimate_sources` file (written as `reference/legitimate.csv`), read as
+    /// `proceeds detect` reads it.
+    fn run_with_legitimate(mut self, legitimate: &str) -> Result<Findings, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("legitimate.csv");
+        std::fs::write(&path, legitimate).unwrap();
+        self.case.reference_data.push(ReferenceFile {
+            role: "legitimate_sources".into(),
+            path: CasePath {
+                written: "reference/legitimate.csv".into(),
+                resolved: path,
+            },
+        });
+        let reference = Reference::for_case(&self.case).map_err(|e| e.to_string())?;
+        let ledger = self.builder.finish().unwrap();
+        let f = rules::run_rules(&ledger, &self.case, &trafficking_rules(), &reference)
+            .map_err(|e| e.to_string())?;
+        check_invariants(&f);
+        Ok(f)
+    }
+}
+
+/// The shipped trafficking rules.
+fn trafficking_rules() -> Vec<rules::Rule> {
+    let rules: Vec<_> = rules::shipped_rules()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.id.starts_with("TRF-"))
+        .collect();
+    assert_eq!(rules.len(), 12);
+    rules
 }
 
 /// A column as strings (nulls empty).
@@ -1002,4 +1101,267 @@ fn two_housemates_wages_are_not_an_address_finding() {
     employee(&mut b);
     let f = b.run();
     assert!(found(&f, "TRF-011").is_empty());
+}
+
+#[test]
+fn pay_into_several_accounts_whose_holders_share_a_phone_number() {
+    use Channel::*;
+    let mut b = Book::new();
+    // Three workers at three addresses, one mobile number written three ways.
+    let rp = b.push(
+        "RP-WORKER",
+        "2024-05-03",
+        "415.00",
+        Transfer,
+        "BRIGHTWELL FOODS LTD PAYROLL",
+    );
+    // Not pay: not evidence.
+    b.push("RP-WORKER", "2024-05-05", "200.00", CashDeposit, "CASH");
+    let es = b.push(
+        "ES-WORKER",
+        "2024-05-10",
+        "402.60",
+        Transfer,
+        "GREENLEAF PACKING WAGES",
+    );
+    let dt = b.push(
+        "DT-WORKER",
+        "2024-05-24",
+        "388.75",
+        Transfer,
+        "BRIGHTWELL FOODS LTD PAYROLL",
+    );
+    // 52 days after the last of the others: alone in its window, not evidence.
+    b.push(
+        "DT-WORKER",
+        "2024-07-15",
+        "388.75",
+        Transfer,
+        "BRIGHTWELL FOODS LTD PAYROLL",
+    );
+    employee(&mut b);
+    let f = b.run();
+    let hits = found(&f, "TRF-012");
+    assert_eq!(
+        hits,
+        vec![(
+            "TRF-012/phone:07700900461/2024-05-03/1".to_string(),
+            v(&[&rp, &es, &dt])
+        )]
+    );
+    let id = &hits[0].0;
+    // 415.00 + 402.60 + 388.75 = 1,206.35.
+    assert_eq!(cell(&f, id, "amount_in"), "1206.35");
+    assert_eq!(cell(&f, id, "amount_out"), "0.00");
+    assert_eq!(cell(&f, id, "subject"), "RP;ES;DT");
+    assert_eq!(cell(&f, id, "account_id"), "DT-WORKER;ES-WORKER;RP-WORKER");
+    let m = cell(&f, id, "metrics");
+    assert!(
+        m.contains("phone number shared by the account holders: 07700900461 (RP, ES, DT)"),
+        "{m}"
+    );
+    assert!(
+        m.contains("different accounts in a 35-day window: 3 (test: at least 3, met)"),
+        "{m}"
+    );
+    // Three addresses and three controllers: neither TRF-011 nor TRF-010 links them.
+    assert!(found(&f, "TRF-011").is_empty());
+    assert!(found(&f, "TRF-010").is_empty());
+}
+
+/// A family on one landline (and one address), each paid monthly.
+fn family(b: &mut Book, with_son: bool) -> Vec<String> {
+    let mut rows = Vec::new();
+    for month in ["2024-03", "2024-04"] {
+        rows.push(b.push(
+            "GH-CURRENT",
+            &format!("{month}-25"),
+            "1650.00",
+            Channel::Transfer,
+            "NORTHGATE LTD SALARY",
+        ));
+        rows.push(b.push(
+            "SH-CURRENT",
+            &format!("{month}-28"),
+            "1120.40",
+            Channel::Transfer,
+            "LEICESTER CITY COUNCIL PAYROLL",
+        ));
+    }
+    if with_son {
+        rows.push(b.push(
+            "TH-CURRENT",
+            "2024-04-12",
+            "980.00",
+            Channel::Transfer,
+            "GREENLEAF PACKING WAGES",
+        ));
+    }
+    rows
+}
+
+#[test]
+fn a_couple_on_one_landline_is_not_a_phone_finding_but_three_earners_are() {
+    // Two earners on the landline 0116 496 0321 (written two ways): four pay credits, up
+    // to four in one 35-day window (min_count 3 met), but in two accounts, below
+    // min_accounts 3. The same holds for their shared address (TRF-011).
+    let mut b = Book::new();
+    family(&mut b, false);
+    employee(&mut b);
+    let f = b.run();
+    assert!(found(&f, "TRF-012").is_empty());
+    assert!(found(&f, "TRF-011").is_empty());
+
+    // Their adult son, on the same landline and at the same address, paid on 2024-04-12:
+    // three accounts in the windows ending 2024-04-12, -25 and -28, so the family meets
+    // both rules. Nothing in the statements tells a family from a controlled house; the
+    // finding is an indicator to examine.
+    let mut b = Book::new();
+    let rows = family(&mut b, true);
+    let f = b.run();
+    // Ledger order: account by account in case order (GH, SH, TH), then date.
+    let evidence = v(&[&rows[0], &rows[2], &rows[1], &rows[3], &rows[4]]);
+    assert_eq!(
+        found(&f, "TRF-012"),
+        vec![(
+            "TRF-012/phone:01164960321/2024-03-25/1".to_string(),
+            evidence.clone()
+        )]
+    );
+    assert_eq!(
+        found(&f, "TRF-011"),
+        vec![(
+            "TRF-011/address:12 ORCHARD WAY LEICESTER/2024-03-25/1".to_string(),
+            evidence
+        )]
+    );
+    // 2 × 1,650.00 + 2 × 1,120.40 + 980.00 = 6,520.80.
+    assert_eq!(
+        cell(&f, "TRF-012/phone:01164960321/2024-03-25/1", "amount_in"),
+        "6520.80"
+    );
+}
+
+/// KD-LUX, January to March 2024: a salary from an employer whose name holds no pay
+/// keyword (KESTREL HAULAGE LTD, 3,200.00 on the 5th of each month), one benefit payment a
+/// keyword recognises (DWP UC, 300.00), a cash deposit (1,500.00) and 10,600.00 of spending.
+/// Returns (spending rows, the UC credit, the three salary credits).
+fn salaried_spender(b: &mut Book) -> ([String; 3], String, [String; 3]) {
+    use Channel::*;
+    let s1 = b.push(
+        "KD-LUX",
+        "2024-01-05",
+        "3200.00",
+        Transfer,
+        "KESTREL HAULAGE LTD",
+    );
+    let w1 = b.push("KD-LUX", "2024-01-10", "-4100.00", Card, "JOHN LEWIS");
+    let uc = b.push("KD-LUX", "2024-02-01", "300.00", Transfer, "DWP UC");
+    let s2 = b.push(
+        "KD-LUX",
+        "2024-02-05",
+        "3200.00",
+        Transfer,
+        "KESTREL HAULAGE LTD",
+    );
+    let w2 = b.push("KD-LUX", "2024-02-12", "-3900.00", Card, "CURRYS");
+    b.push("KD-LUX", "2024-02-20", "1500.00", CashDeposit, "CASH");
+    let s3 = b.push(
+        "KD-LUX",
+        "2024-03-05",
+        "3200.00",
+        Transfer,
+        "KESTREL HAULAGE LTD",
+    );
+    let w3 = b.push(
+        "KD-LUX",
+        "2024-03-14",
+        "-2600.00",
+        DirectDebit,
+        "BMW FINANCIAL SERVICES",
+    );
+    ([w1, w2, w3], uc, [s1, s2, s3])
+}
+
+#[test]
+fn accepted_legitimate_credits_count_as_identified_income() {
+    const HEADER: &str = "match_on,value,from,until,reason,evidence_ref\n";
+    // Only the 91-day window ending 2024-03-14 reaches £10,000 of spending:
+    // 4,100.00 + 3,900.00 + 2,600.00 = 10,600.00 (the one ending 2024-03-05 holds 8,000.00).
+
+    // Without a legitimate-sources file only the keyword-recognised UC is income:
+    // 10,600.00 ≥ 3 × 300.00 = 900.00, so it fires. Other credits: 3 × 3,200.00 + 1,500.00
+    // = 11,100.00.
+    let mut b = Book::new();
+    let ([w1, w2, w3], uc, [_, _, s3]) = salaried_spender(&mut b);
+    let f = b.run();
+    let id = "TRF-009/KD-LUX/2024-01-10/1";
+    assert_eq!(
+        found(&f, "TRF-009"),
+        vec![(id.to_string(), v(&[&w1, &uc, &w2, &w3]))]
+    );
+    let m = cell(&f, id, "metrics");
+    for part in [
+        "spending in the 91-day window with the most: £10,600.00",
+        "identified income in that window: £300.00",
+        "of which pay or benefits recognised by keyword: £300.00",
+        "of which other credits accepted as legitimate (the case names no legitimate_sources file): £0.00",
+        "not counted as income): £11,100.00",
+    ] {
+        assert!(m.contains(part), "{part:?} not in {m}");
+    }
+
+    // The salary accepted from 2024-03-01 only: the March credit counts, 3,200.00.
+    // Income 300.00 + 3,200.00 = 3,500.00; 10,600.00 ≥ 3 × 3,500.00 = 10,500.00: it still
+    // fires, with the March salary among the evidence; other credits 2 × 3,200.00 +
+    // 1,500.00 = 7,900.00.
+    let mut b = Book::new();
+    salaried_spender(&mut b);
+    let f = b
+        .run_with_legitimate(&format!(
+            "{HEADER}counterparty,Kestrel Haulage Ltd.,2024-03-01,,\"Salary, payslips from March only\",AE/50\n"
+        ))
+        .unwrap();
+    assert_eq!(
+        found(&f, "TRF-009"),
+        vec![(id.to_string(), v(&[&w1, &uc, &w2, &s3, &w3]))]
+    );
+    let m = cell(&f, id, "metrics");
+    for part in [
+        "identified income in that window: £3,500.00",
+        "of which pay or benefits recognised by keyword: £300.00",
+        "of which other credits accepted as legitimate (reference/legitimate.csv): £3,200.00",
+        "not counted as income): £7,900.00",
+    ] {
+        assert!(m.contains(part), "{part:?} not in {m}");
+    }
+    assert_eq!(cell(&f, id, "amount_in"), "3500.00");
+    assert_eq!(cell(&f, id, "amount_out"), "10600.00");
+
+    // The salary accepted throughout: income 300.00 + 3 × 3,200.00 = 9,900.00, and
+    // 10,600.00 < 3 × 9,900.00 = 29,700.00: no finding.
+    let mut b = Book::new();
+    salaried_spender(&mut b);
+    let f = b
+        .run_with_legitimate(&format!(
+            "{HEADER}counterparty,KESTREL HAULAGE LTD,,,Salary from the employer,AE/50\n"
+        ))
+        .unwrap();
+    assert!(found(&f, "TRF-009").is_empty());
+
+    // The file is read by the schedules' own reader and refused the same way.
+    let mut b = Book::new();
+    salaried_spender(&mut b);
+    assert_eq!(
+        b.run_with_legitimate(&format!("{HEADER}txn_id,000000000000-L1,,,typo,AE/41\n"))
+            .unwrap_err(),
+        "reference/legitimate.csv, line 2: field `value`: names txn_id \"000000000000-L1\", which is not in the ledger"
+    );
+    let mut b = Book::new();
+    salaried_spender(&mut b);
+    assert_eq!(
+        b.run_with_legitimate(&format!("{HEADER}name,KESTREL HAULAGE LTD,,,Salary,AE/50\n"))
+            .unwrap_err(),
+        "reference/legitimate.csv, line 2: field `match_on`: is \"name\"; expected txn_id or counterparty"
+    );
 }

@@ -652,6 +652,7 @@ fn mini_case(
             role: SubjectRole::Defendant,
             date_of_birth: None,
             address: None,
+            phone: None,
             aliases: Vec::new(),
         }],
         accounts: accounts

@@ -19,7 +19,7 @@ use crate::rules::kind::{
     i64s, strs, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value,
 };
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
-use crate::rules::prepare::{by_address, by_subject, c, normalised_counterparty};
+use crate::rules::prepare::{by_address, by_phone, by_subject, c, normalised_counterparty};
 use crate::rules::window::{
     count_and_total, episodes, group_of_k, rolling_agg, EPISODE, FIRES, W_COUNT, W_TOTAL,
 };
@@ -101,6 +101,10 @@ pub enum Per {
     /// All the accounts held or controlled by subjects who share an address (the case
     /// file's subject `address`; only addresses two or more subjects share).
     Address,
+    /// All the accounts held or controlled by subjects who share a phone number (the case
+    /// file's subject `phone`, compared by [`crate::case::phone_key`]; only numbers two or
+    /// more subjects share).
+    Phone,
 }
 
 /// Parameters.
@@ -187,8 +191,8 @@ impl ParamSet for Params {
         },
         ParamDoc {
             name: "per",
-            meaning: "`account`: each account on its own. `subject`: all the accounts a subject controls according to the case file's `controlled_by`, taken together (an account controlled by two subjects counts for each). `address`: all the accounts controlled by subjects who share an address in the case file (compared ignoring case and punctuation; only addresses two or more subjects share).",
-            valid: "\"account\", \"subject\" or \"address\"",
+            meaning: "`account`: each account on its own. `subject`: all the accounts a subject controls according to the case file's `controlled_by`, taken together (an account controlled by two subjects counts for each). `address`: all the accounts controlled by subjects who share an address in the case file (compared ignoring case and punctuation; only addresses two or more subjects share). `phone`: the same for a phone number two or more subjects share (compared on digits, `+44` or `44` read as the national `0`; see docs/case-file.md).",
+            valid: "\"account\", \"subject\", \"address\" or \"phone\"",
         },
         ParamDoc {
             name: "min_accounts",
@@ -243,8 +247,9 @@ impl RuleKind for KeywordPayments {
          (rules/lists/keywords_NAME.txt) or of `extra_keywords` as a whole word, ignoring \
          case. Business accounts whose business type is in `exclude_business_types` are left \
          out. Per account (or, with `per = \"subject\"`, per subject across every account the case \
-         file says they control; with `per = \"address\"`, across every account controlled by \
-         subjects who share an address in the case file), the window of `window_days` days ending on each matching row \
+         file says they control; with `per = \"address\"` or `per = \"phone\"`, across every \
+         account controlled by subjects who share an address, or a phone number, in the case \
+         file), the window of `window_days` days ending on each matching row \
          fires when it holds at least `min_count` matching rows, from or to at least \
          `min_payees` different counterparties (names compared ignoring case and punctuation), \
          in at least `min_accounts` different accounts, together at least `min_total`. Overlapping firing windows form one episode; its evidence is the \
@@ -323,6 +328,7 @@ impl Detector for Params {
             Per::Account => candidates,
             Per::Subject => by_subject(candidates, ctx),
             Per::Address => by_address(candidates, ctx),
+            Per::Phone => by_phone(candidates, ctx),
         };
         let covered = episodes(
             count_and_total(candidates, col("_size"), self.window_days)
@@ -478,7 +484,7 @@ impl Detector for Params {
                 ),
                 Per::Address => {
                     let shared = ctx.address(acct);
-                    let address = shared.map_or("?", |a| a.address.as_str());
+                    let address = shared.map_or("?", |a| a.value.as_str());
                     let subjects = shared.map_or("", |a| a.subjects.as_str());
                     metrics.push(Metric::info(
                         "shared_address",
@@ -486,6 +492,17 @@ impl Detector for Params {
                         Value::Text(format!("{address} ({})", subjects.replace(';', ", "))),
                     ));
                     (format!("address:{address}"), subjects.to_string())
+                }
+                Per::Phone => {
+                    let shared = ctx.phone(acct);
+                    let phone = shared.map_or("?", |p| p.value.as_str());
+                    let subjects = shared.map_or("", |p| p.subjects.as_str());
+                    metrics.push(Metric::info(
+                        "shared_phone",
+                        "phone number shared by the account holders",
+                        Value::Text(format!("{phone} ({})", subjects.replace(';', ", "))),
+                    ));
+                    (format!("phone:{phone}"), subjects.to_string())
                 }
             };
             out.push(Episode {

@@ -2,10 +2,14 @@
 //! period.
 //!
 //! *Identified income* is the credits recognised as pay or benefits by a keyword list (the
-//! shipped `wages_benefits`, plus `extra_keywords`). The ledger does not say which other
-//! credits are legitimate — a cash deposit or a transfer from a person may be a loan, a gift
-//! or proceeds — so they are reported, not counted as income. No declared personal income is
-//! read: the rules' reference data holds declared turnover for business accounts only.
+//! shipped `wages_benefits`, plus `extra_keywords`) and the credits the investigator
+//! accepted as legitimate in the case's `legitimate_sources` file (the file the schedules
+//! read; [`Context::legitimate_credits`]), each credit counted once; the finding shows the
+//! two parts. The ledger does not say which other credits are legitimate — a cash deposit or
+//! a transfer from a person may be a loan, a gift or proceeds — so they are reported, not
+//! counted as income. No declared personal income is read: the legitimate-sources file
+//! names credits, not an income figure, and the rules' other reference data holds declared
+//! turnover for business accounts only.
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -119,14 +123,17 @@ impl RuleKind for SpendingVsIncome {
     }
     fn method(&self) -> &'static str {
         "Per account, for the window of `window_days` days ending on each row's day, adds up \
-         spending (debits in `spending_channels`) and identified income (credits whose \
-         counterparty name or narrative holds a keyword of `list` or `extra_keywords`). The \
+         spending (debits in `spending_channels`) and identified income: credits whose \
+         counterparty name or narrative holds a keyword of `list` or `extra_keywords`, and \
+         credits the case's legitimate-sources file accepts (matched as the schedules match \
+         them), each counted once and reported in those two parts. The \
          window fires when spending is at least `min_spending` and at least `min_ratio` × the \
          identified income. Overlapping firing windows form one episode; its evidence is the \
          spending and income rows in its firing windows, and its figures are those of the \
          firing window with the most spending. Other credits (cash, transfers from people) are \
          reported but not counted as income, because the ledger does not show where they came \
-         from; declared personal income is not read."
+         from; declared personal income is not read (the legitimate-sources file names \
+         credits, not an income figure)."
     }
     fn params(&self) -> &'static [ParamDoc] {
         Params::DOCS
@@ -157,14 +164,38 @@ impl Detector for Params {
                 false,
             )
             .and(col(c::PENCE).lt(lit(0)));
-        let is_income = col(c::PENCE).gt(lit(0)).and(matches_keywords(ctx, &words)?);
+        let is_credit = || col(c::PENCE).gt(lit(0));
+        let is_keyword_income = is_credit().and(matches_keywords(ctx, &words)?);
+        // Accepted legitimate credits the keywords do not already recognise.
+        let is_accepted_income = if ctx.legitimate_credits.is_empty() {
+            lit(false)
+        } else {
+            is_credit()
+                .and(
+                    col(c::SEQ).cast(DataType::UInt64).is_in(
+                        lit(Series::new(
+                            "legitimate".into(),
+                            ctx.legitimate_credits.as_slice(),
+                        ))
+                        .implode(false),
+                        false,
+                    ),
+                )
+                .and(col("_is_keyword_income").not())
+        };
         let w = || days_window(self.window_days);
         let zero = || lit(0i64);
         let covered = episodes(
             rows.with_columns([
                 is_spending.clone().alias("_is_spending"),
-                is_income.clone().alias("_is_income"),
+                is_keyword_income.alias("_is_keyword_income"),
             ])
+            .with_column(is_accepted_income.alias("_is_accepted_income"))
+            .with_column(
+                col("_is_keyword_income")
+                    .or(col("_is_accepted_income"))
+                    .alias("_is_income"),
+            )
             .with_columns([
                 when(col("_is_spending"))
                     .then(lit(0) - col(c::PENCE))
@@ -176,6 +207,11 @@ impl Detector for Params {
                     .otherwise(zero())
                     .rolling_sum_by(col(c::K), w())
                     .alias("_w_income"),
+                when(col("_is_accepted_income"))
+                    .then(col(c::PENCE))
+                    .otherwise(zero())
+                    .rolling_sum_by(col(c::K), w())
+                    .alias("_w_accepted"),
                 when(col(c::PENCE).gt(lit(0)).and(col("_is_income").not()))
                     .then(col(c::PENCE))
                     .otherwise(zero())
@@ -210,6 +246,7 @@ impl Detector for Params {
                 group_of_k().first().alias("group"),
                 col("_w_spending").first().alias("spending"),
                 col("_w_income").first().alias("income"),
+                col("_w_accepted").first().alias("accepted"),
                 col("_w_other_in").first().alias("other_in"),
             ])
             .sort([EPISODE], SortMultipleOptions::default())
@@ -218,15 +255,21 @@ impl Detector for Params {
         let groups = i64s(&agg, "group")?;
         let spending = i64s(&agg, "spending")?;
         let income = i64s(&agg, "income")?;
+        let accepted = i64s(&agg, "accepted")?;
         let other_in = i64s(&agg, "other_in")?;
         let cur = ctx.currency().to_string();
         let money = |p: i64| Value::Money(p, cur.clone());
         let days = self.window_days;
+        let accepted_label = match &ctx.reference.legitimate_file {
+            Some(file) => format!("of which other credits accepted as legitimate ({file})"),
+            None => "of which other credits accepted as legitimate (the case names no legitimate_sources file)".to_string(),
+        };
         let mut out = Vec::new();
         for i in 0..agg.height() {
             let acct = groups[i].unwrap_or_default() as u32;
             let s = spending[i].unwrap_or_default();
             let inc = income[i].unwrap_or_default();
+            let acc = accepted[i].unwrap_or_default();
             let ratio = if inc > 0 {
                 Value::Ratio(s as f64 / inc as f64)
             } else {
@@ -247,6 +290,16 @@ impl Detector for Params {
                         s >= self.min_spending.pence(),
                     ),
                     Metric::info("window_income", "identified income in that window", money(inc)),
+                    Metric::info(
+                        "window_income_keyword",
+                        "of which pay or benefits recognised by keyword",
+                        money(inc - acc),
+                    ),
+                    Metric::info(
+                        "window_income_accepted",
+                        accepted_label.clone(),
+                        money(acc),
+                    ),
                     Metric::tested(
                         "spending_to_income",
                         "spending ÷ identified income",
@@ -257,7 +310,7 @@ impl Detector for Params {
                     ),
                     Metric::info(
                         "window_other_credits",
-                        "other credits in that window (source not shown by the ledger, not counted as income)",
+                        "other credits in that window (neither recognised by keyword nor accepted as legitimate; source not shown by the ledger, not counted as income)",
                         money(other_in[i].unwrap_or_default()),
                     ),
                 ],
