@@ -83,37 +83,75 @@ struct Row {
     txn_ids: String,
 }
 
+/// Whether the ledger's `seq` numbers its rows 1, 2, 3, ... in frame order (a canonical
+/// ledger), so that row `seq - 1` is the row with that `seq`.
+pub fn seq_is_position(ledger: &DataFrame) -> bool {
+    let Ok(seq) = ledger.column(lc::SEQ).and_then(|c| c.u64().cloned()) else {
+        return false;
+    };
+    seq.null_count() == 0
+        && seq
+            .into_no_null_iter()
+            .zip(1u64..)
+            .all(|(seq, want)| seq == want)
+}
+
 /// The findings and evidence frames of one rule (possibly empty, always with the schema).
+/// `seq_is_position`: [`seq_is_position`] of `ledger`, worked out once per run.
 pub fn assemble(
     rule: &Rule,
     hits: Hits,
     ledger: &DataFrame,
+    seq_is_position: bool,
 ) -> PolarsResult<(DataFrame, DataFrame)> {
     let evidence = match hits.evidence {
         Some(e) if !hits.episodes.is_empty() => e,
         _ => return Ok((empty_findings()?, empty_evidence(ledger)?)),
     };
-    let ev = evidence
-        .lazy()
-        .select([
-            col("episode").cast(DataType::UInt32),
-            col(lc::SEQ).cast(DataType::UInt64),
-        ])
-        .unique_stable(None, UniqueKeepStrategy::First)
-        .join(
-            ledger.clone().lazy().select(
-                EVIDENCE_COLUMNS
-                    .iter()
-                    .filter(|n| **n != fc::FINDING_ID && **n != fc::RULE_ID)
-                    .map(|n| col(*n))
-                    .collect::<Vec<_>>(),
-            ),
-            [col(lc::SEQ)],
-            [col(lc::SEQ)],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .sort(["episode", lc::SEQ], SortMultipleOptions::default())
-        .collect()?;
+    let ledger_columns: Vec<&str> = EVIDENCE_COLUMNS
+        .iter()
+        .filter(|n| **n != fc::FINDING_ID && **n != fc::RULE_ID)
+        .copied()
+        .collect();
+    let ev = evidence.lazy().select([
+        col("episode").cast(DataType::UInt32),
+        col(lc::SEQ).cast(DataType::UInt64),
+    ]);
+    let ev = if seq_is_position {
+        // `seq` n is ledger row n - 1: the rows are taken by position, no join needed.
+        let ev = ev
+            .unique_stable(None, UniqueKeepStrategy::First)
+            .sort(["episode", lc::SEQ], SortMultipleOptions::default())
+            .collect()?;
+        let height = ledger.height() as u64;
+        let mut positions = Vec::with_capacity(ev.height());
+        for seq in ev.column(lc::SEQ)?.u64()?.into_no_null_iter() {
+            polars_ensure!(
+                (1..=height).contains(&seq),
+                ComputeError: "evidence names seq {seq}, which the ledger of {height} rows does not hold"
+            );
+            positions.push((seq - 1) as IdxSize);
+        }
+        let mut rows = ledger
+            .select(ledger_columns.iter().copied().filter(|n| *n != lc::SEQ))?
+            .take(&IdxCa::from_vec("positions".into(), positions))?;
+        rows.with_column(ev.column("episode")?.clone())?;
+        rows.with_column(ev.column(lc::SEQ)?.clone())?;
+        rows
+    } else {
+        ev.unique_stable(None, UniqueKeepStrategy::First)
+            .join(
+                ledger
+                    .clone()
+                    .lazy()
+                    .select(ledger_columns.iter().map(|n| col(*n)).collect::<Vec<_>>()),
+                [col(lc::SEQ)],
+                [col(lc::SEQ)],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .sort(["episode", lc::SEQ], SortMultipleOptions::default())
+            .collect()?
+    };
 
     let pence = (col(lc::AMOUNT_BASE) * lit(100)).strict_cast(DataType::Int64);
     let agg = ev

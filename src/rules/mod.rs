@@ -297,6 +297,7 @@ pub fn run_rules(
         };
         scope_of.push(i);
     }
+    let seq_is_position = findings::seq_is_position(ledger);
     // Rules are independent: run them on every core, then put their findings back in the
     // order of the rules, so the output does not depend on which finished first.
     let one = |i: usize| -> Result<(DataFrame, DataFrame, Vec<String>), RuleError> {
@@ -311,8 +312,8 @@ pub fn run_rules(
             .iter()
             .map(|n| format!("{}: {n}", rule.id))
             .collect();
-        let (f, e) =
-            findings::assemble(rule, hits, ledger).map_err(internal(&rule.id, "findings"))?;
+        let (f, e) = findings::assemble(rule, hits, ledger, seq_is_position)
+            .map_err(internal(&rule.id, "findings"))?;
         Ok((f, e, notes))
     };
     let results = in_parallel(rules.len(), one);

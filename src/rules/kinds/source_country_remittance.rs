@@ -297,11 +297,21 @@ impl Detector for Params {
             .when(col(c::PARTY_NAME).is_not_null())
             .then(norm(col(c::PARTY_NAME)))
             .otherwise(account_key);
+        // A row says nothing of a country unless it gives one or (when read) an account
+        // identifier: the others are left out before any text is looked at.
+        let may_name_country = if self.read_identifiers {
+            col(c::COUNTERPARTY_COUNTRY)
+                .is_not_null()
+                .or(col(c::COUNTERPARTY_ACCOUNT).is_not_null())
+        } else {
+            col(c::COUNTERPARTY_COUNTRY).is_not_null()
+        };
         let candidates = rows
             .filter(
                 col(c::PENCE)
                     .lt(lit(0))
-                    .and((lit(0) - col(c::PENCE)).gt_eq(lit(self.min_amount.pence()))),
+                    .and((lit(0) - col(c::PENCE)).gt_eq(lit(self.min_amount.pence())))
+                    .and(may_name_country),
             )
             .with_column(norm(col(c::COUNTERPARTY_COUNTRY)).alias("_written"))
             .join(

@@ -183,7 +183,17 @@ impl Detector for Params {
                 false,
             )
             .and(col(c::PENCE).lt(lit(0)));
+        // Only the columns used below: the text is read once, for the keywords.
         let rows = rows
+            .select([
+                col(c::SEQ),
+                col(c::K),
+                col(c::ACCT),
+                col(c::DAY),
+                col(c::PENCE),
+                col(c::CHANNEL),
+                matches_keywords(ctx, &words)?.alias("_pay"),
+            ])
             .sort([c::K, c::SEQ], SortMultipleOptions::default())
             .collect()?;
         let with = with_dwell(
@@ -195,7 +205,7 @@ impl Detector for Params {
             .filter(
                 col(c::PENCE)
                     .gt_eq(lit(self.min_credit.pence()))
-                    .and(matches_keywords(ctx, &words)?)
+                    .and(col("_pay"))
                     .and(col(DWELL).is_not_null())
                     .and(col(DWELL).lt_eq(lit(i64::from(self.max_days)))),
             )
