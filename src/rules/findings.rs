@@ -4,8 +4,9 @@
 //! ledger. Out: rows of the `findings` frame and of the long-form `finding_evidence`
 //! frame (schemas in `docs/detection.md`).
 //!
-//! - Evidence rows are joined back to the ledger by `seq`, so each carries its `txn_id`,
-//!   source file, line and exhibit exactly as ingested.
+//! - Evidence rows are taken from the ledger by `seq` (by position in a canonical ledger,
+//!   where `seq` n is row n), so each carries its `txn_id`, source file, line and exhibit
+//!   exactly as ingested.
 //! - Totals are summed from those rows in integer pence and written as exact decimals:
 //!   `amount_in` (credits), `amount_out` (debits, as a positive figure) and
 //!   `total_amount` = `amount_in` + `amount_out`, all in the base currency
@@ -65,6 +66,18 @@ pub const EVIDENCE_COLUMNS: &[&str] = &[
     lc::SEQ,
 ];
 
+/// One episode's evidence rows (a range of the sorted evidence) and what they add up to.
+struct EpisodeRows {
+    range: std::ops::Range<usize>,
+    start: Option<i32>,
+    end: Option<i32>,
+    first_seq: u64,
+    amount_in: i64,
+    amount_out: i64,
+    txn_ids: String,
+    accounts: String,
+}
+
 /// One finding, before it becomes a frame row.
 #[derive(Debug, Clone)]
 struct Row {
@@ -108,125 +121,141 @@ pub fn assemble(
         Some(e) if !hits.episodes.is_empty() => e,
         _ => return Ok((empty_findings()?, empty_evidence(ledger)?)),
     };
-    let ledger_columns: Vec<&str> = EVIDENCE_COLUMNS
+    // (episode, seq) of every evidence row, once each, ascending. Kinds mostly hand them
+    // over in that order already; then there is nothing to sort.
+    let episodes = evidence.column("episode")?.cast(&DataType::UInt32)?;
+    let seqs = evidence.column(lc::SEQ)?.cast(&DataType::UInt64)?;
+    let mut pairs: Vec<(u32, u64)> = episodes
+        .u32()?
         .iter()
-        .filter(|n| **n != fc::FINDING_ID && **n != fc::RULE_ID)
-        .copied()
+        .zip(seqs.u64()?.iter())
+        .filter_map(|(e, s)| Some((e?, s?)))
         .collect();
-    let ev = evidence.lazy().select([
-        col("episode").cast(DataType::UInt32),
-        col(lc::SEQ).cast(DataType::UInt64),
-    ]);
-    let ev = if seq_is_position {
-        // `seq` n is ledger row n - 1: the rows are taken by position, no join needed.
-        let ev = ev
-            .unique_stable(None, UniqueKeepStrategy::First)
-            .sort(["episode", lc::SEQ], SortMultipleOptions::default())
-            .collect()?;
-        let height = ledger.height() as u64;
-        let mut positions = Vec::with_capacity(ev.height());
-        for seq in ev.column(lc::SEQ)?.u64()?.into_no_null_iter() {
+    if !pairs.windows(2).all(|w| w[0] < w[1]) {
+        pairs.sort_unstable();
+        pairs.dedup();
+    }
+    // The ledger row of each: `seq - 1` in a canonical ledger, else looked up. A `seq` the
+    // ledger does not hold is dropped (its episode then fails below, as it has no rows).
+    let height = ledger.height() as u64;
+    let mut positions: Vec<IdxSize> = Vec::with_capacity(pairs.len());
+    if seq_is_position {
+        for &(_, seq) in &pairs {
             polars_ensure!(
                 (1..=height).contains(&seq),
-                ComputeError: "evidence names seq {seq}, which the ledger of {height} rows does not hold"
+                ComputeError: "rule {}: evidence names seq {seq}, which the ledger of {height} rows does not hold", rule.id
             );
             positions.push((seq - 1) as IdxSize);
         }
-        let mut rows = ledger
-            .select(ledger_columns.iter().copied().filter(|n| *n != lc::SEQ))?
-            .take(&IdxCa::from_vec("positions".into(), positions))?;
-        rows.with_column(ev.column("episode")?.clone())?;
-        rows.with_column(ev.column(lc::SEQ)?.clone())?;
-        rows
     } else {
-        ev.unique_stable(None, UniqueKeepStrategy::First)
-            .join(
-                ledger
-                    .clone()
-                    .lazy()
-                    .select(ledger_columns.iter().map(|n| col(*n)).collect::<Vec<_>>()),
-                [col(lc::SEQ)],
-                [col(lc::SEQ)],
-                JoinArgs::new(JoinType::Inner),
-            )
-            .sort(["episode", lc::SEQ], SortMultipleOptions::default())
-            .collect()?
-    };
+        let mut by_seq: Vec<(u64, IdxSize)> = ledger
+            .column(lc::SEQ)?
+            .u64()?
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((s?, i as IdxSize)))
+            .collect();
+        by_seq.sort_unstable();
+        pairs.retain(
+            |&(_, seq)| match by_seq.binary_search_by_key(&seq, |&(s, _)| s) {
+                Ok(k) => {
+                    positions.push(by_seq[k].1);
+                    true
+                }
+                Err(_) => false,
+            },
+        );
+    }
 
-    let pence = (col(lc::AMOUNT_BASE) * lit(100)).strict_cast(DataType::Int64);
-    let agg = ev
-        .clone()
+    // Per episode, from its rows in `seq` order: dates, count, pence in and out, the
+    // txn_ids and the accounts.
+    let taken = ledger
+        .select([
+            lc::BOOKING_DATE,
+            lc::AMOUNT_BASE,
+            lc::TXN_ID,
+            lc::ACCOUNT_ID,
+        ])?
+        .take(&IdxCa::from_vec("positions".into(), positions.clone()))?
         .lazy()
-        .group_by([col("episode")])
-        .agg([
-            col(lc::BOOKING_DATE)
-                .min()
-                .cast(DataType::Int32)
-                .alias("start"),
-            col(lc::BOOKING_DATE)
-                .max()
-                .cast(DataType::Int32)
-                .alias("end"),
-            col(lc::SEQ).min().alias("first_seq"),
-            len().cast(DataType::Int64).alias("count"),
-            pence
-                .clone()
-                .filter(pence.clone().gt(lit(0)))
-                .sum()
-                .alias("amount_in"),
-            (lit(0) - pence.clone())
-                .filter(pence.lt(lit(0)))
-                .sum()
-                .alias("amount_out"),
-            col(lc::TXN_ID).alias("txn_ids"),
-            col(lc::ACCOUNT_ID)
-                .unique()
-                .sort(SortOptions::default())
-                .alias("accounts"),
-        ])
-        .with_columns([
-            col("txn_ids").list().join(lit(";"), true),
-            col("accounts").list().join(lit(";"), true),
+        .select([
+            col(lc::BOOKING_DATE).cast(DataType::Int32),
+            (col(lc::AMOUNT_BASE) * lit(100))
+                .strict_cast(DataType::Int64)
+                .alias("pence"),
+            col(lc::TXN_ID),
+            col(lc::ACCOUNT_ID),
         ])
         .collect()?;
-
-    let episode_ids: Vec<u32> = agg.column("episode")?.u32()?.into_no_null_iter().collect();
-    let starts = agg.column("start")?.i32()?.clone();
-    let ends = agg.column("end")?.i32()?.clone();
-    let firsts = agg.column("first_seq")?.u64()?.clone();
-    let counts = agg.column("count")?.i64()?.clone();
-    let ins = agg.column("amount_in")?.cast(&DataType::Int64)?;
-    let outs = agg.column("amount_out")?.cast(&DataType::Int64)?;
-    let ins = ins.i64()?;
-    let outs = outs.i64()?;
-    let txns = agg.column("txn_ids")?.str()?.clone();
-    let accts = agg.column("accounts")?.str()?.clone();
-    let mut by_episode = BTreeMap::new();
-    for (i, e) in episode_ids.iter().enumerate() {
-        by_episode.insert(*e, i);
+    let days = taken.column(lc::BOOKING_DATE)?.i32()?;
+    let pence = taken.column("pence")?.i64()?;
+    let txn_ids = taken.column(lc::TXN_ID)?.str()?;
+    let account_ids = taken.column(lc::ACCOUNT_ID)?.str()?;
+    let mut per_episode: BTreeMap<u32, EpisodeRows> = BTreeMap::new();
+    let mut lo = 0;
+    while lo < pairs.len() {
+        let episode = pairs[lo].0;
+        let mut hi = lo;
+        while hi < pairs.len() && pairs[hi].0 == episode {
+            hi += 1;
+        }
+        let mut e = EpisodeRows {
+            range: lo..hi,
+            start: None,
+            end: None,
+            first_seq: pairs[lo].1,
+            amount_in: 0,
+            amount_out: 0,
+            txn_ids: String::new(),
+            accounts: String::new(),
+        };
+        let mut accounts = std::collections::BTreeSet::new();
+        for i in lo..hi {
+            if let Some(d) = days.get(i) {
+                e.start = Some(e.start.map_or(d, |s: i32| s.min(d)));
+                e.end = Some(e.end.map_or(d, |x: i32| x.max(d)));
+            }
+            match pence.get(i) {
+                Some(p) if p > 0 => e.amount_in += p,
+                Some(p) if p < 0 => e.amount_out -= p,
+                _ => {}
+            }
+            if let Some(t) = txn_ids.get(i) {
+                if !e.txn_ids.is_empty() {
+                    e.txn_ids.push(';');
+                }
+                e.txn_ids.push_str(t);
+            }
+            if let Some(a) = account_ids.get(i) {
+                accounts.insert(a);
+            }
+        }
+        e.accounts = accounts.into_iter().collect::<Vec<_>>().join(";");
+        per_episode.insert(episode, e);
+        lo = hi;
     }
 
     let mut rows = Vec::with_capacity(hits.episodes.len());
     for ep in &hits.episodes {
-        let Some(&i) = by_episode.get(&ep.episode) else {
+        let Some(e) = per_episode.get(&ep.episode) else {
             polars_bail!(ComputeError: "rule {}: episode {} ({}) has no evidence rows", rule.id, ep.episode, ep.group);
         };
         let day = |v: Option<i32>| date_of_day(i64::from(v.unwrap_or_default()));
-        let (start, end) = ep.window.unwrap_or((day(starts.get(i)), day(ends.get(i))));
+        let (start, end) = ep.window.unwrap_or((day(e.start), day(e.end)));
         rows.push(Row {
             episode: ep.episode,
             group: ep.group.clone(),
             subject: ep.subject.clone(),
-            accounts: accts.get(i).unwrap_or_default().to_string(),
+            accounts: e.accounts.clone(),
             start,
             end,
-            first_seq: firsts.get(i).unwrap_or_default(),
-            count: counts.get(i).unwrap_or_default(),
-            amount_in: ins.get(i).unwrap_or_default(),
-            amount_out: outs.get(i).unwrap_or_default(),
+            first_seq: e.first_seq,
+            count: e.range.len() as i64,
+            amount_in: e.amount_in,
+            amount_out: e.amount_out,
             metrics: readable(&ep.metrics),
             metrics_json: metrics_json(&ep.metrics),
-            txn_ids: txns.get(i).unwrap_or_default().to_string(),
+            txn_ids: e.txn_ids.clone(),
         });
     }
     rows.sort_by(|a, b| {
@@ -255,23 +284,22 @@ pub fn assemble(
         severity: rule.severity.as_str(),
     };
     let findings = findings_frame(&meta, &rows, &ids)?;
-    let map = df!(
-        "episode" => rows.iter().map(|r| r.episode).collect::<Vec<u32>>(),
-        fc::FINDING_ID => ids.clone(),
-        "_order" => (0..rows.len() as u32).collect::<Vec<u32>>(),
-    )?;
-    let evidence = ev
-        .lazy()
-        .join(
-            map.lazy(),
-            [col("episode")],
-            [col("episode")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .sort(["_order", lc::SEQ], SortMultipleOptions::default())
-        .with_column(lit(rule.id.clone()).alias(fc::RULE_ID))
-        .select(EVIDENCE_COLUMNS.iter().map(|n| col(*n)).collect::<Vec<_>>())
-        .collect()?;
+    // The evidence rows in finding order, then `seq`: one gather from the ledger.
+    let mut order: Vec<IdxSize> = Vec::with_capacity(positions.len());
+    let mut finding_ids: Vec<&str> = Vec::with_capacity(positions.len());
+    for (r, id) in rows.iter().zip(&ids) {
+        if let Some(e) = per_episode.get(&r.episode) {
+            order.extend_from_slice(&positions[e.range.clone()]);
+            finding_ids.extend(std::iter::repeat_n(id.as_str(), e.range.len()));
+        }
+    }
+    let n = order.len();
+    let mut evidence = ledger
+        .select(EVIDENCE_COLUMNS[2..].iter().copied())?
+        .take(&IdxCa::from_vec("order".into(), order))?;
+    evidence.with_column(Column::new(fc::FINDING_ID.into(), finding_ids))?;
+    evidence.with_column(Column::new(fc::RULE_ID.into(), vec![rule.id.as_str(); n]))?;
+    let evidence = evidence.select(EVIDENCE_COLUMNS.iter().copied())?;
     Ok((findings, evidence))
 }
 

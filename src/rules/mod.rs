@@ -280,29 +280,18 @@ pub fn run_rules(
         findings::empty_findings().map_err(internal("(all rules)", "findings"))?;
     let mut all_evidence =
         findings::empty_evidence(ledger).map_err(internal("(all rules)", "findings"))?;
-    // Rules with the same scope (STR-001..003, MSB-001..003, ...) share one filtered copy.
-    let mut scoped: Vec<(Scope, DataFrame)> = Vec::new();
-    let mut scope_of = Vec::with_capacity(rules.len());
-    for rule in rules {
-        let i = match scoped.iter().position(|(s, _)| *s == rule.scope) {
-            Some(i) => i,
-            None => {
-                let mut df = scoped_rows(&prepared.rows, rule, case)?
-                    .collect()
-                    .map_err(internal(&rule.id, "scope"))?;
-                df.rechunk_mut();
-                scoped.push((rule.scope.clone(), df));
-                scoped.len() - 1
-            }
-        };
-        scope_of.push(i);
-    }
+    // Each rule's scope is a filter in its own plan, not a filtered copy of every column:
+    // the plan reads only the columns the rule uses, so the filter copies only those.
+    let scoped = rules
+        .iter()
+        .map(|rule| scoped_rows(&prepared.rows, rule, case))
+        .collect::<Result<Vec<LazyFrame>, RuleError>>()?;
     let seq_is_position = findings::seq_is_position(ledger);
     // Rules are independent: run them on every core, then put their findings back in the
     // order of the rules, so the output does not depend on which finished first.
     let one = |i: usize| -> Result<(DataFrame, DataFrame, Vec<String>), RuleError> {
         let rule = &rules[i];
-        let rows = scoped[scope_of[i]].1.clone().lazy();
+        let rows = scoped[i].clone();
         let hits = rule
             .detector
             .detect(rows, &ctx)

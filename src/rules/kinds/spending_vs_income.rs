@@ -231,6 +231,18 @@ impl Detector for Params {
             self.window_days,
         )
         .filter(col(EPISODE).is_not_null())
+        .select([
+            col(EPISODE),
+            col(c::SEQ),
+            col(c::K),
+            col(FIRES),
+            col("_is_spending"),
+            col("_is_income"),
+            col("_w_spending"),
+            col("_w_income"),
+            col("_w_accepted"),
+            col("_w_other_in"),
+        ])
         .collect()?;
         // The firing window with the most spending (the earliest on a tie) speaks for the episode.
         let agg = covered
