@@ -22,3 +22,9 @@ pub mod trace;
 pub mod verify;
 
 pub use error::Error;
+
+/// Every binary built on this library (the CLI, tests, benchmarks) allocates through
+/// mimalloc, which keeps freed pages for reuse instead of zeroing fresh ones for every
+/// large column (docs/decisions.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
