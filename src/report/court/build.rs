@@ -96,6 +96,30 @@ fn text_column(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>, Report
     Ok(ca.iter().map(|v| v.map(str::to_string)).collect())
 }
 
+/// A column read as text row by row, without copying each value out: for the ledger and
+/// the trace flows, which run to tens of millions of rows. A missing column reads as empty.
+struct Texts(StringChunked);
+
+impl Texts {
+    fn of(df: &DataFrame, name: &str) -> Result<Texts, ReportError> {
+        let ca = match df.column(name) {
+            Ok(column) => column
+                .cast(&DataType::String)
+                .map_err(polars_err("report column"))?
+                .str()
+                .map_err(polars_err("report column"))?
+                .rechunk()
+                .into_owned(),
+            Err(_) => StringChunked::full_null(name.into(), df.height()),
+        };
+        Ok(Texts(ca))
+    }
+
+    fn get(&self, i: usize) -> Option<&str> {
+        self.0.get(i)
+    }
+}
+
 /// Pence of a decimal written as text (`9400.00`, `-12.5`).
 fn pence(text: &str) -> Option<i64> {
     let mut d: Decimal = text.trim().parse().ok()?;
@@ -520,49 +544,66 @@ struct AccountRows {
     rows: Vec<(NaiveDate, String, i64, Option<i64>)>,
 }
 
-fn account_rows(ledger: &DataFrame) -> Result<BTreeMap<String, AccountRows>, ReportError> {
-    let account = text_column(ledger, col::ACCOUNT_ID)?;
-    let date = text_column(ledger, col::BOOKING_DATE)?;
-    let channel = text_column(ledger, col::CHANNEL)?;
-    let amount = text_column(ledger, col::AMOUNT)?;
-    let balance = text_column(ledger, col::BALANCE)?;
-    let currency = text_column(ledger, col::CURRENCY)?;
-    let excluded = text_column(ledger, col::EXCLUDED_REASON)?;
+/// The ledger as the charts read it: every account's money in (rows excluded at ingest, and
+/// rows without an account, a date or an amount, left out), and the rows of the `keep`
+/// accounts with the most money in (ties by account key), in ledger order. Only the charted
+/// accounts' rows are held, however large the ledger.
+fn account_rows(
+    ledger: &DataFrame,
+    keep: usize,
+) -> Result<(Vec<(String, i64)>, BTreeMap<String, AccountRows>), ReportError> {
+    let account = Texts::of(ledger, col::ACCOUNT_ID)?;
+    let date = Texts::of(ledger, col::BOOKING_DATE)?;
+    let amount = Texts::of(ledger, col::AMOUNT)?;
+    let excluded = Texts::of(ledger, col::EXCLUDED_REASON)?;
+    let row = |i: usize| -> Option<(&str, NaiveDate, i64)> {
+        if excluded.get(i).is_some() {
+            return None;
+        }
+        let a = account.get(i)?;
+        let d = date.get(i)?.parse::<NaiveDate>().ok()?;
+        let m = pence(amount.get(i)?)?;
+        Some((a, d, m))
+    };
+    let mut money_in: BTreeMap<&str, i64> = BTreeMap::new();
+    for i in 0..ledger.height() {
+        if let Some((a, _, m)) = row(i) {
+            *money_in.entry(a).or_default() += m.max(0);
+        }
+    }
+    let mut order: Vec<(String, i64)> = money_in
+        .into_iter()
+        .map(|(a, m)| (a.to_string(), m))
+        .collect();
+    order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let charted: BTreeSet<&str> = order.iter().take(keep).map(|(a, _)| a.as_str()).collect();
+    let channel = Texts::of(ledger, col::CHANNEL)?;
+    let balance = Texts::of(ledger, col::BALANCE)?;
+    let currency = Texts::of(ledger, col::CURRENCY)?;
     let mut out: BTreeMap<String, AccountRows> = BTreeMap::new();
     for i in 0..ledger.height() {
-        if excluded[i].is_some() {
-            continue;
-        }
-        let (Some(a), Some(d), Some(m)) = (&account[i], &date[i], &amount[i]) else {
+        let Some((a, d, m)) = row(i).filter(|(a, _, _)| charted.contains(a)) else {
             continue;
         };
-        let (Ok(d), Some(m)) = (d.parse::<NaiveDate>(), pence(m)) else {
-            continue;
-        };
-        let entry = out.entry(a.clone()).or_insert_with(|| AccountRows {
-            currency: or_empty(&currency[i]),
+        let entry = out.entry(a.to_string()).or_insert_with(|| AccountRows {
+            currency: currency.get(i).unwrap_or_default().to_string(),
             rows: Vec::new(),
         });
         entry.rows.push((
             d,
-            channel[i].clone().unwrap_or_else(|| "other".into()),
+            channel.get(i).unwrap_or("other").to_string(),
             m,
-            balance[i].as_deref().and_then(pence),
+            balance.get(i).and_then(pence),
         ));
     }
-    Ok(out)
+    Ok((order, out))
 }
 
 fn charts_section(input: &ReportInput<'_>) -> Result<Section, ReportError> {
     let mut blocks = vec![Block::Paragraph {
         text: "For each account: the credits of each month by channel (money in, in the account's currency, rows excluded at ingest left out), and the balance after each row. Where the bank printed a running balance it is used; otherwise the balance is the net of the movements from the first row, and the chart says so. The flow diagram shows, for the elected tracing method, how much tainted money went from each kind of origin through the case accounts to each destination.".into(),
     }];
-    let accounts = account_rows(input.ledger)?;
-    let mut order: Vec<(&String, i64)> = accounts
-        .iter()
-        .map(|(a, r)| (a, r.rows.iter().map(|x| x.2.max(0)).sum::<i64>()))
-        .collect();
-    order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let (order, accounts) = account_rows(input.ledger, MAX_CHART_ACCOUNTS)?;
     if order.len() > MAX_CHART_ACCOUNTS {
         blocks.push(Block::Caution {
             text: format!(
@@ -578,7 +619,7 @@ fn charts_section(input: &ReportInput<'_>) -> Result<Section, ReportError> {
         .map(|a| (a.id.as_str(), a.bank.as_str()))
         .collect();
     for (n, (account, _)) in order.iter().take(MAX_CHART_ACCOUNTS).enumerate() {
-        let Some(rows) = accounts.get(*account) else {
+        let Some(rows) = accounts.get(account) else {
             continue;
         };
         let mut months: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
@@ -709,53 +750,65 @@ fn flow_edges(
 ) -> Result<(Vec<FlowEdge>, String), ReportError> {
     let method = t.elected.unwrap_or("fifo").to_string();
     let f = t.flows;
-    let m = text_column(f, "method")?;
-    let origin = text_column(f, "origin_txn_id")?;
-    let kind = text_column(f, "destination_kind")?;
-    let cp = text_column(f, "counterparty")?;
-    let dest_account = text_column(f, "destination_account")?;
-    let amount = text_column(f, "amount")?;
-    let path = text_column(f, "path")?;
-    // Origin kind: the origin row's channel and counterparty.
-    let txn = text_column(ledger, col::TXN_ID)?;
-    let channel = text_column(ledger, col::CHANNEL)?;
+    let m = Texts::of(f, "method")?;
+    let origin = Texts::of(f, "origin_txn_id")?;
+    let kind = Texts::of(f, "destination_kind")?;
+    let cp = Texts::of(f, "counterparty")?;
+    let dest_account = Texts::of(f, "destination_account")?;
+    let amount = Texts::of(f, "amount")?;
+    let path = Texts::of(f, "path")?;
+    let of_method: Vec<usize> = (0..f.height())
+        .filter(|&i| m.get(i) == Some(method.as_str()))
+        .collect();
+    // Origin kind: the origin row's channel, for the origins these flows name.
+    let named_origins: BTreeSet<&str> = of_method.iter().filter_map(|&i| origin.get(i)).collect();
+    let txn = Texts::of(ledger, col::TXN_ID)?;
+    let channel = Texts::of(ledger, col::CHANNEL)?;
     let mut origin_kind: BTreeMap<&str, String> = BTreeMap::new();
     for i in 0..ledger.height() {
-        if let (Some(id), Some(ch)) = (&txn[i], &channel[i]) {
-            origin_kind.insert(id.as_str(), format!("{}s", charts::channel_label(ch)));
+        if let (Some(id), Some(ch)) = (txn.get(i), channel.get(i)) {
+            if named_origins.contains(id) {
+                origin_kind.insert(id, format!("{}s", charts::channel_label(ch)));
+            }
         }
     }
-    let mut hops: Vec<(Vec<String>, String, String, i64)> = Vec::new();
-    for i in 0..f.height() {
-        if m[i].as_deref() != Some(method.as_str()) {
-            continue;
-        }
-        let Some(a) = amount[i].as_deref().and_then(pence) else {
+    // Flows with the same path, origin kind and destination move together: summed first.
+    let mut same: BTreeMap<(&str, String, String), i64> = BTreeMap::new();
+    for i in of_method {
+        let Some(a) = amount.get(i).and_then(pence) else {
             continue;
         };
-        let accounts: Vec<String> = path[i]
-            .as_deref()
-            .unwrap_or("")
-            .split('>')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
-        let from = origin[i]
-            .as_deref()
+        let from = origin
+            .get(i)
             .and_then(|o| origin_kind.get(o).cloned())
             .unwrap_or_else(|| "other origins".into());
-        let to = match kind[i].as_deref() {
-            Some("remaining_balance") => format!("still held in {}", or_empty(&dest_account[i])),
+        let to = match kind.get(i) {
+            Some("remaining_balance") => {
+                format!("still held in {}", dest_account.get(i).unwrap_or_default())
+            }
             Some("internal_transfer") => continue,
-            Some(k) => match cp[i].as_deref() {
+            Some(k) => match cp.get(i) {
                 Some(c) if !c.is_empty() => c.to_string(),
                 _ => charts::channel_label(k),
             },
             None => "unknown".into(),
         };
-        hops.push((accounts, from, to, a));
+        *same
+            .entry((path.get(i).unwrap_or(""), from, to))
+            .or_default() += a;
     }
+    let hops: Vec<(Vec<String>, String, String, i64)> = same
+        .into_iter()
+        .map(|((path, from, to), a)| {
+            let accounts: Vec<String> = path
+                .split('>')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            (accounts, from, to, a)
+        })
+        .collect();
     // Destinations beyond the largest few are grouped.
     let mut by_dest: BTreeMap<&str, i64> = BTreeMap::new();
     for h in &hops {
@@ -1090,7 +1143,9 @@ fn tracing_section(input: &ReportInput<'_>) -> Result<Section, ReportError> {
     let base = input.case.base_currency.as_str();
     let (l, r) = money_columns();
     let s = t.summary;
-    let get = |name: &str| text_column(s, name);
+    // Only the rows the table shows are read (the file holds them all).
+    let shown = s.slice(0, MAX_TABLE_ROWS);
+    let get = |name: &str| text_column(&shown, name);
     let dest = get("destination_txn_id")?;
     let account = get("account_id")?;
     let date = get("booking_date")?;
@@ -1117,7 +1172,7 @@ fn tracing_section(input: &ReportInput<'_>) -> Result<Section, ReportError> {
         ],
         true,
     );
-    for i in 0..s.height().min(MAX_TABLE_ROWS) {
+    for i in 0..shown.height() {
         let mut row = vec![
             or_empty(&dest[i]),
             or_empty(&date[i]),
@@ -1136,10 +1191,11 @@ fn tracing_section(input: &ReportInput<'_>) -> Result<Section, ReportError> {
     );
     // End balances per method.
     let b = t.balances;
-    let b_account = text_column(b, "account_id")?;
-    let b_method = text_column(b, "method")?;
-    let b_end = text_column(b, "end_balance")?;
-    let b_tainted = text_column(b, "tainted")?;
+    let b_shown = b.slice(0, MAX_TABLE_ROWS);
+    let b_account = text_column(&b_shown, "account_id")?;
+    let b_method = text_column(&b_shown, "method")?;
+    let b_end = text_column(&b_shown, "end_balance")?;
+    let b_tainted = text_column(&b_shown, "tainted")?;
     let mut held = Table::new(
         "trace_balances",
         &[
@@ -1150,7 +1206,7 @@ fn tracing_section(input: &ReportInput<'_>) -> Result<Section, ReportError> {
         ],
         false,
     );
-    for i in 0..b.height().min(MAX_TABLE_ROWS) {
+    for i in 0..b_shown.height() {
         held.rows.push(vec![
             or_empty(&b_account[i]),
             or_empty(&b_method[i]),
