@@ -120,12 +120,12 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
     write_outputs(
         &case,
         &registry,
-        &Stages {
+        Stages {
             last,
             ingested: &ingested,
             verified: verified.as_ref(),
             found: found.as_ref(),
-            traced: traced.as_ref(),
+            traced,
             scheduled: scheduled.as_ref(),
         },
         options,
@@ -172,7 +172,7 @@ pub fn ingest_file(
         traced: None,
         scheduled: None,
     };
-    let summary = write_outputs(&case, &registry, &stages, options)?;
+    let summary = write_outputs(&case, &registry, stages, options)?;
     Ok((summary, layout))
 }
 
@@ -252,7 +252,8 @@ struct Stages<'a> {
     ingested: &'a Ingested,
     verified: Option<&'a Verified>,
     found: Option<&'a Findings>,
-    traced: Option<&'a Trace>,
+    /// Owned: written out and dropped before the court report, which needs only its frames.
+    traced: Option<Trace>,
     scheduled: Option<&'a Schedules>,
 }
 
@@ -287,7 +288,7 @@ fn resolve_timestamp(fixed: Option<&str>) -> (String, String) {
 fn write_outputs(
     case: &Case,
     registry: &Registry,
-    stages: &Stages<'_>,
+    mut stages: Stages<'_>,
     options: &RunOptions,
 ) -> Result<RunSummary, Error> {
     let ingested = stages.ingested;
@@ -402,7 +403,9 @@ fn write_outputs(
         }
     }
     let mut trace_frames: Option<[DataFrame; 5]> = None;
-    match (stages.traced, stages.last >= Stage::Trace) {
+    // The elected method, when tracing ran (`Some(None)`: ran, no method elected).
+    let mut trace_elected: Option<Option<&'static str>> = None;
+    match (stages.traced.take(), stages.last >= Stage::Trace) {
         (Some(t), _) => {
             stage_names.push("trace".into());
             let frames = [
@@ -415,12 +418,23 @@ fn write_outputs(
             for (name, frame) in &frames {
                 outputs.push(write_frame_csv(dir, name, frame)?);
             }
-            trace_frames = Some(frames.map(|(_, f)| f));
+            let elected = t.elected_method().map(|m| m.as_str());
             stage_notes.push(format!(
                 "trace: {} tainted origins, every method side by side; elected method {}",
                 t.origin_txn_ids().len(),
-                t.elected_method().map_or("not stated", |m| m.as_str())
+                elected.unwrap_or("not stated")
             ));
+            // The trace itself is not needed again; the court report draws its flow diagram
+            // from one method's flows (the elected one, else FIFO), so only those are kept.
+            drop(t);
+            let [flows, summary, balances, origins, notes] = frames.map(|(_, f)| f);
+            let drawn = elected.unwrap_or("fifo");
+            let flows = polars::prelude::IntoLazy::lazy(flows)
+                .filter(polars::prelude::col("method").eq(polars::prelude::lit(drawn)))
+                .collect()
+                .map_err(|e| Error::Internal(format!("trace flows for the report: {e}")))?;
+            trace_frames = Some([flows, summary, balances, origins, notes]);
+            trace_elected = Some(elected);
         }
         (None, true) => stage_notes.push(
             "trace: not run: the case file has no [tracing] table saying what is tainted".into(),
@@ -527,7 +541,7 @@ fn write_outputs(
         ))
     })?;
     if stages.last >= Stage::Schedule {
-        let appendix = report_inputs(case, &case_bytes, &inputs, &layouts, stages);
+        let appendix = report_inputs(case, &case_bytes, &inputs, &layouts, &stages);
         let report = court::build(&court::ReportInput {
             case,
             ledger,
@@ -540,14 +554,14 @@ fn write_outputs(
                 rules: &f.rules,
                 notes: &f.notes,
             }),
-            trace: match (&trace_frames, stages.traced) {
-                (Some([flows, summary, balances, origins, _]), Some(t)) => {
+            trace: match (&trace_frames, trace_elected) {
+                (Some([flows, summary, balances, origins, _]), Some(elected)) => {
                     Some(court::TraceFrames {
                         flows,
                         summary,
                         balances,
                         origins,
-                        elected: t.elected_method().map(|m| m.as_str()),
+                        elected,
                     })
                 }
                 _ => None,

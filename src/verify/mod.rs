@@ -260,9 +260,14 @@ pub fn verify(
     // 1. Overlapping exports: drop the later copy of each duplicated row.
     let dedup = duplicates::find(case, &ledger)?;
     integrity_rows.extend(dedup.integrity.iter().cloned());
-    let ledger = ledger
-        .filter(&BooleanChunked::from_slice("keep".into(), &dedup.keep))
-        .map_err(frame::polars_err("removing duplicate rows"))?;
+    // Nothing to drop is the usual case: the ledger then stays as it is, not copied.
+    let ledger = if dedup.keep.iter().all(|&k| k) {
+        ledger
+    } else {
+        ledger
+            .filter(&BooleanChunked::from_slice("keep".into(), &dedup.keep))
+            .map_err(frame::polars_err("removing duplicate rows"))?
+    };
 
     // 2. Currency: amount_base, fx_rate, fx_rate_date.
     let converted = currency::convert(case, rates.as_ref(), &ledger, options)?;
