@@ -8,6 +8,8 @@
 #   STAGES="detect trace" benches/run.sh 10000000
 #   PROFILE=dev benches/run.sh 100000 # quick check without a release build
 #
+# E2E_NO_MEMORY_CHECK=1 runs the e2e stage even when the memory budget would refuse the case
+# (as `proceeds run --no-memory-check`), e.g. 10M rows on a 24 GB machine.
 # Environment: STAGES (default "synth e2e ingest verify detect trace schedule"), PROFILE
 # (release | dev), BENCH_DIR (where cases and runs go; default $TMPDIR/proceeds-bench),
 # SEED (default 1). Cases are generated once per size and seed and reused. The later stages

@@ -400,6 +400,9 @@ fn bench_e2e(case: &Case, case_dir: &Path, run_dir: &Path) -> Result<()> {
         &RunOptions {
             out_dir: run_dir.to_path_buf(),
             run_timestamp: Some("2025-01-01T00:00:00Z".into()),
+            // `E2E_NO_MEMORY_CHECK=1`: run a case the memory budget would refuse, to
+            // measure what it really takes (`proceeds run --no-memory-check`).
+            skip_memory_check: std::env::var_os("E2E_NO_MEMORY_CHECK").is_some(),
             ..RunOptions::default()
         },
     )?;
