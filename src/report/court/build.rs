@@ -544,6 +544,9 @@ struct AccountRows {
     rows: Vec<(NaiveDate, String, i64, Option<i64>)>,
 }
 
+/// Every account with its money in, most first; the charted accounts' rows.
+type ChartAccounts = (Vec<(String, i64)>, BTreeMap<String, AccountRows>);
+
 /// The ledger as the charts read it: every account's money in (rows excluded at ingest, and
 /// rows without an account, a date or an amount, left out), and the rows of the `keep`
 /// accounts with the most money in (ties by account key), in ledger order. Only the charted
@@ -551,7 +554,7 @@ struct AccountRows {
 fn account_rows(
     ledger: &DataFrame,
     keep: usize,
-) -> Result<(Vec<(String, i64)>, BTreeMap<String, AccountRows>), ReportError> {
+) -> Result<ChartAccounts, ReportError> {
     let account = Texts::of(ledger, col::ACCOUNT_ID)?;
     let date = Texts::of(ledger, col::BOOKING_DATE)?;
     let amount = Texts::of(ledger, col::AMOUNT)?;
