@@ -285,6 +285,14 @@ impl TextColumn {
         self.present.push(value.is_some());
     }
 
+    /// Add `other`'s rows after these.
+    fn append(&mut self, other: TextColumn) {
+        let base = self.bytes.len();
+        self.bytes.push_str(&other.bytes);
+        self.ends.extend(other.ends.iter().map(|e| base + e));
+        self.present.extend(other.present);
+    }
+
     fn get(&self, row: usize) -> Option<&str> {
         if !self.present[row] {
             return None;
@@ -454,6 +462,90 @@ impl LedgerBuilder {
         self.party_id.push(row.party.id.as_deref());
         self.counterparty_country.push(row.counterparty_country);
         self.excluded_reason.push(row.excluded_reason);
+    }
+
+    /// Add the rows of `other` after these, as if they had been pushed here in that order:
+    /// its sources, account keys and currencies are renumbered into this builder's. Sources
+    /// read in parallel, each into its own builder, are joined this way in case order, so
+    /// the ledger is the one a single builder would have made.
+    pub fn append(&mut self, other: LedgerBuilder) {
+        let LedgerBuilder {
+            sources,
+            account_ids,
+            account_id_at,
+            currencies,
+            account_order,
+            account_id,
+            source_slot,
+            row_order,
+            source_line,
+            sub,
+            booking_date,
+            value_date,
+            amount,
+            currency,
+            amount_base,
+            balance,
+            channel,
+            counterparty_name,
+            counterparty_account,
+            description,
+            location,
+            bank_type,
+            bank_txn_id,
+            booking_time,
+            reversal,
+            party_name,
+            party_address,
+            party_id,
+            counterparty_country,
+            excluded_reason,
+        } = other;
+        let slot_base = self.sources.len() as u32;
+        self.sources.extend(sources);
+        let key_base = self.account_ids.len() as u32;
+        self.account_ids.extend(account_ids);
+        for (at, key) in account_id_at.into_iter().enumerate() {
+            if let Some(key) = key {
+                if self.account_id_at.len() <= at {
+                    self.account_id_at.resize(at + 1, None);
+                }
+                self.account_id_at[at] = Some(key_base + key);
+            }
+        }
+        let currency_of: Vec<u32> = currencies
+            .iter()
+            .map(|c| intern(&mut self.currencies, c))
+            .collect();
+        self.account_order.extend(account_order);
+        self.account_id
+            .extend(account_id.into_iter().map(|k| key_base + k));
+        self.source_slot
+            .extend(source_slot.into_iter().map(|s| slot_base + s));
+        self.row_order.extend(row_order);
+        self.source_line.extend(source_line);
+        self.sub.extend(sub);
+        self.booking_date.extend(booking_date);
+        self.value_date.extend(value_date);
+        self.amount.extend(amount);
+        self.currency
+            .extend(currency.into_iter().map(|c| currency_of[c as usize]));
+        self.amount_base.extend(amount_base);
+        self.balance.extend(balance);
+        self.channel.extend(channel);
+        self.counterparty_name.append(counterparty_name);
+        self.counterparty_account.append(counterparty_account);
+        self.description.append(description);
+        self.location.append(location);
+        self.bank_type.append(bank_type);
+        self.bank_txn_id.append(bank_txn_id);
+        self.booking_time.append(booking_time);
+        self.reversal.extend(reversal);
+        self.party_name.append(party_name);
+        self.party_address.append(party_address);
+        self.party_id.append(party_id);
+        self.counterparty_country.append(counterparty_country);
+        self.excluded_reason.append(excluded_reason);
     }
 
     /// The ledger as a frame in canonical order, with `seq` numbering that order from 1.
@@ -773,5 +865,88 @@ mod tests {
         assert_eq!(text(col::COUNTERPARTY_NAME), some(&["", "", "", ""]));
         assert_eq!(text(col::PARTY_ADDRESS), vec![None; 4]);
         assert_eq!(text(col::PARTY_ID), some(&["", "", "", ""]));
+    }
+
+    #[test]
+    fn builders_appended_in_order_make_the_ledger_one_builder_makes() {
+        let prov = |i: u32| Provenance {
+            source_index: i,
+            source_file: format!("s{i}.csv"),
+            source_sha256: format!("{i:064}"),
+            exhibit: (i == 2).then(|| "EX/2".to_string()),
+        };
+        let party = Party {
+            name: Some("Ann".into()),
+            address: None,
+            id: None,
+        };
+        // Rows of three sources over two accounts (one key changing at one position) and
+        // two currencies, with text in some columns and not others.
+        // (source, account position, account key, line, day, currency, counterparty)
+        type Row<'a> = (u32, u32, &'a str, u32, u32, &'a str, Option<&'a str>);
+        let rows: Vec<Row> = vec![
+            (0, 0, "A", 2, 5, "GBP", Some("Shop")),
+            (0, 1, "B", 3, 4, "EUR", None),
+            (1, 1, "B", 7, 4, "GBP", Some("")),
+            (1, 0, "A2", 8, 1, "USD", Some("Café Ünïcode")),
+            (2, 0, "A", 4, 5, "EUR", None),
+            (2, 1, "B", 9, 2, "GBP", Some("Rent")),
+        ];
+        let push = |b: &mut LedgerBuilder, r: &Row| {
+            let slot = b.add_source(prov(r.0));
+            b.push_row(
+                slot,
+                r.1,
+                r.2,
+                LedgerRowRef {
+                    source_line: r.3,
+                    sub: 0,
+                    order_in_source: u64::from(r.3),
+                    booking_date: NaiveDate::from_ymd_opt(2024, 1, r.4).unwrap(),
+                    value_date: None,
+                    amount: Decimal::new(i64::from(r.3) * 101, 2),
+                    currency: r.5,
+                    amount_base: None,
+                    balance: Some(Decimal::new(5, 2)),
+                    channel: Channel::Card,
+                    counterparty_name: r.6,
+                    counterparty_account: None,
+                    description: r.2,
+                    location: r.6,
+                    bank_type: None,
+                    bank_txn_id: None,
+                    booking_time: None,
+                    reversal: r.3 == 9,
+                    party: &party,
+                    counterparty_country: None,
+                    excluded_reason: None,
+                },
+            );
+        };
+        let mut one = LedgerBuilder::new();
+        for r in &rows {
+            push(&mut one, r);
+        }
+        let mut joined = LedgerBuilder::new();
+        for part in [&rows[..2], &rows[2..4], &rows[4..]] {
+            let mut b = LedgerBuilder::new();
+            for r in part {
+                push(&mut b, r);
+            }
+            joined.append(b);
+        }
+        let (one, joined) = (one.finish().unwrap(), joined.finish().unwrap());
+        assert_eq!(one.height(), 6);
+        assert!(one.equals_missing(&joined), "{one}\n{joined}");
+        let accounts: Vec<&str> = joined
+            .column(col::ACCOUNT_ID)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|a| a.unwrap_or_default())
+            .collect();
+        // Position 0 holds A and then A2 (its key changed): ordered by day, then source.
+        assert_eq!(accounts, vec!["A2", "A", "A", "B", "B", "B"]);
     }
 }

@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod integrity;
 pub mod ledger;
 pub mod money;
+pub mod parallel;
 pub mod pipeline;
 pub mod report;
 pub mod rules;

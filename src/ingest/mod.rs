@@ -213,6 +213,16 @@ pub struct Ingested {
     pub statements: Vec<StatementPeriod>,
 }
 
+/// What reading one source gave.
+#[derive(Default)]
+struct SourceRead {
+    builder: LedgerBuilder,
+    rejects: Vec<Reject>,
+    skipped: Vec<Skipped>,
+    statements: Vec<StatementPeriod>,
+    report: Option<SourceReport>,
+}
+
 /// Ingest every source of a case into the ledger.
 pub fn ingest_case(
     case: &Case,
@@ -229,14 +239,12 @@ pub fn ingest_case(
     } else {
         ProgressBar::hidden()
     };
-    let mut builder = LedgerBuilder::new();
     let accounts = AccountIndex::new(case);
-    let mut rejects = Vec::new();
-    let mut skipped = Vec::new();
-    let mut reports: Vec<SourceReport> = Vec::new();
-    let mut statements = Vec::new();
-    for source in &case.sources {
-        bar.set_message(source.path.written.clone());
+    // Sources are read on every core, each into its own builder, and joined in case order:
+    // the ledger, rejects and reports are those of reading them one after another, and the
+    // first problem in case order is the one reported.
+    let read = |i: usize| -> Result<SourceRead, IngestError> {
+        let source = &case.sources[i];
         let layout = registry
             .get(&source.layout)
             .ok_or_else(|| IngestError::UnknownLayout {
@@ -244,16 +252,31 @@ pub fn ingest_case(
                 layout: source.layout.clone(),
                 known: registry.ids().join(", "),
             })?;
-        let report = read_source(
+        let mut one = SourceRead::default();
+        one.report = Some(read_source(
             case,
             &accounts,
             source,
             layout,
-            &mut builder,
-            &mut rejects,
-            &mut skipped,
-            &mut statements,
-        )?;
+            &mut one.builder,
+            &mut one.rejects,
+            &mut one.skipped,
+            &mut one.statements,
+        )?);
+        bar.set_message(source.path.written.clone());
+        bar.inc(1);
+        Ok(one)
+    };
+    let mut builder = LedgerBuilder::new();
+    let mut rejects = Vec::new();
+    let mut skipped = Vec::new();
+    let mut reports: Vec<SourceReport> = Vec::new();
+    let mut statements = Vec::new();
+    for one in crate::parallel::in_order(case.sources.len(), read) {
+        let one = one?;
+        let Some(report) = one.report else {
+            continue;
+        };
         if let Some(prev) = reports.iter().find(|r| r.sha256 == report.sha256) {
             return Err(IngestError::SameContent {
                 first: prev.source_file.clone(),
@@ -261,8 +284,11 @@ pub fn ingest_case(
                 sha256: report.sha256.clone(),
             });
         }
+        builder.append(one.builder);
+        rejects.extend(one.rejects);
+        skipped.extend(one.skipped);
+        statements.extend(one.statements);
         reports.push(report);
-        bar.inc(1);
     }
     bar.finish_and_clear();
     let ledger = builder.finish()?;

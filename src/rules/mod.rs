@@ -305,7 +305,7 @@ pub fn run_rules(
             .map_err(internal(&rule.id, "findings"))?;
         Ok((f, e, notes))
     };
-    let results = in_parallel(rules.len(), one);
+    let results = crate::parallel::in_order(rules.len(), one);
     let mut applied = Vec::new();
     for (rule, result) in rules.iter().zip(results) {
         let (f, e, rule_notes) = result?;
@@ -335,44 +335,6 @@ pub fn run_rules(
         rules: applied,
         notes,
     })
-}
-
-/// `job(0..n)` on up to as many threads as the machine has cores, each thread taking the
-/// next job when it finishes one; the results in job order. A job that panics is a bug in
-/// a rule kind, and the panic is passed on.
-fn in_parallel<T: Send>(n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |p| p.get())
-        .min(n);
-    if threads <= 1 {
-        return (0..n).map(job).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<(usize, T)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= n {
-                            return mine;
-                        }
-                        mine.push((i, job(i)));
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| match w.join() {
-                Ok(mine) => mine,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    });
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, t)| t).collect()
 }
 
 /// The prepared rows a rule's scope lets through.

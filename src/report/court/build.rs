@@ -551,10 +551,7 @@ type ChartAccounts = (Vec<(String, i64)>, BTreeMap<String, AccountRows>);
 /// rows without an account, a date or an amount, left out), and the rows of the `keep`
 /// accounts with the most money in (ties by account key), in ledger order. Only the charted
 /// accounts' rows are held, however large the ledger.
-fn account_rows(
-    ledger: &DataFrame,
-    keep: usize,
-) -> Result<ChartAccounts, ReportError> {
+fn account_rows(ledger: &DataFrame, keep: usize) -> Result<ChartAccounts, ReportError> {
     let account = Texts::of(ledger, col::ACCOUNT_ID)?;
     let date = Texts::of(ledger, col::BOOKING_DATE)?;
     let amount = Texts::of(ledger, col::AMOUNT)?;
