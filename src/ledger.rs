@@ -285,6 +285,12 @@ impl TextColumn {
         self.present.push(value.is_some());
     }
 
+    fn reserve(&mut self, rows: usize, bytes: usize) {
+        self.bytes.reserve(bytes);
+        self.ends.reserve(rows);
+        self.present.reserve(rows);
+    }
+
     /// Add `other`'s rows after these.
     fn append(&mut self, other: TextColumn) {
         let base = self.bytes.len();
@@ -462,6 +468,55 @@ impl LedgerBuilder {
         self.party_id.push(row.party.id.as_deref());
         self.counterparty_country.push(row.counterparty_country);
         self.excluded_reason.push(row.excluded_reason);
+    }
+
+    /// Make room for the rows of `parts`, so that appending them does not grow (and copy)
+    /// every column many times over.
+    pub fn reserve_for<'a>(&mut self, parts: impl Iterator<Item = &'a LedgerBuilder> + Clone) {
+        let rows: usize = parts.clone().map(LedgerBuilder::len).sum();
+        self.account_order.reserve(rows);
+        self.account_id.reserve(rows);
+        self.source_slot.reserve(rows);
+        self.row_order.reserve(rows);
+        self.source_line.reserve(rows);
+        self.sub.reserve(rows);
+        self.booking_date.reserve(rows);
+        self.value_date.reserve(rows);
+        self.amount.reserve(rows);
+        self.currency.reserve(rows);
+        self.amount_base.reserve(rows);
+        self.balance.reserve(rows);
+        self.channel.reserve(rows);
+        self.reversal.reserve(rows);
+        let bytes = |f: fn(&LedgerBuilder) -> &TextColumn| -> usize {
+            parts.clone().map(|p| f(p).bytes.len()).sum()
+        };
+        let counterparty_name = bytes(|b| &b.counterparty_name);
+        let counterparty_account = bytes(|b| &b.counterparty_account);
+        let description = bytes(|b| &b.description);
+        let location = bytes(|b| &b.location);
+        let bank_type = bytes(|b| &b.bank_type);
+        let bank_txn_id = bytes(|b| &b.bank_txn_id);
+        let booking_time = bytes(|b| &b.booking_time);
+        let party_name = bytes(|b| &b.party_name);
+        let party_address = bytes(|b| &b.party_address);
+        let party_id = bytes(|b| &b.party_id);
+        let counterparty_country = bytes(|b| &b.counterparty_country);
+        let excluded_reason = bytes(|b| &b.excluded_reason);
+        self.counterparty_name.reserve(rows, counterparty_name);
+        self.counterparty_account
+            .reserve(rows, counterparty_account);
+        self.description.reserve(rows, description);
+        self.location.reserve(rows, location);
+        self.bank_type.reserve(rows, bank_type);
+        self.bank_txn_id.reserve(rows, bank_txn_id);
+        self.booking_time.reserve(rows, booking_time);
+        self.party_name.reserve(rows, party_name);
+        self.party_address.reserve(rows, party_address);
+        self.party_id.reserve(rows, party_id);
+        self.counterparty_country
+            .reserve(rows, counterparty_country);
+        self.excluded_reason.reserve(rows, excluded_reason);
     }
 
     /// Add the rows of `other` after these, as if they had been pushed here in that order:

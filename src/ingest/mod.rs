@@ -272,9 +272,10 @@ pub fn ingest_case(
     let mut skipped = Vec::new();
     let mut reports: Vec<SourceReport> = Vec::new();
     let mut statements = Vec::new();
+    let mut reads = Vec::with_capacity(case.sources.len());
     for one in crate::parallel::in_order(case.sources.len(), read) {
-        let one = one?;
-        let Some(report) = one.report else {
+        let mut one = one?;
+        let Some(report) = one.report.take() else {
             continue;
         };
         if let Some(prev) = reports.iter().find(|r| r.sha256 == report.sha256) {
@@ -284,11 +285,15 @@ pub fn ingest_case(
                 sha256: report.sha256.clone(),
             });
         }
+        reports.push(report);
+        reads.push(one);
+    }
+    builder.reserve_for(reads.iter().map(|r| &r.builder));
+    for one in reads {
         builder.append(one.builder);
         rejects.extend(one.rejects);
         skipped.extend(one.skipped);
         statements.extend(one.statements);
-        reports.push(report);
     }
     bar.finish_and_clear();
     let ledger = builder.finish()?;
