@@ -122,9 +122,9 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
         &registry,
         Stages {
             last,
-            ingested: &ingested,
-            verified: verified.as_ref(),
-            found: found.as_ref(),
+            ingested,
+            verified,
+            found,
             traced,
             scheduled: scheduled.as_ref(),
         },
@@ -166,7 +166,7 @@ pub fn ingest_file(
     let ingested = ingest_case(&case, &registry, options.show_progress)?;
     let stages = Stages {
         last: Stage::Ingest,
-        ingested: &ingested,
+        ingested,
         verified: None,
         found: None,
         traced: None,
@@ -247,11 +247,12 @@ pub fn backward_report(
 }
 
 /// What the stages produced.
+/// Owned, so that what typesetting the court report does not need can be let go first.
 struct Stages<'a> {
     last: Stage,
-    ingested: &'a Ingested,
-    verified: Option<&'a Verified>,
-    found: Option<&'a Findings>,
+    ingested: Ingested,
+    verified: Option<Verified>,
+    found: Option<Findings>,
     /// Owned: written out and dropped before the court report, which needs only its frames.
     traced: Option<Trace>,
     scheduled: Option<&'a Schedules>,
@@ -291,7 +292,7 @@ fn write_outputs(
     mut stages: Stages<'_>,
     options: &RunOptions,
 ) -> Result<RunSummary, Error> {
-    let ingested = stages.ingested;
+    let ingested = &stages.ingested;
     let dir = &options.out_dir;
     ensure_dir(dir)?;
     refuse_output_beside_inputs(case, dir)?;
@@ -301,7 +302,11 @@ fn write_outputs(
         ingested.sources.len(),
         ingested.ledger.height()
     )];
-    let ledger = stages.verified.map_or(&ingested.ledger, |v| &v.ledger);
+    let ledger = stages
+        .verified
+        .as_ref()
+        .map_or(&ingested.ledger, |v| &v.ledger);
+    let ledger_rows = ledger.height();
 
     let mut metadata = vec![
         (
@@ -345,7 +350,7 @@ fn write_outputs(
 
     let mut rules = Vec::new();
     let mut stage_names = vec!["ingest".to_string()];
-    if let Some(v) = stages.verified {
+    if let Some(v) = stages.verified.as_ref() {
         stage_names.push("verify".into());
         for (name, frame) in [
             ("integrity.csv", &v.integrity),
@@ -373,7 +378,7 @@ fn write_outputs(
             v.transfers.height()
         ));
     }
-    if let Some(f) = stages.found {
+    if let Some(f) = stages.found.as_ref() {
         stage_names.push("detect".into());
         let evidence_meta = vec![(
             "proceeds.version".to_string(),
@@ -472,8 +477,8 @@ fn write_outputs(
             let xlsx = crate::report::xlsx_out::schedules_xlsx(&crate::report::xlsx_out::XlsxInput {
                 schedules: s,
                 trace_summary,
-                integrity: stages.verified.map(|v| &v.integrity),
-                findings: stages.found.map(|f| &f.findings),
+                integrity: stages.verified.as_ref().map(|v| &v.integrity),
+                findings: stages.found.as_ref().map(|f| &f.findings),
                 sources: &ingested.sources,
                 inputs: &reference_inputs,
                 base_currency: &case.base_currency,
@@ -546,10 +551,13 @@ fn write_outputs(
             case,
             ledger,
             sources: &ingested.sources,
-            integrity: stages.verified.map(|v| &v.integrity),
-            integrity_summary: stages.verified.map_or(&[], |v| v.summary.as_slice()),
-            transfers: stages.verified.map(|v| &v.transfers),
-            findings: stages.found.map(|f| court::FindingFrames {
+            integrity: stages.verified.as_ref().map(|v| &v.integrity),
+            integrity_summary: stages
+                .verified
+                .as_ref()
+                .map_or(&[], |v| v.summary.as_slice()),
+            transfers: stages.verified.as_ref().map(|v| &v.transfers),
+            findings: stages.found.as_ref().map(|f| court::FindingFrames {
                 findings: &f.findings,
                 rules: &f.rules,
                 notes: &f.notes,
@@ -571,6 +579,12 @@ fn write_outputs(
             run_timestamp: &run_timestamp,
             stage_notes: &stage_notes,
         })?;
+        // The report's document holds all it shows: the ledger, findings and trace frames
+        // are let go before typesetting, which at 10M rows needs several GB of its own.
+        drop(trace_frames);
+        stages.verified = None;
+        stages.found = None;
+        stages.ingested.ledger = DataFrame::empty();
         outputs.push(write_atomic(
             dir,
             "report.html",
@@ -586,12 +600,12 @@ fn write_outputs(
         );
     }
     let counts = Counts {
-        sources: ingested.sources.len(),
-        records_read: ingested.sources.iter().map(|s| s.records_read).sum(),
-        accepted: ingested.sources.iter().map(|s| s.accepted).sum(),
-        rejected: ingested.sources.iter().map(|s| s.rejected).sum(),
-        skipped: ingested.sources.iter().map(|s| s.skipped).sum(),
-        ledger_rows: ledger.height(),
+        sources: stages.ingested.sources.len(),
+        records_read: stages.ingested.sources.iter().map(|s| s.records_read).sum(),
+        accepted: stages.ingested.sources.iter().map(|s| s.accepted).sum(),
+        rejected: stages.ingested.sources.iter().map(|s| s.rejected).sum(),
+        skipped: stages.ingested.sources.iter().map(|s| s.skipped).sum(),
+        ledger_rows,
     };
     let manifest = Manifest {
         tool: Tool {
@@ -628,7 +642,7 @@ fn write_outputs(
     Ok(RunSummary {
         case_reference: case.reference.clone(),
         out_dir: dir.clone(),
-        sources: ingested.sources.clone(),
+        sources: stages.ingested.sources.clone(),
         ledger_rows: counts.ledger_rows,
         rejected: counts.rejected,
         outputs,
@@ -702,7 +716,7 @@ fn report_inputs(
             size_bytes: 0,
         });
     }
-    if let Some(f) = stages.found {
+    if let Some(f) = &stages.found {
         let mut seen = BTreeSet::new();
         for r in &f.rules {
             if seen.insert(r.origin.clone()) {
