@@ -368,9 +368,31 @@ fn workbook_stream(bytes: &[u8], t: &Tables) -> Option<Vec<u8>> {
 /// [`MAX_SHEET_CELLS`], or runs backwards: calamine reserves one slot per claimed cell
 /// before reading any, so a 5.6 KB file claiming 4 billion rows asked for 1.4 TB and aborted
 /// the process (found by fuzzing). The record's figures are read as calamine reads them.
+///
+/// The cells themselves are checked too: calamine builds a sheet as the rectangle from its
+/// first to its last cell, whatever the Dimensions record says, and a cell record may name
+/// any column up to 65,535 (BIFF8 allows 256). A 5.6 KB file with a few cells so placed took
+/// 6.5 GB (found by fuzzing). Each sheet's cell records (MS-XLS 2.4: NUMBER, RK, MULRK,
+/// LABELSST, LABEL, RSTRING, BLANK, MULBLANK, BOOLERR, FORMULA) are walked for their row and
+/// columns, and a rectangle of more than [`MAX_SHEET_CELLS`] is refused.
 fn check_xls_dimensions(bytes: &[u8], t: &Tables) -> Result<(), String> {
     let Some(stream) = workbook_stream(bytes, t) else {
         return Ok(());
+    };
+    // Per sheet (substream from one BOF to the next): first row, last row, first column,
+    // last column of its cell records.
+    let mut cells: Option<(u32, u32, u32, u32)> = None;
+    let too_many = |b: Option<(u32, u32, u32, u32)>| -> Result<(), String> {
+        let Some((r0, r1, c0, c1)) = b else {
+            return Ok(());
+        };
+        let n = (u64::from(r1 - r0) + 1) * (u64::from(c1 - c0) + 1);
+        if n > MAX_SHEET_CELLS {
+            return Err(format!(
+                "the spreadsheet is damaged or crafted: a sheet's cells span rows {r0} to {r1} and columns {c0} to {c1}, {n} cells from its first to its last, more than the {MAX_SHEET_CELLS} cells read from one sheet"
+            ));
+        }
+        Ok(())
     };
     let mut at = 0usize;
     while at + 4 <= stream.len() {
@@ -379,6 +401,32 @@ fn check_xls_dimensions(bytes: &[u8], t: &Tables) -> Result<(), String> {
         let Some(data) = stream.get(at + 4..at + 4 + len) else {
             break;
         };
+        let u16_le = |i: usize| {
+            data.get(i..i + 2)
+                .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))
+        };
+        let span = match typ {
+            // BOF: a new substream (the globals or a sheet).
+            0x0809 => {
+                too_many(cells.take())?;
+                None
+            }
+            0x0203 | 0x027E | 0x00FD | 0x0204 | 0x00D6 | 0x0201 | 0x0205 | 0x0006 => {
+                u16_le(0).zip(u16_le(2)).map(|(r, c)| (r, c, c))
+            }
+            // MULRK, MULBLANK: row, first column, ..., last column.
+            0x00BD | 0x00BE if len >= 6 => u16_le(0)
+                .zip(u16_le(2))
+                .zip(u16_le(len - 2))
+                .map(|((r, a), b)| (r, a.min(b), a.max(b))),
+            _ => None,
+        };
+        if let Some((r, c0, c1)) = span {
+            cells = Some(match cells {
+                None => (r, r, c0, c1),
+                Some((r0, r1, a, b)) => (r0.min(r), r1.max(r), a.min(c0), b.max(c1)),
+            });
+        }
         if typ == 0x0200 {
             let u16_at = |i: usize| u32::from(u16::from_le_bytes([data[i], data[i + 1]]));
             let u32_at =
@@ -412,7 +460,7 @@ fn check_xls_dimensions(bytes: &[u8], t: &Tables) -> Result<(), String> {
         }
         at += 4 + len;
     }
-    Ok(())
+    too_many(cells)
 }
 
 /// The first bytes of an OpenDocument spreadsheet's `mimetype` member.

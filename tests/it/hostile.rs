@@ -370,6 +370,18 @@ fn an_xls_claiming_billions_of_rows_is_refused_in_bounded_memory() {
     );
 }
 
+/// A 5.6 KB `.xls` whose cell records name columns up to 50,433 (BIFF8 allows 256; found by
+/// fuzzing): the spreadsheet library builds the rectangle from the first to the last cell,
+/// 103 million cells, and took 6.5 GB. Refused from the cell records, in bounded memory.
+#[test]
+fn an_xls_with_cells_far_apart_is_refused_in_bounded_memory() {
+    let run = run_fixture("xls_cells_far_apart.xls", "lloyds", Account::UkCurrent);
+    run.assert_failed(
+        2,
+        &["source xls_cells_far_apart.xls (layout lloyds), line 1: the spreadsheet is damaged or crafted: a sheet's cells span rows 0 to 2048 and columns 0 to 50433, 103339266 cells from its first to its last, more than the 20000000 cells read from one sheet"],
+    );
+}
+
 /// A 1.6 KB `.xlsx` with one cell in A1 and one in XFD1048576: the spreadsheet library
 /// would allocate a slot for each of the 17 billion cells between them (550 GB) and abort
 /// the process. Refused after streaming the cells once.
