@@ -260,28 +260,7 @@ fn lifestyle(ctx: &Context<'_>, out: &mut BenefitSchedule) -> Result<(), Schedul
                 ));
             }
         }
-        if let Some(t) = ctx.transfers_by_credit.get(e.txn_id.as_str()) {
-            if ctx.is_defendant_account(&t.debit_account) {
-                reasons.push((
-                    "internal_transfer",
-                    format!(
-                        "internal transfer {} from the defendant's own account {} (row {}): not new benefit",
-                        t.transfer_id, t.debit_account, t.debit_txn_id
-                    ),
-                    String::new(),
-                ));
-            }
-        }
-        if e.reversal {
-            reasons.push((
-                "reversal",
-                "reversal of an earlier entry, as the bank marked it: the defendant's own money returned, not new benefit".into(),
-                String::new(),
-            ));
-        }
-        if let Some((why, evidence)) = legitimate_match(ctx, e) {
-            reasons.push(("legitimate_source", why, evidence));
-        }
+        not_new_benefit(ctx, e, &mut reasons);
         if transferred.is_none() {
             reasons.push((
                 "assumption_not_applied",
@@ -818,6 +797,38 @@ fn attributed_evidence(
 /// evidence); empty when it is. A debit is not property obtained; a credit to an account no
 /// defendant holds or controls is not the defendant's unless the investigator says so by
 /// txn_id; the rest follow the exclusions of s.10(2).
+/// The reasons a credit is not new benefit, whether assumed or attributed: an internal
+/// transfer from the defendant's own account, a reversal the bank marked, a source the
+/// investigator accepted as legitimate.
+fn not_new_benefit(
+    ctx: &Context<'_>,
+    e: &Entry,
+    reasons: &mut Vec<(&'static str, String, String)>,
+) {
+    if let Some(t) = ctx.transfers_by_credit.get(e.txn_id.as_str()) {
+        if ctx.is_defendant_account(&t.debit_account) {
+            reasons.push((
+                "internal_transfer",
+                format!(
+                    "internal transfer {} from the defendant's own account {} (row {}): not new benefit",
+                    t.transfer_id, t.debit_account, t.debit_txn_id
+                ),
+                String::new(),
+            ));
+        }
+    }
+    if e.reversal {
+        reasons.push((
+            "reversal",
+            "reversal of an earlier entry, as the bank marked it: the defendant's own money returned, not new benefit".into(),
+            String::new(),
+        ));
+    }
+    if let Some((why, evidence)) = legitimate_match(ctx, e) {
+        reasons.push(("legitimate_source", why, evidence));
+    }
+}
+
 fn not_attributable(ctx: &Context<'_>, e: &Entry) -> Vec<(&'static str, String, String)> {
     let mut reasons: Vec<(&'static str, String, String)> = Vec::new();
     if e.amount <= 0 {
@@ -844,28 +855,7 @@ fn not_attributable(ctx: &Context<'_>, e: &Entry) -> Vec<(&'static str, String, 
             String::new(),
         ));
     }
-    if let Some(t) = ctx.transfers_by_credit.get(e.txn_id.as_str()) {
-        if ctx.is_defendant_account(&t.debit_account) {
-            reasons.push((
-                "internal_transfer",
-                format!(
-                    "internal transfer {} from the defendant's own account {} (row {}): not new benefit",
-                    t.transfer_id, t.debit_account, t.debit_txn_id
-                ),
-                String::new(),
-            ));
-        }
-    }
-    if e.reversal {
-        reasons.push((
-            "reversal",
-            "reversal of an earlier entry, as the bank marked it: the defendant's own money returned, not new benefit".into(),
-            String::new(),
-        ));
-    }
-    if let Some((why, evidence)) = legitimate_match(ctx, e) {
-        reasons.push(("legitimate_source", why, evidence));
-    }
+    not_new_benefit(ctx, e, &mut reasons);
     reasons
 }
 
