@@ -91,23 +91,21 @@ impl Reference {
     /// The shipped lists plus the case's reference files.
     pub fn for_case(case: &Case) -> Result<Reference, RuleError> {
         let mut r = Reference::shipped()?;
+        // A reference file's text, or the error naming it.
+        let read = |path: &crate::case::CasePath| {
+            std::fs::read_to_string(&path.resolved).map_err(|e| RuleError::Reference {
+                file: path.written.clone(),
+                line: 0,
+                message: format!("cannot be read: {e}"),
+            })
+        };
         if let Some(path) = case.reference_file("declared_turnover") {
-            let text =
-                std::fs::read_to_string(&path.resolved).map_err(|e| RuleError::Reference {
-                    file: path.written.clone(),
-                    line: 0,
-                    message: format!("cannot be read: {e}"),
-                })?;
+            let text = read(path)?;
             r.declared_turnover = parse_declared_turnover(&text, &path.written, case)?;
             r.declared_turnover_file = Some(path.written.clone());
         }
         if let Some(path) = case.reference_file("legitimate_sources") {
-            let text =
-                std::fs::read_to_string(&path.resolved).map_err(|e| RuleError::Reference {
-                    file: path.written.clone(),
-                    line: 0,
-                    message: format!("cannot be read: {e}"),
-                })?;
+            let text = read(path)?;
             r.legitimate = parse_legitimate(&path.written, &text).map_err(|e| match e {
                 ScheduleError::Reference {
                     file,
