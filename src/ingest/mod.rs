@@ -220,7 +220,6 @@ struct SourceRead {
     rejects: Vec<Reject>,
     skipped: Vec<Skipped>,
     statements: Vec<StatementPeriod>,
-    report: Option<SourceReport>,
 }
 
 /// Ingest every source of a case into the ledger.
@@ -243,7 +242,7 @@ pub fn ingest_case(
     // Sources are read on every core, each into its own builder, and joined in case order:
     // the ledger, rejects and reports are those of reading them one after another, and the
     // first problem in case order is the one reported.
-    let read = |i: usize| -> Result<SourceRead, IngestError> {
+    let read = |i: usize| -> Result<(SourceRead, SourceReport), IngestError> {
         let source = &case.sources[i];
         let layout = registry
             .get(&source.layout)
@@ -253,7 +252,7 @@ pub fn ingest_case(
                 known: registry.ids().join(", "),
             })?;
         let mut one = SourceRead::default();
-        one.report = Some(read_source(
+        let report = read_source(
             case,
             &accounts,
             source,
@@ -262,10 +261,10 @@ pub fn ingest_case(
             &mut one.rejects,
             &mut one.skipped,
             &mut one.statements,
-        )?);
+        )?;
         bar.set_message(source.path.written.clone());
         bar.inc(1);
-        Ok(one)
+        Ok((one, report))
     };
     let mut builder = LedgerBuilder::new();
     let mut rejects = Vec::new();
@@ -274,10 +273,7 @@ pub fn ingest_case(
     let mut statements = Vec::new();
     let mut reads = Vec::with_capacity(case.sources.len());
     for one in crate::parallel::in_order(case.sources.len(), read) {
-        let mut one = one?;
-        let Some(report) = one.report.take() else {
-            continue;
-        };
+        let (one, report) = one?;
         if let Some(prev) = reports.iter().find(|r| r.sha256 == report.sha256) {
             return Err(IngestError::SameContent {
                 first: prev.source_file.clone(),

@@ -168,14 +168,6 @@ impl KeywordSets {
         })
     }
 
-    pub fn len(&self) -> usize {
-        self.lists.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lists.is_empty()
-    }
-
     /// The lists (bit `i` for list `i`) that `text` holds a keyword of, as whole words.
     pub fn lists_matched(&self, text: &str) -> u64 {
         let mut found = 0u64;

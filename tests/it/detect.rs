@@ -1283,3 +1283,41 @@ fn rows_without_a_base_amount_are_left_out_and_said_so() {
     assert_eq!(f.findings.schema().len(), 16);
     assert_eq!(f.evidence.schema().len(), 16);
 }
+
+/// Evidence is gathered from the ledger by position when `seq` numbers its rows 1, 2, 3, …
+/// and through a `seq` lookup otherwise (a ledger with rows dropped or reordered): both
+/// give the same findings and evidence, row for row.
+#[test]
+fn evidence_is_the_same_whether_seq_is_the_row_position_or_not() {
+    use Channel::*;
+    let c = case(
+        &[("DH", "Dorian Harlow", None)],
+        &[("DH-LLOYDS", &["DH"], None)],
+    );
+    let mut b = Book::new(c);
+    b.add(t("DH-LLOYDS", "2024-01-02", "40.00", Card).from("CAFE"));
+    let a = b.add(t("DH-LLOYDS", "2024-01-08", "9500.00", CashDeposit));
+    let m = b.add(t("DH-LLOYDS", "2024-01-10", "9200.00", CashDeposit));
+    let z = b.add(t("DH-LLOYDS", "2024-01-12", "8800.00", CashDeposit));
+    let (ledger, case) = b.finish();
+    let reversed = ledger.reverse();
+    assert!(rules::findings::seq_is_position(&ledger));
+    assert!(!rules::findings::seq_is_position(&reversed));
+    let run = |l: &DataFrame| {
+        rules::run_rules(
+            l,
+            &case,
+            &shipped(&["STR-001"]),
+            &Reference::shipped().unwrap(),
+        )
+        .unwrap()
+    };
+    let (by_position, by_lookup) = (run(&ledger), run(&reversed));
+    assert!(by_position.findings.equals_missing(&by_lookup.findings));
+    assert!(by_position.evidence.equals_missing(&by_lookup.evidence));
+    assert_eq!(column(&by_lookup.evidence, "txn_id"), vec![a, m, z]);
+    assert_eq!(
+        column(&by_lookup.findings, "total_amount"),
+        vec!["27500.00"]
+    );
+}
