@@ -39,7 +39,7 @@ use proceeds::confiscation::{schedule, Jurisdiction, ReferenceData};
 use proceeds::ingest::{ingest_case, Registry};
 use proceeds::pipeline::{self, RunOptions};
 use proceeds::rules::{rules_for_case, run_rules, Reference};
-use proceeds::trace::{trace, TraceInput};
+use proceeds::trace::{trace, TraceInput, FLOWS_PIECE_ROWS};
 use proceeds::verify::verify;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -322,7 +322,11 @@ fn bench_trace(case: &Case, run_dir: &Path) -> Result<()> {
     })?;
     let t = Instant::now();
     let frames = [
-        traced.flows_frame()?.height(),
+        // As a run writes them: piece by piece.
+        traced
+            .flows_frames(None, FLOWS_PIECE_ROWS)
+            .map(|f| f.map(|f| f.height()))
+            .sum::<std::result::Result<usize, _>>()?,
         traced.summary_frame()?.height(),
         traced.balances_frame()?.height(),
         traced.origins_frame()?.height(),
@@ -403,6 +407,8 @@ fn bench_e2e(case: &Case, case_dir: &Path, run_dir: &Path) -> Result<()> {
             // `E2E_NO_MEMORY_CHECK=1`: run a case the memory budget would refuse, to
             // measure what it really takes (`proceeds run --no-memory-check`).
             skip_memory_check: std::env::var_os("E2E_NO_MEMORY_CHECK").is_some(),
+            // Each stage's time and the peak memory so far, on standard error.
+            log_stages: true,
             ..RunOptions::default()
         },
     )?;

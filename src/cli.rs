@@ -467,6 +467,7 @@ fn run_options(args: &RunArgs) -> (bool, RunOptions) {
         out_dir: args.out.clone(),
         run_timestamp: args.run_timestamp.clone(),
         show_progress: !quiet && std::io::stderr().is_terminal(),
+        log_stages: !quiet && std::io::stderr().is_terminal(),
         resolve: ResolveOptions {
             allow_outside_case_dir: args.allow_outside_case_dir,
         },

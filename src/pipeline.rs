@@ -20,10 +20,11 @@ use crate::ingest::{check_memory, ingest_case, IngestError, Ingested, Registry, 
 use crate::money::{format_amount, from_minor_units};
 use crate::report::manifest::{CaseInfo, Counts, Input, LayoutUse, Manifest, RuleUse, Tool};
 use crate::report::{
-    court, csv_out, ensure_dir, parquet_out, write_atomic, write_frame_csv, OutputFile,
+    court, csv_out, ensure_dir, parquet_out, write_atomic, write_frame_csv, write_frames_csv,
+    OutputFile, ReportError,
 };
 use crate::rules::{rules_for_case, run_rules, Findings, Reference};
-use crate::trace::{trace, Trace, TraceInput};
+use crate::trace::{trace, Method, Trace, TraceInput, FLOWS_PIECE_ROWS};
 use crate::verify::{verify, Verified};
 use polars::prelude::DataFrame;
 
@@ -35,6 +36,9 @@ pub struct RunOptions {
     /// environment (`PROCEEDS_RUN_TIMESTAMP`, `SOURCE_DATE_EPOCH`) or the clock.
     pub run_timestamp: Option<String>,
     pub show_progress: bool,
+    /// Print to standard error, as each stage ends, how long it took and the peak memory of
+    /// the process so far (with the progress bar on a terminal, and in benchmarks).
+    pub log_stages: bool,
     pub resolve: ResolveOptions,
     /// Skip the memory budget (`--no-memory-check`): run even when the estimated peak
     /// memory exceeds the memory available.
@@ -74,7 +78,9 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
     let case = Case::load(case_path, options.resolve)?;
     let registry = Registry::for_case(&case)?;
     memory_check(&case, options, last)?;
+    let mut log = StageLog::start(options.log_stages);
     let ingested = ingest_case(&case, &registry, options.show_progress)?;
+    log.ended("ingest");
     let verified = if last >= Stage::Verify {
         Some(verify(
             &case,
@@ -85,6 +91,7 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
     } else {
         None
     };
+    log.ended("verify");
     let found = match &verified {
         Some(v) if last >= Stage::Detect => {
             let rules = rules_for_case(&case)?;
@@ -93,6 +100,7 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
         }
         _ => None,
     };
+    log.ended("detect");
     let traced = match (&verified, &case.tracing) {
         (Some(v), Some(spec)) if last >= Stage::Trace => Some(trace(&TraceInput {
             ledger: &v.ledger,
@@ -102,6 +110,7 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
         })?),
         _ => None,
     };
+    log.ended("trace");
     let scheduled = match &verified {
         Some(v) if last >= Stage::Schedule && case.reference_file("price_index").is_some() => {
             let reference = ReferenceData::load(&case)?;
@@ -117,7 +126,8 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
         }
         _ => None,
     };
-    write_outputs(
+    log.ended("schedule");
+    let summary = write_outputs(
         &case,
         &registry,
         Stages {
@@ -129,7 +139,36 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
             scheduled: scheduled.as_ref(),
         },
         options,
-    )
+    )?;
+    log.ended("outputs");
+    Ok(summary)
+}
+
+/// Each stage's time and the process's peak memory so far, to standard error
+/// ([`RunOptions::log_stages`]).
+struct StageLog {
+    on: bool,
+    clock: std::time::Instant,
+}
+
+impl StageLog {
+    fn start(on: bool) -> StageLog {
+        StageLog {
+            on,
+            clock: std::time::Instant::now(),
+        }
+    }
+
+    fn ended(&mut self, stage: &str) {
+        if !self.on {
+            return;
+        }
+        let peak = budget::peak_memory_bytes()
+            .map(|b| format!(", peak memory so far {} MB", b / 1_000_000))
+            .unwrap_or_default();
+        eprintln!("{stage}: {:.2} s{peak}", self.clock.elapsed().as_secs_f64());
+        self.clock = std::time::Instant::now();
+    }
 }
 
 /// Ingest one statement file without a case file, detecting its layout unless one is
@@ -413,8 +452,19 @@ fn write_outputs(
     match (stages.traced.take(), stages.last >= Stage::Trace) {
         (Some(t), _) => {
             stage_names.push("trace".into());
+            // The flows of every method can be tens of millions of rows: written piece by
+            // piece, never built whole.
+            outputs.push(write_frames_csv(
+                dir,
+                "trace_flows.csv",
+                t.flows_frames(None, FLOWS_PIECE_ROWS).map(|f| {
+                    f.map_err(|e| ReportError::Encode {
+                        path: "trace_flows.csv".into(),
+                        message: e.to_string(),
+                    })
+                }),
+            )?);
             let frames = [
-                ("trace_flows.csv", t.flows_frame()?),
                 ("trace_summary.csv", t.summary_frame()?),
                 ("trace_balances.csv", t.balances_frame()?),
                 ("trace_origins.csv", t.origins_frame()?),
@@ -423,21 +473,18 @@ fn write_outputs(
             for (name, frame) in &frames {
                 outputs.push(write_frame_csv(dir, name, frame)?);
             }
-            let elected = t.elected_method().map(|m| m.as_str());
+            let elected = t.elected_method();
             stage_notes.push(format!(
                 "trace: {} tainted origins, every method side by side; elected method {}",
                 t.origin_txn_ids().len(),
-                elected.unwrap_or("not stated")
+                elected.map(|m| m.as_str()).unwrap_or("not stated")
             ));
-            // The trace itself is not needed again; the court report draws its flow diagram
-            // from one method's flows (the elected one, else FIFO), so only those are kept.
+            // The court report draws its flow diagram from one method's flows (the elected
+            // one, else FIFO): only those are kept, and the trace itself is let go.
+            let flows = t.flows_frame_of(Some(elected.unwrap_or(Method::Fifo)))?;
             drop(t);
-            let [flows, summary, balances, origins, notes] = frames.map(|(_, f)| f);
-            let drawn = elected.unwrap_or("fifo");
-            let flows = polars::prelude::IntoLazy::lazy(flows)
-                .filter(polars::prelude::col("method").eq(polars::prelude::lit(drawn)))
-                .collect()
-                .map_err(|e| Error::Internal(format!("trace flows for the report: {e}")))?;
+            let [summary, balances, origins, notes] = frames.map(|(_, f)| f);
+            let elected = elected.map(|m| m.as_str());
             trace_frames = Some([flows, summary, balances, origins, notes]);
             trace_elected = Some(elected);
         }

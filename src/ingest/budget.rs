@@ -183,6 +183,21 @@ pub fn sizes<'a>(files: impl IntoIterator<Item = (&'a str, &'a Path)>) -> Vec<So
         .collect()
 }
 
+/// The peak resident memory of this process so far (`VmHWM` in `/proc/self/status`), where
+/// the system reports it.
+pub fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
 /// The memory available to this run: `PROCEEDS_MEMORY_AVAILABLE` (bytes) when set, else
 /// what [`available_on`] finds on this machine. A variable that is set but is not a whole
 /// number of bytes is an error naming it.

@@ -70,16 +70,70 @@ fn write_frame_csv_batched<W: std::io::Write>(
     out: W,
     batch_rows: usize,
 ) -> Result<W, ReportError> {
-    let header: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
+    write_frames_csv_batched(name, std::iter::once(Ok(df.clone())), out, batch_rows)
+}
+
+/// Frames that are pieces of one table, as one CSV ([`write_frame_csv`] for each piece, the
+/// header once, from the first piece): a table too large to hold whole is written as it is
+/// built. `frames` must yield at least one frame, and every frame the same columns.
+pub fn write_frames_csv<W: std::io::Write>(
+    name: &str,
+    frames: impl Iterator<Item = Result<DataFrame, ReportError>>,
+    out: W,
+) -> Result<W, ReportError> {
+    write_frames_csv_batched(name, frames, out, CSV_BATCH_ROWS)
+}
+
+fn write_frames_csv_batched<W: std::io::Write>(
+    name: &str,
+    frames: impl Iterator<Item = Result<DataFrame, ReportError>>,
+    out: W,
+    batch_rows: usize,
+) -> Result<W, ReportError> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(out);
+    let mut header: Option<Vec<String>> = None;
+    for df in frames {
+        let df = df?;
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        match &header {
+            None => {
+                w.write_record(&names).map_err(|e| encode_err(name, e))?;
+                header = Some(names);
+            }
+            Some(h) if *h != names => {
+                return Err(encode_err(
+                    name,
+                    format!("a piece of the table has columns {names:?}, not {h:?}"),
+                ))
+            }
+            Some(_) => {}
+        }
+        write_rows(name, &df, &mut w, batch_rows)?;
+    }
+    if header.is_none() {
+        return Err(encode_err(name, "no columns to write"));
+    }
+    w.into_inner().map_err(|e| encode_err(name, e.error()))
+}
+
+/// A frame's rows (no header), `batch_rows` at a time.
+fn write_rows<W: std::io::Write>(
+    name: &str,
+    df: &DataFrame,
+    w: &mut csv::Writer<W>,
+    batch_rows: usize,
+) -> Result<(), ReportError> {
     let sanitise: Vec<bool> = df
         .columns()
         .iter()
         .map(|c| matches!(c.dtype(), DataType::String))
         .collect();
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(out);
-    w.write_record(&header).map_err(|e| encode_err(name, e))?;
     let height = df.height();
     let mut offset = 0;
     while offset < height {
@@ -95,7 +149,7 @@ fn write_frame_csv_batched<W: std::io::Write>(
             })
             .collect::<PolarsResult<_>>()
             .map_err(|e| encode_err(name, e))?;
-        let mut cells: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(header.len());
+        let mut cells: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(sanitise.len());
         for i in 0..len {
             cells.clear();
             cells.extend(as_text.iter().zip(&sanitise).map(|(ca, &sanitise)| {
@@ -111,7 +165,7 @@ fn write_frame_csv_batched<W: std::io::Write>(
         }
         offset += len;
     }
-    w.into_inner().map_err(|e| encode_err(name, e.error()))
+    Ok(())
 }
 
 /// `rejects.csv`
@@ -281,5 +335,23 @@ mod tests {
              \"a,b \"\"q\"\"\",1.00,2024-02-29\r\n\
              ,-999.99,2100-01-01\r\n"
         );
+    }
+
+    #[test]
+    fn a_table_written_in_pieces_is_the_table_written_whole() {
+        let df = frame();
+        let whole = write_frame_csv_batched("t.csv", &df, Vec::new(), 1000).unwrap();
+        for cut in 0..=5 {
+            let pieces = [df.slice(0, cut), df.slice(cut as i64, 5 - cut)];
+            let b = write_frames_csv_batched("t.csv", pieces.into_iter().map(Ok), Vec::new(), 2)
+                .unwrap();
+            assert_eq!(b, whole, "cut at {cut}");
+        }
+        let no_pieces = write_frames_csv("t.csv", std::iter::empty(), Vec::new()).unwrap_err();
+        assert!(no_pieces.to_string().contains("no columns"), "{no_pieces}");
+        let other = df.select(["amount"]).unwrap();
+        let mixed =
+            write_frames_csv("t.csv", [Ok(df), Ok(other)].into_iter(), Vec::new()).unwrap_err();
+        assert!(mixed.to_string().contains("not [\"text\""), "{mixed}");
     }
 }

@@ -140,6 +140,17 @@ pub fn write_frame_csv(
     csv_out::write_frame_csv(name, frame, w)?.finish()
 }
 
+/// Pieces of one table to `dir/name` as one CSV ([`csv_out::write_frames_csv`]), streamed
+/// through an [`AtomicWriter`]: the table is never held whole.
+pub fn write_frames_csv(
+    dir: &Path,
+    name: &str,
+    frames: impl Iterator<Item = Result<polars::prelude::DataFrame, ReportError>>,
+) -> Result<OutputFile, ReportError> {
+    let w = AtomicWriter::create(dir, name)?;
+    csv_out::write_frames_csv(name, frames, w)?.finish()
+}
+
 /// Create the output folder if needed.
 pub fn ensure_dir(dir: &Path) -> Result<(), ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::OutputDir {

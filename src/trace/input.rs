@@ -58,16 +58,27 @@ pub(crate) fn strings(
     Ok(ca.iter().map(|v| v.map(str::to_string)).collect())
 }
 
-/// A string column that may be absent (`None`); present, it must be a string column.
-pub(crate) fn optional_strings(
-    df: &DataFrame,
+/// A string column, nulls kept, borrowed from the frame (no copies of its text).
+pub(crate) fn str_column<'a>(
+    df: &'a DataFrame,
     frame: &'static str,
     name: &str,
-) -> Result<Option<Vec<Option<String>>>, TraceError> {
+) -> Result<&'a StringChunked, TraceError> {
+    let c = column(df, frame, name)?;
+    c.str()
+        .map_err(|_| wrong_type(frame, name, "String", c.dtype()))
+}
+
+/// A string column that may be absent (`None`), borrowed; present, it must be text.
+pub(crate) fn optional_str_column<'a>(
+    df: &'a DataFrame,
+    frame: &'static str,
+    name: &str,
+) -> Result<Option<&'a StringChunked>, TraceError> {
     if df.column(name).is_err() {
         return Ok(None);
     }
-    strings(df, frame, name).map(Some)
+    str_column(df, frame, name).map(Some)
 }
 
 /// A string column with no nulls allowed, borrowed from the frame (no copies of its text).

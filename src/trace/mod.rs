@@ -40,8 +40,8 @@ use crate::ledger::Channel;
 
 pub use engine::{apportion, AccountBook, Allocator, Lot};
 pub use output::{
-    Backward, DestinationKind, Forward, ForwardDestination, MethodSplit, OriginShare,
-    RemainingShare, Trace, TraceNote,
+    Backward, DestinationKind, FlowFrames, Forward, ForwardDestination, MethodSplit, OriginShare,
+    RemainingShare, Trace, TraceNote, FLOWS_PIECE_ROWS,
 };
 
 /// A tracing method. Order here is the order of every output.
@@ -242,11 +242,25 @@ pub fn trace(input: &TraceInput<'_>) -> Result<Trace, TraceError> {
     let prepared = prepare::prepare(input)?;
     let mut timings = vec![("prepare", started.elapsed())];
     timings.extend(prepared.timings.iter().copied());
-    let mut outcomes = Vec::with_capacity(Method::ALL.len());
-    for m in Method::ALL {
+    // The methods are independent: they run side by side, the longest (pro rata, which
+    // splits every debit among every origin in the account) first, and their answers are
+    // kept in method order.
+    let mut started_order = Method::ALL;
+    started_order.sort_by_key(|m| *m != Method::ProRata);
+    let mut done = crate::parallel::in_order(started_order.len(), |i| {
         let started = std::time::Instant::now();
-        outcomes.push(run::run_method(m, &prepared)?);
-        timings.push((m.as_str(), started.elapsed()));
+        let m = started_order[i];
+        run::run_method(m, &prepared).map(|o| (o, started.elapsed()))
+    })
+    .into_iter()
+    .zip(started_order)
+    .map(|(outcome, m)| outcome.map(|(o, took)| (m, o, took)))
+    .collect::<Result<Vec<_>, _>>()?;
+    done.sort_by_key(|(m, _, _)| m.index());
+    let mut outcomes = Vec::with_capacity(done.len());
+    for (m, outcome, took) in done {
+        timings.push((m.as_str(), took));
+        outcomes.push(outcome);
     }
     Ok(Trace::new(
         prepared,

@@ -132,6 +132,46 @@ pub struct Trace {
     timings: Vec<(&'static str, std::time::Duration)>,
 }
 
+/// Rows of `trace_flows.csv` built into a frame at a time when the file is written
+/// ([`Trace::flows_frames`]): about 150 MB of frame, where a 10M-row case has tens of
+/// millions of flows.
+pub const FLOWS_PIECE_ROWS: usize = 1 << 20;
+
+/// One row of `trace_flows.csv` before it is a frame: a tainted part of a debit (or of an
+/// overdraft repayment), or a tainted lot still held in an account at the end.
+#[derive(Clone, Copy)]
+enum FlowItem<'a> {
+    Flow(&'a Outcome, &'a Flow),
+    Remaining(&'a Outcome, u32, &'a Lot),
+}
+
+/// `trace_flows.csv` piece by piece ([`Trace::flows_frames`]).
+pub struct FlowFrames<'a> {
+    trace: &'a Trace,
+    items: Box<dyn Iterator<Item = FlowItem<'a>> + 'a>,
+    chunk_rows: usize,
+    yielded: bool,
+}
+
+impl Iterator for FlowFrames<'_> {
+    type Item = Result<DataFrame, TraceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut chunk = Vec::new();
+        for item in self.items.by_ref() {
+            chunk.push(item);
+            if chunk.len() == self.chunk_rows {
+                break;
+            }
+        }
+        if chunk.is_empty() && self.yielded {
+            return None;
+        }
+        self.yielded = true;
+        Some(self.trace.flows_chunk(&chunk))
+    }
+}
+
 fn polars_err(context: &str) -> impl Fn(PolarsError) -> TraceError + '_ {
     move |source| TraceError::Polars {
         context: context.to_string(),
@@ -180,7 +220,7 @@ impl Trace {
         self.p
             .origins
             .iter()
-            .map(|&r| self.p.txn_id[r as usize].as_str())
+            .map(|&r| self.p.txn_id.text(r as usize))
             .collect()
     }
 
@@ -245,7 +285,7 @@ impl Trace {
                     .map(|f| {
                         let origin_row = self.p.origins[f.origin as usize] as usize;
                         OriginShare {
-                            origin_txn_id: self.p.txn_id[origin_row].clone(),
+                            origin_txn_id: self.p.txn_id.text(origin_row).to_string(),
                             origin_account: self.p.accounts[self.p.account[origin_row] as usize]
                                 .clone(),
                             path: self.path_text(o, f.path),
@@ -302,7 +342,7 @@ impl Trace {
                 let kind = self.kind_of(row);
                 let d = ForwardDestination {
                     kind,
-                    txn_id: Some(self.p.txn_id[row as usize].clone()),
+                    txn_id: Some(self.p.txn_id.text(row as usize).to_string()),
                     account_id: self.p.accounts[self.p.account[row as usize] as usize].clone(),
                     booking_date: Some(day_to_date(self.p.date[row as usize])),
                     amount_pence: amount,
@@ -350,75 +390,118 @@ impl Trace {
             .collect()
     }
 
-    /// `trace_flows.csv`: every tainted part of every debit, overdraft repayment and
-    /// remaining balance, per method, origin and path.
+    /// `trace_flows.csv` whole: every tainted part of every debit, overdraft repayment and
+    /// remaining balance, per method, origin and path. For a large trace, write
+    /// [`Trace::flows_frames`] piece by piece instead.
     pub fn flows_frame(&self) -> Result<DataFrame, TraceError> {
-        let mut method = Vec::new();
-        let mut origin_txn = Vec::new();
-        let mut origin_account = Vec::new();
-        let mut origin_date = Vec::new();
-        let mut kind = Vec::new();
-        let mut dest_txn: Vec<Option<&str>> = Vec::new();
-        let mut dest_account = Vec::new();
-        let mut dest_date = Vec::new();
-        let mut dest_channel: Vec<Option<&str>> = Vec::new();
-        let mut counterparty: Vec<Option<&str>> = Vec::new();
-        let mut amount = Vec::new();
-        let mut path = Vec::new();
+        self.flows_frame_of(None)
+    }
+
+    /// `trace_flows.csv`'s rows of one method (`Some`), or of every method (`None`), in one
+    /// frame.
+    pub fn flows_frame_of(&self, method: Option<Method>) -> Result<DataFrame, TraceError> {
+        let mut frames = self.flows_frames(method, usize::MAX);
+        match frames.next() {
+            Some(frame) => frame,
+            None => unreachable!("flows_frames yields at least one frame"),
+        }
+    }
+
+    /// `trace_flows.csv` in pieces of at most `chunk_rows` rows, in file order, for `method`
+    /// (`Some`) or every method (`None`). Only one piece is held at a time: a 10M-row ledger
+    /// can have tens of millions of flows. Always yields at least one frame (empty when
+    /// there are no flows), so a file always gets its header.
+    pub fn flows_frames(&self, method: Option<Method>, chunk_rows: usize) -> FlowFrames<'_> {
+        let items = self
+            .outcomes
+            .iter()
+            .filter(move |o| method.is_none_or(|m| m == o.method))
+            .flat_map(|o| {
+                let flows = o.flows.iter().map(move |f| FlowItem::Flow(o, f));
+                let remaining = o.end_lots.iter().enumerate().flat_map(move |(a, lots)| {
+                    lots.iter()
+                        .filter(|l| !l.is_clean())
+                        .map(move |l| FlowItem::Remaining(o, a as u32, l))
+                });
+                flows.chain(remaining)
+            });
+        FlowFrames {
+            trace: self,
+            items: Box::new(items),
+            chunk_rows: chunk_rows.max(1),
+            yielded: false,
+        }
+    }
+
+    /// One piece of `trace_flows.csv`.
+    fn flows_chunk(&self, items: &[FlowItem<'_>]) -> Result<DataFrame, TraceError> {
         let p = &self.p;
+        // Path texts first, so the path column can borrow them.
+        let mut paths: std::collections::HashMap<(Method, u32), String> =
+            std::collections::HashMap::new();
+        for item in items {
+            let (o, path) = match item {
+                FlowItem::Flow(o, f) => (o, f.path),
+                FlowItem::Remaining(o, _, l) => (o, l.path),
+            };
+            paths
+                .entry((o.method, path))
+                .or_insert_with(|| self.path_text(o, path));
+        }
+        let n = items.len();
+        let mut method = Vec::with_capacity(n);
+        let mut origin_txn = Vec::with_capacity(n);
+        let mut origin_account = Vec::with_capacity(n);
+        let mut origin_date = Vec::with_capacity(n);
+        let mut kind = Vec::with_capacity(n);
+        let mut dest_txn: Vec<Option<&str>> = Vec::with_capacity(n);
+        let mut dest_account = Vec::with_capacity(n);
+        let mut dest_date = Vec::with_capacity(n);
+        let mut dest_channel: Vec<Option<&str>> = Vec::with_capacity(n);
+        let mut counterparty: Vec<Option<&str>> = Vec::with_capacity(n);
+        let mut amount = Vec::with_capacity(n);
+        let mut path: Vec<&str> = Vec::with_capacity(n);
         let origin_info = |origin: u32| {
             let r = p.origins[origin as usize] as usize;
             (
-                p.txn_id[r].as_str(),
+                p.txn_id.text(r),
                 p.accounts[p.account[r] as usize].as_str(),
                 p.date[r],
             )
         };
-        for o in &self.outcomes {
-            let name = o.method.as_str();
-            let mut path_cache: std::collections::HashMap<u32, String> =
-                std::collections::HashMap::new();
-            let mut path_of = |path: u32| {
-                path_cache
-                    .entry(path)
-                    .or_insert_with(|| self.path_text(o, path))
-                    .clone()
+        for item in items {
+            let (o, origin, lot_path) = match item {
+                FlowItem::Flow(o, f) => (o, f.origin, f.path),
+                FlowItem::Remaining(o, _, l) => (o, l.origin, l.path),
             };
-            for f in &o.flows {
-                let r = f.row as usize;
-                let (t, a, d) = origin_info(f.origin);
-                method.push(name);
-                origin_txn.push(t);
-                origin_account.push(a);
-                origin_date.push(Some(d));
-                kind.push(self.kind_of(f.row).as_str());
-                dest_txn.push(Some(p.txn_id[r].as_str()));
-                dest_account.push(p.accounts[p.account[r] as usize].as_str());
-                dest_date.push(Some(p.date[r]));
-                dest_channel.push(Some(p.channel[r].as_str()));
-                counterparty.push(p.counterparty[r].as_deref());
-                amount.push(Some(f.amount));
-                path.push(path_of(f.path));
-            }
-            for (a, lots) in o.end_lots.iter().enumerate() {
-                for lot in lots.iter().filter(|l| !l.is_clean()) {
-                    let (t, a2, d) = origin_info(lot.origin);
-                    method.push(name);
-                    origin_txn.push(t);
-                    origin_account.push(a2);
-                    origin_date.push(Some(d));
+            let (t, a, d) = origin_info(origin);
+            method.push(o.method.as_str());
+            origin_txn.push(t);
+            origin_account.push(a);
+            origin_date.push(Some(d));
+            path.push(paths[&(o.method, lot_path)].as_str());
+            match item {
+                FlowItem::Flow(_, f) => {
+                    let r = f.row as usize;
+                    kind.push(self.kind_of(f.row).as_str());
+                    dest_txn.push(Some(p.txn_id.text(r)));
+                    dest_account.push(p.accounts[p.account[r] as usize].as_str());
+                    dest_date.push(Some(p.date[r]));
+                    dest_channel.push(Some(p.channel.text(r)));
+                    counterparty.push(p.counterparty.get(r));
+                    amount.push(Some(f.amount));
+                }
+                FlowItem::Remaining(_, account, lot) => {
                     kind.push(DestinationKind::RemainingBalance.as_str());
                     dest_txn.push(None);
-                    dest_account.push(p.accounts[a].as_str());
+                    dest_account.push(p.accounts[*account as usize].as_str());
                     dest_date.push(None);
                     dest_channel.push(None);
                     counterparty.push(None);
                     amount.push(Some(lot.amount));
-                    path.push(path_of(lot.path));
                 }
             }
         }
-        let n = method.len();
         let build = || -> PolarsResult<DataFrame> {
             DataFrame::new(
                 n,
@@ -450,7 +533,7 @@ impl Trace {
             Column::new(
                 "destination_txn_id".into(),
                 rows.iter()
-                    .map(|&r| p.txn_id[r as usize].as_str())
+                    .map(|&r| p.txn_id.text(r as usize))
                     .collect::<Vec<_>>(),
             ),
             Column::new(
@@ -468,13 +551,13 @@ impl Trace {
             columns.push(Column::new(
                 "channel".into(),
                 rows.iter()
-                    .map(|&r| p.channel[r as usize].as_str())
+                    .map(|&r| p.channel.text(r as usize))
                     .collect::<Vec<_>>(),
             ));
             columns.push(Column::new(
                 "counterparty".into(),
                 rows.iter()
-                    .map(|&r| p.counterparty[r as usize].as_deref())
+                    .map(|&r| p.counterparty.get(r as usize))
                     .collect::<Vec<_>>(),
             ));
             columns.push(money_column(
@@ -582,7 +665,7 @@ impl Trace {
                     Column::new(
                         "txn_id".into(),
                         c.iter()
-                            .map(|x| p.txn_id[x.row as usize].as_str())
+                            .map(|x| p.txn_id.text(x.row as usize))
                             .collect::<Vec<_>>(),
                     ),
                     Column::new(
@@ -602,13 +685,13 @@ impl Trace {
                     Column::new(
                         "channel".into(),
                         c.iter()
-                            .map(|x| p.channel[x.row as usize].as_str())
+                            .map(|x| p.channel.text(x.row as usize))
                             .collect::<Vec<_>>(),
                     ),
                     Column::new(
                         "counterparty".into(),
                         c.iter()
-                            .map(|x| p.counterparty[x.row as usize].as_deref())
+                            .map(|x| p.counterparty.get(x.row as usize))
                             .collect::<Vec<_>>(),
                     ),
                     Column::new(

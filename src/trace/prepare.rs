@@ -11,6 +11,7 @@ use super::output::TraceNote;
 use super::txn_index::TxnIndex;
 use super::{normalise_name, TaintSpec, TraceError, TraceInput};
 use crate::ledger::col;
+use polars::prelude::{ChunkTake, IdxCa, IdxSize, StringChunked};
 
 /// "No row".
 pub(crate) const NONE: u32 = u32::MAX;
@@ -26,14 +27,14 @@ pub(crate) struct Classified {
 /// Everything the methods need, in canonical row order (account, then `seq`).
 #[derive(Debug)]
 pub(crate) struct Prepared {
-    pub txn_id: Vec<String>,
+    pub txn_id: Texts,
     pub account: Vec<u32>,
     pub seq: Vec<u64>,
     pub date: Vec<i32>,
     /// Signed pence in the base currency.
     pub amount: Vec<i64>,
-    pub channel: Vec<String>,
-    pub counterparty: Vec<Option<String>>,
+    pub channel: Texts,
+    pub counterparty: Texts,
     /// Account ids in order of first appearance in the ledger.
     pub accounts: Vec<String>,
     /// Opening balance (pence) implied by the first row's reported balance, else 0.
@@ -65,15 +66,70 @@ pub(crate) struct Prepared {
 #[derive(Debug, Default)]
 struct MsbFields {
     /// `bank_txn_id`: the MTCN of a money transfer.
-    reference: Vec<Option<String>>,
+    reference: Option<Texts>,
     /// `party_name`: the sender of a send, the receiver of a payout.
-    party: Vec<Option<String>>,
+    party: Option<Texts>,
+}
+
+impl MsbFields {
+    fn reference(&self, row: usize) -> Option<&str> {
+        self.reference.as_ref().and_then(|t| t.get(row))
+    }
+
+    fn party(&self, row: usize) -> Option<&str> {
+        self.party.as_ref().and_then(|t| t.get(row))
+    }
+}
+
+/// A text column of the ledger in canonical row order. It shares the frame's buffers (a
+/// polars column is reference-counted), so tracing holds no copy of the ledger's text; only
+/// a ledger not already in canonical order is gathered into a new column once.
+#[derive(Debug, Clone)]
+pub(crate) struct Texts(StringChunked);
+
+impl Texts {
+    /// `column` in canonical order: `order[row]` is the frame row of canonical row `row`
+    /// (`None`: the same row).
+    fn new(column: &StringChunked, order: Option<&[u32]>) -> Result<Texts, TraceError> {
+        let ca = match order {
+            None => column.rechunk().into_owned(),
+            Some(order) => {
+                let idx = IdxCa::from_vec(
+                    "".into(),
+                    order.iter().map(|&i| i as IdxSize).collect::<Vec<_>>(),
+                );
+                column
+                    .take(&idx)
+                    .map_err(|source| TraceError::Polars {
+                        context: format!("ledger column `{}` in canonical order", column.name()),
+                        source,
+                    })?
+                    .rechunk()
+                    .into_owned()
+            }
+        };
+        Ok(Texts(ca))
+    }
+
+    /// The text of `row`; `None` when the cell is empty (null).
+    pub fn get(&self, row: usize) -> Option<&str> {
+        self.0.get(row)
+    }
+
+    /// The text of `row`, `""` for an empty cell: for columns checked to have none.
+    pub fn text(&self, row: usize) -> &str {
+        self.0.get(row).unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 impl Prepared {
     /// The row holding `txn`, if the ledger has it.
     pub fn row_of(&self, txn: &str) -> Option<u32> {
-        self.txn_index.get(&self.txn_id, txn)
+        self.txn_index.get(|row| self.txn_id.text(row), txn)
     }
 
     /// Whether a row is a credit whose money came from another case account.
@@ -97,18 +153,19 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
     const L: &str = "ledger";
     let clock = std::time::Instant::now();
     let df = input.ledger;
-    let mut txn_raw = input::required_strings(df, L, col::TXN_ID)?;
+    let txn_raw = input::required_str_column(df, L, col::TXN_ID)?;
     let account_raw = input::required_str_column(df, L, col::ACCOUNT_ID)?;
     let seq_raw = input::unsigned(df, L, col::SEQ)?;
     let date_raw = input::dates(df, L, col::BOOKING_DATE)?;
     let amount_raw = input::pence(df, L, col::AMOUNT)?;
     let base_raw = input::pence(df, L, col::AMOUNT_BASE)?;
     let balance_raw = input::pence(df, L, col::BALANCE)?;
-    let mut channel_raw = input::required_strings(df, L, col::CHANNEL)?;
-    let mut counterparty_raw = input::strings(df, L, col::COUNTERPARTY_NAME)?;
-    let mut excluded_raw = input::optional_strings(df, L, col::EXCLUDED_REASON)?;
-    let mut reference_raw = input::optional_strings(df, L, col::BANK_TXN_ID)?;
-    let mut party_raw = input::optional_strings(df, L, col::PARTY_NAME)?;
+    let channel_raw = input::required_str_column(df, L, col::CHANNEL)?;
+    let counterparty_raw = input::str_column(df, L, col::COUNTERPARTY_NAME)?;
+    let excluded_raw = input::optional_str_column(df, L, col::EXCLUDED_REASON)?;
+    let reference_raw = input::optional_str_column(df, L, col::BANK_TXN_ID)?;
+    let party_raw = input::optional_str_column(df, L, col::PARTY_NAME)?;
+    let txn_of = |i: usize| txn_raw.get(i).unwrap_or_default();
 
     // Accounts in order of first appearance; rows by (account, seq, frame position).
     let read = clock.elapsed();
@@ -141,18 +198,22 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
     let mut order: Vec<u32> = (0..n as u32).collect();
     // A canonical ledger is already in this order; sort only when it is not.
     let key = |i: u32| (account_of[i as usize], seq_raw[i as usize], i);
-    if !order.is_sorted_by_key(|&i| key(i)) {
+    let canonical = order.is_sorted_by_key(|&i| key(i));
+    if !canonical {
         order.sort_unstable_by_key(|&i| key(i));
     }
+    let reorder = (!canonical).then_some(order.as_slice());
+    let texts = |column: &StringChunked| Texts::new(column, reorder);
+    let optional_texts = |column: Option<&StringChunked>| column.map(texts).transpose();
 
     let mut p = Prepared {
-        txn_id: Vec::with_capacity(n),
+        txn_id: texts(txn_raw)?,
         account: Vec::with_capacity(n),
         seq: Vec::with_capacity(n),
         date: Vec::with_capacity(n),
         amount: Vec::with_capacity(n),
-        channel: Vec::with_capacity(n),
-        counterparty: Vec::with_capacity(n),
+        channel: texts(channel_raw)?,
+        counterparty: texts(counterparty_raw)?,
         opening: vec![0; accounts.len()],
         accounts,
         origin_of_row: vec![super::engine::CLEAN; n],
@@ -168,7 +229,10 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
         excluded: HashMap::new(),
     };
     // Money-transfer fields, in canonical row order, for pairing sends with payouts.
-    let mut msb = MsbFields::default();
+    let msb = MsbFields {
+        reference: optional_texts(reference_raw)?,
+        party: optional_texts(party_raw)?,
+    };
     let mut seen_account = vec![false; p.accounts.len()];
     let mut volume: Vec<i128> = vec![0; p.accounts.len()];
     for (row, &i) in order.iter().enumerate() {
@@ -180,7 +244,7 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
             (None, None) => {
                 return Err(bad(
                     L,
-                    format!("txn {} has neither amount nor amount_base", txn_raw[i]),
+                    format!("txn {} has neither amount nor amount_base", txn_of(i)),
                 ))
             }
         };
@@ -194,7 +258,7 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
                 } else {
                     p.notes.push(TraceNote {
                         kind: "opening_balance_unknown",
-                        txn_id: Some(txn_raw[i].clone()),
+                        txn_id: Some(txn_of(i).to_string()),
                         message: format!(
                             "account {} is not in the base currency; its opening balance cannot be converted exactly and is taken as 0",
                             p.accounts[a as usize]
@@ -210,25 +274,20 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
                 account: p.accounts[a as usize].clone(),
             });
         }
-        p.txn_id.push(std::mem::take(&mut txn_raw[i]));
         p.account.push(a);
         p.seq.push(seq_raw[i]);
         p.date.push(date_raw[i]);
         p.amount.push(amount);
-        p.channel.push(std::mem::take(&mut channel_raw[i]));
-        p.counterparty.push(counterparty_raw[i].take());
-        let take = |v: &mut Option<Vec<Option<String>>>| v.as_mut().and_then(|v| v[i].take());
-        if let Some(reason) = take(&mut excluded_raw).filter(|r| !r.trim().is_empty()) {
+        let excluded = excluded_raw.and_then(|c| c.get(i));
+        if let Some(reason) = excluded.filter(|r| !r.trim().is_empty()) {
             // Kept for the record, not counted: it moves no money.
             p.amount[row] = 0;
-            p.excluded.insert(row as u32, reason);
+            p.excluded.insert(row as u32, reason.to_string());
         }
-        msb.reference.push(take(&mut reference_raw));
-        msb.party.push(take(&mut party_raw));
     }
 
-    p.txn_index =
-        TxnIndex::build(&p.txn_id).map_err(|txn| bad(L, format!("txn_id {txn} appears twice")))?;
+    p.txn_index = TxnIndex::build(n, |row| p.txn_id.text(row))
+        .map_err(|txn| bad(L, format!("txn_id {txn} appears twice")))?;
     let indexed = clock.elapsed();
     link_transfers(&mut p, input)?;
     link_money_transfers(&mut p, &msb);
@@ -286,10 +345,10 @@ fn link_transfers(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceE
         {
             p.notes.push(TraceNote {
                 kind: "transfer_excluded",
-                txn_id: Some(p.txn_id[row as usize].clone()),
+                txn_id: Some(p.txn_id.text(row as usize).to_string()),
                 message: format!(
                     "transfer {name} (debit {} → credit {}) is not followed: txn {} is excluded ({reason})",
-                    debits[i], credits[i], p.txn_id[row as usize]
+                    debits[i], credits[i], p.txn_id.text(row as usize)
                 ),
             });
             continue;
@@ -320,7 +379,7 @@ fn link_transfers(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceE
                         T,
                         format!(
                             "transfer {name}: {end} is {given} but txn {} is in account {actual}",
-                            p.txn_id[row as usize]
+                            p.txn_id.text(row as usize)
                         ),
                     ));
                 }
@@ -332,7 +391,7 @@ fn link_transfers(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceE
                     T,
                     format!(
                         "txn {} is in more than one transfer; transfers are one-to-one",
-                        p.txn_id[row as usize]
+                        p.txn_id.text(row as usize)
                     ),
                 ));
             }
@@ -352,7 +411,7 @@ fn join(p: &mut Prepared, d: u32, c: u32, name: String) {
     if out != inn {
         p.notes.push(TraceNote {
             kind: "transfer_amounts_differ",
-            txn_id: Some(p.txn_id[c as usize].clone()),
+            txn_id: Some(p.txn_id.text(c as usize).to_string()),
             message: format!(
                 "transfer {name}: {} left and {} arrived (base currency); the composition of the debit is scaled to the credit by largest remainder",
                 crate::money::format_amount(crate::money::from_minor_units(out.into())),
@@ -375,20 +434,20 @@ fn link_money_transfers(p: &mut Prepared, msb: &MsbFields) {
     let mut by_reference: BTreeMap<&str, (Vec<u32>, Vec<u32>)> = BTreeMap::new();
     for row in 0..p.txn_id.len() as u32 {
         let r = row as usize;
-        let Some(reference) = msb.reference[r].as_deref().map(str::trim) else {
+        let Some(reference) = msb.reference(r).map(str::trim) else {
             continue;
         };
         if reference.is_empty() || p.link[r] != NONE || p.excluded.contains_key(&row) {
             continue;
         }
-        let entry = match p.channel[r].as_str() {
+        let entry = match p.channel.text(r) {
             "msb_send" if p.amount[r] < 0 => &mut by_reference.entry(reference).or_default().0,
             "msb_payout" if p.amount[r] > 0 => &mut by_reference.entry(reference).or_default().1,
             _ => continue,
         };
         entry.push(row);
     }
-    let name_of = |v: &Option<String>| v.as_deref().map(normalise_name).filter(|n| !n.is_empty());
+    let name_of = |v: Option<&str>| v.map(normalise_name).filter(|n| !n.is_empty());
     for (reference, (sends, payouts)) in by_reference {
         if sends.is_empty() || payouts.is_empty() {
             // Sent to, or received from, someone outside the case accounts.
@@ -396,7 +455,7 @@ fn link_money_transfers(p: &mut Prepared, msb: &MsbFields) {
         }
         let ids = |rows: &[u32]| {
             rows.iter()
-                .map(|&r| p.txn_id[r as usize].as_str())
+                .map(|&r| p.txn_id.text(r as usize))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -404,7 +463,7 @@ fn link_money_transfers(p: &mut Prepared, msb: &MsbFields) {
         if sends.len() > 1 || payouts.len() > 1 {
             p.notes.push(TraceNote {
                 kind: "msb_transfer_not_linked",
-                txn_id: Some(p.txn_id[sends[0] as usize].clone()),
+                txn_id: Some(p.txn_id.text(sends[0] as usize).to_string()),
                 message: format!(
                     "money transfer {reference} has sends {} and payouts {}: which paid which is not known, so none is followed",
                     ids(&sends),
@@ -415,17 +474,17 @@ fn link_money_transfers(p: &mut Prepared, msb: &MsbFields) {
         }
         let (s, c) = (sends[0], payouts[0]);
         let (sr, cr) = (s as usize, c as usize);
-        let sender = name_of(&msb.party[sr]);
-        let receiver = name_of(&p.counterparty[sr]);
+        let sender = name_of(msb.party(sr));
+        let receiver = name_of(p.counterparty.get(sr));
         let problem = if p.account[sr] == p.account[cr] {
             Some("the send and the payout are in the same account".to_string())
-        } else if sender != name_of(&p.counterparty[cr]) || receiver != name_of(&msb.party[cr]) {
+        } else if sender != name_of(p.counterparty.get(cr)) || receiver != name_of(msb.party(cr)) {
             Some(format!(
                 "the send is from {} to {} but the payout is from {} to {}",
-                msb.party[sr].as_deref().unwrap_or("(no name)"),
-                p.counterparty[sr].as_deref().unwrap_or("(no name)"),
-                p.counterparty[cr].as_deref().unwrap_or("(no name)"),
-                msb.party[cr].as_deref().unwrap_or("(no name)"),
+                msb.party(sr).unwrap_or("(no name)"),
+                p.counterparty.get(sr).unwrap_or("(no name)"),
+                p.counterparty.get(cr).unwrap_or("(no name)"),
+                msb.party(cr).unwrap_or("(no name)"),
             ))
         } else {
             None
@@ -433,22 +492,23 @@ fn link_money_transfers(p: &mut Prepared, msb: &MsbFields) {
         if let Some(problem) = problem {
             p.notes.push(TraceNote {
                 kind: "msb_transfer_not_linked",
-                txn_id: Some(p.txn_id[sr].clone()),
+                txn_id: Some(p.txn_id.text(sr).to_string()),
                 message: format!(
                     "money transfer {reference} (send {} → payout {}) is not followed: {problem}",
-                    p.txn_id[sr], p.txn_id[cr]
+                    p.txn_id.text(sr),
+                    p.txn_id.text(cr)
                 ),
             });
             continue;
         }
         p.notes.push(TraceNote {
             kind: "msb_transfer_linked",
-            txn_id: Some(p.txn_id[sr].clone()),
+            txn_id: Some(p.txn_id.text(sr).to_string()),
             message: format!(
                 "money transfer {reference}: send {} from {} paid out as {} in {}; followed as a transfer between case accounts",
-                p.txn_id[sr],
+                p.txn_id.text(sr),
                 p.accounts[p.account[sr] as usize],
-                p.txn_id[cr],
+                p.txn_id.text(cr),
                 p.accounts[p.account[cr] as usize],
             ),
         });
@@ -539,10 +599,10 @@ fn schedule(p: &mut Prepared) {
         let name = p.transfer_id.get(&credit).cloned().unwrap_or_default();
         p.notes.push(TraceNote {
             kind: "transfer_unlinked",
-            txn_id: Some(p.txn_id[credit as usize].clone()),
+            txn_id: Some(p.txn_id.text(credit as usize).to_string()),
             message: format!(
                 "transfer {name} (debit {} → credit {}) cannot be followed: each account's chronology puts the credit before money that must leave first; the credit is treated as an ordinary credit and the debit as an ordinary payment",
-                p.txn_id[debit as usize], p.txn_id[credit as usize]
+                p.txn_id.text(debit as usize), p.txn_id.text(credit as usize)
             ),
         });
         heap.push(Reverse(key));
@@ -579,7 +639,7 @@ fn classify(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> 
                 format!(
                     "names txn {txn}, the credit end of internal transfer {}; its composition is carried from debit {}: taint the money where it first came in instead",
                     p.transfer_id.get(&row).cloned().unwrap_or_default(),
-                    p.txn_id[p.link[row as usize] as usize]
+                    p.txn_id.text(p.link[row as usize] as usize)
                 ),
             ));
         }
@@ -665,7 +725,7 @@ fn classify(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> 
         let name = if tainted_names.is_empty() && legit_names.is_empty() {
             None
         } else {
-            p.counterparty[r].as_deref().map(normalise_name)
+            p.counterparty.get(r).map(normalise_name)
         };
         let mut reasons: Vec<String> = Vec::new();
         if tainted_txn.contains(&row) {
@@ -683,7 +743,7 @@ fn classify(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> 
         }
         for rule in &spec.tainted_channels {
             let day = day_to_date(p.date[r]);
-            if p.channel[r] == rule.channel.as_str()
+            if p.channel.text(r) == rule.channel.as_str()
                 && rule.after.is_none_or(|a| day > a)
                 && rule.until.is_none_or(|u| day <= u)
                 && (rule.accounts.is_empty()

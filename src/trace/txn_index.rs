@@ -23,14 +23,12 @@ fn hash(txn: &str) -> u64 {
 }
 
 impl TxnIndex {
-    /// Index `txn_ids` (row `i` holds `txn_ids[i]`). When an id appears more than once,
-    /// returns the id whose second appearance comes first, as a scan in row order would
-    /// meet it.
-    pub fn build(txn_ids: &[String]) -> Result<Self, String> {
-        let mut entries: Vec<(u64, u32)> = txn_ids
-            .iter()
-            .enumerate()
-            .map(|(row, t)| (hash(t), row as u32))
+    /// Index `rows` ids, where `txn_id(row)` is the id of `row`. When an id appears more
+    /// than once, returns the id whose second appearance comes first, as a scan in row
+    /// order would meet it.
+    pub fn build<'a>(rows: usize, txn_id: impl Fn(usize) -> &'a str) -> Result<Self, String> {
+        let mut entries: Vec<(u64, u32)> = (0..rows)
+            .map(|row| (hash(txn_id(row)), row as u32))
             .collect();
         entries.sort_unstable();
         // Equal hashes are adjacent and, within them, rows ascend. A duplicate is an equal
@@ -46,8 +44,8 @@ impl TxnIndex {
             if end - start > 1 {
                 let group = &entries[start..end];
                 for (j, &(_, later)) in group.iter().enumerate().skip(1) {
-                    let id = &txn_ids[later as usize];
-                    if group[..j].iter().any(|&(_, r)| &txn_ids[r as usize] == id) {
+                    let id = txn_id(later as usize);
+                    if group[..j].iter().any(|&(_, r)| txn_id(r as usize) == id) {
                         first_repeat = Some(first_repeat.map_or(later, |f| f.min(later)));
                         break;
                     }
@@ -56,20 +54,20 @@ impl TxnIndex {
             start = end;
         }
         match first_repeat {
-            Some(row) => Err(txn_ids[row as usize].clone()),
+            Some(row) => Err(txn_id(row as usize).to_string()),
             None => Ok(TxnIndex { entries }),
         }
     }
 
-    /// The row holding `txn`, if any. `txn_ids` must be the slice the index was built from.
-    pub fn get(&self, txn_ids: &[String], txn: &str) -> Option<u32> {
+    /// The row holding `txn`, if any. `txn_id` must be what the index was built from.
+    pub fn get<'a>(&self, txn_id: impl Fn(usize) -> &'a str, txn: &str) -> Option<u32> {
         let h = hash(txn);
         let from = self.entries.partition_point(|&(e, _)| e < h);
         self.entries[from..]
             .iter()
             .take_while(|&&(e, _)| e == h)
             .map(|&(_, row)| row)
-            .find(|&row| txn_ids[row as usize] == txn)
+            .find(|&row| txn_id(row as usize) == txn)
     }
 }
 
@@ -84,19 +82,20 @@ mod tests {
     #[test]
     fn finds_every_row_and_nothing_else() {
         let t = ids(&["a-L2", "a-L3", "b-L2", "a-L10"]);
-        let ix = TxnIndex::build(&t).unwrap();
+        let of = |row: usize| t[row].as_str();
+        let ix = TxnIndex::build(t.len(), of).unwrap();
         for (row, id) in t.iter().enumerate() {
-            assert_eq!(ix.get(&t, id), Some(row as u32));
+            assert_eq!(ix.get(of, id), Some(row as u32));
         }
-        assert_eq!(ix.get(&t, "a-L4"), None);
-        assert_eq!(ix.get(&t, ""), None);
+        assert_eq!(ix.get(of, "a-L4"), None);
+        assert_eq!(ix.get(of, ""), None);
     }
 
     #[test]
     fn names_the_id_whose_second_appearance_comes_first() {
         let t = ids(&["x", "y", "z", "y", "x"]);
-        assert_eq!(TxnIndex::build(&t).unwrap_err(), "y");
+        assert_eq!(TxnIndex::build(t.len(), |r| &t[r]).unwrap_err(), "y");
         let t = ids(&["x", "y", "x", "y"]);
-        assert_eq!(TxnIndex::build(&t).unwrap_err(), "x");
+        assert_eq!(TxnIndex::build(t.len(), |r| &t[r]).unwrap_err(), "x");
     }
 }

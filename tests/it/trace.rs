@@ -338,8 +338,13 @@ fn string_frame(path: &Path) -> DataFrame {
 }
 
 fn multi_hop() -> Trace {
+    multi_hop_with(|rows| rows)
+}
+
+/// The multi-hop case with its ledger rows rearranged by `arrange` first.
+fn multi_hop_with(mut arrange: impl FnMut(Vec<TraceRow>) -> Vec<TraceRow>) -> Trace {
     let dir = fixture("trace/multi-hop");
-    let ledger = ledger_frame(&load_ledger(&dir.join("ledger.csv"))).unwrap();
+    let ledger = ledger_frame(&arrange(load_ledger(&dir.join("ledger.csv")))).unwrap();
     let transfers = string_frame(&dir.join("transfers.csv"));
     let evidence = string_frame(&dir.join("evidence.csv"));
     let spec: TaintSpec =
@@ -500,6 +505,88 @@ fn multi_hop_origins_show_why_each_credit_is_tainted() {
             Some("evidence of finding MULE-001".into())
         ]
     );
+}
+
+#[test]
+fn flows_written_in_pieces_are_the_flows_written_whole() {
+    use proceeds::report::csv_out::write_frames_csv;
+    let t = multi_hop();
+    let whole = frame_to_csv("f.csv", &t.flows_frame().unwrap()).unwrap();
+    let rows = t.flows_frame().unwrap().height();
+    assert!(rows > 3, "the multi-hop case has {rows} flows");
+    for piece in [1, 2, 3, rows - 1, rows, rows + 1] {
+        let frames: Vec<DataFrame> = t.flows_frames(None, piece).map(|f| f.unwrap()).collect();
+        assert_eq!(frames.len(), rows.div_ceil(piece), "pieces of {piece}");
+        assert!(frames.iter().all(|f| f.height() <= piece));
+        let pieces = write_frames_csv("f.csv", frames.into_iter().map(Ok), Vec::new()).unwrap();
+        assert_eq!(pieces, whole, "pieces of {piece}");
+    }
+    // One method's flows are that method's rows of the whole, in the same order.
+    let all = t.flows_frame().unwrap();
+    for m in Method::ALL {
+        let one = t.flows_frame_of(Some(m)).unwrap();
+        let expected = all
+            .clone()
+            .lazy()
+            .filter(col("method").eq(lit(m.as_str())))
+            .collect()
+            .unwrap();
+        assert!(one.height() > 0, "{m:?} has flows");
+        assert!(one.equals_missing(&expected), "{m:?}");
+    }
+    // No flows at all still gives one (empty) frame, so the file gets its header.
+    let none = run(
+        &[row("Q1", "A", 1, 0, 1000, Channel::CashDeposit)],
+        &[],
+        &TaintSpec::default(),
+    );
+    let frames: Vec<DataFrame> = none.flows_frames(None, 10).map(|f| f.unwrap()).collect();
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].height(), 0);
+    assert_eq!(frames[0].width(), 12);
+}
+
+#[test]
+fn a_ledger_out_of_canonical_order_traces_the_same() {
+    // Canonical order is (account, seq); a frame in any other order is put in that order
+    // before tracing, text columns included. Accounts keep their order of first
+    // appearance (which orders some outputs); each account's rows are reversed.
+    let t = multi_hop();
+    let mut moved = 0;
+    let r = multi_hop_with(|rows| {
+        let mut accounts: Vec<String> = Vec::new();
+        for row in &rows {
+            if !accounts.contains(&row.account_id) {
+                accounts.push(row.account_id.clone());
+            }
+        }
+        let arranged: Vec<TraceRow> = accounts
+            .iter()
+            .flat_map(|a| {
+                let mut own: Vec<TraceRow> = rows
+                    .iter()
+                    .filter(|r| &r.account_id == a)
+                    .cloned()
+                    .collect();
+                own.reverse();
+                own
+            })
+            .collect();
+        moved = arranged.iter().zip(&rows).filter(|(a, b)| a != b).count();
+        arranged
+    });
+    assert!(moved > 5, "{moved} rows moved");
+    for (a, b) in [
+        (t.flows_frame().unwrap(), r.flows_frame().unwrap()),
+        (t.summary_frame().unwrap(), r.summary_frame().unwrap()),
+        (t.balances_frame().unwrap(), r.balances_frame().unwrap()),
+        (t.origins_frame().unwrap(), r.origins_frame().unwrap()),
+        (t.notes_frame().unwrap(), r.notes_frame().unwrap()),
+    ] {
+        let text = |f: &DataFrame| String::from_utf8(frame_to_csv("x", f).unwrap()).unwrap();
+        assert_eq!(text(&a), text(&b));
+    }
+    golden("expected_flows.csv", &r.flows_frame().unwrap());
 }
 
 #[test]
