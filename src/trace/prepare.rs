@@ -522,13 +522,34 @@ fn link_money_transfers(p: &mut Prepared, msb: &MsbFields) {
 /// account waits (the transfers' dates contradict the chronologies), the earliest waiting
 /// transfer is unlinked — its credit is treated as an ordinary credit and its debit as an
 /// ordinary payment — and a note says so. The figures depend only on each account's
-/// chronology and the links, not on how accounts interleave.
+/// chronology and the links, not on how accounts interleave: so the accounts that take
+/// part in no transfer come first, each whole, and only the others are merged.
 fn schedule(p: &mut Prepared) {
     let n_acc = p.accounts.len();
-    let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); n_acc];
-    for row in 0..p.txn_id.len() as u32 {
-        rows_of[p.account[row as usize] as usize].push(row);
+    // In canonical order an account's rows are contiguous, accounts in index order.
+    debug_assert!(p.account.is_sorted());
+    let mut rows_of: Vec<std::ops::Range<u32>> = vec![0..0; n_acc];
+    let mut linked = vec![false; n_acc];
+    let mut start = 0;
+    for row in 0..=p.account.len() {
+        let a = p.account.get(row).copied();
+        if row > 0 && a != Some(p.account[row - 1]) {
+            rows_of[p.account[row - 1] as usize] = start as u32..row as u32;
+            start = row;
+        }
+        if let Some(a) = a {
+            linked[a as usize] |= p.link[row] != NONE;
+        }
     }
+    for acc in 0..n_acc {
+        if !linked[acc] {
+            p.schedule.extend(rows_of[acc].clone());
+        }
+    }
+    let row_at = |acc: u32, pos: usize| {
+        let range = &rows_of[acc as usize];
+        (range.start as usize + pos < range.end as usize).then(|| range.start + pos as u32)
+    };
     let mut pos = vec![0usize; n_acc];
     let mut processed = vec![false; p.txn_id.len()];
     let mut heap: BinaryHeap<Reverse<(i32, u64, u32)>> = BinaryHeap::new();
@@ -542,7 +563,7 @@ fn schedule(p: &mut Prepared) {
                      waiting: &mut HashMap<u32, u32>,
                      blocked: &mut BTreeSet<(i32, u64, u32)>,
                      p: &Prepared| {
-        if let Some(&row) = rows_of[acc as usize].get(pos[acc as usize]) {
+        if let Some(row) = row_at(acc, pos[acc as usize]) {
             let key = (p.date[row as usize], p.seq[row as usize], acc);
             let debit = p.link[row as usize];
             if p.amount[row as usize] > 0 && debit != NONE && !processed[debit as usize] {
@@ -553,7 +574,7 @@ fn schedule(p: &mut Prepared) {
             }
         }
     };
-    for acc in 0..n_acc as u32 {
+    for acc in (0..n_acc as u32).filter(|&a| linked[a as usize]) {
         push_head(
             acc,
             &pos,
@@ -566,13 +587,13 @@ fn schedule(p: &mut Prepared) {
     }
     loop {
         while let Some(Reverse((_, _, acc))) = heap.pop() {
-            let row = rows_of[acc as usize][pos[acc as usize]];
+            let row = rows_of[acc as usize].start + pos[acc as usize] as u32;
             p.schedule.push(row);
             processed[row as usize] = true;
             pos[acc as usize] += 1;
             if p.amount[row as usize] < 0 && p.link[row as usize] != NONE {
                 if let Some(w) = waiting.remove(&row) {
-                    let head = rows_of[w as usize][pos[w as usize]];
+                    let head = rows_of[w as usize].start + pos[w as usize] as u32;
                     blocked.remove(&(p.date[head as usize], p.seq[head as usize], w));
                     heap.push(Reverse((p.date[head as usize], p.seq[head as usize], w)));
                 }
@@ -591,7 +612,7 @@ fn schedule(p: &mut Prepared) {
             break;
         };
         let acc = key.2;
-        let credit = rows_of[acc as usize][pos[acc as usize]];
+        let credit = rows_of[acc as usize].start + pos[acc as usize] as u32;
         let debit = p.link[credit as usize];
         waiting.remove(&debit);
         p.link[credit as usize] = NONE;
@@ -677,8 +698,10 @@ fn classify(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> 
             }
         }
     }
-    // Finding evidence: rule id per row.
-    let mut evidence: HashMap<u32, Vec<String>> = HashMap::new();
+    // Finding evidence: the wanted rule ids of each row, in the order the evidence first
+    // names them, as (row, rule) sorted by row, walked beside the rows below.
+    let mut rule_names: Vec<&str> = Vec::new();
+    let mut evidence: Vec<(u32, usize, u32)> = Vec::new();
     if !spec.tainted_findings.is_empty() {
         let Some(df) = input.finding_evidence else {
             return Err(spec_err(
@@ -687,10 +710,12 @@ fn classify(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> 
             ));
         };
         const F: &str = "finding evidence";
-        let rules = input::required_strings(df, F, "rule_id")?;
-        let txns = input::required_strings(df, F, "txn_id")?;
+        let rules = input::required_str_column(df, F, "rule_id")?;
+        let txns = input::required_str_column(df, F, "txn_id")?;
         let wanted = |rule: &str| spec.tainted_findings.iter().any(|f| f == "*" || f == rule);
-        for (rule, txn) in rules.iter().zip(&txns) {
+        let mut rule_index: HashMap<&str, u32> = HashMap::new();
+        for (line, (rule, txn)) in rules.iter().zip(txns.iter()).enumerate() {
+            let (rule, txn) = (rule.unwrap_or_default(), txn.unwrap_or_default());
             let row = p.row_of(txn).ok_or_else(|| {
                 bad(
                     F,
@@ -698,13 +723,28 @@ fn classify(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> 
                 )
             })?;
             if wanted(rule) {
-                let list = evidence.entry(row).or_default();
-                if !list.contains(rule) {
-                    list.push(rule.clone());
-                }
+                let i = *rule_index.entry(rule).or_insert_with(|| {
+                    rule_names.push(rule);
+                    (rule_names.len() - 1) as u32
+                });
+                evidence.push((row, line, i));
             }
         }
+        evidence.sort_unstable();
+        // A rule named twice for one row counts once, at its first line.
+        let mut seen: Vec<(u32, u32)> = Vec::new();
+        evidence.retain(|&(row, _, rule)| {
+            if seen.last().is_some_and(|&(r, _)| r != row) {
+                seen.clear();
+            }
+            if seen.contains(&(row, rule)) {
+                return false;
+            }
+            seen.push((row, rule));
+            true
+        });
     }
+    let mut next_evidence = 0;
     let tainted_names: Vec<(String, &String)> = spec
         .tainted_counterparties
         .iter()
@@ -742,9 +782,11 @@ fn classify(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> 
             }
         }
         for rule in &spec.tainted_channels {
+            if p.channel.text(r) != rule.channel.as_str() {
+                continue;
+            }
             let day = day_to_date(p.date[r]);
-            if p.channel.text(r) == rule.channel.as_str()
-                && rule.after.is_none_or(|a| day > a)
+            if rule.after.is_none_or(|a| day > a)
                 && rule.until.is_none_or(|u| day <= u)
                 && (rule.accounts.is_empty()
                     || rule
@@ -762,10 +804,12 @@ fn classify(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> 
                 reasons.push(text);
             }
         }
-        if let Some(rules) = evidence.get(&row) {
-            for rule in rules {
-                reasons.push(format!("evidence of finding {rule}"));
-            }
+        while evidence.get(next_evidence).is_some_and(|e| e.0 < row) {
+            next_evidence += 1;
+        }
+        while let Some(&(_, _, rule)) = evidence.get(next_evidence).filter(|e| e.0 == row) {
+            reasons.push(format!("evidence of finding {}", rule_names[rule as usize]));
+            next_evidence += 1;
         }
         if spec.all_credits_tainted && reasons.is_empty() {
             reasons.push("all_credits_tainted: not an accepted legitimate source".into());
