@@ -101,16 +101,8 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
         _ => None,
     };
     log.ended("detect");
-    let traced = match (&verified, &case.tracing) {
-        (Some(v), Some(spec)) if last >= Stage::Trace => Some(trace(&TraceInput {
-            ledger: &v.ledger,
-            transfers: Some(&v.transfers),
-            finding_evidence: found.as_ref().map(|f| &f.evidence),
-            spec,
-        })?),
-        _ => None,
-    };
-    log.ended("trace");
+    // The schedules before the trace: the schedule stage's working copy of the ledger is
+    // let go when it returns, so it never coexists with the trace's books.
     let scheduled = match &verified {
         Some(v) if last >= Stage::Schedule && case.reference_file("price_index").is_some() => {
             let reference = ReferenceData::load(&case)?;
@@ -127,6 +119,16 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
         _ => None,
     };
     log.ended("schedule");
+    let traced = match (&verified, &case.tracing) {
+        (Some(v), Some(spec)) if last >= Stage::Trace => Some(trace(&TraceInput {
+            ledger: &v.ledger,
+            transfers: Some(&v.transfers),
+            finding_evidence: found.as_ref().map(|f| &f.evidence),
+            spec,
+        })?),
+        _ => None,
+    };
+    log.ended("trace");
     let summary = write_outputs(
         &case,
         &registry,
