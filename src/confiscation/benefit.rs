@@ -100,7 +100,7 @@ fn refuse_attribution(ctx: &Context<'_>) -> Result<(), ScheduleError> {
 fn check_legitimate(ctx: &Context<'_>) -> Result<(), ScheduleError> {
     for l in &ctx.reference.legitimate {
         if let LegitimateMatch::TxnId(id) = &l.matcher {
-            if !ctx.by_txn.contains_key(id.as_str()) {
+            if ctx.ledger_row(id).is_none() {
                 return Err(ScheduleError::Reference {
                     file: l.file.clone(),
                     line: l.line,
@@ -114,13 +114,13 @@ fn check_legitimate(ctx: &Context<'_>) -> Result<(), ScheduleError> {
 }
 
 /// The accepted legitimate source matching a row, if any: (reason, evidence).
-fn legitimate_match(ctx: &Context<'_>, e: &Entry) -> Option<(String, String)> {
-    let key = e.counterparty_name.as_deref().map(normalise_name);
+fn legitimate_match(ctx: &Context<'_>, e: &Entry<'_>) -> Option<(String, String)> {
+    let key = e.counterparty_name.map(normalise_name);
     ctx.reference.legitimate.iter().find_map(|l| {
         let in_window = l.from.is_none_or(|f| e.booking_date >= f)
             && l.until.is_none_or(|u| e.booking_date <= u);
         let hit = match &l.matcher {
-            LegitimateMatch::TxnId(id) => id == &e.txn_id,
+            LegitimateMatch::TxnId(id) => id == e.txn_id,
             LegitimateMatch::Counterparty(name) => {
                 e.amount > 0 && in_window && key.as_deref() == Some(normalise_name(name).as_str())
             }
@@ -137,16 +137,21 @@ fn legitimate_match(ctx: &Context<'_>, e: &Entry) -> Option<(String, String)> {
     })
 }
 
-fn exclusion(category: &'static str, e: &Entry, reason: String, evidence: String) -> ExclusionLine {
+fn exclusion(
+    category: &'static str,
+    e: &Entry<'_>,
+    reason: String,
+    evidence: String,
+) -> ExclusionLine {
     ExclusionLine {
         category,
-        account_id: Some(e.account_id.clone()),
+        account_id: Some(e.account_id.to_string()),
         date: Some(e.booking_date),
-        txn_id: Some(e.txn_id.clone()),
+        txn_id: Some(e.txn_id.to_string()),
         amount: e.amount_base,
-        description: e.description.clone(),
-        counterparty: e.counterparty_name.clone(),
-        channel: Some(e.channel.clone()),
+        description: e.description.to_string(),
+        counterparty: e.counterparty_name.map(str::to_string),
+        channel: Some(e.channel.to_string()),
         reason,
         evidence_ref: evidence,
         source_ref: e.source_ref(),
@@ -158,7 +163,7 @@ fn ledger_line(
     ctx: &Context<'_>,
     section: &str,
     kind: &'static str,
-    e: &Entry,
+    e: &Entry<'_>,
     historic: i64,
     reason: String,
 ) -> Result<BenefitLine, ScheduleError> {
@@ -168,12 +173,12 @@ fn ledger_line(
     Ok(BenefitLine {
         section: section.to_string(),
         kind,
-        account_id: Some(e.account_id.clone()),
+        account_id: Some(e.account_id.to_string()),
         date: e.booking_date,
-        txn_id: Some(e.txn_id.clone()),
-        description: e.description.clone(),
-        counterparty: e.counterparty_name.clone(),
-        channel: Some(e.channel.clone()),
+        txn_id: Some(e.txn_id.to_string()),
+        description: e.description.to_string(),
+        counterparty: e.counterparty_name.map(str::to_string),
+        channel: Some(e.channel.to_string()),
         historic,
         month: Some(up.month),
         index_obtained: Some(up.index_from),
@@ -220,7 +225,7 @@ fn lifestyle(ctx: &Context<'_>, out: &mut BenefitSchedule) -> Result<(), Schedul
     for e in ctx
         .entries
         .iter()
-        .filter(|e| e.amount > 0 && ctx.is_defendant_account(&e.account_id))
+        .filter(|e| e.amount > 0 && ctx.is_defendant_account(e.account_id))
     {
         let mut reasons: Vec<(&'static str, String, String)> = Vec::new();
         if let Some(why) = &e.excluded_reason {
@@ -307,8 +312,8 @@ fn lifestyle(ctx: &Context<'_>, out: &mut BenefitSchedule) -> Result<(), Schedul
     if expenditure.is_some() {
         let mut by_account: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, e) in ctx.entries.iter().enumerate() {
-            if ctx.is_defendant_account(&e.account_id) {
-                by_account.entry(e.account_id.as_str()).or_default().push(i);
+            if ctx.is_defendant_account(e.account_id) {
+                by_account.entry(e.account_id).or_default().push(i);
             }
         }
         let mut candidates: Vec<Candidate> = Vec::new();
@@ -548,8 +553,8 @@ fn account_expenditure(ctx: &Context<'_>, rows: &[usize], candidates: &mut Vec<C
             && !e.reversal
             && !ctx
                 .transfers_by_debit
-                .get(e.txn_id.as_str())
-                .is_some_and(|t| ctx.is_defendant_account(&t.credit_account));
+                .get(e.txn_id)
+                .is_some_and(|t| ctx.is_defendant_account(t.credit_account));
         let accepted = legitimate_match(ctx, e);
         let candidate = is_expenditure.then(|| {
             candidates.push(Candidate {
@@ -599,9 +604,8 @@ fn particular_conduct(ctx: &Context<'_>, out: &mut BenefitSchedule) -> Result<()
         if !seen.insert(id.as_str()) {
             return Err(bad(format!("names {id:?} twice")));
         }
-        let &i = ctx
-            .by_txn
-            .get(id.as_str())
+        let i = ctx
+            .ledger_row(id)
             .ok_or_else(|| bad(format!("names {id:?}, which is not in the verified ledger")))?;
         let e = &ctx.entries[i];
         if e.amount <= 0 {
@@ -615,7 +619,7 @@ fn particular_conduct(ctx: &Context<'_>, out: &mut BenefitSchedule) -> Result<()
             )));
         }
         if let Some(t) = ctx.transfers_by_credit.get(id.as_str()) {
-            if ctx.is_defendant_account(&t.debit_account) {
+            if ctx.is_defendant_account(t.debit_account) {
                 return Err(bad(format!(
                     "names {id:?}, the credit of internal transfer {} from the defendant's own account; name the credit where the money first came in",
                     t.transfer_id
@@ -758,9 +762,8 @@ fn attributed_evidence(
         if !hit {
             continue;
         }
-        let &i = ctx
-            .by_txn
-            .get(ev.txn_id.as_str())
+        let i = ctx
+            .ledger_row(ev.txn_id)
             .ok_or_else(|| ScheduleError::Input {
                 frame: "finding evidence",
                 problem: format!(
@@ -770,12 +773,12 @@ fn attributed_evidence(
             })?;
         let list = out.entry(i).or_default();
         if !list.iter().any(|(f, _)| *f == ev.finding_id) {
-            list.push((ev.finding_id.clone(), ev.rule_id.clone()));
+            list.push((ev.finding_id.to_string(), ev.rule_id.to_string()));
         }
     }
     if let Some(k) = used.iter().position(|u| !u) {
         let n = &named[k];
-        let rules: BTreeSet<&str> = evidence.iter().map(|e| e.rule_id.as_str()).collect();
+        let rules: BTreeSet<&str> = evidence.iter().map(|e| e.rule_id).collect();
         let found = if rules.is_empty() {
             "detection made no findings in this run".to_string()
         } else {
@@ -802,11 +805,11 @@ fn attributed_evidence(
 /// investigator accepted as legitimate.
 fn not_new_benefit(
     ctx: &Context<'_>,
-    e: &Entry,
+    e: &Entry<'_>,
     reasons: &mut Vec<(&'static str, String, String)>,
 ) {
-    if let Some(t) = ctx.transfers_by_credit.get(e.txn_id.as_str()) {
-        if ctx.is_defendant_account(&t.debit_account) {
+    if let Some(t) = ctx.transfers_by_credit.get(e.txn_id) {
+        if ctx.is_defendant_account(t.debit_account) {
             reasons.push((
                 "internal_transfer",
                 format!(
@@ -829,7 +832,7 @@ fn not_new_benefit(
     }
 }
 
-fn not_attributable(ctx: &Context<'_>, e: &Entry) -> Vec<(&'static str, String, String)> {
+fn not_attributable(ctx: &Context<'_>, e: &Entry<'_>) -> Vec<(&'static str, String, String)> {
     let mut reasons: Vec<(&'static str, String, String)> = Vec::new();
     if e.amount <= 0 {
         reasons.push((
@@ -838,7 +841,7 @@ fn not_attributable(ctx: &Context<'_>, e: &Entry) -> Vec<(&'static str, String, 
             String::new(),
         ));
     }
-    if !ctx.is_defendant_account(&e.account_id) {
+    if !ctx.is_defendant_account(e.account_id) {
         reasons.push((
             "not_defendant_account",
             format!(
@@ -972,22 +975,28 @@ mod tests {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
     }
 
-    fn entry(seq: u64, date: NaiveDate, pence: i64) -> Entry {
+    /// The text of row `seq`: its txn_id `T{seq}` and description `row {seq}`, which the
+    /// test keeps while the rows borrow it.
+    fn text(seq: u64) -> (String, String) {
+        (format!("T{seq}"), format!("row {seq}"))
+    }
+
+    fn entry(seq: u64, date: NaiveDate, pence: i64, text: &(String, String)) -> Entry<'_> {
         Entry {
-            txn_id: format!("T{seq}"),
-            account_id: "STATEMENT".into(),
-            source_file: "s.csv".into(),
+            txn_id: &text.0,
+            account_id: "STATEMENT",
+            source_file: "s.csv",
             source_line: seq as u32 + 1,
             exhibit: None,
             seq,
             booking_date: date,
             amount: pence,
-            currency: "GBP".into(),
+            currency: "GBP",
             amount_base: pence,
             balance: None,
-            channel: "card".into(),
+            channel: "card",
             counterparty_name: None,
-            description: format!("row {seq}"),
+            description: &text.1,
             reversal: false,
             excluded_reason: None,
             transfer_id: None,
@@ -1032,17 +1041,18 @@ mod tests {
             months,
         };
         let valuation = Valuation::new(None, index).unwrap();
+        let text: Vec<(String, String)> = (0..=7).map(text).collect();
         let mut entries = vec![
-            entry(1, day(2020, 1, 1), 100_000), // +1,000.00: s.10(2); balance 1,000.00
-            entry(2, day(2020, 1, 5), -150_000), // −1,500.00: 500.00 beyond the balance
-            entry(3, day(2020, 1, 10), 30_000), // +300.00 reversal: excluded, repays 300.00
-            entry(4, day(2020, 1, 12), 5_000),  // +50.00 cancelled: excluded, moves nothing
-            entry(5, day(2020, 2, 1), -10_000), // −100.00: 100.00 beyond the balance
-            entry(6, day(2020, 3, 1), 25_000),  // +250.00: s.10(2); repays 200.00 then 50.00
-            entry(7, day(2020, 3, 5), -30_000), // −300.00 beyond the balance, but accepted
+            entry(1, day(2020, 1, 1), 100_000, &text[1]), // +1,000.00: s.10(2); balance 1,000.00
+            entry(2, day(2020, 1, 5), -150_000, &text[2]), // −1,500.00: 500.00 beyond the balance
+            entry(3, day(2020, 1, 10), 30_000, &text[3]), // +300.00 reversal: excluded, repays 300.00
+            entry(4, day(2020, 1, 12), 5_000, &text[4]), // +50.00 cancelled: excluded, moves nothing
+            entry(5, day(2020, 2, 1), -10_000, &text[5]), // −100.00: 100.00 beyond the balance
+            entry(6, day(2020, 3, 1), 25_000, &text[6]), // +250.00: s.10(2); repays 200.00 then 50.00
+            entry(7, day(2020, 3, 5), -30_000, &text[7]), // −300.00 beyond the balance, but accepted
         ];
         entries[2].reversal = true;
-        entries[3].excluded_reason = Some("cancelled money transfer".into());
+        entries[3].excluded_reason = Some("cancelled money transfer");
         let reference = ReferenceData {
             legitimate: vec![crate::confiscation::reference::LegitimateSource {
                 file: "legit.csv".into(),
@@ -1062,11 +1072,7 @@ mod tests {
             valuation: &valuation,
             reference: &reference,
             entries: &entries,
-            by_txn: entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (e.txn_id.as_str(), i))
-                .collect(),
+            by_txn: crate::confiscation::rows::index_by_txn(&entries).unwrap(),
             transfers_by_credit: BTreeMap::new(),
             transfers_by_debit: BTreeMap::new(),
             finding_evidence: None,

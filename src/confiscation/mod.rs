@@ -44,6 +44,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
 
 use crate::case::{Case, SubjectRole};
+use crate::trace::txn_index::TxnIndex;
 
 pub use jurisdiction::Jurisdiction;
 pub use reference::ReferenceData;
@@ -294,25 +295,34 @@ pub(crate) struct Context<'a> {
     pub relevant_day: &'a RelevantDay,
     pub valuation: &'a Valuation,
     pub reference: &'a ReferenceData,
-    pub entries: &'a [Entry],
-    pub by_txn: BTreeMap<&'a str, usize>,
-    pub transfers_by_credit: BTreeMap<&'a str, &'a Transfer>,
-    pub transfers_by_debit: BTreeMap<&'a str, &'a Transfer>,
+    /// The ledger rows in `seq` order, their text borrowed from the ledger frame.
+    pub entries: &'a [Entry<'a>],
+    /// `entries` found by txn_id ([`Context::ledger_row`]).
+    pub by_txn: TxnIndex,
+    pub transfers_by_credit: BTreeMap<&'a str, &'a Transfer<'a>>,
+    pub transfers_by_debit: BTreeMap<&'a str, &'a Transfer<'a>>,
     /// The detection stage's evidence rows, when detection ran.
-    pub finding_evidence: Option<&'a [FindingEvidence]>,
+    pub finding_evidence: Option<&'a [FindingEvidence<'a>]>,
     /// Accounts a defendant holds or controls.
     pub defendant_accounts: BTreeSet<String>,
 }
 
 impl Context<'_> {
+    /// The position in `entries` of the ledger row with this txn_id, if the ledger holds it.
+    pub fn ledger_row(&self, txn_id: &str) -> Option<usize> {
+        self.by_txn
+            .get(|row| self.entries[row].txn_id, txn_id)
+            .map(|row| row as usize)
+    }
+
     /// Whether the account is one a defendant holds or controls.
     pub fn is_defendant_account(&self, account: &str) -> bool {
         self.defendant_accounts.contains(account)
     }
 
     /// The exhibit of a ledger row, or empty.
-    pub fn exhibit(e: &Entry) -> String {
-        e.exhibit.clone().unwrap_or_default()
+    pub fn exhibit(e: &Entry<'_>) -> String {
+        e.exhibit.unwrap_or_default().to_string()
     }
 
     /// Subject ids with role defendant.
@@ -364,6 +374,7 @@ pub fn schedule(
         }
     }
     let entries = rows::read_ledger(ledger)?;
+    let by_txn = rows::index_by_txn(&entries)?;
     let transfer_rows = rows::read_transfers(transfers)?;
     let evidence_rows = finding_evidence
         .map(rows::read_finding_evidence)
@@ -387,19 +398,9 @@ pub fn schedule(
         valuation: &valuation,
         reference,
         entries: &entries,
-        by_txn: entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.txn_id.as_str(), i))
-            .collect(),
-        transfers_by_credit: transfer_rows
-            .iter()
-            .map(|t| (t.credit_txn_id.as_str(), t))
-            .collect(),
-        transfers_by_debit: transfer_rows
-            .iter()
-            .map(|t| (t.debit_txn_id.as_str(), t))
-            .collect(),
+        by_txn,
+        transfers_by_credit: transfer_rows.iter().map(|t| (t.credit_txn_id, t)).collect(),
+        transfers_by_debit: transfer_rows.iter().map(|t| (t.debit_txn_id, t)).collect(),
         finding_evidence: evidence_rows.as_deref(),
         defendant_accounts,
     };

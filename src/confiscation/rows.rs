@@ -1,7 +1,9 @@
-//! Reading the verified ledger and the matched transfers into rows, exactly: money as
-//! integer pence (a fraction of a penny is refused, never rounded), dates as dates.
-
-use std::collections::BTreeMap;
+//! Reading the verified ledger, the matched transfers and the finding evidence into rows,
+//! exactly: money as integer pence (a fraction of a penny is refused, never rounded), dates
+//! as dates, and text borrowed from the frames' string columns rather than copied (a
+//! ledger of millions of rows would otherwise be held twice, the second time as several
+//! separately allocated strings per row). The rows live no longer than the frames they are
+//! read from.
 
 use chrono::NaiveDate;
 use polars::prelude::*;
@@ -9,62 +11,68 @@ use rust_decimal::Decimal;
 
 use super::ScheduleError;
 use crate::ledger::col;
+use crate::trace::txn_index::TxnIndex;
 use crate::verify::added_col;
 
-/// One verified ledger row, with what the schedules read.
+/// One verified ledger row, with what the schedules read. The text is borrowed from the
+/// ledger frame's columns, not copied: a ten-million-row ledger costs the schedules one
+/// `Entry` of fixed size per row and no text of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub txn_id: String,
-    pub account_id: String,
-    pub source_file: String,
+pub struct Entry<'a> {
+    pub txn_id: &'a str,
+    pub account_id: &'a str,
+    pub source_file: &'a str,
     pub source_line: u32,
-    pub exhibit: Option<String>,
+    pub exhibit: Option<&'a str>,
     pub seq: u64,
     pub booking_date: NaiveDate,
     /// Pence in the account currency, signed.
     pub amount: i64,
-    pub currency: String,
+    pub currency: &'a str,
     /// Pence in the base currency, signed.
     pub amount_base: i64,
     /// Pence in the account currency, as the bank reported it.
     pub balance: Option<i64>,
-    pub channel: String,
-    pub counterparty_name: Option<String>,
-    pub description: String,
+    pub channel: &'a str,
+    pub counterparty_name: Option<&'a str>,
+    /// Empty when the ledger gives none.
+    pub description: &'a str,
     pub reversal: bool,
-    pub excluded_reason: Option<String>,
-    pub transfer_id: Option<String>,
+    pub excluded_reason: Option<&'a str>,
+    pub transfer_id: Option<&'a str>,
     /// Base currency per one unit of `currency`; `None` for base-currency rows.
     pub fx_rate: Option<Decimal>,
     pub fx_rate_date: Option<NaiveDate>,
 }
 
-impl Entry {
+impl Entry<'_> {
     /// `source_file:line`, the citation printed on every schedule line.
     pub fn source_ref(&self) -> String {
         format!("{}:{}", self.source_file, self.source_line)
     }
 }
 
-/// One evidence row of a finding, as the detection stage wrote it (`finding_evidence`).
+/// One evidence row of a finding, as the detection stage wrote it (`finding_evidence`),
+/// its text borrowed from that frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FindingEvidence {
-    pub finding_id: String,
-    pub rule_id: String,
-    pub txn_id: String,
+pub struct FindingEvidence<'a> {
+    pub finding_id: &'a str,
+    pub rule_id: &'a str,
+    pub txn_id: &'a str,
 }
 
 /// The name of the finding-evidence frame in errors.
 const FINDING_EVIDENCE: &str = "finding evidence";
 
-/// One matched internal transfer (a debit and a credit in two case accounts).
+/// One matched internal transfer (a debit and a credit in two case accounts), its text
+/// borrowed from the transfers frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transfer {
-    pub transfer_id: String,
-    pub debit_txn_id: String,
-    pub credit_txn_id: String,
-    pub debit_account: String,
-    pub credit_account: String,
+pub struct Transfer<'a> {
+    pub transfer_id: &'a str,
+    pub debit_txn_id: &'a str,
+    pub credit_txn_id: &'a str,
+    pub debit_account: &'a str,
+    pub credit_account: &'a str,
 }
 
 fn schema(problem: String) -> ScheduleError {
@@ -89,34 +97,49 @@ fn column<'a>(
     })
 }
 
-fn strings(
-    df: &DataFrame,
+/// A string column, nulls kept, borrowed from the frame (no copy of its text).
+fn text<'a>(
+    df: &'a DataFrame,
     frame: &'static str,
     name: &str,
-) -> Result<Vec<Option<String>>, ScheduleError> {
+) -> Result<&'a StringChunked, ScheduleError> {
     let c = column(df, frame, name)?;
-    let ca = c.str().map_err(|_| ScheduleError::Input {
+    c.str().map_err(|_| ScheduleError::Input {
         frame,
         problem: format!("column `{name}` is {}, expected String", c.dtype()),
-    })?;
-    Ok(ca.iter().map(|v| v.map(str::to_string)).collect())
+    })
 }
 
-fn required_strings(
-    df: &DataFrame,
+/// A string column with no nulls allowed, its values in row order, borrowed from the frame.
+fn required_text<'a>(
+    df: &'a DataFrame,
     frame: &'static str,
     name: &str,
-) -> Result<Vec<String>, ScheduleError> {
-    strings(df, frame, name)?
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| {
-            v.ok_or_else(|| ScheduleError::Input {
-                frame,
-                problem: format!("column `{name}` is empty in row {}", i + 1),
-            })
-        })
-        .collect()
+) -> Result<impl Iterator<Item = &'a str> + 'a, ScheduleError> {
+    let ca = text(df, frame, name)?;
+    if ca.null_count() > 0 {
+        let i = ca.iter().position(|v| v.is_none()).unwrap_or_default();
+        return Err(ScheduleError::Input {
+            frame,
+            problem: format!("column `{name}` is empty in row {}", i + 1),
+        });
+    }
+    Ok(ca.no_null_iter())
+}
+
+/// The next row's value of a column read in step with the frame's rows (`row` counts from
+/// 0). Every column of a frame is as long as the frame, so the value is always there; were
+/// it not, the row is reported as empty rather than read from another row.
+fn next_text<'a>(
+    values: &mut impl Iterator<Item = &'a str>,
+    frame: &'static str,
+    name: &str,
+    row: usize,
+) -> Result<&'a str, ScheduleError> {
+    values.next().ok_or_else(|| ScheduleError::Input {
+        frame,
+        problem: format!("column `{name}` is empty in row {}", row + 1),
+    })
 }
 
 /// A Decimal column as (mantissa, scale) values.
@@ -169,12 +192,13 @@ fn dates(df: &DataFrame, name: &str) -> Result<Vec<Option<NaiveDate>>, ScheduleE
 }
 
 /// Read the verified ledger (canonical columns plus verify's `transfer_id`, `fx_rate`,
-/// `fx_rate_date`).
-pub fn read_ledger(df: &DataFrame) -> Result<Vec<Entry>, ScheduleError> {
-    let txn_id = required_strings(df, "ledger", col::TXN_ID)?;
-    let account_id = required_strings(df, "ledger", col::ACCOUNT_ID)?;
-    let source_file = required_strings(df, "ledger", col::SOURCE_FILE)?;
-    let line_col = column(df, "ledger", col::SOURCE_LINE)?
+/// `fx_rate_date`), in `seq` order. The rows' text is borrowed from `df`.
+pub fn read_ledger(df: &DataFrame) -> Result<Vec<Entry<'_>>, ScheduleError> {
+    const L: &str = "ledger";
+    let mut txn_id = required_text(df, L, col::TXN_ID)?;
+    let mut account_id = required_text(df, L, col::ACCOUNT_ID)?;
+    let mut source_file = required_text(df, L, col::SOURCE_FILE)?;
+    let line_col = column(df, L, col::SOURCE_LINE)?
         .strict_cast(&DataType::UInt32)
         .map_err(|e| schema(format!("column `source_line`: {e}")))?;
     let source_line: Vec<Option<u32>> = line_col
@@ -182,8 +206,8 @@ pub fn read_ledger(df: &DataFrame) -> Result<Vec<Entry>, ScheduleError> {
         .map_err(|e| schema(format!("column `source_line`: {e}")))?
         .iter()
         .collect();
-    let exhibit = strings(df, "ledger", col::EXHIBIT)?;
-    let seq_col = column(df, "ledger", col::SEQ)?
+    let mut exhibit = text(df, L, col::EXHIBIT)?.iter();
+    let seq_col = column(df, L, col::SEQ)?
         .strict_cast(&DataType::UInt64)
         .map_err(|e| schema(format!("column `seq`: {e}")))?;
     let seq: Vec<Option<u64>> = seq_col
@@ -193,13 +217,13 @@ pub fn read_ledger(df: &DataFrame) -> Result<Vec<Entry>, ScheduleError> {
         .collect();
     let booking_date = dates(df, col::BOOKING_DATE)?;
     let amount = pence(df, col::AMOUNT)?;
-    let currency = required_strings(df, "ledger", col::CURRENCY)?;
+    let mut currency = required_text(df, L, col::CURRENCY)?;
     let amount_base = pence(df, col::AMOUNT_BASE)?;
     let balance = pence(df, col::BALANCE)?;
-    let channel = required_strings(df, "ledger", col::CHANNEL)?;
-    let counterparty = strings(df, "ledger", col::COUNTERPARTY_NAME)?;
-    let description = strings(df, "ledger", col::DESCRIPTION)?;
-    let rev_col = column(df, "ledger", col::REVERSAL)?;
+    let mut channel = required_text(df, L, col::CHANNEL)?;
+    let mut counterparty = text(df, L, col::COUNTERPARTY_NAME)?.iter();
+    let mut description = text(df, L, col::DESCRIPTION)?.iter();
+    let rev_col = column(df, L, col::REVERSAL)?;
     let reversal: Vec<Option<bool>> = rev_col
         .bool()
         .map_err(|_| {
@@ -210,88 +234,102 @@ pub fn read_ledger(df: &DataFrame) -> Result<Vec<Entry>, ScheduleError> {
         })?
         .iter()
         .collect();
-    let excluded = strings(df, "ledger", col::EXCLUDED_REASON)?;
-    let transfer_id = strings(df, "ledger", added_col::TRANSFER_ID)?;
+    let mut excluded = text(df, L, col::EXCLUDED_REASON)?.iter();
+    let mut transfer_id = text(df, L, added_col::TRANSFER_ID)?.iter();
     let (fx, fx_scale) = decimals(df, added_col::FX_RATE)?;
     let fx_date = dates(df, added_col::FX_RATE_DATE)?;
 
     let mut out = Vec::with_capacity(df.height());
     for i in 0..df.height() {
         let missing = |name: &str| schema(format!("column `{name}` is empty in row {}", i + 1));
+        // Every column advances one row per row, whatever it holds.
+        let txn_i = next_text(&mut txn_id, L, col::TXN_ID, i)?;
+        let account_i = next_text(&mut account_id, L, col::ACCOUNT_ID, i)?;
+        let source_file_i = next_text(&mut source_file, L, col::SOURCE_FILE, i)?;
+        let exhibit_i = exhibit.next().flatten();
+        let currency_i = next_text(&mut currency, L, col::CURRENCY, i)?;
+        let channel_i = next_text(&mut channel, L, col::CHANNEL, i)?;
+        let counterparty_i = counterparty.next().flatten();
+        let description_i = description.next().flatten();
+        let excluded_i = excluded.next().flatten();
+        let transfer_i = transfer_id.next().flatten();
         let amount_i = amount[i].ok_or_else(|| missing(col::AMOUNT))?;
         out.push(Entry {
-            txn_id: txn_id[i].clone(),
-            account_id: account_id[i].clone(),
-            source_file: source_file[i].clone(),
+            txn_id: txn_i,
+            account_id: account_i,
+            source_file: source_file_i,
             source_line: source_line[i].ok_or_else(|| missing(col::SOURCE_LINE))?,
-            exhibit: exhibit[i].clone(),
+            exhibit: exhibit_i,
             seq: seq[i].ok_or_else(|| missing(col::SEQ))?,
             booking_date: booking_date[i].ok_or_else(|| missing(col::BOOKING_DATE))?,
             amount: amount_i,
-            currency: currency[i].clone(),
+            currency: currency_i,
             amount_base: amount_base[i].ok_or_else(|| {
                 schema(format!(
-                    "column `amount_base` is empty in row {} ({}); the verify stage converts every row to the base currency",
-                    i + 1,
-                    txn_id[i]
+                    "column `amount_base` is empty in row {} ({txn_i}); the verify stage converts every row to the base currency",
+                    i + 1
                 ))
             })?,
             balance: balance[i],
-            channel: channel[i].clone(),
-            counterparty_name: counterparty[i].clone(),
-            description: description[i].clone().unwrap_or_default(),
+            channel: channel_i,
+            counterparty_name: counterparty_i,
+            description: description_i.unwrap_or_default(),
             reversal: reversal[i].unwrap_or(false),
-            excluded_reason: excluded[i].clone(),
-            transfer_id: transfer_id[i].clone(),
+            excluded_reason: excluded_i,
+            transfer_id: transfer_i,
             fx_rate: fx[i].map(|m| Decimal::from_i128_with_scale(m, fx_scale)),
             fx_rate_date: fx_date[i],
         });
     }
     // Each account's chronology is its rows in `seq` order.
     out.sort_by_key(|e| e.seq);
-    let mut seen = BTreeMap::new();
-    for e in &out {
-        if seen.insert(e.txn_id.clone(), ()).is_some() {
-            return Err(schema(format!("txn_id {} appears twice", e.txn_id)));
-        }
-    }
     Ok(out)
 }
 
-/// Read the internal transfers matched by the verify stage (`transfers.csv` columns).
-pub fn read_transfers(df: &DataFrame) -> Result<Vec<Transfer>, ScheduleError> {
-    let f = "transfers";
-    let id = required_strings(df, f, "transfer_id")?;
-    let debit = required_strings(df, f, "debit_txn_id")?;
-    let credit = required_strings(df, f, "credit_txn_id")?;
-    let debit_account = required_strings(df, f, "debit_account")?;
-    let credit_account = required_strings(df, f, "credit_account")?;
-    Ok((0..df.height())
-        .map(|i| Transfer {
-            transfer_id: id[i].clone(),
-            debit_txn_id: debit[i].clone(),
-            credit_txn_id: credit[i].clone(),
-            debit_account: debit_account[i].clone(),
-            credit_account: credit_account[i].clone(),
+/// The ledger rows (as [`read_ledger`] orders them) found by txn_id: one hash and row
+/// number per row rather than a map of every id ([`TxnIndex`]). Refuses a txn_id that
+/// appears twice, naming the one whose second appearance comes first in `seq` order.
+pub fn index_by_txn(entries: &[Entry<'_>]) -> Result<TxnIndex, ScheduleError> {
+    TxnIndex::build(entries.len(), |row| entries[row].txn_id)
+        .map_err(|txn| schema(format!("txn_id {txn} appears twice")))
+}
+
+/// Read the internal transfers matched by the verify stage (`transfers.csv` columns); their
+/// text is borrowed from `df`.
+pub fn read_transfers(df: &DataFrame) -> Result<Vec<Transfer<'_>>, ScheduleError> {
+    const F: &str = "transfers";
+    let mut id = required_text(df, F, "transfer_id")?;
+    let mut debit = required_text(df, F, "debit_txn_id")?;
+    let mut credit = required_text(df, F, "credit_txn_id")?;
+    let mut debit_account = required_text(df, F, "debit_account")?;
+    let mut credit_account = required_text(df, F, "credit_account")?;
+    (0..df.height())
+        .map(|i| {
+            Ok(Transfer {
+                transfer_id: next_text(&mut id, F, "transfer_id", i)?,
+                debit_txn_id: next_text(&mut debit, F, "debit_txn_id", i)?,
+                credit_txn_id: next_text(&mut credit, F, "credit_txn_id", i)?,
+                debit_account: next_text(&mut debit_account, F, "debit_account", i)?,
+                credit_account: next_text(&mut credit_account, F, "credit_account", i)?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Read the detection stage's evidence rows (`finding_evidence`: `finding_id`, `rule_id`,
-/// `txn_id`), in the frame's order.
-pub fn read_finding_evidence(df: &DataFrame) -> Result<Vec<FindingEvidence>, ScheduleError> {
-    let f = FINDING_EVIDENCE;
-    let finding = required_strings(df, f, "finding_id")?;
-    let rule = required_strings(df, f, "rule_id")?;
-    let txn = required_strings(df, f, "txn_id")?;
-    Ok(finding
-        .into_iter()
-        .zip(rule)
-        .zip(txn)
-        .map(|((finding_id, rule_id), txn_id)| FindingEvidence {
-            finding_id,
-            rule_id,
-            txn_id,
+/// `txn_id`), in the frame's order; their text is borrowed from `df`.
+pub fn read_finding_evidence(df: &DataFrame) -> Result<Vec<FindingEvidence<'_>>, ScheduleError> {
+    const F: &str = FINDING_EVIDENCE;
+    let mut finding = required_text(df, F, "finding_id")?;
+    let mut rule = required_text(df, F, "rule_id")?;
+    let mut txn = required_text(df, F, "txn_id")?;
+    (0..df.height())
+        .map(|i| {
+            Ok(FindingEvidence {
+                finding_id: next_text(&mut finding, F, "finding_id", i)?,
+                rule_id: next_text(&mut rule, F, "rule_id", i)?,
+                txn_id: next_text(&mut txn, F, "txn_id", i)?,
+            })
         })
-        .collect())
+        .collect()
 }

@@ -30,20 +30,20 @@ pub(crate) fn tainted_gifts(ctx: &Context<'_>) -> Result<Vec<GiftScheduleLine>, 
         let source_ref = format!("{}:{}", g.file, g.line);
         let mut order = 0;
         if let Some(id) = &g.txn_id {
-            let &i = ctx.by_txn.get(id.as_str()).ok_or_else(|| {
+            let i = ctx.ledger_row(id).ok_or_else(|| {
                 gift_error(
                     g,
                     format!("names {id:?}, which is not in the verified ledger"),
                 )
             })?;
             let e = &ctx.entries[i];
-            if e.amount >= 0 || !ctx.is_defendant_account(&e.account_id) {
+            if e.amount >= 0 || !ctx.is_defendant_account(e.account_id) {
                 return Err(gift_error(
                     g,
                     format!("names {id:?}, which is not a payment out of an account the defendant controls"),
                 ));
             }
-            superseded.insert(id.clone());
+            superseded.insert(id.as_str());
             order = e.seq;
         }
         let line = gift_line(
@@ -70,18 +70,18 @@ pub(crate) fn tainted_gifts(ctx: &Context<'_>) -> Result<Vec<GiftScheduleLine>, 
     for e in ctx
         .entries
         .iter()
-        .filter(|e| e.amount < 0 && ctx.is_defendant_account(&e.account_id))
+        .filter(|e| e.amount < 0 && ctx.is_defendant_account(e.account_id))
     {
-        let Some(t) = ctx.transfers_by_debit.get(e.txn_id.as_str()) else {
+        let Some(t) = ctx.transfers_by_debit.get(e.txn_id) else {
             continue;
         };
-        if superseded.contains(&e.txn_id)
+        if superseded.contains(e.txn_id)
             || e.excluded_reason.is_some()
-            || ctx.is_defendant_account(&t.credit_account)
+            || ctx.is_defendant_account(t.credit_account)
         {
             continue;
         }
-        let Some(account) = ctx.case.account(&t.credit_account) else {
+        let Some(account) = ctx.case.account(t.credit_account) else {
             continue;
         };
         let to_associate = !account.controlled_by.is_empty()
@@ -100,7 +100,7 @@ pub(crate) fn tainted_gifts(ctx: &Context<'_>) -> Result<Vec<GiftScheduleLine>, 
                 gift_id: format!("GIFT-{}", e.txn_id),
                 origin: "ledger transfer",
                 date: e.booking_date,
-                recipient: controllers(ctx.case, &t.credit_account),
+                recipient: controllers(ctx.case, t.credit_account),
                 description: format!(
                     "transfer {} from {} to {} ({}), an account controlled by an associate; no consideration shown: {}",
                     t.transfer_id, e.account_id, t.credit_account, account.holder, e.description

@@ -30,7 +30,7 @@ mod output;
 mod prepare;
 pub mod pro_rata;
 mod run;
-mod txn_index;
+pub(crate) mod txn_index;
 
 use chrono::NaiveDate;
 use polars::prelude::{DataFrame, PolarsError};

@@ -7,6 +7,9 @@
 //! row number (12 bytes), sorted once; a lookup binary-searches the hash and confirms the
 //! string itself, so a hash collision can never return the wrong row. The hash is SipHash
 //! with fixed keys (`DefaultHasher::new()`), so the index is the same on every run.
+//!
+//! The schedule stage ([`crate::confiscation`]) finds the rows named by the reference files,
+//! the case file and the finding evidence the same way, over the same ledger.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
