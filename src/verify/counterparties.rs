@@ -268,11 +268,10 @@ impl CounterpartyRules {
 /// The counterparty columns after this step, and what was filled.
 #[derive(Debug, Clone)]
 pub struct Parties {
-    pub counterparty_name: Vec<Option<String>>,
-    pub counterparty_account: Vec<Option<String>>,
-    pub location: Vec<Option<String>>,
-    pub key: Vec<Option<String>>,
-    pub rule: Vec<Option<String>>,
+    /// `counterparty_name`, `counterparty_account`, `location`, `counterparty_key` and
+    /// `counterparty_rule`, built as text columns as the rows are read (never held as a
+    /// `String` per row).
+    pub columns: [Column; 5],
     /// Rows filled by each pattern id.
     pub filled_by_rule: BTreeMap<String, usize>,
     /// Distinct keys in the ledger.
@@ -282,18 +281,9 @@ pub struct Parties {
 impl Parties {
     /// Write the columns into the ledger.
     pub fn apply(&self, mut ledger: DataFrame) -> Result<DataFrame, VerifyError> {
-        let text = |name: &str, v: &Vec<Option<String>>| Column::new(name.into(), v.clone());
-        set_column(
-            &mut ledger,
-            text(col::COUNTERPARTY_NAME, &self.counterparty_name),
-        )?;
-        set_column(
-            &mut ledger,
-            text(col::COUNTERPARTY_ACCOUNT, &self.counterparty_account),
-        )?;
-        set_column(&mut ledger, text(col::LOCATION, &self.location))?;
-        set_column(&mut ledger, text(added_col::COUNTERPARTY_KEY, &self.key))?;
-        set_column(&mut ledger, text(added_col::COUNTERPARTY_RULE, &self.rule))?;
+        for column in &self.columns {
+            set_column(&mut ledger, column.clone())?;
+        }
         Ok(ledger)
     }
 }
@@ -306,20 +296,18 @@ pub(crate) fn apply(rules: &CounterpartyRules, ledger: &DataFrame) -> Result<Par
     let descriptions = strs(ledger, col::DESCRIPTION)?;
     let amounts = super::frame::money(ledger, col::AMOUNT)?;
     let n = ledger.height();
-    let mut out = Parties {
-        counterparty_name: Vec::with_capacity(n),
-        counterparty_account: Vec::with_capacity(n),
-        location: Vec::with_capacity(n),
-        key: Vec::with_capacity(n),
-        rule: Vec::with_capacity(n),
-        filled_by_rule: BTreeMap::new(),
-        distinct_keys: 0,
-    };
+    let builder = |name: &str| StringChunkedBuilder::new(name.into(), n);
+    let mut name_out = builder(col::COUNTERPARTY_NAME);
+    let mut account_out = builder(col::COUNTERPARTY_ACCOUNT);
+    let mut location_out = builder(col::LOCATION);
+    let mut key_out = builder(added_col::COUNTERPARTY_KEY);
+    let mut rule_out = builder(added_col::COUNTERPARTY_RULE);
+    let mut filled_by_rule: BTreeMap<String, usize> = BTreeMap::new();
     let mut keys: std::collections::HashMap<String, Option<String>> = Default::default();
     for i in 0..n {
-        let mut name = names[i].map(str::to_string);
-        let mut account = accounts[i].map(str::to_string);
-        let mut location = locations[i].map(str::to_string);
+        let mut name = names[i].map(std::borrow::Cow::Borrowed);
+        let mut account = accounts[i].map(std::borrow::Cow::Borrowed);
+        let mut location = locations[i].map(std::borrow::Cow::Borrowed);
         let mut rule = None;
         if name.is_none() || account.is_none() || location.is_none() {
             let credit = amounts[i].is_some_and(|a| a > 0);
@@ -331,37 +319,45 @@ pub(crate) fn apply(rules: &CounterpartyRules, ledger: &DataFrame) -> Result<Par
                     (&mut location, m.location),
                 ] {
                     if slot.is_none() && value.is_some() {
-                        *slot = value;
+                        *slot = value.map(std::borrow::Cow::Owned);
                         filled = true;
                     }
                 }
                 if filled {
-                    *out.filled_by_rule.entry(m.rule_id.to_string()).or_default() += 1;
-                    rule = Some(m.rule_id.to_string());
+                    *filled_by_rule.entry(m.rule_id.to_string()).or_default() += 1;
+                    rule = Some(m.rule_id);
                 }
             }
         }
-        let key = match &name {
+        let key = match name.as_deref() {
             Some(nm) => match keys.get(nm) {
-                Some(k) => k.clone(),
+                Some(k) => k.as_deref(),
                 None => {
                     let k = rules.normalise(nm);
-                    keys.insert(nm.clone(), k.clone());
-                    k
+                    keys.entry(nm.to_string()).or_insert(k).as_deref()
                 }
             },
             None => None,
         };
-        out.counterparty_name.push(name);
-        out.counterparty_account.push(account);
-        out.location.push(location);
-        out.key.push(key);
-        out.rule.push(rule);
+        key_out.append_option(key);
+        name_out.append_option(name);
+        account_out.append_option(account);
+        location_out.append_option(location);
+        rule_out.append_option(rule);
     }
     let distinct: std::collections::HashSet<&str> =
-        out.key.iter().flatten().map(String::as_str).collect();
-    out.distinct_keys = distinct.len();
-    Ok(out)
+        keys.values().flatten().map(String::as_str).collect();
+    Ok(Parties {
+        columns: [
+            name_out.finish().into_column(),
+            account_out.finish().into_column(),
+            location_out.finish().into_column(),
+            key_out.finish().into_column(),
+            rule_out.finish().into_column(),
+        ],
+        filled_by_rule,
+        distinct_keys: distinct.len(),
+    })
 }
 
 #[cfg(test)]

@@ -209,24 +209,25 @@ impl Converted {
         self.converted_per_account.iter().sum()
     }
 
-    /// Write `amount_base`, `fx_rate` and `fx_rate_date` into the ledger.
-    pub fn apply(&self, mut ledger: DataFrame) -> Result<DataFrame, VerifyError> {
+    /// Move `amount_base`, `fx_rate` and `fx_rate_date` into the ledger (they are left
+    /// empty here: a ledger-long copy of each is not kept).
+    pub fn apply(&mut self, mut ledger: DataFrame) -> Result<DataFrame, VerifyError> {
         set_column(
             &mut ledger,
-            money_column(col::AMOUNT_BASE, self.amount_base.clone())?,
+            money_column(col::AMOUNT_BASE, std::mem::take(&mut self.amount_base))?,
         )?;
         set_column(
             &mut ledger,
             decimal_column(
                 added_col::FX_RATE,
-                self.fx_rate.clone(),
+                std::mem::take(&mut self.fx_rate),
                 18,
                 RATE_SCALE as usize,
             )?,
         )?;
         set_column(
             &mut ledger,
-            date_column(added_col::FX_RATE_DATE, self.fx_rate_date.clone()),
+            date_column(added_col::FX_RATE_DATE, std::mem::take(&mut self.fx_rate_date)),
         )?;
         Ok(ledger)
     }

@@ -270,7 +270,7 @@ pub fn verify(
     };
 
     // 2. Currency: amount_base, fx_rate, fx_rate_date.
-    let converted = currency::convert(case, rates.as_ref(), &ledger, options)?;
+    let mut converted = currency::convert(case, rates.as_ref(), &ledger, options)?;
     integrity_rows.extend(converted.integrity.iter().cloned());
     let ledger = converted.apply(ledger)?;
 
