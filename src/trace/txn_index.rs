@@ -4,8 +4,9 @@
 //! the ledger can hold tens of millions of rows. A `HashMap<String, u32>` of every row costs
 //! a copy of every id and grows by rehashing; at 10 million rows building it was the
 //! largest step of preparation. Here each row contributes a 64-bit hash of its id and its
-//! row number (12 bytes), sorted once; a lookup binary-searches the hash and confirms the
-//! string itself, so a hash collision can never return the wrong row. The hash is SipHash
+//! row number (12 bytes), sorted once by a counting sort on the hash's top bits; a lookup
+//! goes to its bucket through a directory (about four entries a bucket), finds the hash and
+//! confirms the string itself, so a hash collision can never return the wrong row. The hash is SipHash
 //! with fixed keys (`DefaultHasher::new()`), so the index is the same on every run.
 //!
 //! The schedule stage ([`crate::confiscation`]) finds the rows named by the reference files,
@@ -13,10 +14,14 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-/// Sorted `(hash of txn_id, row)` pairs.
+/// `(hash of txn_id, row)` pairs sorted by hash, with a directory of where each bucket of
+/// hashes (their top bits) starts, so a lookup goes straight to a handful of entries.
 #[derive(Debug, Default, Clone)]
 pub struct TxnIndex {
     entries: Vec<(u64, u32)>,
+    /// `starts[b]..starts[b + 1]` are the entries whose hash's top `bits` bits are `b`.
+    starts: Vec<u32>,
+    bits: u32,
 }
 
 fn hash(txn: &str) -> u64 {
@@ -30,10 +35,29 @@ impl TxnIndex {
     /// than once, returns the id whose second appearance comes first, as a scan in row
     /// order would meet it.
     pub fn build<'a>(rows: usize, txn_id: impl Fn(usize) -> &'a str) -> Result<Self, String> {
-        let mut entries: Vec<(u64, u32)> = (0..rows)
-            .map(|row| (hash(txn_id(row)), row as u32))
-            .collect();
-        entries.sort_unstable();
+        // About four entries a bucket: the hashes are uniform, so the buckets are even.
+        let bits = (rows / 4).max(1).ilog2().min(28);
+        let bucket = |h: u64| if bits == 0 { 0 } else { (h >> (64 - bits)) as usize };
+        let hashes: Vec<u64> = (0..rows).map(|row| hash(txn_id(row))).collect();
+        // A counting sort by bucket, rows ascending within each; then each bucket by hash.
+        let mut starts = vec![0u32; (1usize << bits) + 1];
+        for &h in &hashes {
+            starts[bucket(h) + 1] += 1;
+        }
+        for b in 1..starts.len() {
+            starts[b] += starts[b - 1];
+        }
+        let mut next: Vec<u32> = starts[..starts.len() - 1].to_vec();
+        let mut entries = vec![(0u64, 0u32); rows];
+        for (row, &h) in hashes.iter().enumerate() {
+            let slot = &mut next[bucket(h)];
+            entries[*slot as usize] = (h, row as u32);
+            *slot += 1;
+        }
+        drop(hashes);
+        for b in 0..starts.len() - 1 {
+            entries[starts[b] as usize..starts[b + 1] as usize].sort_unstable();
+        }
         // Equal hashes are adjacent and, within them, rows ascend. A duplicate is an equal
         // string among equal hashes; its second appearance is the smallest later row
         // holding the same string.
@@ -58,15 +82,28 @@ impl TxnIndex {
         }
         match first_repeat {
             Some(row) => Err(txn_id(row as usize).to_string()),
-            None => Ok(TxnIndex { entries }),
+            None => Ok(TxnIndex {
+                entries,
+                starts,
+                bits,
+            }),
         }
     }
 
     /// The row holding `txn`, if any. `txn_id` must be what the index was built from.
     pub fn get<'a>(&self, txn_id: impl Fn(usize) -> &'a str, txn: &str) -> Option<u32> {
+        if self.entries.is_empty() {
+            return None;
+        }
         let h = hash(txn);
-        let from = self.entries.partition_point(|&(e, _)| e < h);
-        self.entries[from..]
+        let b = if self.bits == 0 {
+            0
+        } else {
+            (h >> (64 - self.bits)) as usize
+        };
+        let bucket = &self.entries[self.starts[b] as usize..self.starts[b + 1] as usize];
+        let from = bucket.partition_point(|&(e, _)| e < h);
+        bucket[from..]
             .iter()
             .take_while(|&&(e, _)| e == h)
             .map(|&(_, row)| row)
@@ -100,5 +137,24 @@ mod tests {
         assert_eq!(TxnIndex::build(t.len(), |r| &t[r]).unwrap_err(), "y");
         let t = ids(&["x", "y", "x", "y"]);
         assert_eq!(TxnIndex::build(t.len(), |r| &t[r]).unwrap_err(), "x");
+    }
+
+    #[test]
+    fn many_ids_are_found_through_the_directory() {
+        let t: Vec<String> = (0..5_000).map(|i| format!("stmt-{}-L{}", i % 7, i)).collect();
+        let of = |row: usize| t[row].as_str();
+        let ix = TxnIndex::build(t.len(), of).unwrap();
+        assert_eq!(ix.bits, 10);
+        for (row, id) in t.iter().enumerate() {
+            assert_eq!(ix.get(of, id), Some(row as u32), "{id}");
+        }
+        assert_eq!(ix.get(of, "stmt-0-L5000"), None);
+        let mut dup = t.clone();
+        dup[4_321] = dup[17].clone();
+        dup[4_500] = dup[9].clone();
+        assert_eq!(
+            TxnIndex::build(dup.len(), |r| &dup[r]).unwrap_err(),
+            "stmt-3-L17"
+        );
     }
 }
