@@ -37,7 +37,13 @@ impl TxnIndex {
     pub fn build<'a>(rows: usize, txn_id: impl Fn(usize) -> &'a str) -> Result<Self, String> {
         // About four entries a bucket: the hashes are uniform, so the buckets are even.
         let bits = (rows / 4).max(1).ilog2().min(28);
-        let bucket = |h: u64| if bits == 0 { 0 } else { (h >> (64 - bits)) as usize };
+        let bucket = |h: u64| {
+            if bits == 0 {
+                0
+            } else {
+                (h >> (64 - bits)) as usize
+            }
+        };
         let hashes: Vec<u64> = (0..rows).map(|row| hash(txn_id(row))).collect();
         // A counting sort by bucket, rows ascending within each; then each bucket by hash.
         let mut starts = vec![0u32; (1usize << bits) + 1];
@@ -141,7 +147,9 @@ mod tests {
 
     #[test]
     fn many_ids_are_found_through_the_directory() {
-        let t: Vec<String> = (0..5_000).map(|i| format!("stmt-{}-L{}", i % 7, i)).collect();
+        let t: Vec<String> = (0..5_000)
+            .map(|i| format!("stmt-{}-L{}", i % 7, i))
+            .collect();
         let of = |row: usize| t[row].as_str();
         let ix = TxnIndex::build(t.len(), of).unwrap();
         assert_eq!(ix.bits, 10);

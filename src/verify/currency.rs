@@ -227,7 +227,10 @@ impl Converted {
         )?;
         set_column(
             &mut ledger,
-            date_column(added_col::FX_RATE_DATE, std::mem::take(&mut self.fx_rate_date)),
+            date_column(
+                added_col::FX_RATE_DATE,
+                std::mem::take(&mut self.fx_rate_date),
+            ),
         )?;
         Ok(ledger)
     }

@@ -664,7 +664,7 @@ fn a_case_larger_than_the_memory_available_is_refused_unless_overridden() {
         2,
         &[
             "not enough memory for this case: its 7 source files total 11.0 kB (11023 bytes)",
-            "needs an estimated 300.7 MB of memory at its peak (300.0 MB + 64 × the input, the court report included)",
+            "needs an estimated 2.0 GB of memory at its peak (2.0 GB + 18 × the input, the court report included)",
             "1.0 MB is available (PROCEEDS_MEMORY_AVAILABLE)",
             "Largest sources: statements/banco_ficticio_DH_EUR_2024Q1.xml (4.6 kB), statements/lloyds_DH_2024Q1.csv (1.7 kB)",
             "No source has been read",
@@ -684,7 +684,7 @@ fn a_case_larger_than_the_memory_available_is_refused_unless_overridden() {
 
     // A machine with room for the estimate runs it without the flag.
     let mut cmd = proceeds();
-    cmd.env("PROCEEDS_MEMORY_AVAILABLE", "400000000");
+    cmd.env("PROCEEDS_MEMORY_AVAILABLE", "2100000000");
     exec(cmd, &case, tempfile::tempdir().unwrap(), &[]).assert_ok();
 
     // A value that is not a number of bytes is refused, naming the variable.
@@ -718,7 +718,7 @@ fn a_single_statement_file_is_checked_against_the_memory_available() {
     assert_eq!(refused.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains(
-            "its 1 source file total 257 bytes, a run over them needs an estimated 300.0 MB"
+            "its 1 source file total 257 bytes, a run over them needs an estimated 1.0 GB"
         ),
         "{stderr}"
     );
