@@ -1,12 +1,13 @@
 //! Independent jobs on every core, their results in job order.
 //!
 //! Used where the work splits into independent pieces whose results must come out in a
-//! fixed order whatever finishes first: the sources of a case (ingest) and the rules of a
-//! run (detect). Deterministic output does not depend on scheduling.
+//! fixed order whatever finishes first: the sources of a case (ingest), the rules of a run
+//! (detect) and the tracing methods (trace). Deterministic output does not depend on
+//! scheduling.
 
 /// `job(0..n)` on up to as many threads as the machine has cores, each thread taking the
-/// next job when it finishes one; the results in job order. A job that panics is a bug in
-/// a rule kind, and the panic is passed on.
+/// next job when it finishes one; the results in job order. A job that panics is a bug,
+/// and the panic is passed on.
 pub fn in_order<T: Send>(n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |p| p.get())
