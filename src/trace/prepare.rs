@@ -72,10 +72,6 @@ struct MsbFields {
 }
 
 impl MsbFields {
-    fn reference(&self, row: usize) -> Option<&str> {
-        self.reference.as_ref().and_then(|t| t.get(row))
-    }
-
     fn party(&self, row: usize) -> Option<&str> {
         self.party.as_ref().and_then(|t| t.get(row))
     }
@@ -123,6 +119,11 @@ impl Texts {
 
     pub fn len(&self) -> usize {
         self.0.len()
+    }
+
+    /// Every row's text in order, `""` for an empty cell.
+    pub fn texts(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.0.iter().map(Option::unwrap_or_default)
     }
 }
 
@@ -286,7 +287,7 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
         }
     }
 
-    p.txn_index = TxnIndex::build(n, |row| p.txn_id.text(row))
+    p.txn_index = TxnIndex::build_from(p.txn_id.texts(), |row| p.txn_id.text(row))
         .map_err(|txn| bad(L, format!("txn_id {txn} appears twice")))?;
     let indexed = clock.elapsed();
     link_transfers(&mut p, input)?;
@@ -432,20 +433,29 @@ fn join(p: &mut Prepared, d: u32, c: u32, name: String) {
 /// is noted with both txn_ids (`msb_transfer_linked`).
 fn link_money_transfers(p: &mut Prepared, msb: &MsbFields) {
     let mut by_reference: BTreeMap<&str, (Vec<u32>, Vec<u32>)> = BTreeMap::new();
-    for row in 0..p.txn_id.len() as u32 {
-        let r = row as usize;
-        let Some(reference) = msb.reference(r).map(str::trim) else {
+    let Some(references) = msb.reference.as_ref() else {
+        return;
+    };
+    // The channel first: most rows are not money transfers.
+    for (r, (channel, reference)) in p.channel.0.iter().zip(references.0.iter()).enumerate() {
+        let send = match channel {
+            Some("msb_send") if p.amount[r] < 0 => true,
+            Some("msb_payout") if p.amount[r] > 0 => false,
+            _ => continue,
+        };
+        let row = r as u32;
+        let Some(reference) = reference.map(str::trim) else {
             continue;
         };
         if reference.is_empty() || p.link[r] != NONE || p.excluded.contains_key(&row) {
             continue;
         }
-        let entry = match p.channel.text(r) {
-            "msb_send" if p.amount[r] < 0 => &mut by_reference.entry(reference).or_default().0,
-            "msb_payout" if p.amount[r] > 0 => &mut by_reference.entry(reference).or_default().1,
-            _ => continue,
-        };
-        entry.push(row);
+        let (sends, payouts) = by_reference.entry(reference).or_default();
+        if send {
+            sends.push(row);
+        } else {
+            payouts.push(row);
+        }
     }
     let name_of = |v: Option<&str>| v.map(normalise_name).filter(|n| !n.is_empty());
     for (reference, (sends, payouts)) in by_reference {

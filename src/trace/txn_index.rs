@@ -6,13 +6,15 @@
 //! largest step of preparation. Here each row contributes a 64-bit hash of its id and its
 //! row number (12 bytes), sorted once by a counting sort on the hash's top bits; a lookup
 //! goes to its bucket through a directory (about four entries a bucket), finds the hash and
-//! confirms the string itself, so a hash collision can never return the wrong row. The hash is SipHash
-//! with fixed keys (`DefaultHasher::new()`), so the index is the same on every run.
+//! confirms the string itself, so a hash collision can never return the wrong row. The hash is foldhash
+//! with a fixed seed, so the index is the same on every run.
 //!
 //! The schedule stage ([`crate::confiscation`]) finds the rows named by the reference files,
 //! the case file and the finding evidence the same way, over the same ledger.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::BuildHasher;
+
+use foldhash::quality::FixedState;
 
 /// `(hash of txn_id, row)` pairs sorted by hash, with a directory of where each bucket of
 /// hashes (their top bits) starts, so a lookup goes straight to a handful of entries.
@@ -24,10 +26,11 @@ pub struct TxnIndex {
     bits: u32,
 }
 
+/// The hash of a txn_id: foldhash with a fixed seed, so the index is the same on every run
+/// (its top bits choose the bucket, hence the "quality" variant).
 fn hash(txn: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    txn.hash(&mut h);
-    h.finish()
+    const STATE: FixedState = FixedState::with_seed(0x7072_6f63_6565_6473);
+    STATE.hash_one(txn)
 }
 
 impl TxnIndex {
@@ -35,6 +38,17 @@ impl TxnIndex {
     /// than once, returns the id whose second appearance comes first, as a scan in row
     /// order would meet it.
     pub fn build<'a>(rows: usize, txn_id: impl Fn(usize) -> &'a str) -> Result<Self, String> {
+        Self::build_from((0..rows).map(&txn_id), &txn_id)
+    }
+
+    /// [`TxnIndex::build`] reading the ids once in row order from `ids` (a column's
+    /// iterator, quicker than asking for each row); `txn_id(row)` is still used to confirm
+    /// a repeated id.
+    pub fn build_from<'a, 'b>(
+        ids: impl ExactSizeIterator<Item = &'b str>,
+        txn_id: impl Fn(usize) -> &'a str,
+    ) -> Result<Self, String> {
+        let rows = ids.len();
         // About four entries a bucket: the hashes are uniform, so the buckets are even.
         let bits = (rows / 4).max(1).ilog2().min(28);
         let bucket = |h: u64| {
@@ -44,7 +58,7 @@ impl TxnIndex {
                 (h >> (64 - bits)) as usize
             }
         };
-        let hashes: Vec<u64> = (0..rows).map(|row| hash(txn_id(row))).collect();
+        let hashes: Vec<u64> = ids.map(hash).collect();
         // A counting sort by bucket, rows ascending within each; then each bucket by hash.
         let mut starts = vec![0u32; (1usize << bits) + 1];
         for &h in &hashes {
