@@ -782,6 +782,23 @@ mod tests {
     }
 
     #[test]
+    fn the_peak_so_far_grows_when_memory_is_touched() {
+        // Linux reports VmHWM; elsewhere there is no figure and nothing is logged.
+        if !std::path::Path::new("/proc/self/status").exists() {
+            assert_eq!(peak_memory_bytes(), None);
+            return;
+        }
+        let before = peak_memory_bytes().expect("VmHWM is in /proc/self/status");
+        // 64 MB more than the peak so far, every page touched.
+        let extra = 64 * 1024 * 1024;
+        let held = vec![1u8; before as usize + extra];
+        let after = peak_memory_bytes().expect("VmHWM is in /proc/self/status");
+        assert!(after >= held.len() as u64, "{after} < {}", held.len());
+        assert!(after > before);
+        drop(held);
+    }
+
+    #[test]
     fn this_machine_gives_a_figure_no_larger_than_mem_available() {
         let live = available_on(&System::live());
         if let Some(meminfo) = std::fs::read_to_string("/proc/meminfo")
