@@ -18,7 +18,6 @@
 
 use std::collections::HashMap;
 
-use polars::prelude::DataFrame;
 use rust_decimal::Decimal;
 
 use super::frame::{date_text, money_text, Rows};
@@ -87,10 +86,9 @@ fn minor(d: Decimal) -> Option<i128> {
 /// Run both balance checks over the deduplicated ledger.
 pub(crate) fn check(
     case: &Case,
-    ledger: &DataFrame,
+    rows: &Rows<'_>,
     statements: &[StatementPeriod],
 ) -> Result<BalanceChecks, VerifyError> {
-    let rows = Rows::read(case, ledger)?;
     let lists = rows.by_account(case.accounts.len())?;
     let mut out = BalanceChecks {
         passed: vec![0; case.accounts.len()],
@@ -99,9 +97,9 @@ pub(crate) fn check(
         ..BalanceChecks::default()
     };
     for (account, list) in lists.iter().enumerate() {
-        running_balances(case, &rows, account, list, &mut out);
+        running_balances(case, rows, account, list, &mut out);
     }
-    statement_periods(case, &rows, &lists, statements, &mut out)?;
+    statement_periods(case, rows, &lists, statements, &mut out)?;
     Ok(out)
 }
 

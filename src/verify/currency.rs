@@ -240,10 +240,9 @@ impl Converted {
 pub(crate) fn convert(
     case: &Case,
     rates: Option<&RateTable>,
-    ledger: &DataFrame,
+    rows: &Rows<'_>,
     options: &VerifyOptions,
 ) -> Result<Converted, VerifyError> {
-    let rows = Rows::read(case, ledger)?;
     let n = rows.len();
     let base = case.base_currency.as_str();
     let mut out = Converted {

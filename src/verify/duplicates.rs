@@ -110,8 +110,7 @@ struct Dropped {
 }
 
 /// Find overlapping sources and the rows to drop.
-pub(crate) fn find(case: &Case, ledger: &DataFrame) -> Result<Dedup, VerifyError> {
-    let rows = Rows::read(case, ledger)?;
+pub(crate) fn find(case: &Case, rows: &Rows<'_>) -> Result<Dedup, VerifyError> {
     let n = rows.len();
     let source_index: HashMap<&str, usize> = case
         .sources
@@ -274,7 +273,7 @@ pub(crate) fn find(case: &Case, ledger: &DataFrame) -> Result<Dedup, VerifyError
         }
     }
     dropped.sort_by_key(|d| d.row);
-    let duplicates = duplicates_frame(case, &rows, &dropped, &overlaps)?;
+    let duplicates = duplicates_frame(case, rows, &dropped, &overlaps)?;
     Ok(Dedup {
         keep,
         duplicates,

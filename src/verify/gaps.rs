@@ -16,8 +16,6 @@
 //! material. (Missing rows whose movements net to exactly zero cannot be seen by any
 //! balance test; that limit is stated in `docs/verify.md`.)
 
-use polars::prelude::DataFrame;
-
 use super::balances::BalanceChecks;
 use super::frame::{date_text, money_text, Rows};
 use super::integrity::{Check, IntegrityRow, Outcome};
@@ -55,10 +53,9 @@ pub struct Coverage {
 /// Find coverage gaps from statement periods and balance breaks.
 pub(crate) fn find(
     case: &Case,
-    ledger: &DataFrame,
+    rows: &Rows<'_>,
     balances: &BalanceChecks,
 ) -> Result<Coverage, VerifyError> {
-    let rows = Rows::read(case, ledger)?;
     let lists = rows.by_account(case.accounts.len())?;
     let mut out = Coverage::default();
     for (account, list) in lists.iter().enumerate() {

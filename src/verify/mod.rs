@@ -258,19 +258,30 @@ pub fn verify(
     let mut integrity_rows = Vec::new();
 
     // 1. Overlapping exports: drop the later copy of each duplicated row.
-    let dedup = duplicates::find(case, &ledger)?;
+    let rows = frame::Rows::read(case, &ledger)?;
+    let dedup = duplicates::find(case, &rows)?;
     integrity_rows.extend(dedup.integrity.iter().cloned());
-    // Nothing to drop is the usual case: the ledger then stays as it is, not copied.
-    let ledger = if dedup.keep.iter().all(|&k| k) {
-        ledger
+    // 2. Currency: amount_base, fx_rate, fx_rate_date. Nothing to drop is the usual case:
+    // the ledger then stays as it is, not copied, and its rows are not read again.
+    let kept_all = dedup.keep.iter().all(|&k| k);
+    let converted_kept = if kept_all {
+        Some(currency::convert(case, rates.as_ref(), &rows, options)?)
     } else {
-        ledger
-            .filter(&BooleanChunked::from_slice("keep".into(), &dedup.keep))
-            .map_err(frame::polars_err("removing duplicate rows"))?
+        None
     };
-
-    // 2. Currency: amount_base, fx_rate, fx_rate_date.
-    let mut converted = currency::convert(case, rates.as_ref(), &ledger, options)?;
+    drop(rows);
+    let (ledger, mut converted) = match converted_kept {
+        Some(converted) => (ledger, converted),
+        None => {
+            let ledger = ledger
+                .filter(&BooleanChunked::from_slice("keep".into(), &dedup.keep))
+                .map_err(frame::polars_err("removing duplicate rows"))?;
+            let rows = frame::Rows::read(case, &ledger)?;
+            let converted = currency::convert(case, rates.as_ref(), &rows, options)?;
+            drop(rows);
+            (ledger, converted)
+        }
+    };
     integrity_rows.extend(converted.integrity.iter().cloned());
     let ledger = converted.apply(ledger)?;
 
@@ -279,13 +290,16 @@ pub fn verify(
     let ledger = parties.apply(ledger)?;
 
     // 4. Balance continuity and statement periods; 5. coverage gaps.
-    let balance = balances::check(case, &ledger, &periods)?;
+    // Steps 4 to 6 read the same columns of the same ledger: read once.
+    let rows = frame::Rows::read(case, &ledger)?;
+    let balance = balances::check(case, &rows, &periods)?;
     integrity_rows.extend(balance.integrity.iter().cloned());
-    let coverage = gaps::find(case, &ledger, &balance)?;
+    let coverage = gaps::find(case, &rows, &balance)?;
     integrity_rows.extend(coverage.integrity.iter().cloned());
 
     // 6. Internal transfers.
-    let matched = transfers::match_transfers(case, &ledger, rules, options)?;
+    let matched = transfers::match_transfers_in(case, &ledger, &rows, rules, options)?;
+    drop(rows);
     let ledger = matched.apply(ledger)?;
 
     let summary = summary::paragraphs(summary::Inputs {

@@ -439,7 +439,17 @@ pub fn match_transfers(
     rules: &CounterpartyRules,
     options: &VerifyOptions,
 ) -> Result<TransferMatches, VerifyError> {
-    let rows = Rows::read(case, ledger)?;
+    match_transfers_in(case, ledger, &Rows::read(case, ledger)?, rules, options)
+}
+
+/// [`match_transfers`] over rows already read from `ledger`.
+pub(crate) fn match_transfers_in(
+    case: &Case,
+    ledger: &DataFrame,
+    rows: &Rows<'_>,
+    rules: &CounterpartyRules,
+    options: &VerifyOptions,
+) -> Result<TransferMatches, VerifyError> {
     let keys = strs(ledger, added_col::COUNTERPARTY_KEY)?;
     let n = rows.len();
     let channels: HashSet<&str> = options
@@ -625,7 +635,7 @@ pub fn match_transfers(
         }
         taken[c.debit] = true;
         taken[c.credit] = true;
-        let reason = reason(case, &rows, &keys, &c, options);
+        let reason = reason(case, rows, &keys, &c, options);
         transfers.push(Transfer {
             transfer_id: format!("TR-{}", rows.txn_id[c.debit]),
             debit_row: c.debit,
@@ -651,7 +661,7 @@ pub fn match_transfers(
         .iter()
         .filter_map(|t| rows.amount_base[t.credit_row])
         .sum();
-    let frame = transfers_frame(case, &rows, &transfers)?;
+    let frame = transfers_frame(case, rows, &transfers)?;
     Ok(TransferMatches {
         frame,
         transfers,
