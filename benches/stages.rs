@@ -39,7 +39,7 @@ use proceeds::confiscation::{schedule, Jurisdiction, ReferenceData};
 use proceeds::ingest::{ingest_case, Registry};
 use proceeds::pipeline::{self, RunOptions};
 use proceeds::rules::{rules_for_case, run_rules, Reference};
-use proceeds::trace::{trace, TraceInput, FLOWS_PIECE_ROWS};
+use proceeds::trace::{trace, TraceInput};
 use proceeds::verify::verify;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -322,11 +322,15 @@ fn bench_trace(case: &Case, run_dir: &Path) -> Result<()> {
     })?;
     let t = Instant::now();
     let frames = [
-        // As a run writes them: piece by piece.
-        traced
-            .flows_frames(None, FLOWS_PIECE_ROWS)
-            .map(|f| f.map(|f| f.height()))
-            .sum::<std::result::Result<usize, _>>()?,
+        // As a run writes it: row by row, here into nothing.
+        {
+            let mut count = 0;
+            proceeds::report::csv_out::write_trace_flows(
+                traced.flow_rows(None).inspect(|_| count += 1),
+                std::io::sink(),
+            )?;
+            count
+        },
         traced.summary_frame()?.height(),
         traced.balances_frame()?.height(),
         traced.origins_frame()?.height(),

@@ -20,11 +20,11 @@ use crate::ingest::{check_memory, ingest_case, IngestError, Ingested, Registry, 
 use crate::money::{format_amount, from_minor_units};
 use crate::report::manifest::{CaseInfo, Counts, Input, LayoutUse, Manifest, RuleUse, Tool};
 use crate::report::{
-    court, csv_out, ensure_dir, parquet_out, write_atomic, write_frame_csv, write_frames_csv,
-    OutputFile, ReportError,
+    court, csv_out, ensure_dir, parquet_out, write_atomic, write_frame_csv, write_trace_flows_csv,
+    OutputFile,
 };
 use crate::rules::{rules_for_case, run_rules, Findings, Reference};
-use crate::trace::{trace, Method, Trace, TraceInput, FLOWS_PIECE_ROWS};
+use crate::trace::{trace, Method, Trace, TraceInput};
 use crate::verify::{verify, Verified};
 use polars::prelude::DataFrame;
 
@@ -454,18 +454,9 @@ fn write_outputs(
     match (stages.traced.take(), stages.last >= Stage::Trace) {
         (Some(t), _) => {
             stage_names.push("trace".into());
-            // The flows of every method can be tens of millions of rows: written piece by
-            // piece, never built whole.
-            outputs.push(write_frames_csv(
-                dir,
-                "trace_flows.csv",
-                t.flows_frames(None, FLOWS_PIECE_ROWS).map(|f| {
-                    f.map_err(|e| ReportError::Encode {
-                        path: "trace_flows.csv".into(),
-                        message: e.to_string(),
-                    })
-                }),
-            )?);
+            // The flows of every method can be tens of millions of rows: written row by row
+            // from the trace, never built as a frame.
+            outputs.push(write_trace_flows_csv(dir, t.flow_rows(None))?);
             let frames = [
                 ("trace_summary.csv", t.summary_frame()?),
                 ("trace_balances.csv", t.balances_frame()?),

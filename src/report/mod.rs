@@ -140,15 +140,14 @@ pub fn write_frame_csv(
     csv_out::write_frame_csv(name, frame, w)?.finish()
 }
 
-/// Pieces of one table to `dir/name` as one CSV ([`csv_out::write_frames_csv`]), streamed
-/// through an [`AtomicWriter`]: the table is never held whole.
-pub fn write_frames_csv(
+/// `trace_flows.csv` into `dir` from the trace's rows ([`csv_out::write_trace_flows`]),
+/// streamed through an [`AtomicWriter`]: the table is never held whole.
+pub fn write_trace_flows_csv<'a>(
     dir: &Path,
-    name: &str,
-    frames: impl Iterator<Item = Result<polars::prelude::DataFrame, ReportError>>,
+    rows: impl Iterator<Item = crate::trace::FlowRow<'a>>,
 ) -> Result<OutputFile, ReportError> {
-    let w = AtomicWriter::create(dir, name)?;
-    csv_out::write_frames_csv(name, frames, w)?.finish()
+    let w = AtomicWriter::create(dir, "trace_flows.csv")?;
+    csv_out::write_trace_flows(rows, w)?.finish()
 }
 
 /// Create the output folder if needed.

@@ -40,8 +40,8 @@ use crate::ledger::Channel;
 
 pub use engine::{apportion, AccountBook, Allocator, Lot};
 pub use output::{
-    Backward, DestinationKind, FlowFrames, Forward, ForwardDestination, MethodSplit, OriginShare,
-    RemainingShare, Trace, TraceNote, FLOWS_PIECE_ROWS,
+    Backward, DestinationKind, FlowRow, Forward, ForwardDestination, MethodSplit, OriginShare,
+    RemainingShare, Trace, TraceNote,
 };
 
 /// A tracing method. Order here is the order of every output.

@@ -132,11 +132,6 @@ pub struct Trace {
     timings: Vec<(&'static str, std::time::Duration)>,
 }
 
-/// Rows of `trace_flows.csv` built into a frame at a time when the file is written
-/// ([`Trace::flows_frames`]): about 150 MB of frame, where a 10M-row case has tens of
-/// millions of flows.
-pub const FLOWS_PIECE_ROWS: usize = 1 << 20;
-
 /// One row of `trace_flows.csv` before it is a frame: a tainted part of a debit (or of an
 /// overdraft repayment), or a tainted lot still held in an account at the end.
 #[derive(Clone, Copy)]
@@ -145,31 +140,24 @@ enum FlowItem<'a> {
     Remaining(&'a Outcome, u32, &'a Lot),
 }
 
-/// `trace_flows.csv` piece by piece ([`Trace::flows_frames`]).
-pub struct FlowFrames<'a> {
-    trace: &'a Trace,
-    items: Box<dyn Iterator<Item = FlowItem<'a>> + 'a>,
-    chunk_rows: usize,
-    yielded: bool,
-}
-
-impl Iterator for FlowFrames<'_> {
-    type Item = Result<DataFrame, TraceError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let mut chunk = Vec::new();
-        for item in self.items.by_ref() {
-            chunk.push(item);
-            if chunk.len() == self.chunk_rows {
-                break;
-            }
-        }
-        if chunk.is_empty() && self.yielded {
-            return None;
-        }
-        self.yielded = true;
-        Some(self.trace.flows_chunk(&chunk))
-    }
+/// One row of `trace_flows.csv`, its values as they are (money in pence, dates as dates), for
+/// writers that do not need a frame ([`Trace::flow_rows`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRow<'a> {
+    pub method: &'static str,
+    pub origin_txn_id: &'a str,
+    pub origin_account: &'a str,
+    pub origin_date: NaiveDate,
+    pub destination_kind: &'static str,
+    /// `None` for a remaining balance.
+    pub destination_txn_id: Option<&'a str>,
+    pub destination_account: &'a str,
+    pub destination_date: Option<NaiveDate>,
+    pub destination_channel: Option<&'a str>,
+    pub counterparty: Option<&'a str>,
+    pub amount_pence: i64,
+    /// Accounts the money passed through, `A>B>C`.
+    pub path: std::rc::Rc<str>,
 }
 
 fn polars_err(context: &str) -> impl Fn(PolarsError) -> TraceError + '_ {
@@ -392,7 +380,7 @@ impl Trace {
 
     /// `trace_flows.csv` whole: every tainted part of every debit, overdraft repayment and
     /// remaining balance, per method, origin and path. For a large trace, write
-    /// [`Trace::flows_frames`] piece by piece instead.
+    /// [`Trace::flow_rows`] row by row instead.
     pub fn flows_frame(&self) -> Result<DataFrame, TraceError> {
         self.flows_frame_of(None)
     }
@@ -400,20 +388,12 @@ impl Trace {
     /// `trace_flows.csv`'s rows of one method (`Some`), or of every method (`None`), in one
     /// frame.
     pub fn flows_frame_of(&self, method: Option<Method>) -> Result<DataFrame, TraceError> {
-        let mut frames = self.flows_frames(method, usize::MAX);
-        match frames.next() {
-            Some(frame) => frame,
-            None => unreachable!("flows_frames yields at least one frame"),
-        }
+        self.flows_chunk(&self.flow_items(method).collect::<Vec<_>>())
     }
 
-    /// `trace_flows.csv` in pieces of at most `chunk_rows` rows, in file order, for `method`
-    /// (`Some`) or every method (`None`). Only one piece is held at a time: a 10M-row ledger
-    /// can have tens of millions of flows. Always yields at least one frame (empty when
-    /// there are no flows), so a file always gets its header.
-    pub fn flows_frames(&self, method: Option<Method>, chunk_rows: usize) -> FlowFrames<'_> {
-        let items = self
-            .outcomes
+    /// Every tainted part of a debit, then every tainted lot left at the end, per method.
+    fn flow_items(&self, method: Option<Method>) -> impl Iterator<Item = FlowItem<'_>> + '_ {
+        self.outcomes
             .iter()
             .filter(move |o| method.is_none_or(|m| m == o.method))
             .flat_map(|o| {
@@ -424,16 +404,67 @@ impl Trace {
                         .map(move |l| FlowItem::Remaining(o, a as u32, l))
                 });
                 flows.chain(remaining)
-            });
-        FlowFrames {
-            trace: self,
-            items: Box::new(items),
-            chunk_rows: chunk_rows.max(1),
-            yielded: false,
-        }
+            })
     }
 
-    /// One piece of `trace_flows.csv`.
+    /// The rows of `trace_flows.csv` one by one, in file order, for `method` (`Some`) or
+    /// every method (`None`): the same rows as [`Trace::flows_frame_of`], without a frame.
+    pub fn flow_rows(&self, method: Option<Method>) -> impl Iterator<Item = FlowRow<'_>> + '_ {
+        let p = &self.p;
+        let mut paths: std::collections::HashMap<(Method, u32), std::rc::Rc<str>> =
+            std::collections::HashMap::new();
+        self.flow_items(method).map(move |item| {
+            let (o, origin, path) = match item {
+                FlowItem::Flow(o, f) => (o, f.origin, f.path),
+                FlowItem::Remaining(o, _, l) => (o, l.origin, l.path),
+            };
+            let path = paths
+                .entry((o.method, path))
+                .or_insert_with(|| self.path_text(o, path).into())
+                .clone();
+            let r = p.origins[origin as usize] as usize;
+            let (origin_txn_id, origin_account, origin_date) = (
+                p.txn_id.text(r),
+                p.accounts[p.account[r] as usize].as_str(),
+                day_to_date(p.date[r]),
+            );
+            match item {
+                FlowItem::Flow(_, f) => {
+                    let d = f.row as usize;
+                    FlowRow {
+                        method: o.method.as_str(),
+                        origin_txn_id,
+                        origin_account,
+                        origin_date,
+                        destination_kind: self.kind_of(f.row).as_str(),
+                        destination_txn_id: Some(p.txn_id.text(d)),
+                        destination_account: p.accounts[p.account[d] as usize].as_str(),
+                        destination_date: Some(day_to_date(p.date[d])),
+                        destination_channel: Some(p.channel.text(d)),
+                        counterparty: p.counterparty.get(d),
+                        amount_pence: f.amount,
+                        path,
+                    }
+                }
+                FlowItem::Remaining(_, account, lot) => FlowRow {
+                    method: o.method.as_str(),
+                    origin_txn_id,
+                    origin_account,
+                    origin_date,
+                    destination_kind: DestinationKind::RemainingBalance.as_str(),
+                    destination_txn_id: None,
+                    destination_account: p.accounts[account as usize].as_str(),
+                    destination_date: None,
+                    destination_channel: None,
+                    counterparty: None,
+                    amount_pence: lot.amount,
+                    path,
+                },
+            }
+        })
+    }
+
+    /// `trace_flows.csv`'s rows for `items`, as a frame.
     fn flows_chunk(&self, items: &[FlowItem<'_>]) -> Result<DataFrame, TraceError> {
         let p = &self.p;
         // Path texts first, so the path column can borrow them.
