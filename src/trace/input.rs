@@ -51,10 +51,7 @@ pub(crate) fn strings(
     frame: &'static str,
     name: &str,
 ) -> Result<Vec<Option<String>>, TraceError> {
-    let c = column(df, frame, name)?;
-    let ca = c
-        .str()
-        .map_err(|_| wrong_type(frame, name, "String", c.dtype()))?;
+    let ca = str_column(df, frame, name)?;
     Ok(ca.iter().map(|v| v.map(str::to_string)).collect())
 }
 
@@ -87,10 +84,7 @@ pub(crate) fn required_str_column<'a>(
     frame: &'static str,
     name: &str,
 ) -> Result<&'a StringChunked, TraceError> {
-    let c = column(df, frame, name)?;
-    let ca = c
-        .str()
-        .map_err(|_| wrong_type(frame, name, "String", c.dtype()))?;
+    let ca = str_column(df, frame, name)?;
     if ca.null_count() > 0 {
         let i = ca.iter().position(|v| v.is_none()).unwrap_or_default();
         return Err(TraceError::BadData {
