@@ -294,9 +294,18 @@ struct Stages<'a> {
     ingested: Ingested,
     verified: Option<Verified>,
     found: Option<Findings>,
-    /// Owned: written out and dropped before the court report, which needs only its frames.
+    /// Owned: its flows are written row by row, then it is let go with the other tables.
     traced: Option<Trace>,
     scheduled: Option<&'a Schedules>,
+}
+
+impl Stages<'_> {
+    /// The verified ledger, or the ingested one when verify did not run.
+    fn ledger(&self) -> &DataFrame {
+        self.verified
+            .as_ref()
+            .map_or(&self.ingested.ledger, |v| &v.ledger)
+    }
 }
 
 fn resolve_timestamp(fixed: Option<&str>) -> (String, String) {
@@ -330,25 +339,340 @@ fn resolve_timestamp(fixed: Option<&str>) -> (String, String) {
 fn write_outputs(
     case: &Case,
     registry: &Registry,
-    mut stages: Stages<'_>,
+    stages: Stages<'_>,
     options: &RunOptions,
 ) -> Result<RunSummary, Error> {
-    let ingested = &stages.ingested;
     let dir = &options.out_dir;
     ensure_dir(dir)?;
     refuse_output_beside_inputs(case, dir)?;
-    let mut outputs = Vec::new();
+
+    // First what the outputs and the report say, then the writing: the court report's
+    // document is complete before the first file is written, so it can be typeset beside
+    // the tables.
+    let ledger_rows = stages.ledger().height();
     let mut stage_notes = vec![format!(
         "ingest: {} sources, {} ledger rows",
-        ingested.sources.len(),
-        ingested.ledger.height()
+        stages.ingested.sources.len(),
+        stages.ingested.ledger.height()
     )];
-    let ledger = stages
-        .verified
-        .as_ref()
-        .map_or(&ingested.ledger, |v| &v.ledger);
-    let ledger_rows = ledger.height();
+    let mut rules = Vec::new();
+    let mut stage_names = vec!["ingest".to_string()];
+    if let Some(v) = stages.verified.as_ref() {
+        stage_names.push("verify".into());
+        rules.push(RuleUse {
+            id: format!("counterparties ({})", v.counterparty_rules.origin),
+            version: v.counterparty_rules.version,
+        });
+        let failures = count_value(&v.integrity, "result", "fail");
+        stage_notes.push(format!(
+            "verify: {} checks, {failures} failed (integrity.csv); {} duplicate rows dropped; {} internal transfers matched",
+            v.integrity.height(),
+            v.duplicates.height(),
+            v.transfers.height()
+        ));
+    }
+    if let Some(f) = stages.found.as_ref() {
+        stage_names.push("detect".into());
+        for r in &f.rules {
+            rules.push(RuleUse {
+                id: r.id.clone(),
+                version: r.version,
+            });
+        }
+        stage_notes.push(format!(
+            "detect: {} rules applied, {} findings on {} evidence rows (findings.csv)",
+            f.rules.len(),
+            f.findings.height(),
+            f.evidence.height()
+        ));
+        for n in &f.notes {
+            stage_notes.push(format!("detect: {n}"));
+        }
+    }
+    // The trace's tables other than its flows, and the elected method's flows for the
+    // report's diagram. The flows of every method can be tens of millions of rows: they are
+    // written row by row from the trace, never built as a frame.
+    let mut trace_tables: Option<TraceTables> = None;
+    match (stages.traced.as_ref(), stages.last >= Stage::Trace) {
+        (Some(t), _) => {
+            stage_names.push("trace".into());
+            let elected = t.elected_method();
+            stage_notes.push(format!(
+                "trace: {} tainted origins, every method side by side; elected method {}",
+                t.origin_txn_ids().len(),
+                elected.map(|m| m.as_str()).unwrap_or("not stated")
+            ));
+            trace_tables = Some(TraceTables {
+                flows: t.flows_frame_of(Some(elected.unwrap_or(Method::Fifo)))?,
+                summary: t.summary_frame()?,
+                balances: t.balances_frame()?,
+                origins: t.origins_frame()?,
+                notes: t.notes_frame()?,
+                elected: elected.map(|m| m.as_str()),
+            });
+        }
+        (None, true) => stage_notes.push(
+            "trace: not run: the case file has no [tracing] table saying what is tainted".into(),
+        ),
+        (None, false) => {}
+    }
+    let mut reference_inputs = Vec::new();
+    for r in &case.reference_data {
+        let (sha256, size_bytes) = sha256_file(&r.path.resolved).map_err(|e| {
+            Error::Usage(format!(
+                "reference file {} cannot be read: {e}",
+                r.path.written
+            ))
+        })?;
+        reference_inputs.push(Input {
+            role: r.role.clone(),
+            path: r.path.written.clone(),
+            sha256,
+            size_bytes,
+        });
+    }
+    match (stages.scheduled, stages.last >= Stage::Schedule) {
+        (Some(s), _) => {
+            stage_names.push("schedule".into());
+            rules.push(RuleUse {
+                id: format!("jurisdiction {}", s.jurisdiction_id),
+                version: s.jurisdiction_version,
+            });
+            let pounds = |p: i64| format_amount(from_minor_units(i128::from(p)));
+            stage_notes.push(format!(
+                "schedule: benefit {}, available amount {}, recoverable amount {} (the {}); relevant day {}",
+                pounds(s.totals.benefit),
+                pounds(s.totals.available),
+                pounds(s.totals.recoverable),
+                s.totals.recoverable_is,
+                s.relevant_day.day
+            ));
+        }
+        (None, true) if stages.verified.is_some() => stage_notes.push(
+            "schedule: not run: the case names no price_index reference file, which s.80 needs to value benefit and gifts".into(),
+        ),
+        (None, _) => {}
+    }
+    let mut inputs: Vec<Input> = stages
+        .ingested
+        .sources
+        .iter()
+        .map(|s| Input {
+            role: "source".into(),
+            path: s.source_file.clone(),
+            sha256: s.sha256.clone(),
+            size_bytes: s.size_bytes,
+        })
+        .collect();
+    inputs.extend(reference_inputs.iter().cloned());
+    let (run_timestamp, run_timestamp_source) = resolve_timestamp(options.run_timestamp.as_deref());
+    let used: BTreeSet<&str> = stages
+        .ingested
+        .sources
+        .iter()
+        .map(|s| s.layout.as_str())
+        .collect();
+    let layouts: Vec<LayoutUse> = registry
+        .iter()
+        .filter(|l| used.contains(l.id.as_str()))
+        .map(|l| LayoutUse {
+            id: l.id.clone(),
+            version: l.version,
+            origin: l.origin.clone(),
+            sha256: l.sha256.clone(),
+        })
+        .collect();
+    let case_bytes = std::fs::read(&case.path).map_err(|e| {
+        Error::Usage(format!(
+            "case file {} cannot be re-read: {e}",
+            case.path.display()
+        ))
+    })?;
+    let report = if stages.last >= Stage::Schedule {
+        let appendix = report_inputs(case, &case_bytes, &inputs, &layouts, &stages);
+        let report = court::build(&court::ReportInput {
+            case,
+            ledger: stages.ledger(),
+            sources: &stages.ingested.sources,
+            integrity: stages.verified.as_ref().map(|v| &v.integrity),
+            integrity_summary: stages
+                .verified
+                .as_ref()
+                .map_or(&[], |v| v.summary.as_slice()),
+            transfers: stages.verified.as_ref().map(|v| &v.transfers),
+            findings: stages.found.as_ref().map(|f| court::FindingFrames {
+                findings: &f.findings,
+                rules: &f.rules,
+                notes: &f.notes,
+            }),
+            trace: trace_tables.as_ref().map(|t| court::TraceFrames {
+                flows: &t.flows,
+                summary: &t.summary,
+                balances: &t.balances,
+                origins: &t.origins,
+                elected: t.elected,
+            }),
+            schedules: stages.scheduled,
+            inputs: &appendix,
+            run_timestamp: &run_timestamp,
+            stage_notes: &stage_notes,
+        })?;
+        stage_notes.push(
+            "report: report.html and report.pdf (schedules, method, integrity, charts, findings, sources)".into(),
+        );
+        Some(report)
+    } else {
+        None
+    };
+    let counts = Counts {
+        sources: stages.ingested.sources.len(),
+        records_read: stages.ingested.sources.iter().map(|s| s.records_read).sum(),
+        accepted: stages.ingested.sources.iter().map(|s| s.accepted).sum(),
+        rejected: stages.ingested.sources.iter().map(|s| s.rejected).sum(),
+        skipped: stages.ingested.sources.iter().map(|s| s.skipped).sum(),
+        ledger_rows,
+    };
+    let sources = stages.ingested.sources.clone();
 
+    // Then the writing. The report is typeset on a thread of its own while the tables are
+    // written when memory allows both at once ([`typeset_beside_tables`]); otherwise after
+    // them, once the ledger and the stages' frames are let go.
+    let typeset = |report: &court::doc::Document| -> Result<[OutputFile; 2], Error> {
+        let html = write_atomic(dir, "report.html", court::html::render(report).as_bytes())?;
+        let pdf = write_atomic(
+            dir,
+            "report.pdf",
+            &court::pdf::render(report, &run_timestamp)?,
+        )?;
+        Ok([html, pdf])
+    };
+    let tables = TablesToWrite {
+        stages,
+        trace: trace_tables,
+        reference_inputs,
+    };
+    let mut outputs;
+    match report {
+        Some(report)
+            if typeset_beside_tables(
+                ledger_rows,
+                budget::available().ok().flatten().map(|a| a.bytes),
+            ) =>
+        {
+            let (written, typeset) = std::thread::scope(|scope| {
+                let typesetter = scope.spawn(|| typeset(&report));
+                let written = write_tables(case, dir, tables);
+                (written, typesetter.join())
+            });
+            outputs = written?;
+            match typeset {
+                Ok(files) => outputs.extend(files?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Some(report) => {
+            outputs = write_tables(case, dir, tables)?;
+            outputs.extend(typeset(&report)?);
+        }
+        None => outputs = write_tables(case, dir, tables)?,
+    }
+
+    let manifest = Manifest {
+        tool: Tool {
+            name: "proceeds".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        run_timestamp,
+        run_timestamp_source,
+        case: CaseInfo {
+            file: case
+                .path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            sha256: sha256_hex(&case_bytes),
+            reference: case.reference.clone(),
+            base_currency: case.base_currency.clone(),
+            jurisdiction: case.jurisdiction.clone(),
+            lifestyle: case.lifestyle,
+            proceedings_started: case.proceedings_started.to_string(),
+            conviction: case.conviction.map(|d| d.to_string()),
+            valuation: case.valuation.map(|d| d.to_string()),
+        },
+        stages: stage_names,
+        stage_notes: stage_notes.clone(),
+        inputs,
+        layouts,
+        rules,
+        counts: counts.clone(),
+        outputs: outputs.clone(),
+    };
+    write_atomic(dir, "manifest.json", &manifest.to_bytes())?;
+
+    Ok(RunSummary {
+        case_reference: case.reference.clone(),
+        out_dir: dir.clone(),
+        sources,
+        ledger_rows: counts.ledger_rows,
+        rejected: counts.rejected,
+        outputs,
+        stage_notes,
+    })
+}
+
+/// Ledgers up to this many rows may have their court report typeset beside the tables
+/// being written. Typesetting holds working memory of its own that grows with the report:
+/// about 1.4 GB more at 1M rows (798 pages), about 8 GB more at 10M rows (2,589 pages),
+/// measured in docs/performance.md. Above this size the report is typeset after the tables,
+/// once the ledger and the stages' frames are let go, so the peak is not the sum of both.
+const TYPESET_BESIDE_UP_TO_ROWS: usize = 2_000_000;
+
+/// Memory that must be free, when the tables are about to be written, for the report to be
+/// typeset beside them: the 1M-row measurement with a margin for 2M rows.
+const TYPESET_BESIDE_NEEDS_BYTES: u64 = 3_000_000_000;
+
+/// Whether the report is typeset while the tables are written: a small enough ledger and
+/// room in memory for both ([`budget::available`], read now, after the stages ran). The
+/// memory check before a run estimates the other way round, one after the other; this
+/// only spends memory that is free. The outputs are the same bytes either way.
+fn typeset_beside_tables(ledger_rows: usize, available_bytes: Option<u64>) -> bool {
+    ledger_rows <= TYPESET_BESIDE_UP_TO_ROWS
+        && available_bytes.is_some_and(|b| b >= TYPESET_BESIDE_NEEDS_BYTES)
+}
+
+/// The trace's tables written as frames, and the elected method's flows for the report.
+struct TraceTables {
+    flows: DataFrame,
+    summary: DataFrame,
+    balances: DataFrame,
+    origins: DataFrame,
+    notes: DataFrame,
+    elected: Option<&'static str>,
+}
+
+/// What [`write_tables`] writes; owned, so it is all let go when the writing ends.
+struct TablesToWrite<'a> {
+    stages: Stages<'a>,
+    trace: Option<TraceTables>,
+    /// The reference files with their SHA-256, for the workbook's sources sheet.
+    reference_inputs: Vec<Input>,
+}
+
+/// Every output but the court report and the manifest, in the manifest's order: the
+/// ledger, rejects, skipped rows and sources, then each stage's tables.
+fn write_tables(
+    case: &Case,
+    dir: &Path,
+    tables: TablesToWrite<'_>,
+) -> Result<Vec<OutputFile>, Error> {
+    let TablesToWrite {
+        stages,
+        trace,
+        reference_inputs,
+    } = tables;
+    let ingested = &stages.ingested;
+    let ledger = stages.ledger();
+    let mut outputs = Vec::new();
     let mut metadata = vec![
         (
             "proceeds.version".to_string(),
@@ -388,11 +712,7 @@ fn write_outputs(
         "sources.csv",
         &csv_out::sources_csv(&ingested.sources)?,
     )?);
-
-    let mut rules = Vec::new();
-    let mut stage_names = vec!["ingest".to_string()];
     if let Some(v) = stages.verified.as_ref() {
-        stage_names.push("verify".into());
         for (name, frame) in [
             ("integrity.csv", &v.integrity),
             ("duplicates.csv", &v.duplicates),
@@ -407,20 +727,8 @@ fn write_outputs(
             "integrity_summary.txt",
             summary.as_bytes(),
         )?);
-        rules.push(RuleUse {
-            id: format!("counterparties ({})", v.counterparty_rules.origin),
-            version: v.counterparty_rules.version,
-        });
-        let failures = count_value(&v.integrity, "result", "fail");
-        stage_notes.push(format!(
-            "verify: {} checks, {failures} failed (integrity.csv); {} duplicate rows dropped; {} internal transfers matched",
-            v.integrity.height(),
-            v.duplicates.height(),
-            v.transfers.height()
-        ));
     }
     if let Some(f) = stages.found.as_ref() {
-        stage_names.push("detect".into());
         let evidence_meta = vec![(
             "proceeds.version".to_string(),
             env!("CARGO_PKG_VERSION").to_string(),
@@ -432,262 +740,40 @@ fn write_outputs(
             &parquet_out::to_parquet_bytes("findings.parquet", &f.findings, evidence_meta)?,
         )?);
         outputs.push(write_frame_csv(dir, "finding_evidence.csv", &f.evidence)?);
-        for r in &f.rules {
-            rules.push(RuleUse {
-                id: r.id.clone(),
-                version: r.version,
-            });
-        }
-        stage_notes.push(format!(
-            "detect: {} rules applied, {} findings on {} evidence rows (findings.csv)",
-            f.rules.len(),
-            f.findings.height(),
-            f.evidence.height()
-        ));
-        for n in &f.notes {
-            stage_notes.push(format!("detect: {n}"));
+    }
+    if let (Some(t), Some(frames)) = (stages.traced.as_ref(), trace.as_ref()) {
+        outputs.push(write_trace_flows_csv(dir, t.flow_rows(None))?);
+        for (name, frame) in [
+            ("trace_summary.csv", &frames.summary),
+            ("trace_balances.csv", &frames.balances),
+            ("trace_origins.csv", &frames.origins),
+            ("trace_notes.csv", &frames.notes),
+        ] {
+            outputs.push(write_frame_csv(dir, name, frame)?);
         }
     }
-    let mut trace_frames: Option<[DataFrame; 5]> = None;
-    // The elected method, when tracing ran (`Some(None)`: ran, no method elected).
-    let mut trace_elected: Option<Option<&'static str>> = None;
-    match (stages.traced.take(), stages.last >= Stage::Trace) {
-        (Some(t), _) => {
-            stage_names.push("trace".into());
-            // The flows of every method can be tens of millions of rows: written row by row
-            // from the trace, never built as a frame.
-            outputs.push(write_trace_flows_csv(dir, t.flow_rows(None))?);
-            let frames = [
-                ("trace_summary.csv", t.summary_frame()?),
-                ("trace_balances.csv", t.balances_frame()?),
-                ("trace_origins.csv", t.origins_frame()?),
-                ("trace_notes.csv", t.notes_frame()?),
-            ];
-            for (name, frame) in &frames {
-                outputs.push(write_frame_csv(dir, name, frame)?);
-            }
-            let elected = t.elected_method();
-            stage_notes.push(format!(
-                "trace: {} tainted origins, every method side by side; elected method {}",
-                t.origin_txn_ids().len(),
-                elected.map(|m| m.as_str()).unwrap_or("not stated")
-            ));
-            // The court report draws its flow diagram from one method's flows (the elected
-            // one, else FIFO): only those are kept, and the trace itself is let go.
-            let flows = t.flows_frame_of(Some(elected.unwrap_or(Method::Fifo)))?;
-            drop(t);
-            let [summary, balances, origins, notes] = frames.map(|(_, f)| f);
-            let elected = elected.map(|m| m.as_str());
-            trace_frames = Some([flows, summary, balances, origins, notes]);
-            trace_elected = Some(elected);
+    if let Some(s) = stages.scheduled {
+        for (name, frame) in [
+            ("schedule_summary.csv", s.summary_frame()?),
+            ("schedule_benefit.csv", s.benefit_frame()?),
+            ("schedule_exclusions.csv", s.exclusions_frame()?),
+            ("schedule_available_amount.csv", s.available_frame()?),
+            ("schedule_tainted_gifts.csv", s.gifts_frame()?),
+        ] {
+            outputs.push(write_frame_csv(dir, name, &frame)?);
         }
-        (None, true) => stage_notes.push(
-            "trace: not run: the case file has no [tracing] table saying what is tainted".into(),
-        ),
-        (None, false) => {}
-    }
-    match (stages.scheduled, stages.last >= Stage::Schedule) {
-        (Some(s), _) => {
-            stage_names.push("schedule".into());
-            for (name, frame) in [
-                ("schedule_summary.csv", s.summary_frame()?),
-                ("schedule_benefit.csv", s.benefit_frame()?),
-                ("schedule_exclusions.csv", s.exclusions_frame()?),
-                ("schedule_available_amount.csv", s.available_frame()?),
-                ("schedule_tainted_gifts.csv", s.gifts_frame()?),
-            ] {
-                outputs.push(write_frame_csv(dir, name, &frame)?);
-            }
-            let mut reference_inputs = Vec::new();
-            for r in &case.reference_data {
-                let (sha256, size_bytes) = sha256_file(&r.path.resolved).map_err(|e| {
-                    Error::Usage(format!(
-                        "reference file {} cannot be read: {e}",
-                        r.path.written
-                    ))
-                })?;
-                reference_inputs.push(Input {
-                    role: r.role.clone(),
-                    path: r.path.written.clone(),
-                    sha256,
-                    size_bytes,
-                });
-            }
-            let trace_summary = trace_frames.as_ref().map(|f| &f[1]);
-            let xlsx = crate::report::xlsx_out::schedules_xlsx(&crate::report::xlsx_out::XlsxInput {
-                schedules: s,
-                trace_summary,
-                integrity: stages.verified.as_ref().map(|v| &v.integrity),
-                findings: stages.found.as_ref().map(|f| &f.findings),
-                sources: &ingested.sources,
-                inputs: &reference_inputs,
-                base_currency: &case.base_currency,
-            })?;
-            outputs.push(write_atomic(dir, "schedules.xlsx", &xlsx)?);
-            rules.push(RuleUse {
-                id: format!("jurisdiction {}", s.jurisdiction_id),
-                version: s.jurisdiction_version,
-            });
-            let pounds = |p: i64| format_amount(from_minor_units(i128::from(p)));
-            stage_notes.push(format!(
-                "schedule: benefit {}, available amount {}, recoverable amount {} (the {}); relevant day {}",
-                pounds(s.totals.benefit),
-                pounds(s.totals.available),
-                pounds(s.totals.recoverable),
-                s.totals.recoverable_is,
-                s.relevant_day.day
-            ));
-        }
-        (None, true) if stages.verified.is_some() => stage_notes.push(
-            "schedule: not run: the case names no price_index reference file, which s.80 needs to value benefit and gifts".into(),
-        ),
-        (None, _) => {}
-    }
-
-    let mut inputs = Vec::new();
-    for s in &ingested.sources {
-        inputs.push(Input {
-            role: "source".into(),
-            path: s.source_file.clone(),
-            sha256: s.sha256.clone(),
-            size_bytes: s.size_bytes,
-        });
-    }
-    for r in &case.reference_data {
-        let (sha256, size_bytes) = sha256_file(&r.path.resolved).map_err(|e| {
-            Error::Usage(format!(
-                "reference file {} cannot be read: {e}",
-                r.path.written
-            ))
-        })?;
-        inputs.push(Input {
-            role: r.role.clone(),
-            path: r.path.written.clone(),
-            sha256,
-            size_bytes,
-        });
-    }
-    let (run_timestamp, run_timestamp_source) = resolve_timestamp(options.run_timestamp.as_deref());
-    let used: BTreeSet<&str> = ingested.sources.iter().map(|s| s.layout.as_str()).collect();
-    let layouts: Vec<LayoutUse> = registry
-        .iter()
-        .filter(|l| used.contains(l.id.as_str()))
-        .map(|l| LayoutUse {
-            id: l.id.clone(),
-            version: l.version,
-            origin: l.origin.clone(),
-            sha256: l.sha256.clone(),
-        })
-        .collect();
-    let case_bytes = std::fs::read(&case.path).map_err(|e| {
-        Error::Usage(format!(
-            "case file {} cannot be re-read: {e}",
-            case.path.display()
-        ))
-    })?;
-    if stages.last >= Stage::Schedule {
-        let appendix = report_inputs(case, &case_bytes, &inputs, &layouts, &stages);
-        let report = court::build(&court::ReportInput {
-            case,
-            ledger,
-            sources: &ingested.sources,
+        let xlsx = crate::report::xlsx_out::schedules_xlsx(&crate::report::xlsx_out::XlsxInput {
+            schedules: s,
+            trace_summary: trace.as_ref().map(|t| &t.summary),
             integrity: stages.verified.as_ref().map(|v| &v.integrity),
-            integrity_summary: stages
-                .verified
-                .as_ref()
-                .map_or(&[], |v| v.summary.as_slice()),
-            transfers: stages.verified.as_ref().map(|v| &v.transfers),
-            findings: stages.found.as_ref().map(|f| court::FindingFrames {
-                findings: &f.findings,
-                rules: &f.rules,
-                notes: &f.notes,
-            }),
-            trace: match (&trace_frames, trace_elected) {
-                (Some([flows, summary, balances, origins, _]), Some(elected)) => {
-                    Some(court::TraceFrames {
-                        flows,
-                        summary,
-                        balances,
-                        origins,
-                        elected,
-                    })
-                }
-                _ => None,
-            },
-            schedules: stages.scheduled,
-            inputs: &appendix,
-            run_timestamp: &run_timestamp,
-            stage_notes: &stage_notes,
+            findings: stages.found.as_ref().map(|f| &f.findings),
+            sources: &ingested.sources,
+            inputs: &reference_inputs,
+            base_currency: &case.base_currency,
         })?;
-        // The report's document holds all it shows: the ledger, findings and trace frames
-        // are let go before typesetting, which at 10M rows needs several GB of its own.
-        drop(trace_frames);
-        stages.verified = None;
-        stages.found = None;
-        stages.ingested.ledger = DataFrame::empty();
-        outputs.push(write_atomic(
-            dir,
-            "report.html",
-            court::html::render(&report).as_bytes(),
-        )?);
-        outputs.push(write_atomic(
-            dir,
-            "report.pdf",
-            &court::pdf::render(&report, &run_timestamp)?,
-        )?);
-        stage_notes.push(
-            "report: report.html and report.pdf (schedules, method, integrity, charts, findings, sources)".into(),
-        );
+        outputs.push(write_atomic(dir, "schedules.xlsx", &xlsx)?);
     }
-    let counts = Counts {
-        sources: stages.ingested.sources.len(),
-        records_read: stages.ingested.sources.iter().map(|s| s.records_read).sum(),
-        accepted: stages.ingested.sources.iter().map(|s| s.accepted).sum(),
-        rejected: stages.ingested.sources.iter().map(|s| s.rejected).sum(),
-        skipped: stages.ingested.sources.iter().map(|s| s.skipped).sum(),
-        ledger_rows,
-    };
-    let manifest = Manifest {
-        tool: Tool {
-            name: "proceeds".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        run_timestamp,
-        run_timestamp_source,
-        case: CaseInfo {
-            file: case
-                .path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            sha256: sha256_hex(&case_bytes),
-            reference: case.reference.clone(),
-            base_currency: case.base_currency.clone(),
-            jurisdiction: case.jurisdiction.clone(),
-            lifestyle: case.lifestyle,
-            proceedings_started: case.proceedings_started.to_string(),
-            conviction: case.conviction.map(|d| d.to_string()),
-            valuation: case.valuation.map(|d| d.to_string()),
-        },
-        stages: stage_names,
-        stage_notes: stage_notes.clone(),
-        inputs,
-        layouts,
-        rules,
-        counts: counts.clone(),
-        outputs: outputs.clone(),
-    };
-    write_atomic(dir, "manifest.json", &manifest.to_bytes())?;
-
-    Ok(RunSummary {
-        case_reference: case.reference.clone(),
-        out_dir: dir.clone(),
-        sources: stages.ingested.sources.clone(),
-        ledger_rows: counts.ledger_rows,
-        rejected: counts.rejected,
-        outputs,
-        stage_notes,
-    })
+    Ok(outputs)
 }
 
 /// How many rows of a string column equal `value`.
@@ -778,4 +864,23 @@ fn report_inputs(
         });
     }
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_is_typeset_beside_the_tables_only_for_a_small_ledger_with_memory_free() {
+        // 1M rows with 8 GB free: beside.
+        assert!(typeset_beside_tables(1_000_000, Some(8_000_000_000)));
+        // At the row limit and exactly the memory needed: still beside.
+        assert!(typeset_beside_tables(2_000_000, Some(3_000_000_000)));
+        // One row over, however much memory: after the tables.
+        assert!(!typeset_beside_tables(2_000_001, Some(64_000_000_000)));
+        // Less memory free than typesetting needs: after the tables.
+        assert!(!typeset_beside_tables(1_000, Some(2_999_999_999)));
+        // Memory that cannot be read is not taken to be free.
+        assert!(!typeset_beside_tables(1_000, None));
+    }
 }

@@ -37,6 +37,46 @@ fn files_in(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// The court report is typeset beside the other outputs when memory is free for both,
+/// after them otherwise; the files are the same bytes either way.
+#[test]
+fn the_report_typeset_beside_the_tables_or_after_them_gives_the_same_files() {
+    let case = fixture("demo/case.toml");
+    let run_with = |available: &str| {
+        let out = tempfile::tempdir().unwrap();
+        let status = proceeds()
+            .env("PROCEEDS_MEMORY_AVAILABLE", available)
+            .arg("run")
+            .arg(&case)
+            .arg("--out")
+            .arg(out.path())
+            .args(["--run-timestamp", "2025-01-01T00:00:00Z", "--quiet"])
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        files_in(out.path())
+    };
+    // 2.5 GB passes the memory check (2.0 GB for a case this small) but is under the 3 GB
+    // typesetting beside the tables needs; 8 GB is over it.
+    let after = run_with("2500000000");
+    let beside = run_with("8000000000");
+    assert_eq!(after.len(), 26);
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        beside.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &after {
+        assert!(
+            bytes == &beside[name],
+            "{name} differs between the two orders"
+        );
+    }
+}
+
 #[test]
 fn demo_case_reruns_are_byte_identical() {
     let a = tempfile::tempdir().unwrap();
