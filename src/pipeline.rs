@@ -621,14 +621,16 @@ fn write_outputs(
 }
 
 /// Ledgers up to this many rows may have their court report typeset beside the tables
-/// being written. Typesetting holds working memory of its own that grows with the report:
-/// about 1.4 GB more at 1M rows (798 pages), about 8 GB more at 10M rows (2,589 pages),
-/// measured in docs/performance.md. Above this size the report is typeset after the tables,
-/// once the ledger and the stages' frames are let go, so the peak is not the sum of both.
-const TYPESET_BESIDE_UP_TO_ROWS: usize = 2_000_000;
+/// being written. Typesetting holds working memory of its own, and beside the tables it
+/// adds to their peak instead of reusing what they let go. Measured end to end
+/// (docs/performance.md, "Typesetting beside the tables"): at 104,052 rows 6.3–6.9 s →
+/// 4.8–5.2 s for 50–70 MB more; at 1,046,495 rows 20.4–21.7 s → 15.2–16.3 s for 1.2–1.5 GB
+/// more; at 1,904,339 rows 34.2 s → 31.8 s for 2.4 GB more, not worth it. Above this size
+/// the report is typeset after the tables, once the ledger and the stages' frames are let go.
+const TYPESET_BESIDE_UP_TO_ROWS: usize = 1_200_000;
 
 /// Memory that must be free, when the tables are about to be written, for the report to be
-/// typeset beside them: the 1M-row measurement with a margin for 2M rows.
+/// typeset beside them: the 1M-row measurement with a margin.
 const TYPESET_BESIDE_NEEDS_BYTES: u64 = 3_000_000_000;
 
 /// Whether the report is typeset while the tables are written: a small enough ledger and
@@ -875,9 +877,9 @@ mod tests {
         // 1M rows with 8 GB free: beside.
         assert!(typeset_beside_tables(1_000_000, Some(8_000_000_000)));
         // At the row limit and exactly the memory needed: still beside.
-        assert!(typeset_beside_tables(2_000_000, Some(3_000_000_000)));
+        assert!(typeset_beside_tables(1_200_000, Some(3_000_000_000)));
         // One row over, however much memory: after the tables.
-        assert!(!typeset_beside_tables(2_000_001, Some(64_000_000_000)));
+        assert!(!typeset_beside_tables(1_200_001, Some(64_000_000_000)));
         // Less memory free than typesetting needs: after the tables.
         assert!(!typeset_beside_tables(1_000, Some(2_999_999_999)));
         // Memory that cannot be read is not taken to be free.
