@@ -339,7 +339,7 @@ fn resolve_timestamp(fixed: Option<&str>) -> (String, String) {
 fn write_outputs(
     case: &Case,
     registry: &Registry,
-    stages: Stages<'_>,
+    mut stages: Stages<'_>,
     options: &RunOptions,
 ) -> Result<RunSummary, Error> {
     let dir = &options.out_dir;
@@ -488,9 +488,13 @@ fn write_outputs(
             case.path.display()
         ))
     })?;
-    let report = if stages.last >= Stage::Schedule {
-        let appendix = report_inputs(case, &case_bytes, &inputs, &layouts, &stages);
-        let report = court::build(&court::ReportInput {
+    // The report's document, from the ledger and the stages' frames as they stand.
+    let build_report = |stages: &Stages<'_>,
+                        trace_tables: Option<&TraceTables>,
+                        stage_notes: &[String]|
+     -> Result<court::doc::Document, Error> {
+        let appendix = report_inputs(case, &case_bytes, &inputs, &layouts, stages);
+        Ok(court::build(&court::ReportInput {
             case,
             ledger: stages.ledger(),
             sources: &stages.ingested.sources,
@@ -505,7 +509,7 @@ fn write_outputs(
                 rules: &f.rules,
                 notes: &f.notes,
             }),
-            trace: trace_tables.as_ref().map(|t| court::TraceFrames {
+            trace: trace_tables.map(|t| court::TraceFrames {
                 flows: &t.flows,
                 summary: &t.summary,
                 balances: &t.balances,
@@ -515,28 +519,9 @@ fn write_outputs(
             schedules: stages.scheduled,
             inputs: &appendix,
             run_timestamp: &run_timestamp,
-            stage_notes: &stage_notes,
-        })?;
-        stage_notes.push(
-            "report: report.html and report.pdf (schedules, method, integrity, charts, findings, sources)".into(),
-        );
-        Some(report)
-    } else {
-        None
+            stage_notes,
+        })?)
     };
-    let counts = Counts {
-        sources: stages.ingested.sources.len(),
-        records_read: stages.ingested.sources.iter().map(|s| s.records_read).sum(),
-        accepted: stages.ingested.sources.iter().map(|s| s.accepted).sum(),
-        rejected: stages.ingested.sources.iter().map(|s| s.rejected).sum(),
-        skipped: stages.ingested.sources.iter().map(|s| s.skipped).sum(),
-        ledger_rows,
-    };
-    let sources = stages.ingested.sources.clone();
-
-    // Then the writing. The report is typeset on a thread of its own while the tables are
-    // written when memory allows both at once ([`typeset_beside_tables`]); otherwise after
-    // them, once the ledger and the stages' frames are let go.
     let typeset = |report: &court::doc::Document| -> Result<[OutputFile; 2], Error> {
         let html = write_atomic(dir, "report.html", court::html::render(report).as_bytes())?;
         let pdf = write_atomic(
@@ -546,35 +531,65 @@ fn write_outputs(
         )?;
         Ok([html, pdf])
     };
-    let tables = TablesToWrite {
-        stages,
-        trace: trace_tables,
-        reference_inputs,
+    let counts = Counts {
+        sources: stages.ingested.sources.len(),
+        records_read: stages.ingested.sources.iter().map(|s| s.records_read).sum(),
+        accepted: stages.ingested.sources.iter().map(|s| s.accepted).sum(),
+        rejected: stages.ingested.sources.iter().map(|s| s.rejected).sum(),
+        skipped: stages.ingested.sources.iter().map(|s| s.skipped).sum(),
+        ledger_rows,
     };
+
+    // Then the writing. The report is typeset on a thread of its own while the tables are
+    // written when memory allows both at once ([`typeset_beside_tables`]). Otherwise it is
+    // built once the tables are written (the trace let go), and typeset once the ledger and
+    // the stages' frames are let go too, so no two of these peaks coincide.
+    let with_report = stages.last >= Stage::Schedule;
+    let beside = with_report
+        && typeset_beside_tables(
+            ledger_rows,
+            budget::available().ok().flatten().map(|a| a.bytes),
+        );
     let mut outputs;
-    match report {
-        Some(report)
-            if typeset_beside_tables(
-                ledger_rows,
-                budget::available().ok().flatten().map(|a| a.bytes),
-            ) =>
-        {
-            let (written, typeset) = std::thread::scope(|scope| {
-                let typesetter = scope.spawn(|| typeset(&report));
-                let written = write_tables(case, dir, tables);
-                (written, typesetter.join())
-            });
-            outputs = written?;
-            match typeset {
-                Ok(files) => outputs.extend(files?),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
+    if beside {
+        let report = build_report(&stages, trace_tables.as_ref(), &stage_notes)?;
+        let (written, typeset) = std::thread::scope(|scope| {
+            let typesetter = scope.spawn(|| typeset(&report));
+            let written = write_tables(
+                case,
+                dir,
+                &mut stages,
+                trace_tables.as_ref(),
+                &reference_inputs,
+            );
+            (written, typesetter.join())
+        });
+        outputs = written?;
+        match typeset {
+            Ok(files) => outputs.extend(files?),
+            Err(panic) => std::panic::resume_unwind(panic),
         }
-        Some(report) => {
-            outputs = write_tables(case, dir, tables)?;
+    } else {
+        outputs = write_tables(
+            case,
+            dir,
+            &mut stages,
+            trace_tables.as_ref(),
+            &reference_inputs,
+        )?;
+        if with_report {
+            let report = build_report(&stages, trace_tables.as_ref(), &stage_notes)?;
+            drop(trace_tables);
+            stages.verified = None;
+            stages.found = None;
+            stages.ingested.ledger = DataFrame::empty();
             outputs.extend(typeset(&report)?);
         }
-        None => outputs = write_tables(case, dir, tables)?,
+    }
+    if with_report {
+        stage_notes.push(
+            "report: report.html and report.pdf (schedules, method, integrity, charts, findings, sources)".into(),
+        );
     }
 
     let manifest = Manifest {
@@ -612,7 +627,7 @@ fn write_outputs(
     Ok(RunSummary {
         case_reference: case.reference.clone(),
         out_dir: dir.clone(),
-        sources,
+        sources: stages.ingested.sources.clone(),
         ledger_rows: counts.ledger_rows,
         rejected: counts.rejected,
         outputs,
@@ -652,26 +667,15 @@ struct TraceTables {
     elected: Option<&'static str>,
 }
 
-/// What [`write_tables`] writes; owned, so it is all let go when the writing ends.
-struct TablesToWrite<'a> {
-    stages: Stages<'a>,
-    trace: Option<TraceTables>,
-    /// The reference files with their SHA-256, for the workbook's sources sheet.
-    reference_inputs: Vec<Input>,
-}
-
 /// Every output but the court report and the manifest, in the manifest's order: the
 /// ledger, rejects, skipped rows and sources, then each stage's tables.
 fn write_tables(
     case: &Case,
     dir: &Path,
-    tables: TablesToWrite<'_>,
+    stages: &mut Stages<'_>,
+    trace: Option<&TraceTables>,
+    reference_inputs: &[Input],
 ) -> Result<Vec<OutputFile>, Error> {
-    let TablesToWrite {
-        stages,
-        trace,
-        reference_inputs,
-    } = tables;
     let ingested = &stages.ingested;
     let ledger = stages.ledger();
     let mut outputs = Vec::new();
@@ -743,8 +747,11 @@ fn write_tables(
         )?);
         outputs.push(write_frame_csv(dir, "finding_evidence.csv", &f.evidence)?);
     }
-    if let (Some(t), Some(frames)) = (stages.traced.as_ref(), trace.as_ref()) {
+    // The trace is let go once its flows are written: the workbook, built below, is
+    // large, and the two are never held together.
+    if let (Some(t), Some(frames)) = (stages.traced.take(), trace) {
         outputs.push(write_trace_flows_csv(dir, t.flow_rows(None))?);
+        drop(t);
         for (name, frame) in [
             ("trace_summary.csv", &frames.summary),
             ("trace_balances.csv", &frames.balances),
@@ -766,11 +773,11 @@ fn write_tables(
         }
         let xlsx = crate::report::xlsx_out::schedules_xlsx(&crate::report::xlsx_out::XlsxInput {
             schedules: s,
-            trace_summary: trace.as_ref().map(|t| &t.summary),
+            trace_summary: trace.map(|t| &t.summary),
             integrity: stages.verified.as_ref().map(|v| &v.integrity),
             findings: stages.found.as_ref().map(|f| &f.findings),
             sources: &ingested.sources,
-            inputs: &reference_inputs,
+            inputs: reference_inputs,
             base_currency: &case.base_currency,
         })?;
         outputs.push(write_atomic(dir, "schedules.xlsx", &xlsx)?);
