@@ -79,7 +79,9 @@ fn write_frame_csv_batched<W: std::io::Write>(
     w.into_inner().map_err(|e| encode_err(name, e.error()))
 }
 
-/// A frame's rows (no header), `batch_rows` at a time.
+/// A frame's rows (no header), `batch_rows` at a time. One thread turns each batch's
+/// columns into text while this one writes the batch before it, so the two halves of the
+/// work overlap; at most one batch waits between them.
 fn write_rows<W: std::io::Write>(
     name: &str,
     df: &DataFrame,
@@ -92,11 +94,10 @@ fn write_rows<W: std::io::Write>(
         .map(|c| matches!(c.dtype(), DataType::String))
         .collect();
     let height = df.height();
-    let mut offset = 0;
-    while offset < height {
-        let len = batch_rows.max(1).min(height - offset);
-        let batch = df.slice(offset as i64, len);
-        let as_text: Vec<StringChunked> = batch
+    let step = batch_rows.max(1);
+    let as_text = |offset: usize| -> PolarsResult<Vec<StringChunked>> {
+        let len = step.min(height - offset);
+        df.slice(offset as i64, len)
             .columns()
             .iter()
             .map(|c| {
@@ -104,25 +105,40 @@ fn write_rows<W: std::io::Write>(
                     .cast(&DataType::String)
                     .and_then(|s| s.str().map(|s| s.rechunk().into_owned()))
             })
-            .collect::<PolarsResult<_>>()
-            .map_err(|e| encode_err(name, e))?;
-        let mut cells: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(sanitise.len());
-        for i in 0..len {
-            cells.clear();
-            cells.extend(as_text.iter().zip(&sanitise).map(|(ca, &sanitise)| {
-                let cell = ca.get(i).unwrap_or("");
-                if sanitise {
-                    sanitize_text(cell)
-                } else {
-                    std::borrow::Cow::Borrowed(cell)
+            .collect()
+    };
+    std::thread::scope(|scope| {
+        let (batches, received) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || {
+            for offset in (0..height).step_by(step) {
+                let batch = as_text(offset);
+                let failed = batch.is_err();
+                // A send fails only when the writer has stopped (an error): stop too.
+                if batches.send(batch).is_err() || failed {
+                    return;
                 }
-            }));
-            w.write_record(cells.iter().map(|c| c.as_bytes()))
-                .map_err(|e| encode_err(name, e))?;
+            }
+        });
+        for batch in received {
+            let as_text = batch.map_err(|e| encode_err(name, e))?;
+            let mut cells: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(sanitise.len());
+            let len = as_text.first().map_or(0, |c| c.len());
+            for i in 0..len {
+                cells.clear();
+                cells.extend(as_text.iter().zip(&sanitise).map(|(ca, &sanitise)| {
+                    let cell = ca.get(i).unwrap_or("");
+                    if sanitise {
+                        sanitize_text(cell)
+                    } else {
+                        std::borrow::Cow::Borrowed(cell)
+                    }
+                }));
+                w.write_record(cells.iter().map(|c| c.as_bytes()))
+                    .map_err(|e| encode_err(name, e))?;
+            }
         }
-        offset += len;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The columns of `trace_flows.csv`, in order.
