@@ -21,7 +21,7 @@ use crate::money::{format_amount, from_minor_units};
 use crate::report::manifest::{CaseInfo, Counts, Input, LayoutUse, Manifest, RuleUse, Tool};
 use crate::report::{
     court, csv_out, ensure_dir, parquet_out, write_atomic, write_frame_csv, write_trace_flows_csv,
-    OutputFile,
+    write_trace_summary_csv, OutputFile,
 };
 use crate::rules::{rules_for_case, run_rules, Findings, Reference};
 use crate::trace::{trace, Method, Trace, TraceInput};
@@ -389,9 +389,9 @@ fn write_outputs(
             stage_notes.push(format!("detect: {n}"));
         }
     }
-    // The trace's tables other than its flows, and the elected method's flows for the
-    // report's diagram. The flows of every method can be tens of millions of rows: they are
-    // written row by row from the trace, never built as a frame.
+    // The trace's smaller tables, the first rows of its summary and the elected method's
+    // flows for the report's diagram. The flows of every method and the summary (tens and
+    // ten million rows at 10M) are written row by row from the trace, never built as frames.
     let mut trace_tables: Option<TraceTables> = None;
     match (stages.traced.as_ref(), stages.last >= Stage::Trace) {
         (Some(t), _) => {
@@ -404,7 +404,12 @@ fn write_outputs(
             ));
             trace_tables = Some(TraceTables {
                 flows: t.flows_frame_of(Some(elected.unwrap_or(Method::Fifo)))?,
-                summary: t.summary_frame()?,
+                // Only the first rows, which the report and the workbook show; the CSV is
+                // written row by row from the trace.
+                summary: t.summary_frame_head(
+                    court::build::MAX_TABLE_ROWS.max(crate::report::xlsx_out::MAX_COPIED_ROWS),
+                )?,
+                summary_rows: t.summary_len(),
                 balances: t.balances_frame()?,
                 origins: t.origins_frame()?,
                 notes: t.notes_frame()?,
@@ -512,6 +517,7 @@ fn write_outputs(
             trace: trace_tables.map(|t| court::TraceFrames {
                 flows: &t.flows,
                 summary: &t.summary,
+                summary_rows: t.summary_rows,
                 balances: &t.balances,
                 origins: &t.origins,
                 elected: t.elected,
@@ -660,7 +666,10 @@ fn typeset_beside_tables(ledger_rows: usize, available_bytes: Option<u64>) -> bo
 /// The trace's tables written as frames, and the elected method's flows for the report.
 struct TraceTables {
     flows: DataFrame,
+    /// The first rows of `trace_summary.csv`, for the report and the workbook.
     summary: DataFrame,
+    /// How many rows `trace_summary.csv` has.
+    summary_rows: usize,
     balances: DataFrame,
     origins: DataFrame,
     notes: DataFrame,
@@ -751,9 +760,9 @@ fn write_tables(
     // large, and the two are never held together.
     if let (Some(t), Some(frames)) = (stages.traced.take(), trace) {
         outputs.push(write_trace_flows_csv(dir, t.flow_rows(None))?);
+        outputs.push(write_trace_summary_csv(dir, &t)?);
         drop(t);
         for (name, frame) in [
-            ("trace_summary.csv", &frames.summary),
             ("trace_balances.csv", &frames.balances),
             ("trace_origins.csv", &frames.origins),
             ("trace_notes.csv", &frames.notes),
@@ -774,6 +783,7 @@ fn write_tables(
         let xlsx = crate::report::xlsx_out::schedules_xlsx(&crate::report::xlsx_out::XlsxInput {
             schedules: s,
             trace_summary: trace.map(|t| &t.summary),
+            trace_summary_rows: trace.map_or(0, |t| t.summary_rows),
             integrity: stages.verified.as_ref().map(|v| &v.integrity),
             findings: stages.found.as_ref().map(|f| &f.findings),
             sources: &ingested.sources,

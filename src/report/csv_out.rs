@@ -141,6 +141,54 @@ fn write_rows<W: std::io::Write>(
     })
 }
 
+/// `trace_summary.csv` from the trace's rows ([`crate::trace::Trace::summary_row_iter`]),
+/// with the header `columns` ([`crate::trace::Trace::summary_columns`]): the bytes the
+/// frame writer gives for `Trace::summary_frame`, without the frame.
+pub fn write_trace_summary<'a, W: std::io::Write>(
+    columns: &[String],
+    rows: impl Iterator<Item = crate::trace::SummaryRow<'a>>,
+    out: W,
+) -> Result<W, ReportError> {
+    const NAME: &str = "trace_summary.csv";
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(out);
+    w.write_record(columns).map_err(|e| encode_err(NAME, e))?;
+    // Header: seven fixed columns, two per method, three for the elected method.
+    let methods = (columns.len().saturating_sub(10) / 2).min(crate::trace::Method::ALL.len());
+    let money = |pence: i64| format_amount(crate::money::from_minor_units(pence.into()));
+    let mut date = String::new();
+    let mut cells: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(columns.len());
+    for row in rows {
+        use std::fmt::Write as _;
+        date.clear();
+        let _ = write!(date, "{}", row.booking_date);
+        cells.clear();
+        cells.push(sanitize_text(row.destination_txn_id));
+        cells.push(sanitize_text(row.account_id));
+        cells.push(date.clone().into());
+        cells.push(sanitize_text(row.channel));
+        cells.push(row.counterparty.map(sanitize_text).unwrap_or_default());
+        cells.push(money(row.amount_pence).into());
+        cells.push(money(row.overdraft_pence).into());
+        for &(tainted, clean) in &row.by_method[..methods] {
+            cells.push(money(tainted).into());
+            cells.push(money(clean).into());
+        }
+        cells.push(row.elected_method.map(sanitize_text).unwrap_or_default());
+        match row.elected {
+            Some((tainted, clean)) => {
+                cells.push(money(tainted).into());
+                cells.push(money(clean).into());
+            }
+            None => cells.extend([Default::default(), Default::default()]),
+        }
+        w.write_record(cells.iter().map(|c| c.as_bytes()))
+            .map_err(|e| encode_err(NAME, e))?;
+    }
+    w.into_inner().map_err(|e| encode_err(NAME, e.error()))
+}
+
 /// The columns of `trace_flows.csv`, in order.
 pub const TRACE_FLOWS_COLUMNS: [&str; 12] = [
     "method",

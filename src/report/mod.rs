@@ -150,6 +150,16 @@ pub fn write_trace_flows_csv<'a>(
     csv_out::write_trace_flows(rows, w)?.finish()
 }
 
+/// `trace_summary.csv` into `dir` from the trace's rows ([`csv_out::write_trace_summary`]),
+/// streamed through an [`AtomicWriter`]: the table is never held whole.
+pub fn write_trace_summary_csv(
+    dir: &Path,
+    trace: &crate::trace::Trace,
+) -> Result<OutputFile, ReportError> {
+    let w = AtomicWriter::create(dir, "trace_summary.csv")?;
+    csv_out::write_trace_summary(&trace.summary_columns(), trace.summary_row_iter(), w)?.finish()
+}
+
 /// Create the output folder if needed.
 pub fn ensure_dir(dir: &Path) -> Result<(), ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::OutputDir {

@@ -30,8 +30,11 @@ use crate::ingest::SourceReport;
 #[derive(Debug, Clone, Copy)]
 pub struct XlsxInput<'a> {
     pub schedules: &'a Schedules,
-    /// `trace_summary.csv` columns, if tracing ran.
+    /// `trace_summary.csv`'s first rows (at least [`MAX_COPIED_ROWS`] where it has them), if
+    /// tracing ran.
     pub trace_summary: Option<&'a DataFrame>,
+    /// How many rows `trace_summary.csv` has in all.
+    pub trace_summary_rows: usize,
     /// `integrity.csv` columns.
     pub integrity: Option<&'a DataFrame>,
     /// `findings.csv` columns, if detection ran.
@@ -517,7 +520,8 @@ pub fn schedules_xlsx(input: &XlsxInput<'_>) -> Result<Vec<u8>, ReportError> {
         Some(df) => {
             let mut t = frame_table(&df.head(Some(MAX_COPIED_ROWS)), &[])?;
             t.notes = vec!["From trace_summary.csv: how much of each payment is tainted under each method (docs/tracing.md).".into()];
-            t.notes.extend(cut_note(df.height(), "trace_summary.csv"));
+            t.notes
+                .extend(cut_note(input.trace_summary_rows, "trace_summary.csv"));
             t
         }
         None => {
@@ -725,6 +729,7 @@ mod tests {
         let bytes = schedules_xlsx(&XlsxInput {
             schedules: &schedules,
             trace_summary: Some(&trace_summary),
+            trace_summary_rows: MAX_COPIED_ROWS + 1,
             integrity: None,
             findings: Some(&findings),
             sources: &[],

@@ -41,7 +41,7 @@ use crate::ledger::Channel;
 pub use engine::{apportion, AccountBook, Allocator, Lot};
 pub use output::{
     Backward, DestinationKind, FlowRow, Forward, ForwardDestination, MethodSplit, OriginShare,
-    RemainingShare, Trace, TraceNote,
+    RemainingShare, SummaryRow, Trace, TraceNote,
 };
 
 /// A tracing method. Order here is the order of every output.

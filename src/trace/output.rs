@@ -160,6 +160,26 @@ pub struct FlowRow<'a> {
     pub path: std::rc::Rc<str>,
 }
 
+/// One row of `trace_summary.csv`, its values as they are (money in pence, the date as a
+/// date), for writers that do not need a frame ([`Trace::summary_row_iter`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryRow<'a> {
+    pub destination_txn_id: &'a str,
+    pub account_id: &'a str,
+    pub booking_date: NaiveDate,
+    pub channel: &'a str,
+    pub counterparty: Option<&'a str>,
+    /// The payment, as a positive amount.
+    pub amount_pence: i64,
+    /// The part of it paid from an overdraft.
+    pub overdraft_pence: i64,
+    /// (tainted, clean) pence under each method, in [`Method::ALL`] order.
+    pub by_method: [(i64, i64); Method::ALL.len()],
+    pub elected_method: Option<&'static str>,
+    /// (tainted, clean) pence under the elected method, if one was elected.
+    pub elected: Option<(i64, i64)>,
+}
+
 fn polars_err(context: &str) -> impl Fn(PolarsError) -> TraceError + '_ {
     move |source| TraceError::Polars {
         context: context.to_string(),
@@ -558,8 +578,72 @@ impl Trace {
     /// `trace_summary.csv`: per destination (of interest, or every debit leaving the case
     /// accounts): amount, overdraft, tainted and clean per method, and the elected method.
     pub fn summary_frame(&self) -> Result<DataFrame, TraceError> {
+        self.summary_frame_of(&self.summary_rows())
+    }
+
+    /// The first `n` rows of [`Trace::summary_frame`], for tables that show only the start
+    /// of it; [`Trace::summary_len`] is how many rows the whole has.
+    pub fn summary_frame_head(&self, n: usize) -> Result<DataFrame, TraceError> {
+        let mut rows = self.summary_rows();
+        rows.truncate(n);
+        self.summary_frame_of(&rows)
+    }
+
+    /// How many rows `trace_summary.csv` has: one per payment out of the traced accounts.
+    pub fn summary_len(&self) -> usize {
+        self.summary_rows().len()
+    }
+
+    /// The column names of `trace_summary.csv`, in order.
+    pub fn summary_columns(&self) -> Vec<String> {
+        let mut names: Vec<String> = [
+            "destination_txn_id",
+            "account_id",
+            "booking_date",
+            "channel",
+            "counterparty",
+            "amount",
+            "overdraft",
+        ]
+        .map(String::from)
+        .into();
+        for o in &self.outcomes {
+            let m = o.method.as_str();
+            names.push(format!("tainted_{m}"));
+            names.push(format!("clean_{m}"));
+        }
+        names.extend(["elected_method", "tainted_elected", "clean_elected"].map(String::from));
+        names
+    }
+
+    /// `trace_summary.csv` row by row, in the frame's order, for writing without building
+    /// the frame (one row per payment: ten million at 10M ledger rows).
+    pub fn summary_row_iter(&self) -> impl Iterator<Item = SummaryRow<'_>> + '_ {
         let p = &self.p;
-        let rows = self.summary_rows();
+        let elected = self.elected.map(|m| self.outcome(m));
+        self.summary_rows().into_iter().map(move |r| {
+            let r = r as usize;
+            let mut by_method = [(0, 0); Method::ALL.len()];
+            for (slot, o) in by_method.iter_mut().zip(&self.outcomes) {
+                *slot = (o.tainted[r], o.clean[r]);
+            }
+            SummaryRow {
+                destination_txn_id: p.txn_id.text(r),
+                account_id: p.accounts[p.account[r] as usize].as_str(),
+                booking_date: day_to_date(p.date[r]),
+                channel: p.channel.text(r),
+                counterparty: p.counterparty.get(r),
+                amount_pence: -p.amount[r],
+                overdraft_pence: self.outcomes[0].unfunded[r],
+                by_method,
+                elected_method: self.elected.map(Method::as_str),
+                elected: elected.map(|o| (o.tainted[r], o.clean[r])),
+            }
+        })
+    }
+
+    fn summary_frame_of(&self, rows: &[u32]) -> Result<DataFrame, TraceError> {
+        let p = &self.p;
         let mut columns = vec![
             Column::new(
                 "destination_txn_id".into(),

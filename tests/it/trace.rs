@@ -548,6 +548,45 @@ fn flows_written_row_by_row_are_the_flows_frame_written() {
 }
 
 #[test]
+fn the_summary_written_row_by_row_is_the_summary_frame_written() {
+    use proceeds::report::csv_out::write_trace_summary;
+    let by_row = |t: &Trace| {
+        String::from_utf8(
+            write_trace_summary(&t.summary_columns(), t.summary_row_iter(), Vec::new()).unwrap(),
+        )
+        .unwrap()
+    };
+    let by_frame = |t: &Trace| {
+        String::from_utf8(frame_to_csv("s.csv", &t.summary_frame().unwrap()).unwrap()).unwrap()
+    };
+    // The multi-hop case elects pro rata; the textbook case, run without an election, has
+    // its elected columns empty.
+    let elected = multi_hop();
+    let not_elected = run(&textbook(), &[], &tainted_ids(&["T"]));
+    for t in [&elected, &not_elected] {
+        let whole = t.summary_frame().unwrap();
+        assert!(whole.height() >= 1, "{} summary rows", whole.height());
+        assert_eq!(by_row(t), by_frame(t));
+        assert_eq!(t.summary_len(), whole.height());
+        // The head is the whole's first rows; asking for more than there are gives them all.
+        let head = t.summary_frame_head(1).unwrap();
+        assert!(head.equals_missing(&whole.slice(0, 1)));
+        assert!(t
+            .summary_frame_head(whole.height() + 5)
+            .unwrap()
+            .equals_missing(&whole));
+    }
+    assert_eq!(not_elected.summary_len(), 2);
+    assert!(by_row(&elected).contains(",pro_rata,"));
+    assert!(by_row(&not_elected)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .ends_with(",,,"));
+    assert_eq!(elected.summary_columns().len(), 20);
+}
+
+#[test]
 fn a_ledger_out_of_canonical_order_traces_the_same() {
     // Canonical order is (account, seq); a frame in any other order is put in that order
     // before tracing, text columns included. Accounts keep their order of first

@@ -41,7 +41,10 @@ const MAX_FLOW_DESTINATIONS: usize = 12;
 #[derive(Debug, Clone, Copy)]
 pub struct TraceFrames<'a> {
     pub flows: &'a DataFrame,
+    /// `trace_summary.csv`'s first rows (at least [`MAX_TABLE_ROWS`] where it has them).
     pub summary: &'a DataFrame,
+    /// How many rows `trace_summary.csv` has in all.
+    pub summary_rows: usize,
     pub balances: &'a DataFrame,
     pub origins: &'a DataFrame,
     /// The method the investigator elected, if any.
@@ -1185,7 +1188,7 @@ fn tracing_section(input: &ReportInput<'_>) -> Result<Section, ReportError> {
         }
         table.rows.push(row);
     }
-    cut_note(&mut table, s.height(), "trace_summary.csv");
+    cut_note(&mut table, t.summary_rows, "trace_summary.csv");
     table.notes.push(
         "Each method column is the tainted part of the payment under that method; the rest of the payment is clean. LIBR: tainted money never above the lowest intermediate balance, no replenishment; read with the note on LIBR in docs/decisions.md.".into(),
     );
