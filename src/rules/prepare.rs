@@ -66,11 +66,12 @@ pub struct Prepared {
 /// the case (an account the case does not declare).
 pub fn prepare(ledger: &DataFrame, case: &Case) -> PolarsResult<Prepared> {
     let without_base_amount = ledger.column(lc::AMOUNT_BASE)?.null_count();
-    let run = "_run";
-    let mut base = ledger
-        .clone()
-        .lazy()
-        .filter(col(lc::AMOUNT_BASE).is_not_null())
+    let mut base = ledger.clone().lazy();
+    // Usually every row has its base amount, and a filter would only copy every column.
+    if without_base_amount > 0 {
+        base = base.filter(col(lc::AMOUNT_BASE).is_not_null());
+    }
+    let mut base = base
         .select([
             col(lc::SEQ),
             col(lc::ACCOUNT_ID),
@@ -100,55 +101,36 @@ pub fn prepare(ledger: &DataFrame, case: &Case) -> PolarsResult<Prepared> {
         base = base.sort([lc::SEQ], SortMultipleOptions::default())?;
     }
     // Rows of one account are contiguous in a canonical ledger, so the account key is
-    // looked up once per run of rows (a few thousand strings), and the account index is
-    // gathered from the run number rather than joined row by row.
-    let base = base
-        .lazy()
-        .with_column(
-            col(lc::ACCOUNT_ID)
-                .neq(col(lc::ACCOUNT_ID).shift(lit(1)))
-                .fill_null(lit(true))
-                .cast(DataType::UInt32)
-                .cum_sum(false)
-                .alias(run),
-        )
-        .collect()?;
-    let first_rows = base
-        .clone()
-        .lazy()
-        .filter(col(run).neq(col(run).shift(lit(1))).fill_null(lit(true)))
-        .select([col(lc::ACCOUNT_ID)])
-        .collect()?;
+    // looked up once per run of rows (a few thousand strings), in one walk down the column.
     let index: std::collections::HashMap<&str, u32> = case
         .accounts
         .iter()
         .enumerate()
         .map(|(i, a)| (a.id.as_str(), i as u32))
         .collect();
-    let mut run_account: Vec<u32> = Vec::with_capacity(first_rows.height());
-    for id in first_rows.column(lc::ACCOUNT_ID)?.str()?.iter() {
+    let mut account_of_row: Vec<u32> = Vec::with_capacity(base.height());
+    let mut current: Option<(&str, u32)> = None;
+    for id in base.column(lc::ACCOUNT_ID)?.str()?.iter() {
         let id = id.unwrap_or_default();
-        match index.get(id) {
-            Some(&i) => run_account.push(i),
-            None => {
-                polars_bail!(ComputeError: "the ledger has rows for account {id:?}, which the case does not declare")
+        let i = match current {
+            Some((run, i)) if run == id => i,
+            _ => {
+                let Some(&i) = index.get(id) else {
+                    polars_bail!(ComputeError: "the ledger has rows for account {id:?}, which the case does not declare")
+                };
+                current = Some((id, i));
+                i
             }
-        }
+        };
+        account_of_row.push(i);
     }
-    let run_idx = base
-        .column(run)?
-        .as_materialized_series()
-        .cast(&IDX_DTYPE)?;
-    let run_idx = run_idx - 1;
-    let acct = UInt32Chunked::from_vec(c::ACCT.into(), run_account)
-        .take(run_idx.idx()?)?
-        .into_series();
+    let acct = UInt32Chunked::from_vec(c::ACCT.into(), account_of_row).into_series();
     let mut rows = base;
     rows.with_column(acct.into_column())?;
     let rows = rows
         .lazy()
         .with_column((col(c::ACCT).cast(DataType::Int64) * lit(STRIDE) + col(c::DAY)).alias(c::K))
-        .drop(cols([lc::ACCOUNT_ID, run]))
+        .drop(cols([lc::ACCOUNT_ID]))
         .collect()?;
     // A canonical ledger (account in case order, then date; `seq` numbers that order) is
     // now sorted by `k` too. Anything else is sorted explicitly.

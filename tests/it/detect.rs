@@ -1284,6 +1284,36 @@ fn rows_without_a_base_amount_are_left_out_and_said_so() {
     assert_eq!(f.evidence.schema().len(), 16);
 }
 
+/// Rows of an account the case does not declare are a mismatch between ledger and case: the
+/// run stops and names the account, whichever run of rows it comes in.
+#[test]
+fn a_ledger_row_of_an_undeclared_account_is_refused_by_name() {
+    let declared = case(
+        &[("DH", "Dorian Harlow", None)],
+        &[("DH-LLOYDS", &["DH"], None), ("DH-MONZO", &["DH"], None)],
+    );
+    let mut b = Book::new(declared.clone());
+    b.add(t("DH-LLOYDS", "2024-01-02", "100.00", Channel::CashDeposit));
+    b.add(t("DH-MONZO", "2024-01-03", "200.00", Channel::CashDeposit));
+    let ledger = b.builder.finish().unwrap();
+    let rules = rules::shipped_rules().unwrap();
+    let reference = Reference::shipped().unwrap();
+    // Both accounts declared: it runs.
+    assert!(rules::run_rules(&ledger, &declared, &rules, &reference).is_ok());
+    // The case without the second account: the second run of rows is refused.
+    let mut fewer = declared.clone();
+    fewer.accounts.retain(|a| a.id != "DH-MONZO");
+    let err = rules::run_rules(&ledger, &fewer, &rules, &reference)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "the ledger has rows for account \"DH-MONZO\", which the case does not declare"
+        ),
+        "{err}"
+    );
+}
+
 /// Evidence is gathered from the ledger by position when `seq` numbers its rows 1, 2, 3, …
 /// and through a `seq` lookup otherwise (a ledger with rows dropped or reordered): both
 /// give the same findings and evidence, row for row.
