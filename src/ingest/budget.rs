@@ -8,7 +8,10 @@
 //! The estimate is `base + PEAK_BYTES_PER_INPUT_BYTE × input bytes`, the base depending on
 //! whether the run writes the court report and the workbook (about 1.2–1.4 GB whatever the
 //! case's size). Both lines lie above every measured run of the release binary on generated
-//! cases, from 8 MB to 765 MB of statements; see `docs/performance.md` ("Memory budget"). The memory available is the smallest of
+//! cases, from 8 MB to 765 MB of statements; see `docs/performance.md` ("Memory budget").
+//! The estimate is for the run done one thing after another; the one step that may spend
+//! more at once (typesetting the report beside the tables, in `pipeline`) does so only when
+//! it finds the memory free. The memory available is the smallest of
 //! `MemAvailable` from `/proc/meminfo` and the room left under the process's cgroup memory
 //! limits (v2 `memory.max`, v1 `memory.limit_in_bytes`, at its own level and every level
 //! above), or `PROCEEDS_MEMORY_AVAILABLE` (bytes) when set; where none can be read nothing
@@ -44,16 +47,16 @@ impl Scope {
 /// Peak resident memory per byte of source files: the part of a run that grows with the
 /// ledger (ingest and verify hold it in columns; detect, trace and the schedules work
 /// beside it). Measured with the release binary on generated cases (docs/performance.md,
-/// "Memory budget"): 12.4 GB for 764 MB of sources (10,471,341 rows), 16.3 bytes per
-/// input byte with nothing taken off for the fixed part; 18 leaves a margin above it.
-pub const PEAK_BYTES_PER_INPUT_BYTE: u64 = 18;
+/// "Memory budget"): 10.3 GB for 764 MB of sources (10,471,341 rows), 13.5 bytes per
+/// input byte with nothing taken off for the fixed part; 15 leaves a margin above it.
+pub const PEAK_BYTES_PER_INPUT_BYTE: u64 = 15;
 /// The fixed part of the estimate for a run without the court report: the program, its
 /// shipped layouts and rules, and the stages' per-run tables. The smallest measured runs
-/// peak well under it (a 45 MB `trace` at 1.1 GB is 0.3 GB under the line).
+/// peak well under it (a 47 MB `trace` at 1.0 GB is 0.7 GB under the line).
 pub const BASE_PEAK_BYTES: u64 = 1_000_000_000;
 /// The fixed part for a run that writes the court report and the workbook: typesetting and
 /// the workbook take about 1.2–1.4 GB whatever the size of the case, since their tables are
-/// capped (a 7.9 MB case peaks at 1.2 GB, a 47 MB one at 2.4 GB, a 765 MB one at 12.4 GB).
+/// capped (a 7.9 MB case peaks at 1.1 GB, a 47 MB one at 2.3 GB, a 765 MB one at 10.3 GB).
 pub const BASE_PEAK_BYTES_WITH_REPORT: u64 = 2_000_000_000;
 /// Environment variable that stands in for the memory available (bytes), for tests and for
 /// a machine whose real limit `/proc/meminfo` does not show.
@@ -476,26 +479,27 @@ mod tests {
     fn the_estimate_is_the_base_plus_the_factor_times_the_input() {
         use Scope::*;
         assert_eq!(estimate_peak(0, WithReport), 2_000_000_000);
-        assert_eq!(estimate_peak(1_000_000, WithReport), 2_018_000_000);
-        assert_eq!(estimate_peak(1_000_000, WithoutReport), 1_018_000_000);
+        assert_eq!(estimate_peak(1_000_000, WithReport), 2_015_000_000);
+        assert_eq!(estimate_peak(1_000_000, WithoutReport), 1_015_000_000);
         // Measured peaks (release binary, docs/performance.md) stay under the line: full
         // runs of 7,944,757 / 47,279,940 / 55,541,110 / 76,887,691 / 764,448,864 bytes of
-        // sources at 1.16 / 2.40 / 1.83 / 2.30 / 12.43 GB.
+        // sources at 1.12 / 2.28 / 1.80 / 2.23 / 10.30 GB.
         for (input, peak) in [
-            (7_944_757, 1_157_292_000),
-            (47_279_940, 2_399_656_000),
-            (55_541_110, 1_834_884_000),
-            (76_887_691, 2_298_248_000),
-            (764_448_864, 12_425_552_000),
+            (7_944_757, 1_115_820_032),
+            (47_279_940, 2_279_276_544),
+            (55_541_110, 1_795_706_880),
+            (76_887_691, 2_228_776_960),
+            (764_448_864, 10_303_774_720),
         ] {
             assert!(estimate_peak(input, WithReport) > peak, "{input}");
         }
-        assert_eq!(estimate_peak(764_448_864, WithReport), 15_760_079_552);
-        // `trace` (no report) of 55,541,110 / 47,279,940 / 764,448,864 bytes: 1.16 / 1.09 /
-        // 12.17 GB.
-        assert!(estimate_peak(55_541_110, WithoutReport) > 1_158_584_000);
-        assert!(estimate_peak(47_279_940, WithoutReport) > 1_094_216_000);
-        assert!(estimate_peak(764_448_864, WithoutReport) > 12_171_688_000);
+        // The 10M-row case: 13.5 GB, within a 16 GB laptop's 14 GB or so.
+        assert_eq!(estimate_peak(764_448_864, WithReport), 13_466_732_960);
+        // `trace` (no report) of 55,541,110 / 47,279,940 / 764,448,864 bytes: 1.02 / 1.02 /
+        // 9.48 GB.
+        assert!(estimate_peak(55_541_110, WithoutReport) > 1_015_476_224);
+        assert!(estimate_peak(47_279_940, WithoutReport) > 1_015_046_144);
+        assert!(estimate_peak(764_448_864, WithoutReport) > 9_475_538_944);
         assert_eq!(estimate_peak(u64::MAX, WithReport), u64::MAX);
     }
 
@@ -506,29 +510,29 @@ mod tests {
             source("b.csv", 40_000_000),
             source("c.csv", 50_000_000),
         ];
-        // 100 MB of input → 2.0 GB + 1.8 GB = 3.8 GB.
+        // 100 MB of input → 2.0 GB + 1.5 GB = 3.5 GB.
         assert_eq!(
-            decide(&sources, Scope::WithReport, machine(3_800_000_000)),
-            Ok(3_800_000_000)
+            decide(&sources, Scope::WithReport, machine(3_500_000_000)),
+            Ok(3_500_000_000)
         );
-        let refused = decide(&sources, Scope::WithReport, machine(3_799_999_999)).unwrap_err();
+        let refused = decide(&sources, Scope::WithReport, machine(3_499_999_999)).unwrap_err();
         assert_eq!(refused.sources, 3);
         assert_eq!(refused.input_bytes, 100_000_000);
-        assert_eq!(refused.estimate_bytes, 3_800_000_000);
+        assert_eq!(refused.estimate_bytes, 3_500_000_000);
         assert_eq!(
             refused.largest,
             [sources[2].clone(), sources[1].clone(), sources[0].clone()]
         );
-        // Without the court report the same case needs 2.8 GB.
+        // Without the court report the same case needs 2.5 GB.
         assert_eq!(
-            decide(&sources, Scope::WithoutReport, machine(2_800_000_000)),
-            Ok(2_800_000_000)
+            decide(&sources, Scope::WithoutReport, machine(2_500_000_000)),
+            Ok(2_500_000_000)
         );
         let text = refused.to_string();
         for needle in [
             "its 3 source files total 100.0 MB (100000000 bytes)",
-            "an estimated 3.8 GB of memory at its peak (2.0 GB + 18 × the input, the court report included)",
-            "and 3.8 GB is available (PROCEEDS_MEMORY_AVAILABLE)",
+            "an estimated 3.5 GB of memory at its peak (2.0 GB + 15 × the input, the court report included)",
+            "and 3.5 GB is available (PROCEEDS_MEMORY_AVAILABLE)",
             "Largest sources: c.csv (50.0 MB), b.csv (40.0 MB), a.csv (10.0 MB)",
             "Split the case into several runs",
             "a machine with more memory",
@@ -543,7 +547,7 @@ mod tests {
         let many: Vec<SourceSize> = (0..8u64).map(|i| source(&format!("s{i}.csv"), i)).collect();
         assert_eq!(
             decide(&many, Scope::WithReport, None),
-            Ok(2_000_000_000 + 18 * 28)
+            Ok(2_000_000_000 + 15 * 28)
         );
         let refused = decide(&many, Scope::WithoutReport, machine(0)).unwrap_err();
         let names: Vec<&str> = refused.largest.iter().map(|s| s.file.as_str()).collect();
