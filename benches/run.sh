@@ -31,6 +31,9 @@ mkdir -p "$BENCH_DIR"
 # Build once: the stages benchmark and the proceeds binary, same profile.
 profile_args=()
 [ "$PROFILE" != release ] && profile_args=(--profile "$PROFILE")
+if [ -z "${CARGO_TARGET_DIR:-}" ] && [ ! -d target ]; then
+    echo "note: CARGO_TARGET_DIR is not set and ./target does not exist: this is a cold build (tens of minutes on two cores, several GB); set CARGO_TARGET_DIR to reuse a warm one" >&2
+fi
 echo "building ($PROFILE profile)..." >&2
 json=$(cargo bench --no-run --locked --bench stages "${profile_args[@]}" --message-format=json)
 stages_exe=$(jq -r 'select(.reason=="compiler-artifact" and .target.name=="stages") | .executable // empty' <<<"$json" | tail -1)
