@@ -27,9 +27,7 @@ pub fn to_csv_bytes(
     rows: impl Iterator<Item = Vec<String>>,
 ) -> Result<Vec<u8>, ReportError> {
     let keep: Vec<bool> = header.iter().map(|h| numeric.contains(h)).collect();
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
+    let mut w = crlf_writer(Vec::new());
     w.write_record(header).map_err(|e| encode_err(name, e))?;
     for row in rows {
         let cells = row.iter().zip(&keep).map(|(cell, numeric)| {
@@ -53,6 +51,13 @@ pub fn frame_to_csv(name: &str, df: &DataFrame) -> Result<Vec<u8>, ReportError> 
     write_frame_csv(name, df, Vec::new())
 }
 
+/// A CSV writer with the outputs' line ending (CRLF, as RFC 4180 has it).
+fn crlf_writer<W: std::io::Write>(out: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(out)
+}
+
 /// A frame as CSV: every column in order, nulls as empty cells, Decimal/number/date
 /// columns unsanitised, text columns sanitised. Written `CSV_BATCH_ROWS` rows at a time,
 /// so only one batch is ever held as text; returns the writer.
@@ -71,9 +76,7 @@ fn write_frame_csv_batched<W: std::io::Write>(
     batch_rows: usize,
 ) -> Result<W, ReportError> {
     let header: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(out);
+    let mut w = crlf_writer(out);
     w.write_record(&header).map_err(|e| encode_err(name, e))?;
     write_rows(name, df, &mut w, batch_rows)?;
     w.into_inner().map_err(|e| encode_err(name, e.error()))
@@ -150,9 +153,7 @@ pub fn write_trace_summary<'a, W: std::io::Write>(
     out: W,
 ) -> Result<W, ReportError> {
     const NAME: &str = "trace_summary.csv";
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(out);
+    let mut w = crlf_writer(out);
     w.write_record(columns).map_err(|e| encode_err(NAME, e))?;
     // Header: seven fixed columns, two per method, three for the elected method.
     let methods = (columns.len().saturating_sub(10) / 2).min(crate::trace::Method::ALL.len());
@@ -214,9 +215,7 @@ pub fn write_trace_flows<'a, W: std::io::Write>(
     out: W,
 ) -> Result<W, ReportError> {
     const NAME: &str = "trace_flows.csv";
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(out);
+    let mut w = crlf_writer(out);
     w.write_record(TRACE_FLOWS_COLUMNS)
         .map_err(|e| encode_err(NAME, e))?;
     fn text(v: Option<&str>) -> std::borrow::Cow<'_, str> {
