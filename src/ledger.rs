@@ -613,13 +613,6 @@ impl LedgerBuilder {
                 .source_sha256
                 .as_str()
         };
-        let mut txn_ids = StringChunkedBuilder::new(TXN_ID.into(), n);
-        let mut id = String::new();
-        for &i in &order {
-            let i = i as usize;
-            write_txn_id(&mut id, sha(i), self.source_line[i], self.sub[i]);
-            txn_ids.append_value(id.as_str());
-        }
         let by_source = |name: &str, value: fn(&Provenance) -> Option<&str>| {
             gathered(
                 name,
@@ -634,90 +627,113 @@ impl LedgerBuilder {
         let date = |name: &str, v: Vec<Option<NaiveDate>>| -> Column {
             Series::new(name.into(), v.as_slice()).into_column()
         };
-        let columns = vec![
-            txn_ids.finish().into_series().into_column(),
-            gathered(
-                ACCOUNT_ID,
-                self.account_ids.iter().map(|a| Some(a.as_str())),
-                order.iter().map(|&i| self.account_id[i as usize]),
-            )?,
-            by_source(SOURCE_FILE, |p| Some(p.source_file.as_str()))?,
-            by_source(SOURCE_SHA256, |p| Some(p.source_sha256.as_str()))?,
-            Column::new(
-                SOURCE_LINE.into(),
-                order
-                    .iter()
-                    .map(|&i| self.source_line[i as usize])
-                    .collect::<Vec<u32>>(),
-            ),
-            by_source(EXHIBIT, |p| p.exhibit.as_deref())?,
-            Column::new(SEQ.into(), (1..=n as u64).collect::<Vec<u64>>()),
-            date(
-                BOOKING_DATE,
-                order
-                    .iter()
-                    .map(|&i| Some(self.booking_date[i as usize]))
-                    .collect(),
-            ),
-            date(
-                VALUE_DATE,
-                order.iter().map(|&i| self.value_date[i as usize]).collect(),
-            ),
-            money(
-                AMOUNT,
-                order
-                    .iter()
-                    .map(|&i| Some(self.amount[i as usize]))
-                    .collect(),
-            )?,
-            gathered(
-                CURRENCY,
-                self.currencies.iter().map(|c| Some(c.as_str())),
-                order.iter().map(|&i| self.currency[i as usize]),
-            )?,
-            money(
-                AMOUNT_BASE,
-                order
-                    .iter()
-                    .map(|&i| self.amount_base[i as usize])
-                    .collect(),
-            )?,
-            money(
-                BALANCE,
-                order.iter().map(|&i| self.balance[i as usize]).collect(),
-            )?,
-            gathered(
-                CHANNEL,
-                Channel::ALL.iter().map(|c| Some(c.as_str())),
-                order.iter().map(|&i| {
-                    Channel::ALL
+        // Each column is built from the rows in canonical order independently of the
+        // others, so they are built on every core (the largest, the transaction ids, first).
+        const COLUMNS: usize = 27;
+        let build = |k: usize| -> PolarsResult<Column> {
+            match k {
+                0 => {
+                    let mut txn_ids = StringChunkedBuilder::new(TXN_ID.into(), n);
+                    let mut id = String::new();
+                    for &i in &order {
+                        let i = i as usize;
+                        write_txn_id(&mut id, sha(i), self.source_line[i], self.sub[i]);
+                        txn_ids.append_value(id.as_str());
+                    }
+                    Ok(txn_ids.finish().into_series().into_column())
+                }
+                1 => gathered(
+                    ACCOUNT_ID,
+                    self.account_ids.iter().map(|a| Some(a.as_str())),
+                    order.iter().map(|&i| self.account_id[i as usize]),
+                ),
+                2 => by_source(SOURCE_FILE, |p| Some(p.source_file.as_str())),
+                3 => by_source(SOURCE_SHA256, |p| Some(p.source_sha256.as_str())),
+                4 => Ok(Column::new(
+                    SOURCE_LINE.into(),
+                    order
                         .iter()
-                        .position(|c| *c == self.channel[i as usize])
-                        .unwrap_or(0) as u32
-                }),
-            )?,
-            self.counterparty_name.column(COUNTERPARTY_NAME, &order),
-            self.counterparty_account
-                .column(COUNTERPARTY_ACCOUNT, &order),
-            self.description.column(DESCRIPTION, &order),
-            self.location.column(LOCATION, &order),
-            self.bank_type.column(BANK_TYPE, &order),
-            self.bank_txn_id.column(BANK_TXN_ID, &order),
-            self.booking_time.column(BOOKING_TIME, &order),
-            Column::new(
-                REVERSAL.into(),
-                order
-                    .iter()
-                    .map(|&i| self.reversal[i as usize])
-                    .collect::<Vec<bool>>(),
-            ),
-            self.party_name.column(PARTY_NAME, &order),
-            self.party_address.column(PARTY_ADDRESS, &order),
-            self.party_id.column(PARTY_ID, &order),
-            self.counterparty_country
-                .column(COUNTERPARTY_COUNTRY, &order),
-            self.excluded_reason.column(EXCLUDED_REASON, &order),
-        ];
+                        .map(|&i| self.source_line[i as usize])
+                        .collect::<Vec<u32>>(),
+                )),
+                5 => by_source(EXHIBIT, |p| p.exhibit.as_deref()),
+                6 => Ok(Column::new(
+                    SEQ.into(),
+                    (1..=n as u64).collect::<Vec<u64>>(),
+                )),
+                7 => Ok(date(
+                    BOOKING_DATE,
+                    order
+                        .iter()
+                        .map(|&i| Some(self.booking_date[i as usize]))
+                        .collect(),
+                )),
+                8 => Ok(date(
+                    VALUE_DATE,
+                    order.iter().map(|&i| self.value_date[i as usize]).collect(),
+                )),
+                9 => money(
+                    AMOUNT,
+                    order
+                        .iter()
+                        .map(|&i| Some(self.amount[i as usize]))
+                        .collect(),
+                ),
+                10 => gathered(
+                    CURRENCY,
+                    self.currencies.iter().map(|c| Some(c.as_str())),
+                    order.iter().map(|&i| self.currency[i as usize]),
+                ),
+                11 => money(
+                    AMOUNT_BASE,
+                    order
+                        .iter()
+                        .map(|&i| self.amount_base[i as usize])
+                        .collect(),
+                ),
+                12 => money(
+                    BALANCE,
+                    order.iter().map(|&i| self.balance[i as usize]).collect(),
+                ),
+                13 => gathered(
+                    CHANNEL,
+                    Channel::ALL.iter().map(|c| Some(c.as_str())),
+                    order.iter().map(|&i| {
+                        Channel::ALL
+                            .iter()
+                            .position(|c| *c == self.channel[i as usize])
+                            .unwrap_or(0) as u32
+                    }),
+                ),
+                14 => Ok(self.counterparty_name.column(COUNTERPARTY_NAME, &order)),
+                15 => Ok(self
+                    .counterparty_account
+                    .column(COUNTERPARTY_ACCOUNT, &order)),
+                16 => Ok(self.description.column(DESCRIPTION, &order)),
+                17 => Ok(self.location.column(LOCATION, &order)),
+                18 => Ok(self.bank_type.column(BANK_TYPE, &order)),
+                19 => Ok(self.bank_txn_id.column(BANK_TXN_ID, &order)),
+                20 => Ok(self.booking_time.column(BOOKING_TIME, &order)),
+                21 => Ok(Column::new(
+                    REVERSAL.into(),
+                    order
+                        .iter()
+                        .map(|&i| self.reversal[i as usize])
+                        .collect::<Vec<bool>>(),
+                )),
+                22 => Ok(self.party_name.column(PARTY_NAME, &order)),
+                23 => Ok(self.party_address.column(PARTY_ADDRESS, &order)),
+                24 => Ok(self.party_id.column(PARTY_ID, &order)),
+                25 => Ok(self
+                    .counterparty_country
+                    .column(COUNTERPARTY_COUNTRY, &order)),
+                26 => Ok(self.excluded_reason.column(EXCLUDED_REASON, &order)),
+                _ => unreachable!("the ledger has {COLUMNS} columns"),
+            }
+        };
+        let columns = crate::parallel::in_order(COLUMNS, build)
+            .into_iter()
+            .collect::<PolarsResult<Vec<Column>>>()?;
         DataFrame::new(n, columns)
     }
 

@@ -11,7 +11,11 @@ use chrono::format::{parse, Item, Parsed, StrftimeItems};
 use chrono::{NaiveDate, NaiveTime};
 use rust_decimal::Decimal;
 
-use super::layout::{AmountColumns, DebitValues, Direction, Field, Layout, NarrativeField};
+use std::borrow::Cow;
+
+use regex::CaptureLocations;
+
+use super::layout::{fills, AmountColumns, DebitValues, Direction, Field, Layout, NarrativeField};
 use super::Values;
 use crate::ledger::Channel;
 use crate::money::{is_currency_code, parse_amount};
@@ -124,6 +128,8 @@ pub struct RowReader<'l> {
     time_format: &'l str,
     time_items: Vec<Item<'l>>,
     time_out_items: Vec<Item<'static>>,
+    /// Room for the narrative patterns' captures, reused row after row.
+    slots: Vec<CaptureLocations>,
 }
 
 impl<'l> RowReader<'l> {
@@ -136,16 +142,17 @@ impl<'l> RowReader<'l> {
             time_format,
             time_items: StrftimeItems::new(time_format).collect(),
             time_out_items: StrftimeItems::new("%H:%M:%S").collect(),
+            slots: capture_slots(layout),
         }
     }
 
     /// Read one record's values into a draft row.
-    pub fn read(&self, values: &Values<'_>) -> Result<RowDraft, FieldProblem> {
+    pub fn read(&mut self, values: &Values<'_>) -> Result<RowDraft, FieldProblem> {
         read_with(self, values)
     }
 }
 
-fn read_with(reader: &RowReader<'_>, values: &Values<'_>) -> Result<RowDraft, FieldProblem> {
+fn read_with(reader: &mut RowReader<'_>, values: &Values<'_>) -> Result<RowDraft, FieldProblem> {
     let layout = reader.layout;
     let booking_date = parse_date_with(
         value(values, Field::Date).unwrap_or(""),
@@ -237,16 +244,20 @@ fn read_with(reader: &RowReader<'_>, values: &Values<'_>) -> Result<RowDraft, Fi
         }
     };
 
-    let currency = match non_empty(values, Field::Currency) {
-        Some(c) => c.trim().to_uppercase(),
-        None => layout.currency.clone().unwrap_or_default(),
+    let currency = match (non_empty(values, Field::Currency), &layout.currency) {
+        // The layout's own currency was checked when the layout was read.
+        (None, Some(c)) => c.clone(),
+        (given, _) => {
+            let currency = given.map(|c| c.trim().to_uppercase()).unwrap_or_default();
+            if !is_currency_code(&currency) {
+                return Err(problem(
+                    Field::Currency,
+                    format!("currency {currency:?} is not an ISO 4217 code (expected e.g. GBP, EUR, USD)"),
+                ));
+            }
+            currency
+        }
     };
-    if !is_currency_code(&currency) {
-        return Err(problem(
-            Field::Currency,
-            format!("currency {currency:?} is not an ISO 4217 code (expected e.g. GBP, EUR, USD)"),
-        ));
-    }
     let balance = non_empty(values, Field::Balance)
         .map(|v| parse_amount(v, style))
         .transpose()
@@ -258,7 +269,17 @@ fn read_with(reader: &RowReader<'_>, values: &Values<'_>) -> Result<RowDraft, Fi
     let counterparty_column = non_empty(values, Field::Counterparty).map(|c| c.trim().to_string());
 
     let credit = amount.is_sign_positive() && !amount.is_zero();
-    let class = classify(
+    let mut known = 0;
+    for (field, bit) in [
+        (Field::Counterparty, fills::COUNTERPARTY),
+        (Field::CounterpartyAccount, fills::COUNTERPARTY_ACCOUNT),
+        (Field::Location, fills::LOCATION),
+    ] {
+        if non_empty(values, field).is_some() {
+            known |= bit;
+        }
+    }
+    let class = classify_with(
         layout,
         &Narrative {
             description: &description,
@@ -266,7 +287,9 @@ fn read_with(reader: &RowReader<'_>, values: &Values<'_>) -> Result<RowDraft, Fi
             category,
             counterparty: counterparty_column.as_deref(),
             credit,
+            known,
         },
+        &mut reader.slots,
     );
     let channel = class.channel;
     let captured_counterparty = class.counterparty;
@@ -321,6 +344,10 @@ pub struct Narrative<'a> {
     pub counterparty: Option<&'a str>,
     /// Money in (a positive, non-zero amount).
     pub credit: bool,
+    /// What the caller already has from its own columns, as bits of [`fills`]
+    /// (counterparty, counterparty account, location): patterns are not asked for it, and
+    /// the result leaves it empty.
+    pub known: u8,
 }
 
 /// What the layout's narrative patterns and type codes make of a transaction.
@@ -335,12 +362,45 @@ pub struct Classified {
 /// Channel, counterparty, counterparty account and location from the layout's narrative
 /// patterns (first match that sets each wins), then its type codes, then its default.
 pub fn classify(layout: &Layout, n: &Narrative<'_>) -> Classified {
-    let type_upper = n.type_code.map(|t| t.trim().to_uppercase());
+    classify_with(layout, n, &mut capture_slots(layout))
+}
+
+/// Room for the captures of each of the layout's narrative patterns, made once per source
+/// and reused for every row ([`classify_with`]).
+pub fn capture_slots(layout: &Layout) -> Vec<CaptureLocations> {
+    layout
+        .narratives
+        .iter()
+        .map(|r| r.pattern.capture_locations())
+        .collect()
+}
+
+/// [`classify`] with the captures' room made beforehand ([`capture_slots`]).
+///
+/// A pattern is not run when nothing it could give is still wanted: the channel once a
+/// pattern has set it, a group's value once found or given by the caller's own column
+/// (`n.known`). Running it could not change the result.
+pub fn classify_with(
+    layout: &Layout,
+    n: &Narrative<'_>,
+    slots: &mut [CaptureLocations],
+) -> Classified {
+    let type_upper = n.type_code.map(|t| {
+        let t = t.trim();
+        if t.bytes().any(|b| b.is_ascii_lowercase()) || !t.is_ascii() {
+            Cow::Owned(t.to_uppercase())
+        } else {
+            Cow::Borrowed(t)
+        }
+    });
+    let mut have = n.known;
     let mut channel = None;
-    let mut counterparty = None;
-    let mut counterparty_account = None;
-    let mut location = None;
-    for rule in &layout.narratives {
+    let mut found: [Option<String>; 3] = [None, None, None];
+    for (rule, slot) in layout.narratives.iter().zip(slots.iter_mut()) {
+        let wanted = rule.fills & !have;
+        if wanted == 0 {
+            continue;
+        }
         let direction_ok = match rule.direction {
             Direction::Any => true,
             Direction::Credit => n.credit,
@@ -349,7 +409,7 @@ pub fn classify(layout: &Layout, n: &Narrative<'_>) -> Classified {
         let type_ok = rule.type_codes.is_empty()
             || type_upper
                 .as_ref()
-                .is_some_and(|t| rule.type_codes.contains(t));
+                .is_some_and(|t| rule.type_codes.iter().any(|c| c == t));
         if !direction_ok || !type_ok {
             continue;
         }
@@ -360,32 +420,150 @@ pub fn classify(layout: &Layout, n: &Narrative<'_>) -> Classified {
             NarrativeField::Counterparty => n.counterparty,
         };
         let Some(text) = text else { continue };
-        let Some(caps) = rule.pattern.captures(text) else {
+        if wanted == fills::CHANNEL {
+            // Only the channel is still wanted: whether the pattern matches is enough.
+            if rule.pattern.is_match(text) {
+                channel = rule.channel;
+                have |= fills::CHANNEL;
+            }
             continue;
-        };
-        if channel.is_none() {
-            channel = rule.channel;
         }
-        let grab = |name: &str| {
-            caps.name(name)
-                .map(|m| m.as_str().trim().to_string())
-                .filter(|s| !s.is_empty())
-        };
-        counterparty = counterparty.or_else(|| grab("counterparty"));
-        counterparty_account = counterparty_account.or_else(|| grab("counterparty_account"));
-        location = location.or_else(|| grab("location"));
+        if rule.pattern.captures_read(slot, text).is_none() {
+            continue;
+        }
+        if wanted & fills::CHANNEL != 0 {
+            channel = rule.channel;
+            have |= fills::CHANNEL;
+        }
+        for (k, (_, bit)) in fills::GROUPS.iter().enumerate() {
+            if wanted & bit == 0 {
+                continue;
+            }
+            let value = rule.groups[k]
+                .and_then(|g| slot.get(g))
+                .map(|(start, end)| text[start..end].trim())
+                .filter(|v| !v.is_empty());
+            if let Some(v) = value {
+                found[k] = Some(v.to_string());
+                have |= bit;
+            }
+        }
     }
     let channel = channel
         .or_else(|| {
             type_upper
                 .as_ref()
-                .and_then(|t| layout.type_codes.get(t).copied())
+                .and_then(|t| layout.type_codes.get(t.as_ref()).copied())
         })
         .unwrap_or(layout.default_channel);
+    let [counterparty, counterparty_account, location] = found;
     Classified {
         channel,
         counterparty,
         counterparty_account,
         location,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three patterns: the first gives channel and counterparty, the second a counterparty
+    /// account, the third would give another counterparty and a channel.
+    fn layout() -> Layout {
+        let text = r#"
+[layout]
+id = "t"
+name = "t"
+version = 1
+row_order = "oldest_first"
+currency = "GBP"
+date_format = "%d/%m/%Y"
+[columns]
+date = "Date"
+amount = "Amount"
+description = "Description"
+type = "Type"
+[type_codes]
+FPO = "transfer"
+[[narratives]]
+pattern = '^PAID TO (?P<counterparty>[A-Z ]+?)(?: (?P<location>AT [A-Z]+))?$'
+channel = "standing_order"
+[[narratives]]
+pattern = '(?P<counterparty_account>\d{6} \d{8})'
+[[narratives]]
+pattern = '^(?P<counterparty>.+)$'
+channel = "card"
+"#;
+        Layout::from_toml(text, "t.toml").unwrap()
+    }
+
+    fn classified(layout: &Layout, description: &str, known: u8) -> Classified {
+        let n = Narrative {
+            description,
+            type_code: Some("fpo"),
+            category: None,
+            counterparty: None,
+            credit: false,
+            known,
+        };
+        classify_with(layout, &n, &mut capture_slots(layout))
+    }
+
+    #[test]
+    fn the_first_pattern_to_give_each_value_wins() {
+        let layout = layout();
+        assert_eq!(
+            classified(&layout, "PAID TO ANNA FELL", 0),
+            Classified {
+                channel: Channel::StandingOrder,
+                counterparty: Some("ANNA FELL".into()),
+                counterparty_account: None,
+                location: None,
+            }
+        );
+        // The third pattern matches everything, but channel and counterparty are taken.
+        assert_eq!(
+            classified(&layout, "PAID TO ANNA FELL AT LEEDS", 0).location,
+            Some("AT LEEDS".into())
+        );
+        // No first-pattern match: the third gives the channel and counterparty.
+        let c = classified(&layout, "BOB STONE 123456 12345678", 0);
+        assert_eq!(c.channel, Channel::Card);
+        assert_eq!(c.counterparty.as_deref(), Some("BOB STONE 123456 12345678"));
+        assert_eq!(c.counterparty_account.as_deref(), Some("123456 12345678"));
+        // Nothing matches an empty narrative: the type code (lower case here) decides.
+        assert_eq!(
+            classified(&layout, "", 0),
+            Classified {
+                channel: Channel::Transfer,
+                counterparty: None,
+                counterparty_account: None,
+                location: None,
+            }
+        );
+    }
+
+    #[test]
+    fn what_the_caller_already_has_is_not_taken_from_patterns() {
+        let layout = layout();
+        let known = fills::COUNTERPARTY | fills::COUNTERPARTY_ACCOUNT;
+        let c = classified(&layout, "PAID TO ANNA FELL AT LEEDS 123456 12345678", known);
+        // The first pattern does not match (the account follows); the second would give
+        // only the known account; the third gives its channel, not its counterparty.
+        assert_eq!(
+            c,
+            Classified {
+                channel: Channel::Card,
+                counterparty: None,
+                counterparty_account: None,
+                location: None,
+            }
+        );
+        let c = classified(&layout, "PAID TO ANNA FELL AT LEEDS", known);
+        assert_eq!(c.channel, Channel::StandingOrder);
+        assert_eq!(c.location.as_deref(), Some("AT LEEDS"));
+        assert_eq!(c.counterparty, None);
     }
 }

@@ -376,6 +376,26 @@ pub struct Narrative {
     pub direction: Direction,
     pub type_codes: Vec<String>,
     pub channel: Option<Channel>,
+    /// What a match can give, as bits of [`fills`]: the channel when the rule sets one, and
+    /// each named group of the pattern.
+    pub fills: u8,
+    /// Index in the pattern of the `counterparty`, `counterparty_account` and `location`
+    /// groups, where it has them.
+    pub groups: [Option<usize>; 3],
+}
+
+/// What a narrative rule can give a transaction: bits of [`Narrative::fills`].
+pub mod fills {
+    pub const CHANNEL: u8 = 1;
+    pub const COUNTERPARTY: u8 = 2;
+    pub const COUNTERPARTY_ACCOUNT: u8 = 4;
+    pub const LOCATION: u8 = 8;
+    /// The named groups, in the order of [`super::Narrative::groups`], with their bits.
+    pub const GROUPS: [(&str, u8); 3] = [
+        ("counterparty", COUNTERPARTY),
+        ("counterparty_account", COUNTERPARTY_ACCOUNT),
+        ("location", LOCATION),
+    ];
 }
 
 /// A compiled layout, ready to read files.
@@ -667,12 +687,22 @@ impl Layout {
                         "`narratives[{i}]` neither sets a channel nor captures a named group; it would do nothing"
                     )));
                 }
+                let mut groups = [None; 3];
+                let mut bits = if n.channel.is_some() { fills::CHANNEL } else { 0 };
+                for (k, (name, bit)) in fills::GROUPS.iter().enumerate() {
+                    groups[k] = pattern.capture_names().position(|g| g == Some(*name));
+                    if groups[k].is_some() {
+                        bits |= bit;
+                    }
+                }
                 Ok(Narrative {
                     pattern,
                     field: n.field,
                     direction: n.direction,
                     type_codes: n.type_codes.iter().map(|t| t.trim().to_uppercase()).collect(),
                     channel: n.channel,
+                    fills: bits,
+                    groups,
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;

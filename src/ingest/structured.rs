@@ -11,7 +11,8 @@
 
 use rust_decimal::Decimal;
 
-use super::fields::{classify, date_window, Narrative, RowDraft};
+use super::fields::{capture_slots, classify_with, date_window, Narrative, RowDraft};
+use super::layout::fills;
 use super::statement::{FormatError, Outcome, ParsedEntry, ParsedFile};
 use super::{SourceProblem, SourceSink, StatementPeriod};
 use crate::money::{is_currency_code, LEDGER_MAX_ABS, LEDGER_SCALE};
@@ -107,6 +108,7 @@ pub fn read(
     let mut dates: Vec<Option<(chrono::NaiveDate, chrono::NaiveDate)>> =
         vec![None; parsed.statements.len()];
     let mut index = 0u64;
+    let mut slots = capture_slots(sink.layout());
     for outcome in &parsed.outcomes {
         match outcome {
             Outcome::Skipped(p) => sink.skip(p.line, &p.raw, p.reason.clone()),
@@ -127,7 +129,14 @@ pub fn read(
                     continue;
                 }
                 let credit = e.amount.is_sign_positive() && !e.amount.is_zero();
-                let class = classify(
+                let mut known = 0;
+                if e.counterparty_name.is_some() {
+                    known |= fills::COUNTERPARTY;
+                }
+                if e.counterparty_account.is_some() {
+                    known |= fills::COUNTERPARTY_ACCOUNT;
+                }
+                let class = classify_with(
                     sink.layout(),
                     &Narrative {
                         description: &e.description,
@@ -135,7 +144,9 @@ pub fn read(
                         category: None,
                         counterparty: e.counterparty_name.as_deref(),
                         credit,
+                        known,
                     },
+                    &mut slots,
                 );
                 if let Some(d) = dates.get_mut(e.statement) {
                     *d = Some(match *d {
