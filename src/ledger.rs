@@ -285,35 +285,12 @@ impl TextColumn {
         self.present.push(value.is_some());
     }
 
-    fn reserve(&mut self, rows: usize, bytes: usize) {
-        self.bytes.reserve(bytes);
-        self.ends.reserve(rows);
-        self.present.reserve(rows);
-    }
-
-    /// Add `other`'s rows after these.
-    fn append(&mut self, other: TextColumn) {
-        let base = self.bytes.len();
-        self.bytes.push_str(&other.bytes);
-        self.ends.extend(other.ends.iter().map(|e| base + e));
-        self.present.extend(other.present);
-    }
-
     fn get(&self, row: usize) -> Option<&str> {
         if !self.present[row] {
             return None;
         }
         let start = if row == 0 { 0 } else { self.ends[row - 1] };
         self.bytes.get(start..self.ends[row])
-    }
-
-    /// The column in the given row order.
-    fn column(&self, name: &str, order: &[u32]) -> Column {
-        let mut out = StringChunkedBuilder::new(name.into(), order.len());
-        for &i in order {
-            out.append_option(self.get(i as usize));
-        }
-        out.finish().into_series().into_column()
     }
 }
 
@@ -470,162 +447,65 @@ impl LedgerBuilder {
         self.excluded_reason.push(row.excluded_reason);
     }
 
-    /// Make room for the rows of `parts`, so that appending them does not grow (and copy)
-    /// every column many times over.
-    pub fn reserve_for<'a>(&mut self, parts: impl Iterator<Item = &'a LedgerBuilder> + Clone) {
-        let rows: usize = parts.clone().map(LedgerBuilder::len).sum();
-        self.account_order.reserve(rows);
-        self.account_id.reserve(rows);
-        self.source_slot.reserve(rows);
-        self.row_order.reserve(rows);
-        self.source_line.reserve(rows);
-        self.sub.reserve(rows);
-        self.booking_date.reserve(rows);
-        self.value_date.reserve(rows);
-        self.amount.reserve(rows);
-        self.currency.reserve(rows);
-        self.amount_base.reserve(rows);
-        self.balance.reserve(rows);
-        self.channel.reserve(rows);
-        self.reversal.reserve(rows);
-        let bytes = |f: fn(&LedgerBuilder) -> &TextColumn| -> usize {
-            parts.clone().map(|p| f(p).bytes.len()).sum()
-        };
-        let counterparty_name = bytes(|b| &b.counterparty_name);
-        let counterparty_account = bytes(|b| &b.counterparty_account);
-        let description = bytes(|b| &b.description);
-        let location = bytes(|b| &b.location);
-        let bank_type = bytes(|b| &b.bank_type);
-        let bank_txn_id = bytes(|b| &b.bank_txn_id);
-        let booking_time = bytes(|b| &b.booking_time);
-        let party_name = bytes(|b| &b.party_name);
-        let party_address = bytes(|b| &b.party_address);
-        let party_id = bytes(|b| &b.party_id);
-        let counterparty_country = bytes(|b| &b.counterparty_country);
-        let excluded_reason = bytes(|b| &b.excluded_reason);
-        self.counterparty_name.reserve(rows, counterparty_name);
-        self.counterparty_account
-            .reserve(rows, counterparty_account);
-        self.description.reserve(rows, description);
-        self.location.reserve(rows, location);
-        self.bank_type.reserve(rows, bank_type);
-        self.bank_txn_id.reserve(rows, bank_txn_id);
-        self.booking_time.reserve(rows, booking_time);
-        self.party_name.reserve(rows, party_name);
-        self.party_address.reserve(rows, party_address);
-        self.party_id.reserve(rows, party_id);
-        self.counterparty_country
-            .reserve(rows, counterparty_country);
-        self.excluded_reason.reserve(rows, excluded_reason);
-    }
-
-    /// Add the rows of `other` after these, as if they had been pushed here in that order:
-    /// its sources, account keys and currencies are renumbered into this builder's. Sources
-    /// read in parallel, each into its own builder, are joined this way in case order, so
-    /// the ledger is the one a single builder would have made.
-    pub fn append(&mut self, other: LedgerBuilder) {
-        let LedgerBuilder {
-            sources,
-            account_ids,
-            account_id_at,
-            currencies,
-            account_order,
-            account_id,
-            source_slot,
-            row_order,
-            source_line,
-            sub,
-            booking_date,
-            value_date,
-            amount,
-            currency,
-            amount_base,
-            balance,
-            channel,
-            counterparty_name,
-            counterparty_account,
-            description,
-            location,
-            bank_type,
-            bank_txn_id,
-            booking_time,
-            reversal,
-            party_name,
-            party_address,
-            party_id,
-            counterparty_country,
-            excluded_reason,
-        } = other;
-        let slot_base = self.sources.len() as u32;
-        self.sources.extend(sources);
-        let key_base = self.account_ids.len() as u32;
-        self.account_ids.extend(account_ids);
-        for (at, key) in account_id_at.into_iter().enumerate() {
-            if let Some(key) = key {
-                if self.account_id_at.len() <= at {
-                    self.account_id_at.resize(at + 1, None);
-                }
-                self.account_id_at[at] = Some(key_base + key);
-            }
-        }
-        let currency_of: Vec<u32> = currencies
-            .iter()
-            .map(|c| intern(&mut self.currencies, c))
-            .collect();
-        self.account_order.extend(account_order);
-        self.account_id
-            .extend(account_id.into_iter().map(|k| key_base + k));
-        self.source_slot
-            .extend(source_slot.into_iter().map(|s| slot_base + s));
-        self.row_order.extend(row_order);
-        self.source_line.extend(source_line);
-        self.sub.extend(sub);
-        self.booking_date.extend(booking_date);
-        self.value_date.extend(value_date);
-        self.amount.extend(amount);
-        self.currency
-            .extend(currency.into_iter().map(|c| currency_of[c as usize]));
-        self.amount_base.extend(amount_base);
-        self.balance.extend(balance);
-        self.channel.extend(channel);
-        self.counterparty_name.append(counterparty_name);
-        self.counterparty_account.append(counterparty_account);
-        self.description.append(description);
-        self.location.append(location);
-        self.bank_type.append(bank_type);
-        self.bank_txn_id.append(bank_txn_id);
-        self.booking_time.append(booking_time);
-        self.reversal.extend(reversal);
-        self.party_name.append(party_name);
-        self.party_address.append(party_address);
-        self.party_id.append(party_id);
-        self.counterparty_country.append(counterparty_country);
-        self.excluded_reason.append(excluded_reason);
-    }
-
     /// The ledger as a frame in canonical order, with `seq` numbering that order from 1.
     pub fn finish(self) -> PolarsResult<DataFrame> {
+        Self::finish_parts(vec![self])
+    }
+
+    /// The rows of `parts` as one ledger in canonical order: each part's sources, account
+    /// keys and currencies are numbered after the previous parts'. The order is total on
+    /// the rows' own values (account, date, source, the bank's order, transaction id), so
+    /// the ledger does not depend on which part holds a row: sources read on several
+    /// threads, each thread's rows in a builder of its own, are joined this way without
+    /// first copying their rows into one builder.
+    pub fn finish_parts(parts: Vec<LedgerBuilder>) -> PolarsResult<DataFrame> {
         use col::*;
-        let n = self.len();
-        let order = self.canonical_order();
-        let sha = |i: usize| {
-            self.sources[self.source_slot[i] as usize]
-                .source_sha256
-                .as_str()
+        let parts = parts.as_slice();
+        let n: usize = parts.iter().map(LedgerBuilder::len).sum();
+        // The parts' small tables joined, and where each part's numbers start in them.
+        let mut sources: Vec<&Provenance> = Vec::new();
+        let mut account_ids: Vec<&str> = Vec::new();
+        let mut currencies: Vec<String> = Vec::new();
+        let mut slot_base = Vec::with_capacity(parts.len());
+        let mut key_base = Vec::with_capacity(parts.len());
+        let mut currency_of: Vec<Vec<u32>> = Vec::with_capacity(parts.len());
+        for part in parts {
+            slot_base.push(sources.len() as u32);
+            key_base.push(account_ids.len() as u32);
+            sources.extend(part.sources.iter());
+            account_ids.extend(part.account_ids.iter().map(String::as_str));
+            currency_of.push(
+                part.currencies
+                    .iter()
+                    .map(|c| intern(&mut currencies, c))
+                    .collect(),
+            );
+        }
+        let order = canonical_order(parts);
+        // The rows in canonical order, each as its part and its position in the part.
+        let rows = || order.iter().map(|&(p, r)| (&parts[p as usize], r as usize));
+        let slots = || {
+            order
+                .iter()
+                .map(|&(p, r)| slot_base[p as usize] + parts[p as usize].source_slot[r as usize])
         };
         let by_source = |name: &str, value: fn(&Provenance) -> Option<&str>| {
-            gathered(
-                name,
-                self.sources.iter().map(value),
-                order.iter().map(|&i| self.source_slot[i as usize]),
-            )
+            gathered(name, sources.iter().map(|p| value(p)), slots())
         };
-        let money = |name: &str, v: Vec<Option<i128>>| -> PolarsResult<Column> {
-            let ca = Int128Chunked::from_iter_options(name.into(), v.into_iter());
-            Ok(ca.into_decimal(18, 2)?.into_series().into_column())
-        };
+        let money =
+            |name: &str, v: &mut dyn Iterator<Item = Option<i128>>| -> PolarsResult<Column> {
+                let ca = Int128Chunked::from_iter_options(name.into(), v);
+                Ok(ca.into_decimal(18, 2)?.into_series().into_column())
+            };
         let date = |name: &str, v: Vec<Option<NaiveDate>>| -> Column {
             Series::new(name.into(), v.as_slice()).into_column()
+        };
+        let text = |name: &str, column: fn(&LedgerBuilder) -> &TextColumn| -> Column {
+            let mut out = StringChunkedBuilder::new(name.into(), n);
+            for (part, r) in rows() {
+                out.append_option(column(part).get(r));
+            }
+            out.finish().into_series().into_column()
         };
         // Each column is built from the rows in canonical order independently of the
         // others, so they are built on every core (the largest, the transaction ids, first).
@@ -635,25 +515,26 @@ impl LedgerBuilder {
                 0 => {
                     let mut txn_ids = StringChunkedBuilder::new(TXN_ID.into(), n);
                     let mut id = String::new();
-                    for &i in &order {
-                        let i = i as usize;
-                        write_txn_id(&mut id, sha(i), self.source_line[i], self.sub[i]);
+                    for (part, r) in rows() {
+                        let sha = &part.sources[part.source_slot[r] as usize].source_sha256;
+                        write_txn_id(&mut id, sha, part.source_line[r], part.sub[r]);
                         txn_ids.append_value(id.as_str());
                     }
                     Ok(txn_ids.finish().into_series().into_column())
                 }
                 1 => gathered(
                     ACCOUNT_ID,
-                    self.account_ids.iter().map(|a| Some(a.as_str())),
-                    order.iter().map(|&i| self.account_id[i as usize]),
+                    account_ids.iter().map(|a| Some(*a)),
+                    order.iter().map(|&(p, r)| {
+                        key_base[p as usize] + parts[p as usize].account_id[r as usize]
+                    }),
                 ),
                 2 => by_source(SOURCE_FILE, |p| Some(p.source_file.as_str())),
                 3 => by_source(SOURCE_SHA256, |p| Some(p.source_sha256.as_str())),
                 4 => Ok(Column::new(
                     SOURCE_LINE.into(),
-                    order
-                        .iter()
-                        .map(|&i| self.source_line[i as usize])
+                    rows()
+                        .map(|(part, r)| part.source_line[r])
                         .collect::<Vec<u32>>(),
                 )),
                 5 => by_source(EXHIBIT, |p| p.exhibit.as_deref()),
@@ -663,71 +544,53 @@ impl LedgerBuilder {
                 )),
                 7 => Ok(date(
                     BOOKING_DATE,
-                    order
-                        .iter()
-                        .map(|&i| Some(self.booking_date[i as usize]))
-                        .collect(),
+                    rows().map(|(part, r)| Some(part.booking_date[r])).collect(),
                 )),
                 8 => Ok(date(
                     VALUE_DATE,
-                    order.iter().map(|&i| self.value_date[i as usize]).collect(),
+                    rows().map(|(part, r)| part.value_date[r]).collect(),
                 )),
-                9 => money(
-                    AMOUNT,
-                    order
-                        .iter()
-                        .map(|&i| Some(self.amount[i as usize]))
-                        .collect(),
-                ),
+                9 => money(AMOUNT, &mut rows().map(|(part, r)| Some(part.amount[r]))),
                 10 => gathered(
                     CURRENCY,
-                    self.currencies.iter().map(|c| Some(c.as_str())),
-                    order.iter().map(|&i| self.currency[i as usize]),
+                    currencies.iter().map(|c| Some(c.as_str())),
+                    order.iter().map(|&(p, r)| {
+                        currency_of[p as usize][parts[p as usize].currency[r as usize] as usize]
+                    }),
                 ),
                 11 => money(
                     AMOUNT_BASE,
-                    order
-                        .iter()
-                        .map(|&i| self.amount_base[i as usize])
-                        .collect(),
+                    &mut rows().map(|(part, r)| part.amount_base[r]),
                 ),
-                12 => money(
-                    BALANCE,
-                    order.iter().map(|&i| self.balance[i as usize]).collect(),
-                ),
+                12 => money(BALANCE, &mut rows().map(|(part, r)| part.balance[r])),
                 13 => gathered(
                     CHANNEL,
                     Channel::ALL.iter().map(|c| Some(c.as_str())),
-                    order.iter().map(|&i| {
+                    rows().map(|(part, r)| {
                         Channel::ALL
                             .iter()
-                            .position(|c| *c == self.channel[i as usize])
+                            .position(|c| *c == part.channel[r])
                             .unwrap_or(0) as u32
                     }),
                 ),
-                14 => Ok(self.counterparty_name.column(COUNTERPARTY_NAME, &order)),
-                15 => Ok(self
-                    .counterparty_account
-                    .column(COUNTERPARTY_ACCOUNT, &order)),
-                16 => Ok(self.description.column(DESCRIPTION, &order)),
-                17 => Ok(self.location.column(LOCATION, &order)),
-                18 => Ok(self.bank_type.column(BANK_TYPE, &order)),
-                19 => Ok(self.bank_txn_id.column(BANK_TXN_ID, &order)),
-                20 => Ok(self.booking_time.column(BOOKING_TIME, &order)),
+                14 => Ok(text(COUNTERPARTY_NAME, |b| &b.counterparty_name)),
+                15 => Ok(text(COUNTERPARTY_ACCOUNT, |b| &b.counterparty_account)),
+                16 => Ok(text(DESCRIPTION, |b| &b.description)),
+                17 => Ok(text(LOCATION, |b| &b.location)),
+                18 => Ok(text(BANK_TYPE, |b| &b.bank_type)),
+                19 => Ok(text(BANK_TXN_ID, |b| &b.bank_txn_id)),
+                20 => Ok(text(BOOKING_TIME, |b| &b.booking_time)),
                 21 => Ok(Column::new(
                     REVERSAL.into(),
-                    order
-                        .iter()
-                        .map(|&i| self.reversal[i as usize])
+                    rows()
+                        .map(|(part, r)| part.reversal[r])
                         .collect::<Vec<bool>>(),
                 )),
-                22 => Ok(self.party_name.column(PARTY_NAME, &order)),
-                23 => Ok(self.party_address.column(PARTY_ADDRESS, &order)),
-                24 => Ok(self.party_id.column(PARTY_ID, &order)),
-                25 => Ok(self
-                    .counterparty_country
-                    .column(COUNTERPARTY_COUNTRY, &order)),
-                26 => Ok(self.excluded_reason.column(EXCLUDED_REASON, &order)),
+                22 => Ok(text(PARTY_NAME, |b| &b.party_name)),
+                23 => Ok(text(PARTY_ADDRESS, |b| &b.party_address)),
+                24 => Ok(text(PARTY_ID, |b| &b.party_id)),
+                25 => Ok(text(COUNTERPARTY_COUNTRY, |b| &b.counterparty_country)),
+                26 => Ok(text(EXCLUDED_REASON, |b| &b.excluded_reason)),
                 _ => unreachable!("the ledger has {COLUMNS} columns"),
             }
         };
@@ -736,43 +599,46 @@ impl LedgerBuilder {
             .collect::<PolarsResult<Vec<Column>>>()?;
         DataFrame::new(n, columns)
     }
+}
 
-    /// Row positions in canonical order: account, booking date, the case's source order,
-    /// the bank's order within the file, then the transaction id.
-    fn canonical_order(&self) -> Vec<u32> {
-        let n = self.len();
-        // Sorting compact keys (not positions into the columns) keeps the comparisons in
-        // cache; the transaction id is only formatted for rows equal on everything else
-        // (the parts of one record).
-        let mut keys: Vec<(u32, NaiveDate, u32, u64, u32)> = (0..n)
-            .map(|i| {
-                (
-                    self.account_order[i],
-                    self.booking_date[i],
-                    self.sources[self.source_slot[i] as usize].source_index,
-                    self.row_order[i],
-                    i as u32,
-                )
-            })
-            .collect();
-        let id = |i: u32| {
-            let i = i as usize;
-            txn_id(
-                &self.sources[self.source_slot[i] as usize].source_sha256,
-                self.source_line[i],
-                self.sub[i],
+/// The rows of `parts` in canonical order, each as (part, position in the part): account,
+/// booking date, the case's source order, the bank's order within the file, then the
+/// transaction id.
+fn canonical_order(parts: &[LedgerBuilder]) -> Vec<(u32, u32)> {
+    let n: usize = parts.iter().map(LedgerBuilder::len).sum();
+    // Sorting compact keys (not positions into the columns) keeps the comparisons in
+    // cache; the transaction id is only formatted for rows equal on everything else
+    // (the parts of one record).
+    let mut keys: Vec<(u32, NaiveDate, u32, u64, u32, u32)> = Vec::with_capacity(n);
+    for (p, part) in parts.iter().enumerate() {
+        keys.extend((0..part.len()).map(|r| {
+            (
+                part.account_order[r],
+                part.booking_date[r],
+                part.sources[part.source_slot[r] as usize].source_index,
+                part.row_order[r],
+                p as u32,
+                r as u32,
             )
-        };
-        // The order is total (txn ids are unique; the position breaks any tie left), so an
-        // unstable sort gives the same order as a stable one.
-        keys.sort_unstable_by(|a, b| {
-            (a.0, a.1, a.2, a.3)
-                .cmp(&(b.0, b.1, b.2, b.3))
-                .then_with(|| id(a.4).cmp(&id(b.4)))
-                .then_with(|| a.4.cmp(&b.4))
-        });
-        keys.into_iter().map(|k| k.4).collect()
+        }));
     }
+    let id = |p: u32, r: u32| {
+        let (part, r) = (&parts[p as usize], r as usize);
+        txn_id(
+            &part.sources[part.source_slot[r] as usize].source_sha256,
+            part.source_line[r],
+            part.sub[r],
+        )
+    };
+    // The order is total (txn ids are unique; the position breaks any tie left), so an
+    // unstable sort gives the same order as a stable one.
+    keys.sort_unstable_by(|a, b| {
+        (a.0, a.1, a.2, a.3)
+            .cmp(&(b.0, b.1, b.2, b.3))
+            .then_with(|| id(a.4, a.5).cmp(&id(b.4, b.5)))
+            .then_with(|| (a.4, a.5).cmp(&(b.4, b.5)))
+    });
+    keys.into_iter().map(|k| (k.4, k.5)).collect()
 }
 
 #[cfg(test)]
@@ -998,15 +864,18 @@ mod tests {
         for r in &rows {
             push(&mut one, r);
         }
-        let mut joined = LedgerBuilder::new();
+        let mut parts = Vec::new();
         for part in [&rows[..2], &rows[2..4], &rows[4..]] {
             let mut b = LedgerBuilder::new();
             for r in part {
                 push(&mut b, r);
             }
-            joined.append(b);
+            parts.push(b);
         }
-        let (one, joined) = (one.finish().unwrap(), joined.finish().unwrap());
+        let (one, joined) = (
+            one.finish().unwrap(),
+            LedgerBuilder::finish_parts(parts).unwrap(),
+        );
         assert_eq!(one.height(), 6);
         assert!(one.equals_missing(&joined), "{one}\n{joined}");
         let accounts: Vec<&str> = joined

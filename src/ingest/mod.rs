@@ -213,10 +213,9 @@ pub struct Ingested {
     pub statements: Vec<StatementPeriod>,
 }
 
-/// What reading one source gave.
+/// What reading one source gave, apart from its rows.
 #[derive(Default)]
 struct SourceRead {
-    builder: LedgerBuilder,
     rejects: Vec<Reject>,
     skipped: Vec<Skipped>,
     statements: Vec<StatementPeriod>,
@@ -239,10 +238,14 @@ pub fn ingest_case(
         ProgressBar::hidden()
     };
     let accounts = AccountIndex::new(case);
-    // Sources are read on every core, each into its own builder, and joined in case order:
-    // the ledger, rejects and reports are those of reading them one after another, and the
-    // first problem in case order is the one reported.
-    let read = |i: usize| -> Result<(SourceRead, SourceReport), IngestError> {
+    // Sources are read on every core. Each thread adds the rows of the sources it reads to
+    // a builder of its own (a few large columns, not thousands of small ones); the ledger
+    // puts every row in canonical order, so which thread read a source does not matter.
+    // Rejects and reports are joined in case order: those of reading the sources one after
+    // another, and the first problem in case order is the one reported.
+    let read = |builder: &mut LedgerBuilder,
+                i: usize|
+     -> Result<(SourceRead, SourceReport), IngestError> {
         let source = &case.sources[i];
         let layout = registry
             .get(&source.layout)
@@ -257,7 +260,7 @@ pub fn ingest_case(
             &accounts,
             source,
             layout,
-            &mut one.builder,
+            builder,
             &mut one.rejects,
             &mut one.skipped,
             &mut one.statements,
@@ -266,13 +269,13 @@ pub fn ingest_case(
         bar.inc(1);
         Ok((one, report))
     };
-    let mut builder = LedgerBuilder::new();
     let mut rejects = Vec::new();
     let mut skipped = Vec::new();
     let mut reports: Vec<SourceReport> = Vec::new();
     let mut statements = Vec::new();
-    let mut reads = Vec::with_capacity(case.sources.len());
-    for one in crate::parallel::in_order(case.sources.len(), read) {
+    let (reads, builders) =
+        crate::parallel::in_order_with(case.sources.len(), LedgerBuilder::new, read);
+    for one in reads {
         let (one, report) = one?;
         if let Some(prev) = reports.iter().find(|r| r.sha256 == report.sha256) {
             return Err(IngestError::SameContent {
@@ -282,17 +285,12 @@ pub fn ingest_case(
             });
         }
         reports.push(report);
-        reads.push(one);
-    }
-    builder.reserve_for(reads.iter().map(|r| &r.builder));
-    for one in reads {
-        builder.append(one.builder);
         rejects.extend(one.rejects);
         skipped.extend(one.skipped);
         statements.extend(one.statements);
     }
     bar.finish_and_clear();
-    let ledger = builder.finish()?;
+    let ledger = LedgerBuilder::finish_parts(builders)?;
     Ok(Ingested {
         ledger,
         rejects,
