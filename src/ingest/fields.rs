@@ -84,6 +84,14 @@ fn parse_date_with(raw: &str, format: &str, items: &[Item<'_>]) -> Result<NaiveD
     if v.is_empty() {
         return Err("date is empty".into());
     }
+    let (earliest, latest) = date_window();
+    // The UK banks' "31/12/2024", read without chrono's general parser. Anything else, a
+    // date that is not a real one included, goes the general way and gets its message.
+    if format == "%d/%m/%Y" {
+        if let Some(date) = day_month_year(v).filter(|d| (earliest..=latest).contains(d)) {
+            return Ok(date);
+        }
+    }
     // What `NaiveDate::parse_from_str` does, without splitting the format again.
     let mut parsed = Parsed::new();
     let date = parse(&mut parsed, v, items.iter())
@@ -95,13 +103,31 @@ fn parse_date_with(raw: &str, format: &str, items: &[Item<'_>]) -> Result<NaiveD
             }
             _ => format!("date {v:?} does not match the layout's date format {format:?}"),
         })?;
-    let (earliest, latest) = date_window();
     if date < earliest || date > latest {
         return Err(format!(
             "date {v:?} reads as {date}, outside {earliest} to {latest}; check the layout's date format"
         ));
     }
     Ok(date)
+}
+
+/// A date written exactly `DD/MM/YYYY` (two, two and four ASCII digits), if it is a real one.
+fn day_month_year(v: &str) -> Option<NaiveDate> {
+    let b = v.as_bytes();
+    if b.len() != 10 || b[2] != b'/' || b[5] != b'/' {
+        return None;
+    }
+    let mut n = [0u32; 8];
+    for (k, i) in [0, 1, 3, 4, 6, 7, 8, 9].into_iter().enumerate() {
+        if !b[i].is_ascii_digit() {
+            return None;
+        }
+        n[k] = u32::from(b[i] - b'0');
+    }
+    let day = n[0] * 10 + n[1];
+    let month = n[2] * 10 + n[3];
+    let year = n[4] * 1000 + n[5] * 100 + n[6] * 10 + n[7];
+    NaiveDate::from_ymd_opt(year as i32, month, day)
 }
 
 /// The earliest and latest booking dates accepted.
@@ -509,6 +535,49 @@ channel = "card"
             known,
         };
         classify_with(layout, &n, &mut capture_slots(layout))
+    }
+
+    #[test]
+    fn day_month_year_dates_read_as_chrono_reads_them() {
+        let items: Vec<Item<'_>> = StrftimeItems::new("%d/%m/%Y").collect();
+        let read = |v: &str| parse_date_with(v, "%d/%m/%Y", &items);
+        let (earliest, latest) = date_window();
+        let chrono = |v: &str| {
+            NaiveDate::parse_from_str(v.trim(), "%d/%m/%Y")
+                .ok()
+                .filter(|d| (earliest..=latest).contains(d))
+        };
+        for v in [
+            "31/12/2024",
+            " 01/01/1970 ",
+            "29/02/2024",
+            "31/12/2099",
+            "1/2/2024",
+            "01/02/24",
+        ] {
+            assert_eq!(read(v).ok(), chrono(v), "{v:?}");
+        }
+        assert_eq!(
+            read("29/02/2023").unwrap_err(),
+            "date \"29/02/2023\" is not a real calendar date"
+        );
+        assert_eq!(
+            read("12/31/2024").unwrap_err(),
+            "date \"12/31/2024\" is not a real calendar date"
+        );
+        assert_eq!(
+            read("31-12-2024").unwrap_err(),
+            "date \"31-12-2024\" does not match the layout's date format \"%d/%m/%Y\""
+        );
+        assert!(read("31/12/1969")
+            .unwrap_err()
+            .contains("outside 1970-01-01 to 2099-12-31"));
+        assert!(read("01/01/2100").unwrap_err().contains("outside"));
+        assert_eq!(day_month_year("3a/12/2024"), None);
+        assert_eq!(
+            day_month_year("05/11/2024"),
+            NaiveDate::from_ymd_opt(2024, 11, 5)
+        );
     }
 
     #[test]
