@@ -805,7 +805,7 @@ mod tests {
     }
 
     #[test]
-    fn builders_appended_in_order_make_the_ledger_one_builder_makes() {
+    fn builders_joined_make_the_ledger_one_builder_makes() {
         let prov = |i: u32| Provenance {
             source_index: i,
             source_file: format!("s{i}.csv"),
