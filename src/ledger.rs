@@ -294,6 +294,25 @@ impl TextColumn {
     }
 }
 
+/// A money column that may be empty, in minor units: 17 bytes a row where `Option<i128>`
+/// takes 32 (a builder holds every row of a case).
+#[derive(Debug, Default)]
+struct MoneyColumn {
+    minor: Vec<i128>,
+    present: Vec<bool>,
+}
+
+impl MoneyColumn {
+    fn push(&mut self, value: Option<i128>) {
+        self.minor.push(value.unwrap_or(0));
+        self.present.push(value.is_some());
+    }
+
+    fn get(&self, row: usize) -> Option<i128> {
+        self.present[row].then(|| self.minor[row])
+    }
+}
+
 /// Position of a distinct value in a builder's small table of values.
 fn intern(table: &mut Vec<String>, value: &str) -> u32 {
     match table.iter().position(|v| v == value) {
@@ -345,8 +364,8 @@ pub struct LedgerBuilder {
     value_date: Vec<Option<NaiveDate>>,
     amount: Vec<i128>,
     currency: Vec<u32>,
-    amount_base: Vec<Option<i128>>,
-    balance: Vec<Option<i128>>,
+    amount_base: MoneyColumn,
+    balance: MoneyColumn,
     channel: Vec<Channel>,
     counterparty_name: TextColumn,
     counterparty_account: TextColumn,
@@ -560,9 +579,9 @@ impl LedgerBuilder {
                 ),
                 11 => money(
                     AMOUNT_BASE,
-                    &mut rows().map(|(part, r)| part.amount_base[r]),
+                    &mut rows().map(|(part, r)| part.amount_base.get(r)),
                 ),
-                12 => money(BALANCE, &mut rows().map(|(part, r)| part.balance[r])),
+                12 => money(BALANCE, &mut rows().map(|(part, r)| part.balance.get(r))),
                 13 => gathered(
                     CHANNEL,
                     Channel::ALL.iter().map(|c| Some(c.as_str())),
