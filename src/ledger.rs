@@ -274,19 +274,32 @@ struct TextColumn {
     ends: Vec<usize>,
     /// Per row, whether it has a value (`None` is not the empty string).
     present: Vec<bool>,
+    /// Rows pushed while no row had a value, before any was stored: a column most sources
+    /// never fill (the money-transfer parties, say) costs nothing per row until one does.
+    absent_only: usize,
 }
 
 impl TextColumn {
     fn push(&mut self, value: Option<&str>) {
-        if let Some(v) = value {
-            self.bytes.push_str(v);
+        match value {
+            None if self.ends.is_empty() => self.absent_only += 1,
+            _ => {
+                if self.ends.is_empty() && self.absent_only > 0 {
+                    self.ends.resize(self.absent_only, 0);
+                    self.present.resize(self.absent_only, false);
+                    self.absent_only = 0;
+                }
+                if let Some(v) = value {
+                    self.bytes.push_str(v);
+                }
+                self.ends.push(self.bytes.len());
+                self.present.push(value.is_some());
+            }
         }
-        self.ends.push(self.bytes.len());
-        self.present.push(value.is_some());
     }
 
     fn get(&self, row: usize) -> Option<&str> {
-        if !self.present[row] {
+        if self.ends.is_empty() || !self.present[row] {
             return None;
         }
         let start = if row == 0 { 0 } else { self.ends[row - 1] };
@@ -663,6 +676,23 @@ fn canonical_order(parts: &[LedgerBuilder]) -> Vec<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_column_keeps_absent_and_empty_apart_before_and_after_its_first_value() {
+        let mut never = TextColumn::default();
+        let mut late = TextColumn::default();
+        let values = [None, None, Some("ANNA FELL"), None, Some(""), Some("Leeds")];
+        for v in values {
+            never.push(None);
+            late.push(v);
+        }
+        for (row, v) in values.iter().enumerate() {
+            assert_eq!(never.get(row), None, "row {row}");
+            assert_eq!(late.get(row), *v, "row {row}");
+        }
+        assert!(never.ends.is_empty() && never.present.is_empty());
+        assert_eq!(never.absent_only, 6);
+    }
 
     #[test]
     fn txn_ids_are_traceable_and_stable() {
