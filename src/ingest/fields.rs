@@ -7,13 +7,12 @@
 //! export has them, otherwise from named groups of narrative patterns. A value that
 //! cannot be read exactly rejects the row with the field and the reason.
 
-use chrono::format::{parse, Item, Parsed, StrftimeItems};
-use chrono::{NaiveDate, NaiveTime};
-use rust_decimal::Decimal;
-
 use std::borrow::Cow;
 
+use chrono::format::{parse, Item, Parsed, StrftimeItems};
+use chrono::{NaiveDate, NaiveTime};
 use regex::CaptureLocations;
+use rust_decimal::Decimal;
 
 use super::layout::{fills, AmountColumns, DebitValues, Direction, Field, Layout, NarrativeField};
 use super::Values;
