@@ -662,8 +662,10 @@ fn canonical_order(parts: &[LedgerBuilder]) -> Vec<(u32, u32)> {
             part.sub[r],
         )
     };
-    // The order is total (txn ids are unique; the position breaks any tie left), so an
-    // unstable sort gives the same order as a stable one.
+    // No two rows tie: the source is in the key before the transaction id, and within one
+    // source the id (line and part) is unique. So the order is total, an unstable sort gives
+    // the same order as a stable one, and the part holding a row (the last key, which
+    // depends on which thread read the source) never decides.
     keys.sort_unstable_by(|a, b| {
         (a.0, a.1, a.2, a.3)
             .cmp(&(b.0, b.1, b.2, b.3))

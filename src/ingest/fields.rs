@@ -304,7 +304,7 @@ fn read_with(reader: &mut RowReader<'_>, values: &Values<'_>) -> Result<RowDraft
             known |= bit;
         }
     }
-    let class = classify_with(
+    let class = classify(
         layout,
         &Narrative {
             description: &description,
@@ -384,14 +384,8 @@ pub struct Classified {
     pub location: Option<String>,
 }
 
-/// Channel, counterparty, counterparty account and location from the layout's narrative
-/// patterns (first match that sets each wins), then its type codes, then its default.
-pub fn classify(layout: &Layout, n: &Narrative<'_>) -> Classified {
-    classify_with(layout, n, &mut capture_slots(layout))
-}
-
 /// Room for the captures of each of the layout's narrative patterns, made once per source
-/// and reused for every row ([`classify_with`]).
+/// and reused for every row ([`classify`]).
 pub fn capture_slots(layout: &Layout) -> Vec<CaptureLocations> {
     layout
         .narratives
@@ -400,16 +394,14 @@ pub fn capture_slots(layout: &Layout) -> Vec<CaptureLocations> {
         .collect()
 }
 
-/// [`classify`] with the captures' room made beforehand ([`capture_slots`]).
+/// Channel, counterparty, counterparty account and location from the layout's narrative
+/// patterns (first match that sets each wins), then its type codes, then its default;
+/// `slots` is the captures' room ([`capture_slots`]).
 ///
 /// A pattern is not run when nothing it could give is still wanted: the channel once a
 /// pattern has set it, a group's value once found or given by the caller's own column
 /// (`n.known`). Running it could not change the result.
-pub fn classify_with(
-    layout: &Layout,
-    n: &Narrative<'_>,
-    slots: &mut [CaptureLocations],
-) -> Classified {
+pub fn classify(layout: &Layout, n: &Narrative<'_>, slots: &mut [CaptureLocations]) -> Classified {
     let type_upper = n.type_code.map(|t| {
         let t = t.trim();
         if t.bytes().any(|b| b.is_ascii_lowercase()) || !t.is_ascii() {
@@ -533,7 +525,7 @@ channel = "card"
             credit: false,
             known,
         };
-        classify_with(layout, &n, &mut capture_slots(layout))
+        classify(layout, &n, &mut capture_slots(layout))
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use rust_decimal::Decimal;
 
-use super::fields::{capture_slots, classify_with, date_window, Narrative, RowDraft};
+use super::fields::{capture_slots, classify, date_window, Narrative, RowDraft};
 use super::layout::fills;
 use super::statement::{FormatError, Outcome, ParsedEntry, ParsedFile};
 use super::{SourceProblem, SourceSink, StatementPeriod};
@@ -136,7 +136,7 @@ pub fn read(
                 if e.counterparty_account.is_some() {
                     known |= fills::COUNTERPARTY_ACCOUNT;
                 }
-                let class = classify_with(
+                let class = classify(
                     sink.layout(),
                     &Narrative {
                         description: &e.description,
