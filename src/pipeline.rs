@@ -37,7 +37,8 @@ pub struct RunOptions {
     pub run_timestamp: Option<String>,
     pub show_progress: bool,
     /// Print to standard error, as each stage ends, how long it took and the peak memory of
-    /// the process so far (with the progress bar on a terminal, and in benchmarks).
+    /// the process so far, and the same for each output file as it is written (with the
+    /// progress bar on a terminal, and in benchmarks).
     pub log_stages: bool,
     pub resolve: ResolveOptions,
     /// Skip the memory budget (`--no-memory-check`): run even when the estimated peak
@@ -132,6 +133,7 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
     let summary = write_outputs(
         &case,
         &registry,
+        &mut log,
         Stages {
             last,
             ingested,
@@ -151,13 +153,17 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
 struct StageLog {
     on: bool,
     clock: std::time::Instant,
+    /// Since the last output file was written (or the stage began).
+    step: std::time::Instant,
 }
 
 impl StageLog {
     fn start(on: bool) -> StageLog {
+        let now = std::time::Instant::now();
         StageLog {
             on,
-            clock: std::time::Instant::now(),
+            clock: now,
+            step: now,
         }
     }
 
@@ -165,11 +171,38 @@ impl StageLog {
         if !self.on {
             return;
         }
-        let peak = budget::peak_memory_bytes()
-            .map(|b| format!(", peak memory so far {} MB", b / 1_000_000))
-            .unwrap_or_default();
-        eprintln!("{stage}: {:.2} s{peak}", self.clock.elapsed().as_secs_f64());
+        eprintln!(
+            "{stage}: {:.2} s{}",
+            self.clock.elapsed().as_secs_f64(),
+            Self::peak()
+        );
         self.clock = std::time::Instant::now();
+        self.step = self.clock;
+    }
+
+    /// One output file written, and how long it took since the one before (for the
+    /// outputs stage, whose time at 10M rows is most of a run).
+    fn wrote(&mut self, file: OutputFile) -> OutputFile {
+        self.step(&file.file);
+        file
+    }
+
+    /// A step within a stage: its time since the step before, indented under the stage.
+    fn step(&mut self, what: &str) {
+        if self.on {
+            eprintln!(
+                "  {what}: {:.2} s{}",
+                self.step.elapsed().as_secs_f64(),
+                Self::peak()
+            );
+            self.step = std::time::Instant::now();
+        }
+    }
+
+    fn peak() -> String {
+        budget::peak_memory_bytes()
+            .map(|b| format!(", peak memory so far {} MB", b / 1_000_000))
+            .unwrap_or_default()
     }
 }
 
@@ -213,7 +246,8 @@ pub fn ingest_file(
         traced: None,
         scheduled: None,
     };
-    let summary = write_outputs(&case, &registry, stages, options)?;
+    let mut log = StageLog::start(options.log_stages);
+    let summary = write_outputs(&case, &registry, &mut log, stages, options)?;
     Ok((summary, layout))
 }
 
@@ -339,6 +373,7 @@ fn resolve_timestamp(fixed: Option<&str>) -> (String, String) {
 fn write_outputs(
     case: &Case,
     registry: &Registry,
+    log: &mut StageLog,
     mut stages: Stages<'_>,
     options: &RunOptions,
 ) -> Result<RunSummary, Error> {
@@ -564,6 +599,7 @@ fn write_outputs(
             let written = write_tables(
                 case,
                 dir,
+                log,
                 &mut stages,
                 trace_tables.as_ref(),
                 &reference_inputs,
@@ -575,10 +611,12 @@ fn write_outputs(
             Ok(files) => outputs.extend(files?),
             Err(panic) => std::panic::resume_unwind(panic),
         }
+        log.step("report.html and report.pdf (typeset beside the tables: the wait for them)");
     } else {
         outputs = write_tables(
             case,
             dir,
+            log,
             &mut stages,
             trace_tables.as_ref(),
             &reference_inputs,
@@ -590,6 +628,7 @@ fn write_outputs(
             stages.found = None;
             stages.ingested.ledger = DataFrame::empty();
             outputs.extend(typeset(&report)?);
+            log.step("report.html and report.pdf (the report built and typeset after the tables)");
         }
     }
     if with_report {
@@ -629,6 +668,7 @@ fn write_outputs(
         outputs: outputs.clone(),
     };
     write_atomic(dir, "manifest.json", &manifest.to_bytes())?;
+    log.step("manifest.json");
 
     Ok(RunSummary {
         case_reference: case.reference.clone(),
@@ -681,10 +721,12 @@ struct TraceTables {
 fn write_tables(
     case: &Case,
     dir: &Path,
+    log: &mut StageLog,
     stages: &mut Stages<'_>,
     trace: Option<&TraceTables>,
     reference_inputs: &[Input],
 ) -> Result<Vec<OutputFile>, Error> {
+    log.step("what the outputs say (trace tables, report contents)");
     let ingested = &stages.ingested;
     let ledger = stages.ledger();
     let mut outputs = Vec::new();
@@ -709,65 +751,74 @@ fn write_tables(
         ));
     }
     let parquet = parquet_out::to_parquet_bytes("ledger.parquet", ledger, metadata)?;
-    outputs.push(write_atomic(dir, "ledger.parquet", &parquet)?);
+    outputs.push(log.wrote(write_atomic(dir, "ledger.parquet", &parquet)?));
     drop(parquet);
-    outputs.push(write_frame_csv(dir, "ledger.csv", ledger)?);
-    outputs.push(write_atomic(
+    outputs.push(log.wrote(write_frame_csv(dir, "ledger.csv", ledger)?));
+    outputs.push(log.wrote(write_atomic(
         dir,
         "rejects.csv",
         &csv_out::rejects_csv(&ingested.rejects)?,
-    )?);
-    outputs.push(write_atomic(
+    )?));
+    outputs.push(log.wrote(write_atomic(
         dir,
         "skipped.csv",
         &csv_out::skipped_csv(&ingested.skipped)?,
-    )?);
-    outputs.push(write_atomic(
+    )?));
+    outputs.push(log.wrote(write_atomic(
         dir,
         "sources.csv",
         &csv_out::sources_csv(&ingested.sources)?,
-    )?);
+    )?));
     if let Some(v) = stages.verified.as_ref() {
         for (name, frame) in [
             ("integrity.csv", &v.integrity),
             ("duplicates.csv", &v.duplicates),
             ("transfers.csv", &v.transfers),
         ] {
-            outputs.push(write_frame_csv(dir, name, frame)?);
+            outputs.push(log.wrote(write_frame_csv(dir, name, frame)?));
         }
         let mut summary = v.summary.join("\n\n");
         summary.push('\n');
-        outputs.push(write_atomic(
+        outputs.push(log.wrote(write_atomic(
             dir,
             "integrity_summary.txt",
             summary.as_bytes(),
-        )?);
+        )?));
     }
     if let Some(f) = stages.found.as_ref() {
         let evidence_meta = vec![(
             "proceeds.version".to_string(),
             env!("CARGO_PKG_VERSION").to_string(),
         )];
-        outputs.push(write_frame_csv(dir, "findings.csv", &f.findings)?);
-        outputs.push(write_atomic(
+        outputs.push(log.wrote(write_frame_csv(dir, "findings.csv", &f.findings)?));
+        outputs.push(log.wrote(write_atomic(
             dir,
             "findings.parquet",
             &parquet_out::to_parquet_bytes("findings.parquet", &f.findings, evidence_meta)?,
-        )?);
-        outputs.push(write_frame_csv(dir, "finding_evidence.csv", &f.evidence)?);
+        )?));
+        outputs.push(log.wrote(write_frame_csv(dir, "finding_evidence.csv", &f.evidence)?));
     }
     // The trace is let go once its flows are written: the workbook, built below, is
     // large, and the two are never held together.
     if let (Some(t), Some(frames)) = (stages.traced.take(), trace) {
-        outputs.push(write_trace_flows_csv(dir, t.flow_rows(None))?);
-        outputs.push(write_trace_summary_csv(dir, &t)?);
+        // The two largest trace files are each written row by row on one thread, reading
+        // the same trace: write them side by side. Each is its own file, so the bytes do
+        // not depend on which finishes first; the first error in file order is reported.
+        let (flows, summary) = std::thread::scope(|scope| {
+            let summary = scope.spawn(|| write_trace_summary_csv(dir, &t));
+            let flows = write_trace_flows_csv(dir, t.flow_rows(None));
+            (flows, summary.join())
+        });
+        let summary = summary.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        outputs.push(log.wrote(flows?));
+        outputs.push(log.wrote(summary?));
         drop(t);
         for (name, frame) in [
             ("trace_balances.csv", &frames.balances),
             ("trace_origins.csv", &frames.origins),
             ("trace_notes.csv", &frames.notes),
         ] {
-            outputs.push(write_frame_csv(dir, name, frame)?);
+            outputs.push(log.wrote(write_frame_csv(dir, name, frame)?));
         }
     }
     if let Some(s) = stages.scheduled {
@@ -778,7 +829,7 @@ fn write_tables(
             ("schedule_available_amount.csv", s.available_frame()?),
             ("schedule_tainted_gifts.csv", s.gifts_frame()?),
         ] {
-            outputs.push(write_frame_csv(dir, name, &frame)?);
+            outputs.push(log.wrote(write_frame_csv(dir, name, &frame)?));
         }
         let xlsx = crate::report::xlsx_out::schedules_xlsx(&crate::report::xlsx_out::XlsxInput {
             schedules: s,
@@ -790,7 +841,7 @@ fn write_tables(
             inputs: reference_inputs,
             base_currency: &case.base_currency,
         })?;
-        outputs.push(write_atomic(dir, "schedules.xlsx", &xlsx)?);
+        outputs.push(log.wrote(write_atomic(dir, "schedules.xlsx", &xlsx)?));
     }
     Ok(outputs)
 }
