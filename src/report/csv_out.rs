@@ -9,7 +9,7 @@ use polars::prelude::*;
 use super::sanitize::sanitize_text;
 use super::ReportError;
 use crate::ingest::{Reject, Skipped, SourceReport};
-use crate::money::format_amount;
+use crate::money::{format_amount, push_minor_units};
 
 fn encode_err(name: &str, e: impl std::fmt::Display) -> ReportError {
     ReportError::Encode {
@@ -157,32 +157,51 @@ pub fn write_trace_summary<'a, W: std::io::Write>(
     w.write_record(columns).map_err(|e| encode_err(NAME, e))?;
     // Header: seven fixed columns, two per method, three for the elected method.
     let methods = (columns.len().saturating_sub(10) / 2).min(crate::trace::Method::ALL.len());
-    let money = |pence: i64| format_amount(crate::money::from_minor_units(pence.into()));
-    let mut date = String::new();
-    let mut cells: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(columns.len());
+    // The row's date and amounts, written into one buffer reused from row to row; the
+    // cells borrow their stretches of it.
+    let mut buf = String::new();
+    let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
     for row in rows {
         use std::fmt::Write as _;
-        date.clear();
-        let _ = write!(date, "{}", row.booking_date);
-        cells.clear();
+        buf.clear();
+        spans.clear();
+        let mut span = |buf: &mut String, write: &dyn Fn(&mut String)| {
+            let start = buf.len();
+            write(buf);
+            spans.push(start..buf.len());
+        };
+        span(&mut buf, &|b| {
+            let _ = write!(b, "{}", row.booking_date);
+        });
+        for pence in [row.amount_pence, row.overdraft_pence] {
+            span(&mut buf, &|b| push_minor_units(b, pence));
+        }
+        for &(tainted, clean) in &row.by_method[..methods] {
+            span(&mut buf, &|b| push_minor_units(b, tainted));
+            span(&mut buf, &|b| push_minor_units(b, clean));
+        }
+        if let Some((tainted, clean)) = row.elected {
+            span(&mut buf, &|b| push_minor_units(b, tainted));
+            span(&mut buf, &|b| push_minor_units(b, clean));
+        }
+        let cell = |i: usize| -> std::borrow::Cow<'_, str> { buf[spans[i].clone()].into() };
+        let mut cells: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(columns.len());
         cells.push(sanitize_text(row.destination_txn_id));
         cells.push(sanitize_text(row.account_id));
-        cells.push(date.clone().into());
+        cells.push(cell(0));
         cells.push(sanitize_text(row.channel));
         cells.push(row.counterparty.map(sanitize_text).unwrap_or_default());
-        cells.push(money(row.amount_pence).into());
-        cells.push(money(row.overdraft_pence).into());
-        for &(tainted, clean) in &row.by_method[..methods] {
-            cells.push(money(tainted).into());
-            cells.push(money(clean).into());
+        cells.push(cell(1));
+        cells.push(cell(2));
+        for i in 0..2 * methods {
+            cells.push(cell(3 + i));
         }
         cells.push(row.elected_method.map(sanitize_text).unwrap_or_default());
-        match row.elected {
-            Some((tainted, clean)) => {
-                cells.push(money(tainted).into());
-                cells.push(money(clean).into());
-            }
-            None => cells.extend([Default::default(), Default::default()]),
+        if row.elected.is_some() {
+            cells.push(cell(3 + 2 * methods));
+            cells.push(cell(4 + 2 * methods));
+        } else {
+            cells.extend([Default::default(), Default::default()]);
         }
         w.write_record(cells.iter().map(|c| c.as_bytes()))
             .map_err(|e| encode_err(NAME, e))?;
@@ -224,6 +243,7 @@ pub fn write_trace_flows<'a, W: std::io::Write>(
     // Dates as ISO 8601 (`NaiveDate`'s own form, as polars writes a date), into buffers
     // reused from row to row.
     let (mut origin_date, mut destination_date) = (String::new(), String::new());
+    let mut amount = String::new();
     for row in rows {
         use std::fmt::Write as _;
         origin_date.clear();
@@ -232,7 +252,8 @@ pub fn write_trace_flows<'a, W: std::io::Write>(
         if let Some(d) = row.destination_date {
             let _ = write!(destination_date, "{d}");
         }
-        let amount = format_amount(crate::money::from_minor_units(row.amount_pence.into()));
+        amount.clear();
+        push_minor_units(&mut amount, row.amount_pence);
         let cells: [std::borrow::Cow<'_, str>; 12] = [
             text(Some(row.method)),
             text(Some(row.origin_txn_id)),
