@@ -726,7 +726,7 @@ fn write_tables(
     trace: Option<&TraceTables>,
     reference_inputs: &[Input],
 ) -> Result<Vec<OutputFile>, Error> {
-    log.step("what the outputs say (trace tables, report contents)");
+    log.step("preparing the outputs");
     let ingested = &stages.ingested;
     let ledger = stages.ledger();
     let mut outputs = Vec::new();
