@@ -637,23 +637,7 @@ impl LedgerBuilder {
 /// booking date, the case's source order, the bank's order within the file, then the
 /// transaction id.
 fn canonical_order(parts: &[LedgerBuilder]) -> Vec<(u32, u32)> {
-    let n: usize = parts.iter().map(LedgerBuilder::len).sum();
-    // Sorting compact keys (not positions into the columns) keeps the comparisons in
-    // cache; the transaction id is only formatted for rows equal on everything else
-    // (the parts of one record).
-    let mut keys: Vec<(u32, NaiveDate, u32, u64, u32, u32)> = Vec::with_capacity(n);
-    for (p, part) in parts.iter().enumerate() {
-        keys.extend((0..part.len()).map(|r| {
-            (
-                part.account_order[r],
-                part.booking_date[r],
-                part.sources[part.source_slot[r] as usize].source_index,
-                part.row_order[r],
-                p as u32,
-                r as u32,
-            )
-        }));
-    }
+    type Key = (u32, NaiveDate, u32, u64, u32, u32);
     let id = |p: u32, r: u32| {
         let (part, r) = (&parts[p as usize], r as usize);
         txn_id(
@@ -666,13 +650,57 @@ fn canonical_order(parts: &[LedgerBuilder]) -> Vec<(u32, u32)> {
     // source the id (line and part) is unique. So the order is total, an unstable sort gives
     // the same order as a stable one, and the part holding a row (the last key, which
     // depends on which thread read the source) never decides.
-    keys.sort_unstable_by(|a, b| {
+    let order = |a: &Key, b: &Key| {
         (a.0, a.1, a.2, a.3)
             .cmp(&(b.0, b.1, b.2, b.3))
             .then_with(|| id(a.4, a.5).cmp(&id(b.4, b.5)))
             .then_with(|| (a.4, a.5).cmp(&(b.4, b.5)))
+    };
+    // Sorting compact keys (not positions into the columns) keeps the comparisons in
+    // cache; the transaction id is only formatted for rows equal on everything else
+    // (the parts of one record). Each part is sorted on a core of its own and the sorted
+    // parts merged: the order being total, that is the order one sort of every row gives.
+    let sorted: Vec<Vec<Key>> = crate::parallel::in_order(parts.len(), |p| {
+        let part = &parts[p];
+        let mut keys: Vec<Key> = (0..part.len())
+            .map(|r| {
+                (
+                    part.account_order[r],
+                    part.booking_date[r],
+                    part.sources[part.source_slot[r] as usize].source_index,
+                    part.row_order[r],
+                    p as u32,
+                    r as u32,
+                )
+            })
+            .collect();
+        keys.sort_unstable_by(order);
+        keys
     });
-    keys.into_iter().map(|k| (k.4, k.5)).collect()
+    merge_sorted(&sorted, order).map(|k| (k.4, k.5)).collect()
+}
+
+/// The items of `runs`, each sorted by `order`, in one sequence sorted by `order`: at each
+/// step the least of the runs' next items (the first run's on a tie).
+fn merge_sorted<'a, T>(
+    runs: &'a [Vec<T>],
+    order: impl Fn(&T, &T) -> std::cmp::Ordering + 'a,
+) -> impl Iterator<Item = &'a T> + 'a {
+    let mut next = vec![0usize; runs.len()];
+    let total: usize = runs.iter().map(Vec::len).sum();
+    (0..total).filter_map(move |_| {
+        let mut least: Option<(usize, &T)> = None;
+        for (k, run) in runs.iter().enumerate() {
+            if let Some(item) = run.get(next[k]) {
+                if least.is_none_or(|(_, l)| order(item, l).is_lt()) {
+                    least = Some((k, item));
+                }
+            }
+        }
+        let (k, item) = least?;
+        next[k] += 1;
+        Some(item)
+    })
 }
 
 #[cfg(test)]
@@ -694,6 +722,17 @@ mod tests {
         }
         assert!(never.ends.is_empty() && never.present.is_empty());
         assert_eq!(never.absent_only, 6);
+    }
+
+    #[test]
+    fn sorted_runs_merge_into_one_sorted_sequence() {
+        let runs = vec![vec![1, 4, 4, 9], vec![], vec![0, 4, 5, 10, 11], vec![2]];
+        let merged: Vec<i32> = merge_sorted(&runs, |a: &i32, b: &i32| a.cmp(b))
+            .copied()
+            .collect();
+        assert_eq!(merged, vec![0, 1, 2, 4, 4, 4, 5, 9, 10, 11]);
+        let none: Vec<Vec<i32>> = Vec::new();
+        assert_eq!(merge_sorted(&none, |a: &i32, b: &i32| a.cmp(b)).count(), 0);
     }
 
     #[test]

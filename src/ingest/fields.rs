@@ -329,7 +329,13 @@ fn read_with(reader: &mut RowReader<'_>, values: &Values<'_>) -> Result<RowDraft
         ident(Field::AccountNumber),
     ) {
         (Some(a), _, _) => Some(a.to_string()),
-        (None, Some(sc), Some(n)) => Some(format!("{sc} {n}")),
+        (None, Some(sc), Some(n)) => {
+            let mut both = String::with_capacity(sc.len() + 1 + n.len());
+            both.push_str(sc);
+            both.push(' ');
+            both.push_str(n);
+            Some(both)
+        }
         (None, None, Some(n)) => Some(n.to_string()),
         _ => None,
     };
@@ -410,10 +416,15 @@ pub fn classify(layout: &Layout, n: &Narrative<'_>, slots: &mut [CaptureLocation
             Cow::Borrowed(t)
         }
     });
+    // The code is looked up once: which narratives it lets run, and its channel.
+    let code = type_upper
+        .as_ref()
+        .and_then(|t| layout.code_rules.get(t.as_ref()));
+    let runs = code.map_or(layout.untyped_rules.as_slice(), |c| c.narratives.as_slice());
     let mut have = n.known;
     let mut channel = None;
     let mut found: [Option<String>; 3] = [None, None, None];
-    for (rule, slot) in layout.narratives.iter().zip(slots.iter_mut()) {
+    for ((rule, slot), &type_ok) in layout.narratives.iter().zip(slots.iter_mut()).zip(runs) {
         let wanted = rule.fills & !have;
         if wanted == 0 {
             continue;
@@ -423,10 +434,6 @@ pub fn classify(layout: &Layout, n: &Narrative<'_>, slots: &mut [CaptureLocation
             Direction::Credit => n.credit,
             Direction::Debit => !n.credit,
         };
-        let type_ok = rule.type_codes.is_empty()
-            || type_upper
-                .as_ref()
-                .is_some_and(|t| rule.type_codes.iter().any(|c| c == t));
         if !direction_ok || !type_ok {
             continue;
         }
@@ -467,11 +474,7 @@ pub fn classify(layout: &Layout, n: &Narrative<'_>, slots: &mut [CaptureLocation
         }
     }
     let channel = channel
-        .or_else(|| {
-            type_upper
-                .as_ref()
-                .and_then(|t| layout.type_codes.get(t.as_ref()).copied())
-        })
+        .or_else(|| code.and_then(|c| c.channel))
         .unwrap_or(layout.default_channel);
     let [counterparty, counterparty_account, location] = found;
     Classified {

@@ -9,7 +9,7 @@
 
 use regex::Regex;
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::ledger::Channel;
 use crate::money::{is_currency_code, AmountStyle};
@@ -436,6 +436,46 @@ pub struct Layout {
     /// Type code (upper case, trimmed) → channel.
     pub type_codes: BTreeMap<String, Channel>,
     pub narratives: Vec<Narrative>,
+    /// Per type code a narrative or the type-code table names: which narratives it lets
+    /// run, and its channel. Built once from the two, so a row's code is looked up once,
+    /// not compared with every narrative's list.
+    pub code_rules: HashMap<String, CodeRules>,
+    /// Which narratives run for a row with no type code, or one no narrative or table
+    /// names: those without a `type_codes` list.
+    pub untyped_rules: Vec<bool>,
+}
+
+/// What a type code means to a layout: [`Layout::code_rules`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRules {
+    /// Per narrative, in order, whether it runs for this code: its `type_codes` list is
+    /// empty or names the code.
+    pub narratives: Vec<bool>,
+    /// The channel `[type_codes]` gives the code, if it names it.
+    pub channel: Option<Channel>,
+}
+
+/// [`Layout::code_rules`] and [`Layout::untyped_rules`] from the type-code table and the
+/// narratives.
+fn code_rules(
+    type_codes: &BTreeMap<String, Channel>,
+    narratives: &[Narrative],
+) -> (HashMap<String, CodeRules>, Vec<bool>) {
+    let untyped: Vec<bool> = narratives.iter().map(|n| n.type_codes.is_empty()).collect();
+    let named = type_codes
+        .keys()
+        .chain(narratives.iter().flat_map(|n| n.type_codes.iter()));
+    let mut table = HashMap::new();
+    for code in named {
+        table.entry(code.clone()).or_insert_with(|| CodeRules {
+            narratives: narratives
+                .iter()
+                .map(|n| n.type_codes.is_empty() || n.type_codes.contains(code))
+                .collect(),
+            channel: type_codes.get(code).copied(),
+        });
+    }
+    (table, untyped)
 }
 
 impl Layout {
@@ -707,6 +747,7 @@ impl Layout {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
+        let (code_rules, untyped_rules) = code_rules(&type_codes, &narratives);
         let a = raw.amounts;
         // One character cannot be both: "1,234" would read as 1.234 or 1234 depending on
         // which rule ran first. Digits and signs cannot separate anything.
@@ -756,6 +797,8 @@ impl Layout {
                 cr_dr_suffix: a.cr_dr_suffix,
             },
             debit_values: a.debit_values,
+            code_rules,
+            untyped_rules,
             type_codes,
             narratives,
         })
@@ -855,5 +898,42 @@ mod tests {
             "{HEADER}date_format = \"%d/%m/%Y\"\n{COLUMNS}[amounts]\ndecimal_separator = \",\"\nthousands_separator = \".\"\n"
         );
         assert!(Layout::from_toml(&text, "t.toml").is_ok());
+    }
+
+    #[test]
+    fn each_type_code_lets_run_the_narratives_that_name_it_or_name_none() {
+        let text = format!(
+            "{HEADER}date_format = \"%d/%m/%Y\"\n[columns]\ndate = \"Date\"\namount = \"Amount\"\ndescription = \"Memo\"\ntype = \"Type\"\n\
+             [type_codes]\n\" dep \" = \"other\"\nCPT = \"cash_withdrawal\"\n\
+             [[narratives]]\npattern = '^CASH'\nchannel = \"cash_deposit\"\n\
+             [[narratives]]\npattern = '^LNK'\ntype_codes = [\"CPT\", \"csh\"]\nchannel = \"cash_withdrawal\"\n\
+             [[narratives]]\npattern = '^CHQ'\ntype_codes = [\"DEP\"]\nchannel = \"cheque\"\n"
+        );
+        let layout = Layout::from_toml(&text, "t.toml").unwrap();
+        let rules = |code: &str| layout.code_rules.get(code).cloned();
+        assert_eq!(
+            rules("DEP"),
+            Some(CodeRules {
+                narratives: vec![true, false, true],
+                channel: Some(Channel::Other),
+            })
+        );
+        assert_eq!(
+            rules("CPT"),
+            Some(CodeRules {
+                narratives: vec![true, true, false],
+                channel: Some(Channel::CashWithdrawal),
+            })
+        );
+        // Named by a narrative only: no channel of its own.
+        assert_eq!(
+            rules("CSH"),
+            Some(CodeRules {
+                narratives: vec![true, true, false],
+                channel: None,
+            })
+        );
+        assert_eq!(layout.code_rules.len(), 3);
+        assert_eq!(layout.untyped_rules, vec![true, false, false]);
     }
 }

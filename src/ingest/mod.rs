@@ -782,6 +782,9 @@ pub struct AccountResolver<'a> {
     decided: HashMap<String, Result<usize, String>>,
     /// The decision for rows that carry no identifier.
     no_identifier: Option<Result<usize, String>>,
+    /// The last identifier decided, and its decision: a statement's rows mostly repeat it,
+    /// and one comparison is cheaper than hashing it again.
+    last: Option<(String, Result<usize, String>)>,
 }
 
 impl<'a> AccountResolver<'a> {
@@ -797,11 +800,33 @@ impl<'a> AccountResolver<'a> {
             declared,
             decided: HashMap::new(),
             no_identifier: None,
+            last: None,
         }
     }
 
     /// [`AccountResolver::assign`], remembering the decision for the rest of the source.
     pub fn decide(&mut self, row_account: Option<&str>) -> Result<usize, String> {
+        if let (Some(raw), Some((last, d))) = (row_account, &self.last) {
+            if raw == last {
+                return d.clone();
+            }
+        }
+        let d = self.decide_anew(row_account);
+        if let Some(raw) = row_account {
+            match &mut self.last {
+                Some((last, kept)) => {
+                    last.clear();
+                    last.push_str(raw);
+                    *kept = d.clone();
+                }
+                None => self.last = Some((raw.to_string(), d.clone())),
+            }
+        }
+        d
+    }
+
+    /// [`AccountResolver::decide`] without the last decision to hand.
+    fn decide_anew(&mut self, row_account: Option<&str>) -> Result<usize, String> {
         let known = match row_account {
             None => self.no_identifier.as_ref(),
             Some(raw) => self.decided.get(raw),
