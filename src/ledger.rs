@@ -277,6 +277,8 @@ struct TextColumn {
     /// Rows pushed while no row had a value, before any was stored: a column most sources
     /// never fill (the money-transfer parties, say) costs nothing per row until one does.
     absent_only: usize,
+    /// Rows to make room for when the first value is stored ([`LedgerBuilder::with_capacity`]).
+    expected_rows: usize,
 }
 
 impl TextColumn {
@@ -284,7 +286,10 @@ impl TextColumn {
         match value {
             None if self.ends.is_empty() => self.absent_only += 1,
             _ => {
-                if self.ends.is_empty() && self.absent_only > 0 {
+                if self.ends.is_empty() {
+                    let rows = self.expected_rows.max(self.absent_only + 1);
+                    self.ends.reserve(rows);
+                    self.present.reserve(rows);
                     self.ends.resize(self.absent_only, 0);
                     self.present.resize(self.absent_only, false);
                     self.absent_only = 0;
@@ -316,6 +321,13 @@ struct MoneyColumn {
 }
 
 impl MoneyColumn {
+    fn with_capacity(rows: usize) -> Self {
+        MoneyColumn {
+            minor: Vec::with_capacity(rows),
+            present: Vec::with_capacity(rows),
+        }
+    }
+
     fn push(&mut self, value: Option<i128>) {
         self.minor.push(value.unwrap_or(0));
         self.present.push(value.is_some());
@@ -399,6 +411,45 @@ impl LedgerBuilder {
     /// An empty builder.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty builder with room for `rows` rows in each column (a text column makes its
+    /// room when it stores its first value). Rows beyond it are still taken: the room only
+    /// spares the columns being grown, and copied, step by step.
+    pub fn with_capacity(rows: usize) -> Self {
+        let text = || TextColumn {
+            expected_rows: rows,
+            ..TextColumn::default()
+        };
+        LedgerBuilder {
+            account_order: Vec::with_capacity(rows),
+            account_id: Vec::with_capacity(rows),
+            source_slot: Vec::with_capacity(rows),
+            row_order: Vec::with_capacity(rows),
+            source_line: Vec::with_capacity(rows),
+            sub: Vec::with_capacity(rows),
+            booking_date: Vec::with_capacity(rows),
+            value_date: Vec::with_capacity(rows),
+            amount: Vec::with_capacity(rows),
+            currency: Vec::with_capacity(rows),
+            amount_base: MoneyColumn::with_capacity(rows),
+            balance: MoneyColumn::with_capacity(rows),
+            channel: Vec::with_capacity(rows),
+            counterparty_name: text(),
+            counterparty_account: text(),
+            description: text(),
+            location: text(),
+            bank_type: text(),
+            bank_txn_id: text(),
+            booking_time: text(),
+            reversal: Vec::with_capacity(rows),
+            party_name: text(),
+            party_address: text(),
+            party_id: text(),
+            counterparty_country: text(),
+            excluded_reason: text(),
+            ..Self::default()
+        }
     }
 
     /// Rows collected so far.

@@ -325,3 +325,42 @@ fn a_reversal_is_marked_in_the_ledger() {
         .collect();
     assert_eq!(marked, ["14", "29"]);
 }
+
+#[test]
+fn a_statement_listed_twice_under_two_names_is_refused_naming_both() {
+    let from = fixture("layouts/lloyds");
+    let dir = tempfile::tempdir().unwrap();
+    let statement = std::fs::read(from.join("statement.csv")).unwrap();
+    let mut case = std::fs::read_to_string(from.join("case.toml")).unwrap();
+    // Two other statements first, so the copy is found among several sources.
+    for (i, name) in ["a.csv", "copy.csv", "b.csv", "statement.csv"]
+        .iter()
+        .enumerate()
+    {
+        let bytes = match *name {
+            "a.csv" | "b.csv" => {
+                let mut other = statement.clone();
+                other.extend_from_slice(format!("\n\n\n{i}\n").as_bytes());
+                other
+            }
+            _ => statement.clone(),
+        };
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+        if *name != "statement.csv" {
+            case.push_str(&format!(
+                "\n[[sources]]\npath = \"{name}\"\nlayout = \"lloyds\"\naccount = \"ACC\"\nexhibit = \"FX/{i}\"\n"
+            ));
+        }
+    }
+    std::fs::write(dir.path().join("case.toml"), case).unwrap();
+    let case = Case::load(&dir.path().join("case.toml"), ResolveOptions::default()).unwrap();
+    let e = ingest_case(&case, &Registry::for_case(&case).unwrap(), false)
+        .err()
+        .expect("the same statement twice is refused")
+        .to_string();
+    let sha = proceeds::hash::sha256_hex(&statement);
+    assert_eq!(
+        e,
+        format!("sources statement.csv and copy.csv have identical content (SHA-256 {sha}); a file listed twice would double every transaction")
+    );
+}
