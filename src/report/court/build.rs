@@ -421,7 +421,7 @@ fn integrity_section(input: &ReportInput<'_>) -> Result<Section, ReportError> {
         ],
         true,
     );
-    for s in input.sources {
+    for s in input.sources.iter().take(MAX_TABLE_ROWS) {
         table.rows.push(vec![
             s.source_file.clone(),
             s.exhibit.clone().unwrap_or_default(),
@@ -445,6 +445,7 @@ fn integrity_section(input: &ReportInput<'_>) -> Result<Section, ReportError> {
         String::new(),
         String::new(),
     ]);
+    cut_note(&mut table, input.sources.len(), "sources.csv");
     blocks.push(Block::Table(table));
     if let Some(df) = input.integrity {
         let result = text_column(df, "result")?;
@@ -534,8 +535,13 @@ fn evidence_cell(ids: &str) -> String {
 
 fn cut_note(table: &mut Table, lines: usize, file: &str) {
     if lines > MAX_TABLE_ROWS {
+        let totals = if table.total.is_some() {
+            " Totals cover every line."
+        } else {
+            ""
+        };
         table.notes.push(format!(
-            "Lines 1 to {MAX_TABLE_ROWS} of {lines} are shown; {file} holds every line. Totals cover every line."
+            "Lines 1 to {MAX_TABLE_ROWS} of {lines} are shown; {file} holds every line.{totals}"
         ));
     }
 }
@@ -1385,7 +1391,7 @@ fn sources_section(input: &ReportInput<'_>) -> Section {
         ],
         true,
     );
-    for i in input.inputs {
+    for i in input.inputs.iter().take(MAX_TABLE_ROWS) {
         table.rows.push(vec![
             i.role.clone(),
             i.path.clone(),
@@ -1415,7 +1421,7 @@ fn sources_section(input: &ReportInput<'_>) -> Section {
         ],
         true,
     );
-    for a in &input.case.accounts {
+    for a in input.case.accounts.iter().take(MAX_TABLE_ROWS) {
         let number = [
             a.sort_code.clone(),
             a.account_number.clone(),
@@ -1434,6 +1440,13 @@ fn sources_section(input: &ReportInput<'_>) -> Section {
             format!("{:?}", a.kind).to_lowercase(),
         ]);
     }
+    cut_note(&mut table, input.inputs.len(), "manifest.json");
+    let case_file = input
+        .case
+        .path
+        .file_name()
+        .map_or_else(|| "the case file".into(), |f| f.to_string_lossy());
+    cut_note(&mut accounts, input.case.accounts.len(), &case_file);
     Section {
         id: "sources".into(),
         title: "Appendix: sources and accounts".into(),
@@ -1456,6 +1469,101 @@ fn sources_section(input: &ReportInput<'_>) -> Section {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tables(section: &Section) -> Vec<&Table> {
+        section
+            .blocks
+            .iter()
+            .filter_map(|b| match b {
+                Block::Table(t) => Some(t),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn source_and_account_lists_past_the_table_limit_point_to_the_files_holding_every_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("statement.csv");
+        std::fs::write(&file, "Date,Amount\n").unwrap();
+        let mut case = Case::ad_hoc(&file, "lloyds", "GBP").unwrap();
+        let first = case.accounts[0].clone();
+        case.accounts = (0..MAX_TABLE_ROWS + 3)
+            .map(|i| crate::case::Account {
+                id: format!("A{i:05}"),
+                ..first.clone()
+            })
+            .collect();
+        let sources: Vec<SourceReport> = (0..MAX_TABLE_ROWS + 2)
+            .map(|i| SourceReport {
+                index: i,
+                source_file: format!("s{i:05}.csv"),
+                exhibit: None,
+                sha256: format!("{i:064}"),
+                size_bytes: 10,
+                layout: "lloyds".into(),
+                layout_version: 1,
+                layout_sha256: String::new(),
+                encoding: "utf-8".into(),
+                declared_account: None,
+                records_read: 3,
+                accepted: 2,
+                rejected: 0,
+                skipped: 1,
+                first_date: None,
+                last_date: None,
+                money_in: Decimal::ZERO,
+                money_out: Decimal::ZERO,
+            })
+            .collect();
+        let inputs: Vec<Input> = (0..MAX_TABLE_ROWS + 1)
+            .map(|i| Input {
+                role: "source".into(),
+                path: format!("s{i:05}.csv"),
+                sha256: format!("{i:064}"),
+                size_bytes: 10,
+            })
+            .collect();
+        let ledger = DataFrame::empty();
+        let input = ReportInput {
+            case: &case,
+            ledger: &ledger,
+            sources: &sources,
+            integrity: None,
+            integrity_summary: &[],
+            transfers: None,
+            findings: None,
+            trace: None,
+            schedules: None,
+            inputs: &inputs,
+            run_timestamp: "2026-11-29T00:00:00Z",
+            stage_notes: &[],
+        };
+        let integrity = integrity_section(&input).unwrap();
+        let counted = tables(&integrity)[0];
+        assert_eq!(counted.rows.len(), MAX_TABLE_ROWS);
+        // The total still counts every source: 1,002 × 3 lines read.
+        assert_eq!(counted.total.as_ref().unwrap()[3], "3006");
+        assert_eq!(
+            counted.notes,
+            vec!["Lines 1 to 1000 of 1002 are shown; sources.csv holds every line. Totals cover every line."]
+        );
+        let appendix = sources_section(&input);
+        let [hashes, accounts] = tables(&appendix)[..] else {
+            panic!("two tables in the appendix");
+        };
+        assert_eq!(hashes.rows.len(), MAX_TABLE_ROWS);
+        assert_eq!(
+            hashes.notes,
+            vec!["Lines 1 to 1000 of 1001 are shown; manifest.json holds every line."]
+        );
+        assert_eq!(accounts.rows.len(), MAX_TABLE_ROWS);
+        assert_eq!(accounts.rows[999][0], "A00999");
+        assert_eq!(
+            accounts.notes,
+            vec!["Lines 1 to 1000 of 1003 are shown; statement.csv holds every line."]
+        );
+    }
 
     #[test]
     fn pence_reads_decimal_text_exactly() {
