@@ -9,7 +9,7 @@
 //! [`MAX_TABLE_ROWS`] are cut with a note naming the CSV that holds every line; totals
 //! always cover every line.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::NaiveDate;
 use polars::prelude::*;
@@ -120,6 +120,68 @@ impl Texts {
 
     fn get(&self, i: usize) -> Option<&str> {
         self.0.get(i)
+    }
+}
+
+/// A money column read as pence row by row: a `Decimal` column of scale 2 (the ledger's)
+/// from its integers, any other through its text as [`pence`] reads it. The same pence
+/// either way; the integers spare a string per row of a ledger of tens of millions.
+enum PenceColumn {
+    Minor(Int128Chunked),
+    Text(Texts),
+}
+
+impl PenceColumn {
+    fn of(df: &DataFrame, name: &str) -> Result<PenceColumn, ReportError> {
+        if let Ok(column) = df.column(name) {
+            if let Ok(ca) = column.decimal() {
+                if ca.scale() == 2 {
+                    return Ok(PenceColumn::Minor(ca.physical().rechunk().into_owned()));
+                }
+            }
+        }
+        Ok(PenceColumn::Text(Texts::of(df, name)?))
+    }
+
+    fn get(&self, i: usize) -> Option<i64> {
+        match self {
+            PenceColumn::Minor(ca) => ca.get(i).and_then(|v| i64::try_from(v).ok()),
+            PenceColumn::Text(t) => t.get(i).and_then(pence),
+        }
+    }
+}
+
+/// A date column read row by row: a `Date` column from its day numbers, any other through
+/// its text (`2024-01-31`). A date whose year has more than four digits is read back from
+/// its text either way, so both give the same dates.
+enum DateColumn {
+    Days(Int32Chunked),
+    Text(Texts),
+}
+
+impl DateColumn {
+    fn of(df: &DataFrame, name: &str) -> Result<DateColumn, ReportError> {
+        if let Ok(column) = df.column(name) {
+            if let Ok(ca) = column.date() {
+                return Ok(DateColumn::Days(ca.physical().rechunk().into_owned()));
+            }
+        }
+        Ok(DateColumn::Text(Texts::of(df, name)?))
+    }
+
+    fn get(&self, i: usize) -> Option<NaiveDate> {
+        use chrono::Datelike;
+        match self {
+            DateColumn::Days(ca) => {
+                let date = crate::trace::input::day_to_date(ca.get(i)?);
+                if (0..=9999).contains(&date.year()) {
+                    Some(date)
+                } else {
+                    date.to_string().parse().ok()
+                }
+            }
+            DateColumn::Text(t) => t.get(i)?.parse().ok(),
+        }
     }
 }
 
@@ -562,23 +624,36 @@ type ChartAccounts = (Vec<(String, i64)>, BTreeMap<String, AccountRows>);
 /// accounts' rows are held, however large the ledger.
 fn account_rows(ledger: &DataFrame, keep: usize) -> Result<ChartAccounts, ReportError> {
     let account = Texts::of(ledger, col::ACCOUNT_ID)?;
-    let date = Texts::of(ledger, col::BOOKING_DATE)?;
-    let amount = Texts::of(ledger, col::AMOUNT)?;
+    let date = DateColumn::of(ledger, col::BOOKING_DATE)?;
+    let amount = PenceColumn::of(ledger, col::AMOUNT)?;
     let excluded = Texts::of(ledger, col::EXCLUDED_REASON)?;
     let row = |i: usize| -> Option<(&str, NaiveDate, i64)> {
         if excluded.get(i).is_some() {
             return None;
         }
         let a = account.get(i)?;
-        let d = date.get(i)?.parse::<NaiveDate>().ok()?;
-        let m = pence(amount.get(i)?)?;
+        let d = date.get(i)?;
+        let m = amount.get(i)?;
         Some((a, d, m))
     };
+    // An account's rows are usually together: its sum is kept to hand until the account
+    // changes, not looked up in the map row by row.
     let mut money_in: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut current: Option<(&str, i64)> = None;
     for i in 0..ledger.height() {
         if let Some((a, _, m)) = row(i) {
-            *money_in.entry(a).or_default() += m.max(0);
+            match &mut current {
+                Some((held, sum)) if *held == a => *sum += m.max(0),
+                _ => {
+                    if let Some((held, sum)) = current.replace((a, m.max(0))) {
+                        *money_in.entry(held).or_default() += sum;
+                    }
+                }
+            }
         }
+    }
+    if let Some((held, sum)) = current {
+        *money_in.entry(held).or_default() += sum;
     }
     let mut order: Vec<(String, i64)> = money_in
         .into_iter()
@@ -587,22 +662,36 @@ fn account_rows(ledger: &DataFrame, keep: usize) -> Result<ChartAccounts, Report
     order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let charted: BTreeSet<&str> = order.iter().take(keep).map(|(a, _)| a.as_str()).collect();
     let channel = Texts::of(ledger, col::CHANNEL)?;
-    let balance = Texts::of(ledger, col::BALANCE)?;
+    let balance = PenceColumn::of(ledger, col::BALANCE)?;
     let currency = Texts::of(ledger, col::CURRENCY)?;
     let mut out: BTreeMap<String, AccountRows> = BTreeMap::new();
+    let mut last: Option<(&str, bool)> = None;
     for i in 0..ledger.height() {
-        let Some((a, d, m)) = row(i).filter(|(a, _, _)| charted.contains(a)) else {
-            continue;
+        let Some(a) = account.get(i) else { continue };
+        let is_charted = match last {
+            Some((held, c)) if held == a => c,
+            _ => {
+                let c = charted.contains(a);
+                last = Some((a, c));
+                c
+            }
         };
-        let entry = out.entry(a.to_string()).or_insert_with(|| AccountRows {
-            currency: currency.get(i).unwrap_or_default().to_string(),
-            rows: Vec::new(),
-        });
+        if !is_charted {
+            continue;
+        }
+        let Some((a, d, m)) = row(i) else { continue };
+        let entry = match out.get_mut(a) {
+            Some(entry) => entry,
+            None => out.entry(a.to_string()).or_insert(AccountRows {
+                currency: currency.get(i).unwrap_or_default().to_string(),
+                rows: Vec::new(),
+            }),
+        };
         entry.rows.push((
             d,
             channel.get(i).unwrap_or("other").to_string(),
             m,
-            balance.get(i).and_then(pence),
+            balance.get(i),
         ));
     }
     Ok((order, out))
@@ -770,7 +859,7 @@ fn flow_edges(
         .filter(|&i| m.get(i) == Some(method.as_str()))
         .collect();
     // Origin kind: the origin row's channel, for the origins these flows name.
-    let named_origins: BTreeSet<&str> = of_method.iter().filter_map(|&i| origin.get(i)).collect();
+    let named_origins: HashSet<&str> = of_method.iter().filter_map(|&i| origin.get(i)).collect();
     let txn = Texts::of(ledger, col::TXN_ID)?;
     let channel = Texts::of(ledger, col::CHANNEL)?;
     let mut origin_kind: BTreeMap<&str, String> = BTreeMap::new();
@@ -1479,6 +1568,86 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn typed_money_and_dates_read_as_their_text_reads() {
+        let minor = [
+            Some(0i128),
+            Some(1),
+            Some(-1),
+            Some(-5),
+            Some(940_000),
+            Some(-12_345_678_901),
+            None,
+            Some(i128::from(i64::MAX)),
+            Some(i128::from(i64::MAX) + 1),
+            Some(i128::from(i64::MIN)),
+        ];
+        let days = [
+            Some(0),
+            Some(-1),
+            Some(19_753),
+            None,
+            Some(-719_528),  // 0000-01-01
+            Some(2_932_896), // 9999-12-31
+            Some(2_932_897), // 10000-01-01
+            Some(-719_529),  // -0001-12-31
+            Some(-25_567),
+            Some(47_482),
+        ];
+        let df = DataFrame::new(
+            minor.len(),
+            vec![
+                Int128Chunked::from_iter_options("amount".into(), minor.into_iter())
+                    .into_decimal(38, 2)
+                    .unwrap()
+                    .into_series()
+                    .into_column(),
+                Int32Chunked::from_iter_options("date".into(), days.into_iter())
+                    .into_date()
+                    .into_series()
+                    .into_column(),
+            ],
+        )
+        .unwrap();
+        let (money, money_text) = (
+            PenceColumn::of(&df, "amount").unwrap(),
+            Texts::of(&df, "amount").unwrap(),
+        );
+        let (dates, date_text) = (
+            DateColumn::of(&df, "date").unwrap(),
+            Texts::of(&df, "date").unwrap(),
+        );
+        assert!(matches!(money, PenceColumn::Minor(_)));
+        assert!(matches!(dates, DateColumn::Days(_)));
+        for i in 0..df.height() {
+            assert_eq!(money.get(i), money_text.get(i).and_then(pence), "row {i}");
+            assert_eq!(
+                dates.get(i),
+                date_text.get(i).and_then(|t| t.parse().ok()),
+                "row {i}"
+            );
+        }
+        assert_eq!(money.get(4), Some(940_000));
+        assert_eq!(money.get(8), None);
+        assert_eq!(dates.get(2), NaiveDate::from_ymd_opt(2024, 1, 31));
+        // Another scale, and a column that is not there, go through the text.
+        let other = DataFrame::new(
+            1,
+            vec![
+                Int128Chunked::from_iter_options("a".into(), [Some(12_345i128)].into_iter())
+                    .into_decimal(18, 3)
+                    .unwrap()
+                    .into_series()
+                    .into_column(),
+            ],
+        )
+        .unwrap();
+        let three = PenceColumn::of(&other, "a").unwrap();
+        assert!(matches!(three, PenceColumn::Text(_)));
+        assert_eq!(three.get(0), pence("12.345"));
+        assert_eq!(PenceColumn::of(&other, "missing").unwrap().get(0), None);
     }
 
     #[test]
