@@ -72,23 +72,67 @@ pub fn write_frame_csv<W: std::io::Write>(
 fn write_frame_csv_batched<W: std::io::Write>(
     name: &str,
     df: &DataFrame,
-    out: W,
+    mut out: W,
     batch_rows: usize,
 ) -> Result<W, ReportError> {
-    let header: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
-    let mut w = crlf_writer(out);
-    w.write_record(&header).map_err(|e| encode_err(name, e))?;
-    write_rows(name, df, &mut w, batch_rows)?;
-    w.into_inner().map_err(|e| encode_err(name, e.error()))
+    let mut header = Vec::new();
+    let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
+    push_record(&mut header, names.iter().map(|n| n.as_bytes()));
+    out.write_all(&header).map_err(|e| encode_err(name, e))?;
+    write_rows(name, df, &mut out, batch_rows)?;
+    out.flush().map_err(|e| encode_err(name, e))?;
+    Ok(out)
+}
+
+/// Append `field` as the csv crate writes it with the outputs' settings (comma, double
+/// quote, CRLF, quoting only where needed): in quotes, each quote doubled, when it holds a
+/// comma, a quote, a CR or an LF; as it is otherwise. Held to the csv crate by a test.
+fn push_field(out: &mut Vec<u8>, field: &[u8]) {
+    if !field
+        .iter()
+        .any(|&b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+    {
+        out.extend_from_slice(field);
+        return;
+    }
+    out.push(b'"');
+    let mut parts = field.split(|&b| b == b'"');
+    if let Some(first) = parts.next() {
+        out.extend_from_slice(first);
+    }
+    for part in parts {
+        out.extend_from_slice(b"\"\"");
+        out.extend_from_slice(part);
+    }
+    out.push(b'"');
+}
+
+/// Append one record: its fields ([`push_field`]) separated by commas, then CRLF. A record
+/// of one empty field is written `""`, as the csv crate writes it (an empty line would read
+/// as no record at all).
+fn push_record<'a>(out: &mut Vec<u8>, fields: impl Iterator<Item = &'a [u8]>) {
+    let start = out.len();
+    let mut count = 0;
+    for (i, field) in fields.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_field(out, field);
+        count += 1;
+    }
+    if count == 1 && out.len() == start {
+        out.extend_from_slice(b"\"\"");
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 /// A frame's rows (no header), `batch_rows` at a time. One thread turns each batch's
-/// columns into text while this one writes the batch before it, so the two halves of the
-/// work overlap; at most one batch waits between them.
+/// columns into text while this one encodes and writes the batch before it, so the two
+/// halves of the work overlap; at most one batch waits between them.
 fn write_rows<W: std::io::Write>(
     name: &str,
     df: &DataFrame,
-    w: &mut csv::Writer<W>,
+    w: &mut W,
     batch_rows: usize,
 ) -> Result<(), ReportError> {
     let sanitise: Vec<bool> = df
@@ -122,23 +166,32 @@ fn write_rows<W: std::io::Write>(
                 }
             }
         });
+        let mut bytes: Vec<u8> = Vec::new();
         for batch in received {
             let as_text = batch.map_err(|e| encode_err(name, e))?;
-            let mut cells: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(sanitise.len());
+            bytes.clear();
             let len = as_text.first().map_or(0, |c| c.len());
             for i in 0..len {
-                cells.clear();
-                cells.extend(as_text.iter().zip(&sanitise).map(|(ca, &sanitise)| {
+                let cells = as_text.iter().zip(&sanitise).map(|(ca, &sanitise)| {
                     let cell = ca.get(i).unwrap_or("");
                     if sanitise {
                         sanitize_text(cell)
                     } else {
                         std::borrow::Cow::Borrowed(cell)
                     }
-                }));
-                w.write_record(cells.iter().map(|c| c.as_bytes()))
-                    .map_err(|e| encode_err(name, e))?;
+                });
+                for (k, cell) in cells.enumerate() {
+                    if k > 0 {
+                        bytes.push(b',');
+                    }
+                    push_field(&mut bytes, cell.as_bytes());
+                }
+                if as_text.len() == 1 && as_text[0].get(i).unwrap_or("").is_empty() {
+                    bytes.extend_from_slice(b"\"\"");
+                }
+                bytes.extend_from_slice(b"\r\n");
             }
+            w.write_all(&bytes).map_err(|e| encode_err(name, e))?;
         }
         Ok(())
     })
@@ -467,6 +520,65 @@ mod tests {
             ],
         );
         DataFrame::new(5, vec![text, amounts, dates]).unwrap()
+    }
+
+    #[test]
+    fn fields_are_written_as_the_csv_crate_writes_them() {
+        let samples = [
+            "",
+            "plain",
+            ",",
+            "\"",
+            "\"\"",
+            "a,b",
+            "say \"hi\"",
+            "line\nbreak",
+            "cr\rhere",
+            "\r\n",
+            " lead",
+            "trail ",
+            "'=1+1",
+            "#",
+            "é, ü",
+            "\"start",
+            "end\"",
+            "\t tab",
+            "semi;colon",
+            "a\"b,c\nd",
+        ];
+        let (mut ours, mut ours_alone) = (Vec::new(), Vec::new());
+        let (mut theirs, mut theirs_alone) = (crlf_writer(Vec::new()), crlf_writer(Vec::new()));
+        for (i, a) in samples.iter().enumerate() {
+            let b = samples[(i * 7 + 3) % samples.len()];
+            let record = [a.as_bytes(), b.as_bytes(), b"", b"1.00"];
+            push_record(&mut ours, record.iter().copied());
+            theirs.write_record(record).unwrap();
+            // A lone field, as a one-column frame writes it (an empty one is quoted).
+            push_record(&mut ours_alone, std::iter::once(a.as_bytes()));
+            theirs_alone.write_record([a.as_bytes()]).unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            String::from_utf8(theirs.into_inner().unwrap()).unwrap()
+        );
+        let alone = String::from_utf8(ours_alone).unwrap();
+        assert_eq!(
+            alone,
+            String::from_utf8(theirs_alone.into_inner().unwrap()).unwrap()
+        );
+        // A one-column frame: its empty and null cells as the csv crate writes a lone empty
+        // field.
+        let one = DataFrame::new(
+            3,
+            vec![Column::new("note".into(), [Some(""), None, Some("x,y")])],
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(write_frame_csv_batched("t.csv", &one, Vec::new(), 2).unwrap())
+                .unwrap(),
+            "note\r\n\"\"\r\n\"\"\r\n\"x,y\"\r\n"
+        );
+        assert!(alone.starts_with("\"\"\r\nplain\r\n\",\"\r\n\"\"\"\"\r\n"));
     }
 
     #[test]
