@@ -126,6 +126,40 @@ fn push_record<'a>(out: &mut Vec<u8>, fields: impl Iterator<Item = &'a [u8]>) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Records encoded ([`push_record`]) into a buffer that goes to `out` a megabyte at a
+/// time: for the writers that make their rows one by one.
+struct RecordBuffer<W: std::io::Write> {
+    out: W,
+    bytes: Vec<u8>,
+}
+
+impl<W: std::io::Write> RecordBuffer<W> {
+    const FLUSH_AT: usize = 1 << 20;
+
+    fn new(out: W) -> Self {
+        RecordBuffer {
+            out,
+            bytes: Vec::with_capacity(Self::FLUSH_AT + 4096),
+        }
+    }
+
+    fn record<'a>(&mut self, fields: impl Iterator<Item = &'a [u8]>) -> std::io::Result<()> {
+        push_record(&mut self.bytes, fields);
+        if self.bytes.len() >= Self::FLUSH_AT {
+            self.out.write_all(&self.bytes)?;
+            self.bytes.clear();
+        }
+        Ok(())
+    }
+
+    /// Write what is left and flush `out`; returns it.
+    fn finish(mut self) -> std::io::Result<W> {
+        self.out.write_all(&self.bytes)?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
 /// A frame's rows (no header), `batch_rows` at a time. One thread turns each batch's
 /// columns into text while this one encodes and writes the batch before it, so the two
 /// halves of the work overlap; at most one batch waits between them.
@@ -230,8 +264,9 @@ pub fn write_trace_summary<'a, W: std::io::Write>(
     out: W,
 ) -> Result<W, ReportError> {
     const NAME: &str = "trace_summary.csv";
-    let mut w = crlf_writer(out);
-    w.write_record(columns).map_err(|e| encode_err(NAME, e))?;
+    let mut w = RecordBuffer::new(out);
+    w.record(columns.iter().map(|c| c.as_bytes()))
+        .map_err(|e| encode_err(NAME, e))?;
     // Header: seven fixed columns, two per method, three for the elected method.
     let methods = (columns.len().saturating_sub(10) / 2).min(crate::trace::Method::ALL.len());
     // The row's date and amounts, written into one buffer reused from row to row; the
@@ -277,10 +312,10 @@ pub fn write_trace_summary<'a, W: std::io::Write>(
         } else {
             cells.extend([Default::default(), Default::default()]);
         }
-        w.write_record(cells.iter().map(|c| c.as_bytes()))
+        w.record(cells.iter().map(|c| c.as_bytes()))
             .map_err(|e| encode_err(NAME, e))?;
     }
-    w.into_inner().map_err(|e| encode_err(NAME, e.error()))
+    w.finish().map_err(|e| encode_err(NAME, e))
 }
 
 /// The columns of `trace_flows.csv`, in order.
@@ -308,8 +343,8 @@ pub fn write_trace_flows<'a, W: std::io::Write>(
     out: W,
 ) -> Result<W, ReportError> {
     const NAME: &str = "trace_flows.csv";
-    let mut w = crlf_writer(out);
-    w.write_record(TRACE_FLOWS_COLUMNS)
+    let mut w = RecordBuffer::new(out);
+    w.record(TRACE_FLOWS_COLUMNS.iter().map(|c| c.as_bytes()))
         .map_err(|e| encode_err(NAME, e))?;
     fn text(v: Option<&str>) -> std::borrow::Cow<'_, str> {
         v.map(sanitize_text).unwrap_or_default()
@@ -341,10 +376,10 @@ pub fn write_trace_flows<'a, W: std::io::Write>(
             amount.as_str().into(),
             text(Some(&row.path)),
         ];
-        w.write_record(cells.iter().map(|c| c.as_bytes()))
+        w.record(cells.iter().map(|c| c.as_bytes()))
             .map_err(|e| encode_err(NAME, e))?;
     }
-    w.into_inner().map_err(|e| encode_err(NAME, e.error()))
+    w.finish().map_err(|e| encode_err(NAME, e))
 }
 
 /// `rejects.csv`
