@@ -205,25 +205,18 @@ fn write_rows<W: std::io::Write>(
             let as_text = batch.map_err(|e| encode_err(name, e))?;
             bytes.clear();
             let len = as_text.first().map_or(0, |c| c.len());
+            let mut cells: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(sanitise.len());
             for i in 0..len {
-                let cells = as_text.iter().zip(&sanitise).map(|(ca, &sanitise)| {
+                cells.clear();
+                cells.extend(as_text.iter().zip(&sanitise).map(|(ca, &sanitise)| {
                     let cell = ca.get(i).unwrap_or("");
                     if sanitise {
                         sanitize_text(cell)
                     } else {
                         std::borrow::Cow::Borrowed(cell)
                     }
-                });
-                for (k, cell) in cells.enumerate() {
-                    if k > 0 {
-                        bytes.push(b',');
-                    }
-                    push_field(&mut bytes, cell.as_bytes());
-                }
-                if as_text.len() == 1 && as_text[0].get(i).unwrap_or("").is_empty() {
-                    bytes.extend_from_slice(b"\"\"");
-                }
-                bytes.extend_from_slice(b"\r\n");
+                }));
+                push_record(&mut bytes, cells.iter().map(|c| c.as_bytes()));
             }
             w.write_all(&bytes).map_err(|e| encode_err(name, e))?;
         }
