@@ -36,7 +36,8 @@ pub trait RuleKind: Sync {
 pub trait Detector: Send + Sync + fmt::Debug {
     /// Parameter values in effect, in documentation order, as TOML text.
     fn params_in_effect(&self) -> Vec<(String, String)>;
-    /// Find episodes in the prepared, scoped rows.
+    /// Find episodes in the prepared, scoped rows. They arrive sorted by `k` then `seq`
+    /// (see [`super::prepare`]), and a rule may rely on it.
     fn detect(&self, rows: LazyFrame, ctx: &Context<'_>) -> PolarsResult<Hits>;
     /// The keyword lists the rule matches against counterparty names and narratives, so a
     /// run can match every rule's lists in one pass ([`Context::keyword_columns`]).

@@ -346,11 +346,7 @@ fn scoped_rows(rows: &DataFrame, rule: &Rule, case: &Case) -> Result<LazyFrame, 
         .as_ref()
         .is_some_and(|c| crate::ledger::Channel::ALL.iter().all(|x| c.contains(x)));
     if let Some(channels) = scope.channels.as_ref().filter(|_| !all_channels) {
-        let names: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
-        lf = lf.filter(col(c::CHANNEL).is_in(
-            lit(Series::new("channels".into(), names)).implode(false),
-            false,
-        ));
+        lf = lf.filter(prepare::channel_in(channels));
     }
     let mut accounts: Option<Vec<u32>> = None;
     if !scope.accounts.is_empty() {

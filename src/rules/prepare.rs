@@ -21,6 +21,7 @@ use super::kind::Context;
 use super::reference::Reference;
 use crate::case::Case;
 use crate::ledger::col as lc;
+use crate::ledger::Channel;
 
 /// Distance between groups on the window key line (2^20 days, about 2,870 years).
 pub const STRIDE: i64 = 1 << 20;
@@ -39,6 +40,7 @@ pub mod c {
     pub const K: &str = "k";
     /// `amount_base` in pence (i64), signed: + money in, − money out.
     pub const PENCE: &str = "pence";
+    /// The channel as a small integer code (u32): [`super::channel_code`], [`super::channel_in`].
     pub const CHANNEL: &str = "channel";
     pub const COUNTERPARTY: &str = "counterparty_name";
     pub const COUNTERPARTY_ACCOUNT: &str = "counterparty_account";
@@ -125,8 +127,10 @@ pub fn prepare(ledger: &DataFrame, case: &Case) -> PolarsResult<Prepared> {
         account_of_row.push(i);
     }
     let acct = UInt32Chunked::from_vec(c::ACCT.into(), account_of_row).into_series();
+    let channel = channel_codes(base.column(lc::CHANNEL)?.str()?)?;
     let mut rows = base;
     rows.with_column(acct.into_column())?;
+    rows.with_column(channel.into_column())?;
     let rows = rows
         .lazy()
         .with_column((col(c::ACCT).cast(DataType::Int64) * lit(STRIDE) + col(c::DAY)).alias(c::K))
@@ -138,17 +142,81 @@ pub fn prepare(ledger: &DataFrame, case: &Case) -> PolarsResult<Prepared> {
         .column(c::K)?
         .as_materialized_series()
         .is_sorted(SortOptions::default())?;
-    let mut rows = if k_sorted {
+    let rows = if k_sorted {
         rows
     } else {
         rows.sort([c::K, lc::SEQ], SortMultipleOptions::default())?
     };
-    // One contiguous chunk per column: every rule scans these rows again.
-    rows.rechunk_mut();
+    // One contiguous chunk per number column: every rule scans these again. The text
+    // columns stay as they came (a ledger read from parquet comes in dozens of chunks):
+    // only a few rules read them, after filtering the rows down, and copying every text
+    // column of every row into one chunk costs more than all those rules together.
+    let columns = rows
+        .columns()
+        .iter()
+        .map(|column| match column.dtype() {
+            DataType::String => column.clone(),
+            _ => column.rechunk(),
+        })
+        .collect::<Vec<Column>>();
+    let rows = DataFrame::new(rows.height(), columns)?;
     Ok(Prepared {
         rows,
         without_base_amount,
     })
+}
+
+/// The code of a channel in the prepared rows' `channel` column: its place in
+/// [`Channel::ALL`]. Rules filter on channels all the time; a number is compared
+/// and carried through joins far more cheaply than the channel's name.
+pub fn channel_code(channel: Channel) -> u32 {
+    Channel::ALL
+        .iter()
+        .position(|&c| c == channel)
+        .map_or(u32::MAX, |i| i as u32)
+}
+
+/// True where a prepared row's channel is one of `channels`.
+pub fn channel_in(channels: &[Channel]) -> Expr {
+    let codes: Vec<u32> = channels.iter().map(|&c| channel_code(c)).collect();
+    col(c::CHANNEL).is_in(
+        lit(Series::new("channels".into(), codes)).implode(false),
+        false,
+    )
+}
+
+/// The ledger's channel names as [`channel_code`]s. Ingest writes only the names of
+/// [`Channel::ALL`]; any other value (or none) is a ledger this build did not make.
+fn channel_codes(names: &StringChunked) -> PolarsResult<UInt32Chunked> {
+    let mut codes: Vec<u32> = Vec::with_capacity(names.len());
+    let mut last: Option<(&str, u32)> = None;
+    for name in names.iter() {
+        let code = match (name, last) {
+            (Some(name), Some((seen, code))) if seen == name => code,
+            (Some(name), _) => {
+                let Some(channel) = Channel::ALL.iter().find(|c| c.as_str() == name) else {
+                    polars_bail!(ComputeError: "the ledger has a row with channel {name:?}; the channels are {}", Channel::ALL.map(|c| c.as_str()).join(", "))
+                };
+                let code = channel_code(*channel);
+                last = Some((name, code));
+                code
+            }
+            (None, _) => {
+                polars_bail!(ComputeError: "the ledger has a row with no channel")
+            }
+        };
+        codes.push(code);
+    }
+    Ok(UInt32Chunked::from_vec(c::CHANNEL.into(), codes))
+}
+
+/// The rows of the accounts that `accounts` lists (a plan with an `acct` column, run here),
+/// in their order. A filter rather than a semi join: the join would first copy each column
+/// it carries, text included, into one chunk for every row of every account.
+pub fn rows_of_accounts(rows: LazyFrame, accounts: LazyFrame) -> PolarsResult<LazyFrame> {
+    let accounts = accounts.select([col(c::ACCT)]).collect()?;
+    let listed = accounts.column(c::ACCT)?.as_materialized_series().clone();
+    Ok(rows.filter(col(c::ACCT).is_in(lit(listed).implode(false), false)))
 }
 
 /// Match every distinct keyword list in `lists` against the rows' counterparty names and
@@ -357,4 +425,69 @@ pub fn normalised_counterparty() -> Expr {
         .replace_all(lit(r"[^\p{L}\p{N}]+"), lit(" "), false)
         .str()
         .strip_chars(lit(NULL))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_become_their_codes_and_a_channel_no_build_writes_is_refused() {
+        let names = StringChunked::new(
+            "channel".into(),
+            ["transfer", "transfer", "cash_deposit", "other", "transfer"],
+        );
+        let codes = channel_codes(&names).expect("known channels");
+        let codes: Vec<Option<u32>> = codes.iter().collect();
+        assert_eq!(codes, [Some(2), Some(2), Some(0), Some(11), Some(2)]);
+        assert_eq!(channel_code(Channel::Transfer), 2);
+        for (i, channel) in Channel::ALL.iter().enumerate() {
+            assert_eq!(channel_code(*channel), i as u32);
+        }
+
+        let odd = StringChunked::new("channel".into(), ["transfer", "wire"]);
+        let err = channel_codes(&odd)
+            .expect_err("unknown channel")
+            .to_string();
+        assert!(err.contains("\"wire\""), "{err}");
+        assert!(
+            err.contains("cash_deposit, cash_withdrawal, transfer"),
+            "{err}"
+        );
+
+        let none = StringChunked::new("channel".into(), [Some("card"), None]);
+        let err = channel_codes(&none)
+            .expect_err("missing channel")
+            .to_string();
+        assert!(err.contains("no channel"), "{err}");
+    }
+
+    #[test]
+    fn channel_in_keeps_the_rows_of_the_channels_named() {
+        let names = StringChunked::new("channel".into(), ["card", "transfer", "msb_send", "fee"]);
+        let rows = DataFrame::new(
+            4,
+            vec![
+                channel_codes(&names)
+                    .expect("known")
+                    .into_series()
+                    .into_column(),
+                Column::new("n".into(), [1i64, 2, 3, 4]),
+            ],
+        )
+        .expect("frame");
+        let kept = rows
+            .lazy()
+            .filter(channel_in(&[Channel::Transfer, Channel::Fee]))
+            .collect()
+            .expect("filter");
+        let n: Vec<Option<i64>> = kept
+            .column("n")
+            .expect("n")
+            .i64()
+            .expect("i64")
+            .iter()
+            .collect();
+        assert_eq!(n, [Some(2), Some(4)]);
+    }
 }

@@ -19,7 +19,7 @@ use crate::case::AccountKind;
 use crate::ledger::Channel;
 use crate::rules::kind::{i64s, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value};
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
-use crate::rules::prepare::{c, date_of_day};
+use crate::rules::prepare::{c, channel_in, date_of_day};
 
 /// The kind.
 pub struct CashFront;
@@ -313,7 +313,7 @@ impl Detector for Params {
         if business.is_empty() {
             return Ok(Hits::default());
         }
-        let is_cash = col(c::CHANNEL).eq(lit(Channel::CashDeposit.as_str()));
+        let is_cash = channel_in(&[Channel::CashDeposit]);
         let digit = when(is_cash.clone().and(col(c::PENCE).gt_eq(lit(1_000i64))))
             .then(
                 col(c::PENCE)

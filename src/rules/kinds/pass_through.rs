@@ -16,7 +16,7 @@ use crate::rules::kind::{
     f64s, i64s, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value,
 };
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
-use crate::rules::prepare::{c, date_of_day, normalised_counterparty};
+use crate::rules::prepare::{c, date_of_day, normalised_counterparty, rows_of_accounts};
 use crate::rules::window::{days_window, episodes, group_of_k, rolling_agg, EPISODE, FIRES};
 
 /// The kind.
@@ -233,14 +233,7 @@ impl Detector for Params {
             )
             .select([col(c::ACCT)])
             .unique(None, UniqueKeepStrategy::First);
-        let rows = rows
-            .join(
-                candidates,
-                [col(c::ACCT)],
-                [col(c::ACCT)],
-                JoinArgs::new(JoinType::Semi),
-            )
-            .sort([c::K, c::SEQ], SortMultipleOptions::default());
+        let rows = rows_of_accounts(rows, candidates)?;
         let prepared = with_dwell(rows, flow.clone(), 10_000)?
             .with_columns([
                 when(credit.clone())

@@ -13,7 +13,7 @@ use crate::ledger::Channel;
 use crate::rules::dwell::{onward_flow, with_dwell, DWELL, ONWARD_CHANNELS};
 use crate::rules::kind::{i64s, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value};
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
-use crate::rules::prepare::c;
+use crate::rules::prepare::{c, rows_of_accounts};
 use crate::rules::window::{group_of_k, EPISODE, FIRES};
 
 /// The kind.
@@ -171,14 +171,7 @@ impl Detector for Params {
             )
             .select([col(c::ACCT)])
             .unique(None, UniqueKeepStrategy::First);
-        let rows = rows
-            .join(
-                firing_accounts,
-                [col(c::ACCT)],
-                [col(c::ACCT)],
-                JoinArgs::new(JoinType::Semi),
-            )
-            .sort([c::K, c::SEQ], SortMultipleOptions::default());
+        let rows = rows_of_accounts(rows, firing_accounts)?;
         let covered = with_dwell(rows, flow.clone(), share_bp)?
             .with_column(
                 col(c::PENCE)

@@ -18,7 +18,7 @@ use super::keyword_payments::{all_keywords, check_list, matches_keywords};
 use crate::ledger::Channel;
 use crate::rules::kind::{i64s, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value};
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
-use crate::rules::prepare::c;
+use crate::rules::prepare::{c, channel_in};
 use crate::rules::window::{days_window, episodes, group_of_k, EPISODE, FIRES};
 
 /// The kind.
@@ -157,13 +157,7 @@ impl Detector for Params {
 
     fn detect(&self, rows: LazyFrame, ctx: &Context<'_>) -> PolarsResult<Hits> {
         let words = all_keywords(&self.list, &self.extra_keywords);
-        let names: Vec<&str> = self.spending_channels.iter().map(|c| c.as_str()).collect();
-        let is_spending = col(c::CHANNEL)
-            .is_in(
-                lit(Series::new("spending".into(), names)).implode(false),
-                false,
-            )
-            .and(col(c::PENCE).lt(lit(0)));
+        let is_spending = channel_in(&self.spending_channels).and(col(c::PENCE).lt(lit(0)));
         let is_credit = || col(c::PENCE).gt(lit(0));
         let is_keyword_income = is_credit().and(matches_keywords(ctx, &words)?);
         // Accepted legitimate credits the keywords do not already recognise.

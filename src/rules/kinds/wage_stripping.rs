@@ -16,7 +16,7 @@ use crate::ledger::Channel;
 use crate::rules::dwell::{onward_flow, with_dwell, DWELL, ONWARD_CHANNELS};
 use crate::rules::kind::{i64s, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value};
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
-use crate::rules::prepare::c;
+use crate::rules::prepare::{c, channel_in};
 use crate::rules::window::{count_and_total, episodes, group_of_k, EPISODE, FIRES, W_COUNT};
 
 /// The kind.
@@ -176,14 +176,9 @@ impl Detector for Params {
     fn detect(&self, rows: LazyFrame, ctx: &Context<'_>) -> PolarsResult<Hits> {
         let words = all_keywords(&self.list, &self.extra_keywords);
         let share_bp = (self.carried_share * 10_000.0).round() as i64;
-        let names: Vec<&str> = self.onward_channels.iter().map(|c| c.as_str()).collect();
-        let is_onward = col(c::CHANNEL)
-            .is_in(
-                lit(Series::new("onward".into(), names)).implode(false),
-                false,
-            )
-            .and(col(c::PENCE).lt(lit(0)));
-        // Only the columns used below: the text is read once, for the keywords.
+        let is_onward = channel_in(&self.onward_channels).and(col(c::PENCE).lt(lit(0)));
+        // Only the columns used below: the text is read once, for the keywords. The rows
+        // come sorted by `k` then `seq`, as the dwell needs them.
         let rows = rows
             .select([
                 col(c::SEQ),
@@ -194,7 +189,6 @@ impl Detector for Params {
                 col(c::CHANNEL),
                 matches_keywords(ctx, &words)?.alias("_pay"),
             ])
-            .sort([c::K, c::SEQ], SortMultipleOptions::default())
             .collect()?;
         let with = with_dwell(
             rows.clone().lazy(),
