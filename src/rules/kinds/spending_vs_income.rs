@@ -18,7 +18,7 @@ use super::keyword_payments::{all_keywords, check_list, matches_keywords};
 use crate::ledger::Channel;
 use crate::rules::kind::{i64s, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value};
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
-use crate::rules::prepare::{c, channel_in};
+use crate::rules::prepare::{c, channel_in, rows_of_accounts};
 use crate::rules::window::{days_window, episodes, group_of_k, EPISODE, FIRES};
 
 /// The kind.
@@ -179,12 +179,12 @@ impl Detector for Params {
         };
         let w = || days_window(self.window_days);
         let zero = || lit(0i64);
-        let covered = episodes(
+        let flagged = |rows: LazyFrame| {
             rows.with_columns([
                 is_spending.clone().alias("_is_spending"),
-                is_keyword_income.alias("_is_keyword_income"),
+                is_keyword_income.clone().alias("_is_keyword_income"),
             ])
-            .with_column(is_accepted_income.alias("_is_accepted_income"))
+            .with_column(is_accepted_income.clone().alias("_is_accepted_income"))
             .with_column(
                 col("_is_keyword_income")
                     .or(col("_is_accepted_income"))
@@ -201,27 +201,39 @@ impl Detector for Params {
                     .otherwise(zero())
                     .rolling_sum_by(col(c::K), w())
                     .alias("_w_income"),
-                when(col("_is_accepted_income"))
-                    .then(col(c::PENCE))
-                    .otherwise(zero())
-                    .rolling_sum_by(col(c::K), w())
-                    .alias("_w_accepted"),
-                when(col(c::PENCE).gt(lit(0)).and(col("_is_income").not()))
-                    .then(col(c::PENCE))
-                    .otherwise(zero())
-                    .rolling_sum_by(col(c::K), w())
-                    .alias("_w_other_in"),
             ])
-            .with_column(
+        };
+        let fires = col("_w_spending")
+            .gt_eq(lit(self.min_spending.pence()))
+            .and(
                 col("_w_spending")
-                    .gt_eq(lit(self.min_spending.pence()))
-                    .and(
-                        col("_w_spending")
-                            .cast(DataType::Float64)
-                            .gt_eq(col("_w_income").cast(DataType::Float64) * lit(self.min_ratio)),
-                    )
-                    .alias(FIRES),
-            ),
+                    .cast(DataType::Float64)
+                    .gt_eq(col("_w_income").cast(DataType::Float64) * lit(self.min_ratio)),
+            );
+        // Phase 1, every account: only the two sums a window fires on. The rest is computed
+        // only for the accounts with a firing window, over all of their rows; windows never
+        // reach across accounts and episodes are numbered only where windows fire, so the
+        // result is the same.
+        let firing_accounts = flagged(rows.clone())
+            .filter(fires.clone())
+            .select([col(c::ACCT)])
+            .unique(None, UniqueKeepStrategy::First);
+        let rows = rows_of_accounts(rows, firing_accounts)?;
+        let covered = episodes(
+            flagged(rows)
+                .with_columns([
+                    when(col("_is_accepted_income"))
+                        .then(col(c::PENCE))
+                        .otherwise(zero())
+                        .rolling_sum_by(col(c::K), w())
+                        .alias("_w_accepted"),
+                    when(col(c::PENCE).gt(lit(0)).and(col("_is_income").not()))
+                        .then(col(c::PENCE))
+                        .otherwise(zero())
+                        .rolling_sum_by(col(c::K), w())
+                        .alias("_w_other_in"),
+                ])
+                .with_column(fires.alias(FIRES)),
             self.window_days,
         )
         .filter(col(EPISODE).is_not_null())
