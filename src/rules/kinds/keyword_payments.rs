@@ -336,9 +336,14 @@ impl Detector for Params {
                     rolling_agg(col("_payee").n_unique(), self.window_days)
                         .cast(DataType::Int64)
                         .alias("_w_payees"),
-                    rolling_agg(col(c::ACCT).n_unique(), self.window_days)
-                        .cast(DataType::Int64)
-                        .alias("_w_accounts"),
+                    // Counted per account, a window holds one account.
+                    if self.per == Per::Account {
+                        lit(1i64).alias("_w_accounts")
+                    } else {
+                        rolling_agg(col(c::ACCT).n_unique(), self.window_days)
+                            .cast(DataType::Int64)
+                            .alias("_w_accounts")
+                    },
                 ])
                 .with_column(
                     col(W_COUNT)
