@@ -156,17 +156,32 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
     let df = input.ledger;
     let txn_raw = input::required_str_column(df, L, col::TXN_ID)?;
     let account_raw = input::required_str_column(df, L, col::ACCOUNT_ID)?;
-    let seq_raw = input::unsigned(df, L, col::SEQ)?;
-    let date_raw = input::dates(df, L, col::BOOKING_DATE)?;
-    let amount_raw = input::pence(df, L, col::AMOUNT)?;
-    let base_raw = input::pence(df, L, col::AMOUNT_BASE)?;
-    let balance_raw = input::pence(df, L, col::BALANCE)?;
+    // The number columns are read on two cores: money on one, `seq` and dates on the other.
+    type Money = Vec<Option<i64>>;
+    let (money, numbers) = std::thread::scope(|scope| {
+        let money = scope.spawn(|| -> Result<(Money, Money, Money), TraceError> {
+            Ok((
+                input::pence(df, L, col::AMOUNT)?,
+                input::pence(df, L, col::AMOUNT_BASE)?,
+                input::pence(df, L, col::BALANCE)?,
+            ))
+        });
+        let numbers = (|| -> Result<(Vec<u64>, Vec<i32>), TraceError> {
+            Ok((
+                input::unsigned(df, L, col::SEQ)?,
+                input::dates(df, L, col::BOOKING_DATE)?,
+            ))
+        })();
+        (money.join(), numbers)
+    });
+    let (seq_raw, date_raw) = numbers?;
+    let (amount_raw, base_raw, balance_raw) =
+        money.map_err(|_| bad(L, "reading the money columns failed".to_string()))??;
     let channel_raw = input::required_str_column(df, L, col::CHANNEL)?;
     let counterparty_raw = input::str_column(df, L, col::COUNTERPARTY_NAME)?;
     let excluded_raw = input::optional_str_column(df, L, col::EXCLUDED_REASON)?;
     let reference_raw = input::optional_str_column(df, L, col::BANK_TXN_ID)?;
     let party_raw = input::optional_str_column(df, L, col::PARTY_NAME)?;
-    let txn_of = |i: usize| txn_raw.get(i).unwrap_or_default();
 
     // Accounts in order of first appearance; rows by (account, seq, frame position).
     let read = clock.elapsed();
@@ -207,8 +222,9 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
     let texts = |column: &StringChunked| Texts::new(column, reorder);
     let optional_texts = |column: Option<&StringChunked>| column.map(texts).transpose();
 
+    let txn_id = texts(txn_raw)?;
     let mut p = Prepared {
-        txn_id: texts(txn_raw)?,
+        txn_id: Texts(StringChunked::default()),
         account: Vec::with_capacity(n),
         seq: Vec::with_capacity(n),
         date: Vec::with_capacity(n),
@@ -234,6 +250,70 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
         reference: optional_texts(reference_raw)?,
         party: optional_texts(party_raw)?,
     };
+    // The txn-id index is built on the other core while the rows are copied here.
+    let (index, rows) = std::thread::scope(|scope| {
+        let index = scope.spawn(|| TxnIndex::build_from(txn_id.texts(), |row| txn_id.text(row)));
+        let rows = canonical_rows(
+            &mut p,
+            &order,
+            &account_of,
+            &RawColumns {
+                txn: txn_raw,
+                seq: &seq_raw,
+                date: &date_raw,
+                amount: &amount_raw,
+                base: &base_raw,
+                balance: &balance_raw,
+                excluded: excluded_raw,
+            },
+        );
+        (index.join(), rows)
+    });
+    rows?;
+    p.txn_index = index
+        .map_err(|_| bad(L, "building the txn_id index failed".to_string()))?
+        .map_err(|txn| bad(L, format!("txn_id {txn} appears twice")))?;
+    p.txn_id = txn_id;
+    let indexed = clock.elapsed();
+    link_transfers(&mut p, input)?;
+    link_money_transfers(&mut p, &msb);
+    schedule(&mut p);
+    let scheduled = clock.elapsed();
+    classify(&mut p, input)?;
+    destinations(&mut p, input.spec)?;
+    let classified = clock.elapsed();
+    p.timings = vec![
+        ("  read", read),
+        ("  index", indexed - read),
+        ("  link", scheduled - indexed),
+        ("  taint", classified - scheduled),
+    ];
+    Ok(p)
+}
+
+/// The ledger's columns as read, in frame order.
+struct RawColumns<'a> {
+    txn: &'a StringChunked,
+    seq: &'a [u64],
+    date: &'a [i32],
+    amount: &'a [Option<i64>],
+    base: &'a [Option<i64>],
+    balance: &'a [Option<i64>],
+    excluded: Option<&'a StringChunked>,
+}
+
+/// Copy the rows into `p` in canonical order (`order[row]` is the frame row): account, seq,
+/// date and base-currency pence, each account's opening balance, excluded rows.
+fn canonical_rows(
+    p: &mut Prepared,
+    order: &[u32],
+    account_of: &[u32],
+    raw: &RawColumns<'_>,
+) -> Result<(), TraceError> {
+    const L: &str = "ledger";
+    let txn_of = |i: usize| raw.txn.get(i).unwrap_or_default();
+    let (base_raw, amount_raw, balance_raw) = (raw.base, raw.amount, raw.balance);
+    let (seq_raw, date_raw, excluded_raw) = (raw.seq, raw.date, raw.excluded);
     let mut seen_account = vec![false; p.accounts.len()];
     let mut volume: Vec<i128> = vec![0; p.accounts.len()];
     for (row, &i) in order.iter().enumerate() {
@@ -286,24 +366,7 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
             p.excluded.insert(row as u32, reason.to_string());
         }
     }
-
-    p.txn_index = TxnIndex::build_from(p.txn_id.texts(), |row| p.txn_id.text(row))
-        .map_err(|txn| bad(L, format!("txn_id {txn} appears twice")))?;
-    let indexed = clock.elapsed();
-    link_transfers(&mut p, input)?;
-    link_money_transfers(&mut p, &msb);
-    schedule(&mut p);
-    let scheduled = clock.elapsed();
-    classify(&mut p, input)?;
-    destinations(&mut p, input.spec)?;
-    let classified = clock.elapsed();
-    p.timings = vec![
-        ("  read", read),
-        ("  index", indexed - read),
-        ("  link", scheduled - indexed),
-        ("  taint", classified - scheduled),
-    ];
-    Ok(p)
+    Ok(())
 }
 
 fn link_transfers(p: &mut Prepared, input: &TraceInput<'_>) -> Result<(), TraceError> {

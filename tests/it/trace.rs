@@ -1523,3 +1523,37 @@ fn a_txn_id_used_twice_is_refused_by_name() {
     .to_string();
     assert!(e.contains("txn_id K1 appears twice"), "{e}");
 }
+
+#[test]
+fn a_row_with_no_amount_at_all_is_refused_by_txn_id() {
+    let rows = vec![
+        row("K1", "A", 1, 1, 100_00, Channel::CashDeposit),
+        row("K2", "A", 2, 2, -50_00, Channel::Transfer),
+    ];
+    let ledger = ledger_frame(&rows).unwrap();
+    let money = ledger.column("amount").unwrap().dtype().clone();
+    // Both amounts of K2 emptied: nothing says how much it moved.
+    let emptied = |name: &str| {
+        when(col("txn_id").eq(lit("K2")))
+            .then(lit(NULL).cast(money.clone()))
+            .otherwise(col(name))
+            .alias(name)
+    };
+    let ledger = ledger
+        .lazy()
+        .with_columns([emptied("amount"), emptied("amount_base")])
+        .collect()
+        .unwrap();
+    let e = trace(&TraceInput {
+        ledger: &ledger,
+        transfers: None,
+        finding_evidence: None,
+        spec: &tainted_ids(&["K1"]),
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("txn K2 has neither amount nor amount_base"),
+        "{e}"
+    );
+}
