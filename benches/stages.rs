@@ -21,7 +21,10 @@
 //! References: for ingest and end to end, polars reading the same statement files with a
 //! plain all-string schema (one reader per file, as ingest does); for verify, detect,
 //! trace and schedule, polars reading `RUN_DIR/ledger.parquet`. Files are read once before
-//! timing so both sides find them in the page cache.
+//! timing so both sides find them in the page cache. Detect, trace and schedule are then
+//! timed on that ledger put in one chunk per column, as a run hands it to them (the read
+//! gives dozens of chunks; `BENCH_ON_PARQUET_CHUNKS=1` also times detect and trace once on
+//! those).
 //!
 //! Each measurement is one line a script can collect:
 //! `BENCH stage=detect format=all rows=1000000 seconds=1.234 ref=parquet_read ref_seconds=0.301`
@@ -231,20 +234,35 @@ fn read_parquet(run_dir: &Path) -> Result<(f64, DataFrame)> {
     Ok((best.min(last), ledger))
 }
 
-/// The ledger as a run hands it to verify's successors: one chunk per column (ingest builds
-/// it so). A parquet read gives it in many chunks (39 at 10M rows); the stages are timed on
-/// the ledger as a run holds it, and detect and trace also once on the chunks as read, so
-/// both figures are on record. Returns the ledger and the number of chunks it was read in.
-fn as_a_run_holds_it(ledger: &DataFrame) -> (DataFrame, usize) {
+/// The ledger as a run hands it to its stages: one chunk per column (ingest builds it so).
+/// A parquet read gives it in many chunks (39 at 10M rows); the stages are timed on the
+/// ledger as a run holds it (see [`on_parquet_chunks`] for the other figure). Returns the
+/// ledger and the number of chunks it was read in.
+fn as_a_run_holds_it(mut ledger: DataFrame) -> Result<(DataFrame, usize)> {
     let chunks = ledger
         .columns()
         .iter()
         .map(|c| c.n_chunks())
         .max()
         .unwrap_or(1);
-    let mut whole = ledger.clone();
-    whole.rechunk_mut();
-    (whole, chunks)
+    // Column by column, so the ledger is never held twice.
+    let names: Vec<PlSmallStr> = ledger.get_column_names_owned();
+    for name in names {
+        let whole = ledger.column(&name)?.rechunk();
+        ledger.with_column(whole)?;
+    }
+    Ok((ledger, chunks))
+}
+
+/// With `BENCH_ON_PARQUET_CHUNKS=1`, one run of `f` on the ledger as the parquet read gives
+/// it, printed as ` seconds_on_parquet_chunks=…`; otherwise nothing. Off by default: the
+/// allocator keeps that run's memory, so it would raise the stage's peak RSS.
+fn on_parquet_chunks(f: impl FnMut() -> Result<()>) -> Result<String> {
+    if std::env::var_os("BENCH_ON_PARQUET_CHUNKS").is_none() {
+        return Ok(String::new());
+    }
+    let (seconds, ()) = best_of(1, f)?;
+    Ok(format!(" seconds_on_parquet_chunks={seconds:.3}"))
 }
 
 /// An output CSV of a run, every column a string (transfers.csv, finding_evidence.csv).
@@ -296,9 +314,8 @@ fn bench_detect(case: &Case, run_dir: &Path) -> Result<()> {
         let reference = Reference::for_case(case)?;
         Ok(run_rules(ledger, case, &rules, &reference)?)
     };
-    let (on_chunks, _) = best_of(1, || detect(&read))?;
-    let (ledger, chunks) = as_a_run_holds_it(&read);
-    drop(read);
+    let on_chunks = on_parquet_chunks(|| detect(&read).map(drop))?;
+    let (ledger, chunks) = as_a_run_holds_it(read)?;
     let (seconds, found) = best_of(repeats(ledger.height()), || detect(&ledger))?;
     Line {
         stage: "detect",
@@ -308,7 +325,7 @@ fn bench_detect(case: &Case, run_dir: &Path) -> Result<()> {
         reference: "parquet_read",
         ref_seconds,
         extra: format!(
-            "rules={} findings={} evidence={} parquet_chunks={chunks} seconds_on_parquet_chunks={on_chunks:.3}",
+            "rules={} findings={} evidence={} parquet_chunks={chunks}{on_chunks}",
             rules.len(),
             found.findings.height(),
             found.evidence.height()
@@ -340,9 +357,8 @@ fn bench_trace(case: &Case, run_dir: &Path) -> Result<()> {
             spec: &spec,
         })?)
     };
-    let (on_chunks, _) = best_of(1, || run(&read))?;
-    let (ledger, chunks) = as_a_run_holds_it(&read);
-    drop(read);
+    let on_chunks = on_parquet_chunks(|| run(&read).map(drop))?;
+    let (ledger, chunks) = as_a_run_holds_it(read)?;
     let (seconds, traced) = best_of(repeats(ledger.height()), || run(&ledger))?;
     let t = Instant::now();
     let frames = [
@@ -374,7 +390,7 @@ fn bench_trace(case: &Case, run_dir: &Path) -> Result<()> {
         reference: "parquet_read",
         ref_seconds,
         extra: format!(
-            "origins={} flows={} output_frames_seconds={frame_seconds:.3} parquet_chunks={chunks} seconds_on_parquet_chunks={on_chunks:.3} {}",
+            "origins={} flows={} output_frames_seconds={frame_seconds:.3} parquet_chunks={chunks}{on_chunks} {}",
             traced.origin_txn_ids().len(),
             frames[0],
             steps.join(" ")
@@ -386,8 +402,7 @@ fn bench_trace(case: &Case, run_dir: &Path) -> Result<()> {
 
 fn bench_schedule(case: &Case, run_dir: &Path) -> Result<()> {
     let (ref_seconds, read) = read_parquet(run_dir)?;
-    let (ledger, chunks) = as_a_run_holds_it(&read);
-    drop(read);
+    let (ledger, chunks) = as_a_run_holds_it(read)?;
     let transfers = read_output_csv(
         &run_dir.join("transfers.csv"),
         &[
