@@ -204,18 +204,20 @@ impl KeywordSets {
         found
     }
 
-    /// One boolean column per list: whether `first` or `second` of each row holds one of its
-    /// keywords (null text: no). The rows are split between the machine's cores.
-    pub fn columns(
+    /// Which lists each row's `first` or `second` text holds a keyword of, as a bit mask per
+    /// row (bit `i` for list `i`; null text: no list), in a `UInt64` column named `name`. One
+    /// column for every list; [`super::prepare::add_keyword_columns`] reads each list's
+    /// boolean column off its bit. The rows are split between the machine's cores, each
+    /// writing its own stretch of the column.
+    pub fn mask_column(
         &self,
         first: &StringChunked,
         second: &StringChunked,
-        names: &[PlSmallStr],
-    ) -> PolarsResult<Vec<Column>> {
+        name: PlSmallStr,
+    ) -> PolarsResult<Column> {
         polars_ensure!(
-            first.len() == second.len() && names.len() == self.lists.len(),
-            ComputeError: "keyword columns: {} and {} texts, {} names for {} lists",
-            first.len(), second.len(), names.len(), self.lists.len()
+            first.len() == second.len(),
+            ComputeError: "keyword columns: {} and {} texts", first.len(), second.len()
         );
         let n = first.len();
         let parts = std::thread::available_parallelism()
@@ -223,21 +225,20 @@ impl KeywordSets {
             .clamp(1, 8)
             .min(n.max(1));
         let size = n.div_ceil(parts.max(1)).max(1);
-        let masks: Vec<Vec<u64>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..n)
-                .step_by(size)
-                .map(|start| {
-                    let len = size.min(n - start);
-                    let a = first.slice(start as i64, len);
-                    let b = second.slice(start as i64, len);
+        let mut masks = vec![0u64; n];
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = masks
+                .chunks_mut(size)
+                .enumerate()
+                .map(|(part, out)| {
+                    let start = part * size;
+                    let a = first.slice(start as i64, out.len());
+                    let b = second.slice(start as i64, out.len());
                     scope.spawn(move || {
-                        a.iter()
-                            .zip(b.iter())
-                            .map(|(x, y)| {
-                                x.map_or(0, |t| self.lists_matched(t))
-                                    | y.map_or(0, |t| self.lists_matched(t))
-                            })
-                            .collect::<Vec<u64>>()
+                        for ((slot, x), y) in out.iter_mut().zip(a.iter()).zip(b.iter()) {
+                            *slot = x.map_or(0, |t| self.lists_matched(t))
+                                | y.map_or(0, |t| self.lists_matched(t));
+                        }
                     })
                 })
                 .collect();
@@ -247,16 +248,9 @@ impl KeywordSets {
                 .collect::<Result<Vec<_>, _>>()
         })
         .map_err(|_| polars_err!(ComputeError: "a keyword matching thread failed"))?;
-        Ok(names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                let bit = 1u64 << i;
-                let ca: BooleanChunked =
-                    masks.iter().flatten().map(|m| Some(m & bit != 0)).collect();
-                ca.with_name(name.clone()).into_series().into_column()
-            })
-            .collect())
+        Ok(UInt64Chunked::from_vec(name, masks)
+            .into_series()
+            .into_column())
     }
 }
 
@@ -329,21 +323,10 @@ mod tests {
         }
         let a = StringChunked::new("a".into(), [Some("HOTEL"), None, Some("x"), None]);
         let b = StringChunked::new("b".into(), [None, Some("coach"), Some("café"), None]);
-        let names: Vec<PlSmallStr> = (0..4).map(|i| format!("k{i}").into()).collect();
-        let cols = sets.columns(&a, &b, &names).unwrap();
-        let got: Vec<Vec<bool>> = cols
-            .iter()
-            .map(|c| c.bool().unwrap().iter().map(|b| b == Some(true)).collect())
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                vec![true, false, false, false],
-                vec![false, true, false, false],
-                vec![true, false, false, false],
-                vec![false, false, true, false],
-            ]
-        );
+        let column = sets.mask_column(&a, &b, "kw".into()).unwrap();
+        let got: Vec<Option<u64>> = column.u64().unwrap().iter().collect();
+        // Row 0: HOTEL (lists 0 and 2); row 1: coach (list 1); row 2: café (list 3).
+        assert_eq!(got, [Some(0b0101), Some(0b0010), Some(0b1000), Some(0)]);
     }
 
     proptest! {

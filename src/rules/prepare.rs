@@ -219,10 +219,17 @@ pub fn rows_of_accounts(rows: LazyFrame, accounts: LazyFrame) -> PolarsResult<La
     Ok(rows.filter(col(c::ACCT).is_in(lit(listed).implode(false), false)))
 }
 
+/// Column holding each row's keyword-list bit mask (u64) while [`add_keyword_columns`] works.
+pub const KEYWORDS: &str = "_kw";
+
 /// Match every distinct keyword list in `lists` against the rows' counterparty names and
 /// narratives in one pass ([`KeywordSets`]), adding one boolean column per list
 /// (`_kw0`, `_kw1`, ...). Returns each list with its column, for
 /// [`Context::keyword_columns`]. Lists beyond [`KeywordSets::MAX`] are left to their rules.
+///
+/// The pass writes a bit mask per row ([`KeywordSets::mask_column`]); each list's column is
+/// then read off its bit by polars' vectorised kernels ([`keyword_bit`]) and the mask dropped.
+/// Collecting each boolean column from the masks row by row was 6% of detect at 10M rows.
 pub fn add_keyword_columns(
     rows: &mut DataFrame,
     lists: &[Vec<String>],
@@ -238,22 +245,31 @@ pub fn add_keyword_columns(
     }
     let sets = KeywordSets::new(&distinct)
         .map_err(|e| polars_err!(ComputeError: "keyword list cannot be compiled: {e}"))?;
-    let names: Vec<PlSmallStr> = (0..distinct.len())
-        .map(|i| format!("_kw{i}").into())
-        .collect();
-    let columns = sets.columns(
+    let masks = sets.mask_column(
         rows.column(c::COUNTERPARTY)?.str()?,
         rows.column(c::DESCRIPTION)?.str()?,
-        &names,
+        KEYWORDS.into(),
     )?;
-    for column in columns {
-        rows.with_column(column)?;
+    let names: Vec<String> = (0..distinct.len()).map(|i| format!("_kw{i}")).collect();
+    let columns = DataFrame::new(masks.len(), vec![masks])?
+        .lazy()
+        .select(
+            names
+                .iter()
+                .zip(0..)
+                .map(|(name, bit)| keyword_bit(bit).alias(name.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .collect()?;
+    for column in columns.columns() {
+        rows.with_column(column.clone())?;
     }
-    Ok(distinct
-        .into_iter()
-        .zip(names)
-        .map(|(list, name)| (list, name.to_string()))
-        .collect())
+    Ok(distinct.into_iter().zip(names).collect())
+}
+
+/// True where a prepared row holds a keyword of the list with bit `bit` of [`KEYWORDS`].
+pub fn keyword_bit(bit: u32) -> Expr {
+    col(KEYWORDS).and(lit(1u64 << bit)).neq(lit(0u64))
 }
 
 /// The context shared by every rule of a run.
@@ -460,6 +476,37 @@ mod tests {
             .expect_err("missing channel")
             .to_string();
         assert!(err.contains("no channel"), "{err}");
+    }
+
+    #[test]
+    fn keyword_bit_reads_one_list_of_the_mask() {
+        let rows = DataFrame::new(
+            4,
+            vec![
+                Column::new(KEYWORDS.into(), [0b000u64, 0b101, 0b010, 1 << 63]),
+                Column::new("n".into(), [1i64, 2, 3, 4]),
+            ],
+        )
+        .expect("frame");
+        let kept = |bit: u32| -> Vec<Option<i64>> {
+            let kept = rows
+                .clone()
+                .lazy()
+                .filter(keyword_bit(bit))
+                .collect()
+                .expect("filter");
+            kept.column("n")
+                .expect("n")
+                .i64()
+                .expect("i64")
+                .iter()
+                .collect()
+        };
+        assert_eq!(kept(0), [Some(2)]);
+        assert_eq!(kept(1), [Some(3)]);
+        assert_eq!(kept(2), [Some(2)]);
+        assert_eq!(kept(3), []);
+        assert_eq!(kept(63), [Some(4)]);
     }
 
     #[test]
