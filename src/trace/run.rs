@@ -108,6 +108,8 @@ pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared) -> Outcome {
     let mut incoming: Vec<Lot> = Vec::new();
     let mut shares: Vec<i64> = Vec::new();
     let mut weights: Vec<i64> = Vec::new();
+    // Where each row's flows start in `out.flows`, in the order they were recorded.
+    let mut blocks: Vec<(u32, usize)> = Vec::new();
 
     for &row in &p.schedule {
         let r = row as usize;
@@ -119,7 +121,7 @@ pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared) -> Outcome {
             let unfunded = book.debit(-amount, &mut taken);
             out.unfunded[r] = unfunded;
             merge_lots(&mut taken);
-            record(&mut out, row, &taken);
+            record(&mut out, &mut blocks, row, &taken);
             let credit = p.link[r];
             if credit != NONE {
                 // The overdraft-funded part travels as clean money (the bank's, not the
@@ -173,11 +175,10 @@ pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared) -> Outcome {
             }
             book.credit(&incoming, &mut taken);
             merge_lots(&mut taken);
-            record(&mut out, row, &taken);
+            record(&mut out, &mut blocks, row, &taken);
         }
     }
-    out.flows
-        .sort_unstable_by_key(|f| (f.row, f.origin, f.path));
+    out.flows = in_row_order(std::mem::take(&mut out.flows), blocks);
     for book in &books {
         let mut held = Vec::new();
         book.lots.holdings(&mut held);
@@ -189,8 +190,39 @@ pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared) -> Outcome {
     out
 }
 
-fn record(out: &mut Outcome, row: u32, taken: &[Lot]) {
+/// `flows` sorted by (row, origin, path). Each row's flows were recorded together, already
+/// in (origin, path) order (`merge_lots`), starting where `blocks` says; so the blocks are
+/// put in row order and copied, instead of sorting every flow. A row recorded twice (the
+/// schedule holds each row once) falls back to sorting every flow.
+fn in_row_order(mut flows: Vec<Flow>, blocks: Vec<(u32, usize)>) -> Vec<Flow> {
+    if blocks.windows(2).all(|w| w[0].0 < w[1].0) {
+        return flows;
+    }
+    let ends = blocks
+        .iter()
+        .skip(1)
+        .map(|&(_, start)| start)
+        .chain(std::iter::once(flows.len()));
+    let mut spans: Vec<(u32, usize, usize)> = blocks
+        .iter()
+        .zip(ends)
+        .map(|(&(row, start), end)| (row, start, end))
+        .collect();
+    spans.sort_unstable();
+    if spans.windows(2).any(|w| w[0].0 == w[1].0) {
+        flows.sort_unstable_by_key(|f| (f.row, f.origin, f.path));
+        return flows;
+    }
+    let mut sorted = Vec::with_capacity(flows.len());
+    for (_, start, end) in spans {
+        sorted.extend_from_slice(&flows[start..end]);
+    }
+    sorted
+}
+
+fn record(out: &mut Outcome, blocks: &mut Vec<(u32, usize)>, row: u32, taken: &[Lot]) {
     let r = row as usize;
+    let start = out.flows.len();
     for lot in taken {
         if lot.is_clean() {
             out.clean[r] += lot.amount;
@@ -203,5 +235,72 @@ fn record(out: &mut Outcome, row: u32, taken: &[Lot]) {
                 amount: lot.amount,
             });
         }
+    }
+    if out.flows.len() > start {
+        blocks.push((row, start));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(row: u32, origin: u32, path: u32, amount: i64) -> Flow {
+        Flow {
+            row,
+            origin,
+            path,
+            amount,
+        }
+    }
+
+    /// Flows recorded row by row, each row's in (origin, path) order, rows out of order.
+    fn recorded(rows: &[(u32, &[(u32, u32)])]) -> (Vec<Flow>, Vec<(u32, usize)>) {
+        let mut flows = Vec::new();
+        let mut blocks = Vec::new();
+        for (i, &(row, lots)) in rows.iter().enumerate() {
+            blocks.push((row, flows.len()));
+            for &(origin, path) in lots {
+                flows.push(flow(row, origin, path, (i as i64 + 1) * 100));
+            }
+        }
+        (flows, blocks)
+    }
+
+    fn sorted(mut flows: Vec<Flow>) -> Vec<Flow> {
+        flows.sort_unstable_by_key(|f| (f.row, f.origin, f.path));
+        flows
+    }
+
+    #[test]
+    fn blocks_put_in_row_order_sort_the_flows_as_a_full_sort_does() {
+        let (flows, blocks) = recorded(&[
+            (7, &[(0, 1), (2, 0), (2, 5)]),
+            (3, &[(1, 1)]),
+            (9, &[(0, 0), (4, 4)]),
+            (1, &[(3, 2), (5, 0)]),
+        ]);
+        let want = sorted(flows.clone());
+        let got = in_row_order(flows, blocks);
+        assert_eq!(got, want);
+        assert_eq!(
+            got.iter().map(|f| f.row).collect::<Vec<_>>(),
+            [1, 1, 3, 7, 7, 7, 9, 9]
+        );
+    }
+
+    #[test]
+    fn flows_already_in_row_order_are_kept_and_a_row_recorded_twice_is_sorted_whole() {
+        let (flows, blocks) = recorded(&[(1, &[(0, 0)]), (2, &[(1, 0), (3, 0)]), (5, &[(0, 2)])]);
+        assert_eq!(in_row_order(flows.clone(), blocks), flows);
+
+        let (flows, blocks) = recorded(&[(4, &[(2, 0), (6, 0)]), (2, &[(0, 0)]), (4, &[(1, 0)])]);
+        let want = sorted(flows.clone());
+        let got = in_row_order(flows, blocks);
+        assert_eq!(got, want);
+        assert_eq!(
+            got.iter().map(|f| (f.row, f.origin)).collect::<Vec<_>>(),
+            [(2, 0), (4, 1), (4, 2), (4, 6)]
+        );
     }
 }
