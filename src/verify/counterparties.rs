@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use polars::prelude::*;
-use regex::{Regex, RegexBuilder};
+use regex::{CaptureLocations, Regex, RegexBuilder};
 use serde::Deserialize;
 
 use super::frame::{set_column, strs};
@@ -76,6 +76,9 @@ pub struct Pattern {
     pub id: String,
     pub direction: Direction,
     regex: Regex,
+    /// Where each of [`GROUPS`] (`counterparty`, `counterparty_account`, `location`) is in
+    /// the pattern, if it has it.
+    groups: [Option<usize>; 3],
 }
 
 /// What a pattern read from a narrative.
@@ -178,10 +181,12 @@ impl CounterpartyRules {
                     p.id
                 )));
             }
+            let groups = GROUPS.map(|g| regex.capture_names().position(|n| n == Some(g)));
             patterns.push(Pattern {
                 id: p.id,
                 direction: p.direction,
                 regex,
+                groups,
             });
         }
         Ok(CounterpartyRules {
@@ -238,7 +243,27 @@ impl CounterpartyRules {
 
     /// The first pattern that matches a narrative (for money in when `credit`).
     pub fn read_narrative(&self, description: &str, credit: bool) -> Option<NarrativeMatch<'_>> {
-        for p in &self.patterns {
+        self.read_narrative_into(description, credit, &mut self.capture_slots())
+    }
+
+    /// Room for each pattern's captures, made once and reused for every narrative
+    /// ([`CounterpartyRules::read_narrative_into`]).
+    pub fn capture_slots(&self) -> Vec<CaptureLocations> {
+        self.patterns
+            .iter()
+            .map(|p| p.regex.capture_locations())
+            .collect()
+    }
+
+    /// [`CounterpartyRules::read_narrative`] with the captures' room given
+    /// ([`CounterpartyRules::capture_slots`]), so no row allocates it.
+    pub fn read_narrative_into(
+        &self,
+        description: &str,
+        credit: bool,
+        slots: &mut [CaptureLocations],
+    ) -> Option<NarrativeMatch<'_>> {
+        for (p, slot) in self.patterns.iter().zip(slots.iter_mut()) {
             let applies = match p.direction {
                 Direction::Any => true,
                 Direction::Credit => credit,
@@ -247,17 +272,18 @@ impl CounterpartyRules {
             if !applies {
                 continue;
             }
-            if let Some(caps) = p.regex.captures(description) {
-                let group = |name: &str| {
-                    caps.name(name)
-                        .map(|m| m.as_str().trim().to_string())
+            if p.regex.captures_read(slot, description).is_some() {
+                let group = |k: usize| {
+                    p.groups[k]
+                        .and_then(|g| slot.get(g))
+                        .map(|(start, end)| description[start..end].trim().to_string())
                         .filter(|s| !s.is_empty())
                 };
                 return Some(NarrativeMatch {
                     rule_id: &p.id,
-                    counterparty: group("counterparty"),
-                    counterparty_account: group("counterparty_account"),
-                    location: group("location"),
+                    counterparty: group(0),
+                    counterparty_account: group(1),
+                    location: group(2),
                 });
             }
         }
@@ -303,7 +329,8 @@ pub(crate) fn apply(rules: &CounterpartyRules, ledger: &DataFrame) -> Result<Par
     let mut key_out = builder(added_col::COUNTERPARTY_KEY);
     let mut rule_out = builder(added_col::COUNTERPARTY_RULE);
     let mut filled_by_rule: BTreeMap<String, usize> = BTreeMap::new();
-    let mut keys: std::collections::HashMap<String, Option<String>> = Default::default();
+    let mut keys: foldhash::HashMap<String, Option<String>> = Default::default();
+    let mut slots = rules.capture_slots();
     for i in 0..n {
         let mut name = names[i].map(std::borrow::Cow::Borrowed);
         let mut account = accounts[i].map(std::borrow::Cow::Borrowed);
@@ -311,7 +338,9 @@ pub(crate) fn apply(rules: &CounterpartyRules, ledger: &DataFrame) -> Result<Par
         let mut rule = None;
         if name.is_none() || account.is_none() || location.is_none() {
             let credit = amounts[i].is_some_and(|a| a > 0);
-            if let Some(m) = descriptions[i].and_then(|d| rules.read_narrative(d, credit)) {
+            if let Some(m) =
+                descriptions[i].and_then(|d| rules.read_narrative_into(d, credit, &mut slots))
+            {
                 let mut filled = false;
                 for (slot, value) in [
                     (&mut name, m.counterparty),
