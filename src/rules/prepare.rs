@@ -81,9 +81,7 @@ pub fn prepare(ledger: &DataFrame, case: &Case) -> PolarsResult<Prepared> {
                 .cast(DataType::Int32)
                 .cast(DataType::Int64)
                 .alias(c::DAY),
-            (col(lc::AMOUNT_BASE) * lit(100))
-                .strict_cast(DataType::Int64)
-                .alias(c::PENCE),
+            col(lc::AMOUNT_BASE).alias(c::PENCE),
             col(lc::CHANNEL),
             col(lc::COUNTERPARTY_NAME),
             col(lc::COUNTERPARTY_ACCOUNT),
@@ -127,10 +125,12 @@ pub fn prepare(ledger: &DataFrame, case: &Case) -> PolarsResult<Prepared> {
         account_of_row.push(i);
     }
     let acct = UInt32Chunked::from_vec(c::ACCT.into(), account_of_row).into_series();
+    let pence = pence_of(base.column(c::PENCE)?)?;
     let channel = channel_codes(base.column(lc::CHANNEL)?.str()?)?;
     let mut rows = base;
     rows.with_column(acct.into_column())?;
     rows.with_column(channel.into_column())?;
+    rows.with_column(pence.into_column())?;
     let rows = rows
         .lazy()
         .with_column((col(c::ACCT).cast(DataType::Int64) * lit(STRIDE) + col(c::DAY)).alias(c::K))
@@ -183,6 +183,29 @@ pub fn channel_in(channels: &[Channel]) -> Expr {
         lit(Series::new("channels".into(), codes)).implode(false),
         false,
     )
+}
+
+/// A money column (`Decimal`, scale at most 2, no nulls: the rows without one are left out
+/// before) as whole pence, read off its integers rather than multiplied and cast as decimals.
+fn pence_of(money: &Column) -> PolarsResult<Int64Chunked> {
+    let decimal = money.decimal()?;
+    let scale = decimal.scale();
+    polars_ensure!(scale <= 2, ComputeError: "column {} has {scale} decimal places; amounts have at most 2", money.name());
+    let factor = 10i128.pow(2 - scale as u32);
+    let mut pence: Vec<i64> = Vec::with_capacity(decimal.len());
+    for value in decimal.physical().iter() {
+        let Some(value) = value else {
+            polars_bail!(ComputeError: "column {} has an empty amount among the rows kept", money.name())
+        };
+        let Some(p) = value
+            .checked_mul(factor)
+            .and_then(|p| i64::try_from(p).ok())
+        else {
+            polars_bail!(ComputeError: "amount {value} (scale {scale}) in column {} is out of range", money.name())
+        };
+        pence.push(p);
+    }
+    Ok(Int64Chunked::from_vec(c::PENCE.into(), pence))
 }
 
 /// The ledger's channel names as [`channel_code`]s. Ingest writes only the names of
@@ -476,6 +499,32 @@ mod tests {
             .expect_err("missing channel")
             .to_string();
         assert!(err.contains("no channel"), "{err}");
+    }
+
+    #[test]
+    fn money_becomes_whole_pence_from_its_integers() {
+        let money = |values: Vec<Option<i128>>, scale: usize| -> Column {
+            Int128Chunked::from_iter_options("amount_base".into(), values.into_iter())
+                .into_decimal(38, scale)
+                .expect("decimal")
+                .into_series()
+                .into_column()
+        };
+        let pence = |column: &Column| -> Vec<Option<i64>> {
+            pence_of(column).expect("pence").iter().collect()
+        };
+        // 123.45, -0.07, 0.00 at scale 2; 12.3 and -4.0 at scale 1.
+        let two = money(vec![Some(12345), Some(-7), Some(0)], 2);
+        assert_eq!(pence(&two), [Some(12345), Some(-7), Some(0)]);
+        let one = money(vec![Some(123), Some(-40)], 1);
+        assert_eq!(pence(&one), [Some(1230), Some(-400)]);
+
+        let huge = money(vec![Some(i128::from(i64::MAX) + 1)], 2);
+        let err = pence_of(&huge).expect_err("out of range").to_string();
+        assert!(err.contains("out of range"), "{err}");
+        let empty = money(vec![Some(1), None], 2);
+        let err = pence_of(&empty).expect_err("empty").to_string();
+        assert!(err.contains("empty amount"), "{err}");
     }
 
     #[test]
