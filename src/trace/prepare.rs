@@ -224,6 +224,7 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
 
     let txn_id = texts(txn_raw)?;
     let mut p = Prepared {
+        // Set once the index below, built from `txn_id` on another thread, is done.
         txn_id: Texts(StringChunked::default()),
         account: Vec::with_capacity(n),
         seq: Vec::with_capacity(n),
