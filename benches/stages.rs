@@ -24,7 +24,8 @@
 //! timing so both sides find them in the page cache. Detect, trace and schedule are then
 //! timed on that ledger put in one chunk per column, as a run hands it to them (the read
 //! gives dozens of chunks; `BENCH_ON_PARQUET_CHUNKS=1` also times detect and trace once on
-//! those).
+//! those). `BENCH_RULE_TIMES=1` prints, for detect's last run, how long its preparation,
+//! keyword columns and each rule (plan + findings) took (`Timings::line`).
 //!
 //! Each measurement is one line a script can collect:
 //! `BENCH stage=detect format=all rows=1000000 seconds=1.234 ref=parquet_read ref_seconds=0.301`
@@ -317,6 +318,9 @@ fn bench_detect(case: &Case, run_dir: &Path) -> Result<()> {
     let on_chunks = on_parquet_chunks(|| detect(&read).map(drop))?;
     let (ledger, chunks) = as_a_run_holds_it(read)?;
     let (seconds, found) = best_of(repeats(ledger.height()), || detect(&ledger))?;
+    if std::env::var_os("BENCH_RULE_TIMES").is_some() {
+        println!("# detect, last run: {}", found.timings.line());
+    }
     Line {
         stage: "detect",
         format: "all",

@@ -76,6 +76,8 @@ struct EpisodeRows {
     amount_out: i64,
     txn_ids: String,
     accounts: String,
+    /// Whether a finding has taken this episode's strings (an episode is one finding).
+    used: bool,
 }
 
 /// One finding, before it becomes a frame row.
@@ -208,6 +210,7 @@ pub fn assemble(
             amount_out: 0,
             txn_ids: String::new(),
             accounts: String::new(),
+            used: false,
         };
         let mut accounts = std::collections::BTreeSet::new();
         for i in lo..hi {
@@ -237,16 +240,21 @@ pub fn assemble(
 
     let mut rows = Vec::with_capacity(hits.episodes.len());
     for ep in &hits.episodes {
-        let Some(e) = per_episode.get(&ep.episode) else {
+        let Some(e) = per_episode.get_mut(&ep.episode) else {
             polars_bail!(ComputeError: "rule {}: episode {} ({}) has no evidence rows", rule.id, ep.episode, ep.group);
         };
+        polars_ensure!(
+            !e.used,
+            ComputeError: "rule {}: episode {} ({}) was reported twice", rule.id, ep.episode, ep.group
+        );
+        e.used = true;
         let day = |v: Option<i32>| date_of_day(i64::from(v.unwrap_or_default()));
         let (start, end) = ep.window.unwrap_or((day(e.start), day(e.end)));
         rows.push(Row {
             episode: ep.episode,
             group: ep.group.clone(),
             subject: ep.subject.clone(),
-            accounts: e.accounts.clone(),
+            accounts: std::mem::take(&mut e.accounts),
             start,
             end,
             first_seq: e.first_seq,
@@ -255,7 +263,7 @@ pub fn assemble(
             amount_out: e.amount_out,
             metrics: readable(&ep.metrics),
             metrics_json: metrics_json(&ep.metrics),
-            txn_ids: e.txn_ids.clone(),
+            txn_ids: std::mem::take(&mut e.txn_ids),
         });
     }
     rows.sort_by(|a, b| {
@@ -322,15 +330,20 @@ struct Meta<'a> {
 
 fn findings_frame(rule: &Meta<'_>, rows: &[Row], ids: &[String]) -> PolarsResult<DataFrame> {
     let n = rows.len();
-    let s = |f: &dyn Fn(&Row) -> String| rows.iter().map(f).collect::<Vec<String>>();
+    // Text columns straight from the rows' strings, not from copies of them.
+    let text = |name: &str, f: &dyn Fn(&Row) -> &str| {
+        let mut column: StringChunked = rows.iter().map(|r| Some(f(r))).collect();
+        column.rename(name.into());
+        column.into_series().into_column()
+    };
     let columns = vec![
         Column::new(fc::FINDING_ID.into(), ids.to_vec()),
         Column::new(fc::RULE_ID.into(), vec![rule.id; n]),
         Column::new(fc::RULE_VERSION.into(), vec![rule.version; n]),
         Column::new(fc::RULE_NAME.into(), vec![rule.name; n]),
         Column::new(fc::SEVERITY.into(), vec![rule.severity; n]),
-        Column::new(fc::SUBJECT.into(), s(&|r| r.subject.clone())),
-        Column::new(fc::ACCOUNT_ID.into(), s(&|r| r.accounts.clone())),
+        text(fc::SUBJECT, &|r| &r.subject),
+        text(fc::ACCOUNT_ID, &|r| &r.accounts),
         date_column(fc::WINDOW_START, rows.iter().map(|r| r.start).collect()),
         date_column(fc::WINDOW_END, rows.iter().map(|r| r.end).collect()),
         Column::new(
@@ -343,9 +356,9 @@ fn findings_frame(rule: &Meta<'_>, rows: &[Row], ids: &[String]) -> PolarsResult
             fc::TOTAL_AMOUNT,
             rows.iter().map(|r| r.amount_in + r.amount_out),
         )?,
-        Column::new(fc::METRICS.into(), s(&|r| r.metrics.clone())),
-        Column::new(fc::METRICS_JSON.into(), s(&|r| r.metrics_json.clone())),
-        Column::new(fc::EVIDENCE_TXN_IDS.into(), s(&|r| r.txn_ids.clone())),
+        text(fc::METRICS, &|r| &r.metrics),
+        text(fc::METRICS_JSON, &|r| &r.metrics_json),
+        text(fc::EVIDENCE_TXN_IDS, &|r| &r.txn_ids),
     ];
     DataFrame::new(n, columns)
 }

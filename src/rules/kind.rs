@@ -227,6 +227,26 @@ impl Value {
         }
     }
 
+    /// [`Value::json`] written onto `out`: money and counts directly, the rest through
+    /// `serde_json`.
+    fn push_json(&self, out: &mut String) {
+        use std::fmt::Write;
+        match self {
+            Value::Money(p, _) => {
+                let _ = write!(
+                    out,
+                    "\"{:.2}\"",
+                    rust_decimal::Decimal::from_i128_with_scale(i128::from(*p), 2)
+                );
+            }
+            Value::Count(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Value::Text(t) => push_json_str(out, t),
+            other => out.push_str(&other.json().to_string()),
+        }
+    }
+
     fn json(&self) -> serde_json::Value {
         match self {
             Value::Money(p, _) => json!(format!(
@@ -306,16 +326,59 @@ impl Metric {
 
 /// All metrics as one readable string, `; `-separated.
 pub fn readable(metrics: &[Metric]) -> String {
-    metrics
-        .iter()
-        .map(Metric::readable)
-        .collect::<Vec<_>>()
-        .join("; ")
+    let mut out = String::new();
+    for (i, m) in metrics.iter().enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        out.push_str(&m.readable());
+    }
+    out
 }
 
-/// All metrics as a JSON array (order kept).
+/// All metrics as a JSON array (order kept). Each metric is an object with its keys in
+/// alphabetical order (`met`, `metric`, `op`, `threshold`, `value`), as `serde_json` writes
+/// a map; written straight into one string, as thousands of findings each have several.
 pub fn metrics_json(metrics: &[Metric]) -> String {
-    serde_json::Value::Array(metrics.iter().map(Metric::json).collect()).to_string()
+    let mut out = String::with_capacity(96 * metrics.len() + 2);
+    out.push('[');
+    for (i, m) in metrics.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('{');
+        if let Some(t) = &m.test {
+            out.push_str(if t.met {
+                "\"met\":true,"
+            } else {
+                "\"met\":false,"
+            });
+        }
+        out.push_str("\"metric\":");
+        push_json_str(&mut out, m.name);
+        if let Some(t) = &m.test {
+            out.push_str(",\"op\":");
+            push_json_str(&mut out, t.op.symbol());
+            out.push_str(",\"threshold\":");
+            t.threshold.push_json(&mut out);
+        }
+        out.push_str(",\"value\":");
+        m.value.push_json(&mut out);
+        out.push('}');
+    }
+    out.push(']');
+    out
+}
+
+/// `text` as a JSON string, escaped as `serde_json` escapes it.
+fn push_json_str(out: &mut String, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::Value::from(text).to_string());
+    }
 }
 
 /// Read a column of a small collected frame (episode aggregates) as `i64`s, nulls as `None`.
@@ -334,4 +397,55 @@ pub fn f64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
 pub fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
     let s = df.column(name)?.cast(&DataType::String)?;
     Ok(s.str()?.iter().map(|v| v.map(str::to_string)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON `serde_json` writes for the same metrics: an array of maps.
+    fn by_serde(metrics: &[Metric]) -> String {
+        serde_json::Value::Array(metrics.iter().map(Metric::json).collect()).to_string()
+    }
+
+    #[test]
+    fn metrics_json_is_what_serde_json_writes() {
+        let gbp = |p| Value::Money(p, "GBP".into());
+        let metrics = vec![
+            Metric::tested(
+                "peak_window_total",
+                "highest 7-day total",
+                gbp(2_750_000),
+                Op::AtLeast,
+                gbp(1_000_000),
+                true,
+            ),
+            Metric::tested(
+                "ratio",
+                "out ÷ in",
+                Value::Ratio(0.912_345_678),
+                Op::Above,
+                Value::Ratio(0.9),
+                false,
+            ),
+            Metric::info("count", "rows", Value::Count(-3)),
+            Metric::info("owed", "money", gbp(-5)),
+            Metric::info("score", "MAD", Value::Score(1e-9)),
+            Metric::info("days", "median", Value::Days(f64::NAN)),
+            Metric::info("whole", "days", Value::Days(3.0)),
+            Metric::info(
+                "counterparties",
+                "names",
+                Value::Text("A \"QUOTED\" NAME\\, TAB\there, ZOË, \u{1}".into()),
+            ),
+            Metric::info("none", "missing", Value::Missing("too few rows".into())),
+        ];
+        assert_eq!(metrics_json(&metrics), by_serde(&metrics));
+        assert_eq!(metrics_json(&[]), "[]");
+        assert_eq!(
+            metrics_json(&metrics[..1]),
+            r#"[{"met":true,"metric":"peak_window_total","op":">=","threshold":"10000.00","value":"27500.00"}]"#
+        );
+        assert_eq!(readable(&metrics[2..4]), "rows: -3; money: -£0.05");
+    }
 }

@@ -248,6 +248,41 @@ pub struct Findings {
     pub rules: Vec<RuleApplied>,
     /// What could not be looked at, and why (rows without a base amount, missing norms...).
     pub notes: Vec<String>,
+    /// How long each part took: for benchmarks and profiling, never written to an output
+    /// (outputs must not depend on timing).
+    pub timings: Timings,
+}
+
+/// Wall-clock time of each part of detection. Rules run side by side on the machine's
+/// cores, so their times overlap and add up to more than the whole.
+#[derive(Debug, Clone, Default)]
+pub struct Timings {
+    /// Integer keys, pence, channel codes ([`prepare::prepare`]).
+    pub prepare: std::time::Duration,
+    /// The keyword columns ([`prepare::add_keyword_columns`]).
+    pub keywords: std::time::Duration,
+    /// Per rule, in rule order: (rule id, its plan, its findings and evidence).
+    pub rules: Vec<(String, std::time::Duration, std::time::Duration)>,
+}
+
+impl Timings {
+    /// One line: `prepare=0.210 keywords=0.400 STR-001=0.100+0.010 ...` (seconds; a rule's
+    /// plan, then its findings).
+    pub fn line(&self) -> String {
+        let mut out = format!(
+            "prepare={:.3} keywords={:.3}",
+            self.prepare.as_secs_f64(),
+            self.keywords.as_secs_f64()
+        );
+        for (id, plan, assemble) in &self.rules {
+            out.push_str(&format!(
+                " {id}={:.3}+{:.3}",
+                plan.as_secs_f64(),
+                assemble.as_secs_f64()
+            ));
+        }
+        out
+    }
 }
 
 /// `proceeds detect`: run rules over a ledger. Findings come in rule order, then by
@@ -259,8 +294,12 @@ pub fn run_rules(
     rules: &[Rule],
     reference: &Reference,
 ) -> Result<Findings, RuleError> {
+    let mut timings = Timings::default();
+    let started = std::time::Instant::now();
     let mut prepared =
         prepare::prepare(ledger, case).map_err(internal("(all rules)", "prepare"))?;
+    timings.prepare = started.elapsed();
+    let started = std::time::Instant::now();
     let mut ctx = prepare::context(case, reference).map_err(internal("(all rules)", "context"))?;
     let lists: Vec<Vec<String>> = rules
         .iter()
@@ -268,6 +307,7 @@ pub fn run_rules(
         .collect();
     ctx.keyword_columns = prepare::add_keyword_columns(&mut prepared.rows, &lists)
         .map_err(internal("(all rules)", "keywords"))?;
+    timings.keywords = started.elapsed();
     ctx.legitimate_credits = reference::legitimate_credits(ledger, reference)?;
     let mut notes = Vec::new();
     if prepared.without_base_amount > 0 {
@@ -289,9 +329,11 @@ pub fn run_rules(
     let seq_is_position = findings::seq_is_position(ledger);
     // Rules are independent: run them on every core, then put their findings back in the
     // order of the rules, so the output does not depend on which finished first.
-    let one = |i: usize| -> Result<(DataFrame, DataFrame, Vec<String>), RuleError> {
+    type Done = (DataFrame, DataFrame, Vec<String>, [std::time::Duration; 2]);
+    let one = |i: usize| -> Result<Done, RuleError> {
         let rule = &rules[i];
         let rows = scoped[i].clone();
+        let started = std::time::Instant::now();
         let hits = rule
             .detector
             .detect(rows, &ctx)
@@ -301,15 +343,18 @@ pub fn run_rules(
             .iter()
             .map(|n| format!("{}: {n}", rule.id))
             .collect();
+        let planned = started.elapsed();
+        let started = std::time::Instant::now();
         let (f, e) = findings::assemble(rule, hits, ledger, seq_is_position)
             .map_err(internal(&rule.id, "findings"))?;
-        Ok((f, e, notes))
+        Ok((f, e, notes, [planned, started.elapsed()]))
     };
     let results = crate::parallel::in_order(rules.len(), one);
     let mut applied = Vec::new();
     for (rule, result) in rules.iter().zip(results) {
-        let (f, e, rule_notes) = result?;
+        let (f, e, rule_notes, [planned, assembled]) = result?;
         notes.extend(rule_notes);
+        timings.rules.push((rule.id.clone(), planned, assembled));
         applied.push(RuleApplied {
             id: rule.id.clone(),
             version: rule.version,
@@ -334,6 +379,7 @@ pub fn run_rules(
         evidence: all_evidence,
         rules: applied,
         notes,
+        timings,
     })
 }
 

@@ -455,15 +455,99 @@ pub fn day_of_date(date: NaiveDate) -> i64 {
 /// Upper-case letters and digits (any script), runs of anything else as one space, trimmed: the key
 /// counterparty names are compared on (`J. Smith ` and `J SMITH` are the same sender).
 /// Where a row has no counterparty name, its narrative is used instead.
+///
+/// Each distinct text is normalised once ([`normalised_names`]): a column holds far fewer
+/// names than rows.
 pub fn normalised_counterparty() -> Expr {
-    col(c::COUNTERPARTY)
-        .fill_null(col(c::DESCRIPTION))
-        .str()
-        .to_uppercase()
-        .str()
-        .replace_all(lit(r"[^\p{L}\p{N}]+"), lit(" "), false)
-        .str()
-        .strip_chars(lit(NULL))
+    col(c::COUNTERPARTY).fill_null(col(c::DESCRIPTION)).map(
+        |c: Column| {
+            let texts = c.as_materialized_series().str()?.clone();
+            Ok(normalised_names(&texts).into_series().into_column())
+        },
+        |_, field| Ok(Field::new(field.name().clone(), DataType::String)),
+    )
+}
+
+/// A number for each distinct text of `texts` (`UInt32`, numbered in order of first
+/// appearance; null stays null), for counting distinct names in rolling windows: counting
+/// numbers is cheaper than comparing texts, and equal numbers mean equal texts.
+pub fn text_ids(texts: Expr) -> Expr {
+    texts.map(
+        |c: Column| {
+            let texts = c.as_materialized_series().str()?.clone();
+            let mut seen: foldhash::HashMap<&str, u32> = foldhash::HashMap::default();
+            let mut ids: UInt32Chunked = texts
+                .iter()
+                .map(|t| {
+                    t.map(|t| {
+                        let next = seen.len() as u32;
+                        *seen.entry(t).or_insert(next)
+                    })
+                })
+                .collect();
+            ids.rename(texts.name().clone());
+            Ok(ids.into_series().into_column())
+        },
+        |_, field| Ok(Field::new(field.name().clone(), DataType::UInt32)),
+    )
+}
+
+/// Letters and digits of any script: what is not one of them separates words.
+const NOT_LETTER_OR_DIGIT: &str = r"[^\p{L}\p{N}]+";
+
+/// [`normalised_counterparty`] of a column of texts (null stays null), each distinct text
+/// worked out once.
+pub fn normalised_names(texts: &StringChunked) -> StringChunked {
+    // Compiling a fixed pattern cannot fail; if it ever did, non-ASCII text would keep its
+    // punctuation, never be lost.
+    let separators = regex::Regex::new(NOT_LETTER_OR_DIGIT).ok();
+    let mut seen: foldhash::HashMap<&str, u32> = foldhash::HashMap::default();
+    let mut keys: Vec<String> = Vec::new();
+    let mut out = Vec::with_capacity(texts.len());
+    for text in texts.iter() {
+        let Some(text) = text else {
+            out.push(None);
+            continue;
+        };
+        let i = *seen.entry(text).or_insert_with(|| {
+            keys.push(normalised_name(text, separators.as_ref()));
+            (keys.len() - 1) as u32
+        });
+        out.push(Some(i));
+    }
+    let mut column: StringChunked = out
+        .into_iter()
+        .map(|i| i.map(|i| keys[i as usize].as_str()))
+        .collect();
+    column.rename(texts.name().clone());
+    column
+}
+
+/// One text's key: upper case; every run of characters that are not letters or digits
+/// (Unicode categories L and N) becomes one space; no space at either end. ASCII text is
+/// done byte by byte; other text by the regex `[^\p{L}\p{N}]+`, to the same rule.
+pub fn normalised_name(text: &str, separators: Option<&regex::Regex>) -> String {
+    if text.is_ascii() {
+        let mut key = String::with_capacity(text.len());
+        let mut gap = false;
+        for b in text.bytes() {
+            if b.is_ascii_alphanumeric() {
+                if gap && !key.is_empty() {
+                    key.push(' ');
+                }
+                gap = false;
+                key.push(b.to_ascii_uppercase() as char);
+            } else {
+                gap = true;
+            }
+        }
+        return key;
+    }
+    let upper = text.to_uppercase();
+    match separators {
+        Some(re) => re.replace_all(&upper, " ").trim().to_string(),
+        None => upper.trim().to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -585,5 +669,80 @@ mod tests {
             .iter()
             .collect();
         assert_eq!(n, [Some(2), Some(4)]);
+    }
+
+    #[test]
+    fn names_are_normalised_as_polars_string_functions_would() {
+        let texts = [
+            Some("J. Smith "),
+            Some("J SMITH"),
+            Some("  --ACME  Ltd.--"),
+            Some("a\tb\n c"),
+            Some("   "),
+            Some(""),
+            None,
+            Some("Zoë O'Brien"),
+            Some("straße 12"),
+            Some("Cafe\u{301} Noir"),
+            Some("\u{661}\u{662} مرحبا"),
+            Some("ǅemal"),
+            Some("J. Smith "),
+        ];
+        let frame = DataFrame::new(
+            texts.len(),
+            vec![
+                Column::new(c::COUNTERPARTY.into(), texts),
+                Column::new(
+                    c::DESCRIPTION.into(),
+                    vec![Some("narrative, here"); texts.len()],
+                ),
+            ],
+        )
+        .expect("frame");
+        // The same rule written with polars' own string functions.
+        let by_polars = col(c::COUNTERPARTY)
+            .fill_null(col(c::DESCRIPTION))
+            .str()
+            .to_uppercase()
+            .str()
+            .replace_all(lit(NOT_LETTER_OR_DIGIT), lit(" "), false)
+            .str()
+            .strip_chars(lit(NULL));
+        let out = frame
+            .lazy()
+            .select([
+                normalised_counterparty().alias("ours"),
+                by_polars.alias("polars"),
+            ])
+            .collect()
+            .expect("normalise");
+        let ours: Vec<Option<String>> = out
+            .column("ours")
+            .expect("ours")
+            .str()
+            .expect("str")
+            .iter()
+            .map(|s| s.map(str::to_string))
+            .collect();
+        let theirs: Vec<Option<String>> = out
+            .column("polars")
+            .expect("polars")
+            .str()
+            .expect("str")
+            .iter()
+            .map(|s| s.map(str::to_string))
+            .collect();
+        assert_eq!(ours, theirs);
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(ours[0], some("J SMITH"));
+        assert_eq!(ours[1], some("J SMITH"));
+        assert_eq!(ours[2], some("ACME LTD"));
+        assert_eq!(ours[3], some("A B C"));
+        assert_eq!(ours[4], some(""));
+        assert_eq!(ours[6], some("NARRATIVE HERE"));
+        assert_eq!(ours[7], some("ZOË O BRIEN"));
+        assert_eq!(ours[8], some("STRASSE 12"));
+        // A combining accent is a mark, not a letter: it separates, as the regex says.
+        assert_eq!(ours[9], some("CAFE NOIR"));
     }
 }

@@ -19,7 +19,9 @@ use crate::rules::kind::{
     i64s, strs, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value,
 };
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
-use crate::rules::prepare::{by_address, by_phone, by_subject, c, normalised_counterparty};
+use crate::rules::prepare::{
+    by_address, by_phone, by_subject, c, normalised_counterparty, text_ids,
+};
 use crate::rules::window::{
     count_and_total, episodes, group_of_k, rolling_agg, EPISODE, FIRES, W_COUNT, W_TOTAL,
 };
@@ -305,25 +307,29 @@ impl Detector for Params {
                     .join(", ")
             ));
         }
+        // Only the tests that can exclude a row are evaluated over every row: a floor of 0
+        // keeps every row going the chosen direction, and no excluded account, no row.
+        let mut keep = matches_keywords(ctx, &words)?.and(self.direction.filter());
+        if self.min_amount.pence() > 0 {
+            keep = keep.and(magnitude().gt_eq(lit(self.min_amount.pence())));
+        }
+        if !excluded.is_empty() {
+            keep = keep.and(
+                col(c::ACCT)
+                    .is_in(
+                        lit(Series::new("excluded".into(), excluded)).implode(false),
+                        false,
+                    )
+                    .not(),
+            );
+        }
         let candidates = rows
-            .filter(
-                self.direction
-                    .filter()
-                    .and(magnitude().gt_eq(lit(self.min_amount.pence())))
-                    .and(
-                        col(c::ACCT)
-                            .is_in(
-                                lit(Series::new("excluded".into(), excluded)).implode(false),
-                                false,
-                            )
-                            .not(),
-                    ),
-            )
-            .filter(matches_keywords(ctx, &words)?)
+            .filter(keep)
             .with_columns([
                 magnitude().alias("_size"),
                 normalised_counterparty().alias("_payee"),
-            ]);
+            ])
+            .with_column(text_ids(col("_payee")).alias("_payee_id"));
         let candidates = match self.per {
             Per::Account => candidates,
             Per::Subject => by_subject(candidates, ctx),
@@ -333,7 +339,7 @@ impl Detector for Params {
         let covered = episodes(
             count_and_total(candidates, col("_size"), self.window_days)
                 .with_columns([
-                    rolling_agg(col("_payee").n_unique(), self.window_days)
+                    rolling_agg(col("_payee_id").n_unique(), self.window_days)
                         .cast(DataType::Int64)
                         .alias("_w_payees"),
                     // Counted per account, a window holds one account.

@@ -16,7 +16,7 @@ use crate::rules::kind::{
     f64s, i64s, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value,
 };
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
-use crate::rules::prepare::{c, date_of_day, normalised_counterparty, rows_of_accounts};
+use crate::rules::prepare::{c, date_of_day, normalised_counterparty, rows_of_accounts, text_ids};
 use crate::rules::window::{days_window, episodes, group_of_k, rolling_agg, EPISODE, FIRES};
 
 /// The kind.
@@ -254,9 +254,10 @@ impl Detector for Params {
                     .otherwise(lit(NULL).cast(DataType::Int64))
                     .alias("_dwell"),
             ])
+            .with_column(text_ids(col("_sender")).alias("_sender_id"))
             .with_column(
                 credit
-                    .and(col(c::K).eq(col(c::K).min().over([col(c::ACCT), col("_sender")])?))
+                    .and(col(c::K).eq(col(c::K).min().over([col(c::ACCT), col("_sender_id")])?))
                     .cast(DataType::Int64)
                     .alias("_is_new"),
             )
@@ -273,7 +274,7 @@ impl Detector for Params {
                 col("_is_new")
                     .rolling_sum_by(col(c::K), days_window(w))
                     .alias("w_new"),
-                rolling_agg(col("_sender").drop_nulls().n_unique(), w)
+                rolling_agg(col("_sender_id").drop_nulls().n_unique(), w)
                     .cast(DataType::Int64)
                     .alias("w_senders"),
                 rolling_agg(col("_dwell").median(), w).alias("w_dwell"),
