@@ -13,10 +13,10 @@
 //!
 //! Computed without a per-row loop: a running total of all debits (in window-key order,
 //! so it never decreases) gives each debit a position; each credit's target position is
-//! the running total at the start of its day plus `share` × X. Sorting credits and
-//! debits together by position and back-filling the debits' keys gives, for each credit,
-//! the first debit at or past its target — the day it was carried on. Keys of different
-//! accounts are far apart, so a match in another account means "never carried on".
+//! the running total at the start of its day plus `share` × X. A binary search of the
+//! debits' positions (polars' `search_sorted`) gives, for each credit, the first debit at
+//! or past its target — the day it was carried on. Keys of different accounts are far
+//! apart, so a match in another account means "never carried on".
 
 use polars::prelude::*;
 
@@ -44,46 +44,51 @@ pub fn with_dwell(rows: LazyFrame, flow: Expr, share_bp: i64) -> PolarsResult<La
                 .otherwise(lit(NULL).cast(DataType::Int64))
                 .fill_null_with_strategy(FillNullStrategy::Forward(None))
                 .alias("_out_before_day"),
-        );
+        )
+        .collect()?;
     let need = (col(c::PENCE) * lit(share_bp) + lit(9_999i64)).floor_div(lit(10_000i64));
-    let credits = base.clone().filter(col(c::PENCE).gt(lit(0))).select([
-        col(c::SEQ),
-        col(c::K),
-        (col("_out_before_day") + need).alias("_pos"),
-        lit(0i32).alias("_is_debit"),
-    ]);
-    let debits = base.filter(col(c::PENCE).lt(lit(0))).select([
-        col(c::SEQ),
-        col(c::K),
-        col("_cum_out").alias("_pos"),
-        lit(1i32).alias("_is_debit"),
-    ]);
-    // Sorted by position, a credit before a debit at the same position: one integer key
-    // (`_pos` × 2 + `_is_debit`) sorts far faster than the two columns as a pair.
-    let dwell = concat([credits, debits], UnionArgs::default())?
-        .sort_by_exprs(
-            [col("_pos") * lit(2i64) + col("_is_debit").cast(DataType::Int64)],
-            SortMultipleOptions::default(),
-        )
-        .with_column(
-            when(col("_is_debit").eq(lit(1)))
-                .then(col(c::K))
-                .otherwise(lit(NULL).cast(DataType::Int64))
-                .fill_null_with_strategy(FillNullStrategy::Backward(None))
-                .alias("_carry_k"),
-        )
-        .filter(col("_is_debit").eq(lit(0)))
+    let credits = base
+        .clone()
+        .lazy()
+        .filter(col(c::PENCE).gt(lit(0)))
         .select([
             col(c::SEQ),
-            when(
-                col("_carry_k")
-                    .floor_div(lit(STRIDE))
-                    .eq(col(c::K).floor_div(lit(STRIDE))),
-            )
-            .then(col("_carry_k") - col(c::K))
-            .otherwise(lit(NULL).cast(DataType::Int64))
-            .alias(DWELL),
-        ]);
+            col(c::K),
+            (col("_out_before_day") + need).alias("_pos"),
+        ])
+        .collect()?;
+    // Debits in row order: their running total only grows (every debit adds to it), so it
+    // is sorted, and each credit's carrying debit is found by binary search: the first debit
+    // whose running total reaches the credit's target (a debit exactly at it counts).
+    let debits = base
+        .lazy()
+        .filter(col(c::PENCE).lt(lit(0)))
+        .select([col(c::K), col("_cum_out")])
+        .collect()?;
+    let at = search_sorted(
+        debits.column("_cum_out")?.as_materialized_series(),
+        credits.column("_pos")?.as_materialized_series(),
+        SearchSortedSide::Left,
+        false,
+    )?;
+    // One null after the last debit: a credit whose target no debit reaches (index = the
+    // number of debits) was never carried on.
+    let mut debit_k = debits.column(c::K)?.as_materialized_series().clone();
+    debit_k.append(&Series::full_null(c::K.into(), 1, &DataType::Int64))?;
+    let carry_k = debit_k.take(&at)?.with_name("_carry_k".into());
+    let mut credits = credits;
+    credits.with_column(carry_k.into_column())?;
+    let dwell = credits.lazy().select([
+        col(c::SEQ),
+        when(
+            col("_carry_k")
+                .floor_div(lit(STRIDE))
+                .eq(col(c::K).floor_div(lit(STRIDE))),
+        )
+        .then(col("_carry_k") - col(c::K))
+        .otherwise(lit(NULL).cast(DataType::Int64))
+        .alias(DWELL),
+    ]);
     // The rows' own order is kept, so no sort is needed after the join.
     Ok(rows.join(
         dwell,
@@ -112,4 +117,144 @@ pub fn onward_flow(onward: &[crate::ledger::Channel]) -> Expr {
     when(col(c::PENCE).gt(lit(0)).or(is_onward))
         .then(col(c::PENCE))
         .otherwise(lit(0i64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The way dwell was first computed: credits and debits sorted together by position,
+    /// the debits' keys filled back onto the credits. Kept to hold the search to it.
+    fn by_sorting(rows: LazyFrame, flow: Expr, share_bp: i64) -> PolarsResult<LazyFrame> {
+        let out_p = when(col(c::PENCE).lt(lit(0)))
+            .then(lit(0) - col(c::PENCE))
+            .otherwise(lit(0i64));
+        let base = rows
+            .clone()
+            .select([col(c::SEQ), col(c::K), flow.alias(c::PENCE)])
+            .with_column(out_p.clone().cum_sum(false).alias("_cum_out"))
+            .with_column(
+                when(col(c::K).neq(col(c::K).shift(lit(1))).fill_null(lit(true)))
+                    .then(col("_cum_out") - out_p)
+                    .otherwise(lit(NULL).cast(DataType::Int64))
+                    .fill_null_with_strategy(FillNullStrategy::Forward(None))
+                    .alias("_out_before_day"),
+            );
+        let need = (col(c::PENCE) * lit(share_bp) + lit(9_999i64)).floor_div(lit(10_000i64));
+        let credits = base.clone().filter(col(c::PENCE).gt(lit(0))).select([
+            col(c::SEQ),
+            col(c::K),
+            (col("_out_before_day") + need).alias("_pos"),
+            lit(0i32).alias("_is_debit"),
+        ]);
+        let debits = base.filter(col(c::PENCE).lt(lit(0))).select([
+            col(c::SEQ),
+            col(c::K),
+            col("_cum_out").alias("_pos"),
+            lit(1i32).alias("_is_debit"),
+        ]);
+        // Sorted by position, a credit before a debit at the same position: one integer key
+        // (`_pos` × 2 + `_is_debit`) sorts far faster than the two columns as a pair.
+        let dwell = concat([credits, debits], UnionArgs::default())?
+            .sort_by_exprs(
+                [col("_pos") * lit(2i64) + col("_is_debit").cast(DataType::Int64)],
+                SortMultipleOptions::default(),
+            )
+            .with_column(
+                when(col("_is_debit").eq(lit(1)))
+                    .then(col(c::K))
+                    .otherwise(lit(NULL).cast(DataType::Int64))
+                    .fill_null_with_strategy(FillNullStrategy::Backward(None))
+                    .alias("_carry_k"),
+            )
+            .filter(col("_is_debit").eq(lit(0)))
+            .select([
+                col(c::SEQ),
+                when(
+                    col("_carry_k")
+                        .floor_div(lit(STRIDE))
+                        .eq(col(c::K).floor_div(lit(STRIDE))),
+                )
+                .then(col("_carry_k") - col(c::K))
+                .otherwise(lit(NULL).cast(DataType::Int64))
+                .alias(DWELL),
+            ]);
+        // The rows' own order is kept, so no sort is needed after the join.
+        Ok(rows.join(
+            dwell,
+            [col(c::SEQ)],
+            [col(c::SEQ)],
+            JoinArgs {
+                maintain_order: MaintainOrderJoin::Left,
+                ..JoinArgs::new(JoinType::Left)
+            },
+        ))
+    }
+
+    /// Rows (account, day, pence), sorted as rules see them; returns each row's dwell.
+    fn dwell_of(rows: &[(u32, i64, i64)], share_bp: i64, sorting: bool) -> Vec<Option<i64>> {
+        let mut rows = rows.to_vec();
+        rows.sort_by_key(|&(a, d, _)| (a, d));
+        let frame = df!(
+            c::SEQ => (1..=rows.len() as u64).collect::<Vec<u64>>(),
+            c::K => rows.iter().map(|&(a, d, _)| i64::from(a) * STRIDE + d).collect::<Vec<i64>>(),
+            c::PENCE => rows.iter().map(|&(_, _, p)| p).collect::<Vec<i64>>()
+        )
+        .expect("frame");
+        let plan = if sorting {
+            by_sorting(frame.lazy(), col(c::PENCE), share_bp)
+        } else {
+            with_dwell(frame.lazy(), col(c::PENCE), share_bp)
+        };
+        let out = plan.expect("plan").collect().expect("dwell");
+        out.column(DWELL)
+            .expect("dwell column")
+            .i64()
+            .expect("i64")
+            .iter()
+            .collect()
+    }
+
+    #[test]
+    fn dwell_is_the_day_the_share_has_left() {
+        // Account 0: £100 in on day 10; £30 out earlier that day (it counts), £50 on day
+        // 12, £20 on day 15: all of it gone by day 15, 90% by day 15 too (£80 by day 12).
+        // Account 1: £10 in on day 3 and out on day 3 exactly; £40 in on day 4 never
+        // carried on (the debits of account 2 do not count).
+        // Account 2: £5 out on day 1 only.
+        let rows = [
+            (0, 10, -3_000),
+            (0, 10, 10_000),
+            (0, 12, -5_000),
+            (0, 15, -2_000),
+            (1, 3, 1_000),
+            (1, 3, -1_000),
+            (1, 4, 4_000),
+            (2, 1, -500),
+        ];
+        assert_eq!(
+            dwell_of(&rows, 10_000, false),
+            [None, Some(5), None, None, Some(0), None, None, None]
+        );
+        assert_eq!(
+            dwell_of(&rows, 8_000, false),
+            [None, Some(2), None, None, Some(0), None, None, None]
+        );
+        assert_eq!(
+            dwell_of(&rows, 10_000, true),
+            dwell_of(&rows, 10_000, false)
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn the_search_gives_what_sorting_gave(
+            rows in proptest::collection::vec((0u32..4, 0i64..30, -5_000i64..5_000), 0..60),
+            share_bp in 1i64..=10_000,
+        ) {
+            prop_assert_eq!(dwell_of(&rows, share_bp, false), dwell_of(&rows, share_bp, true));
+        }
+    }
 }

@@ -428,6 +428,29 @@ pub fn by_subject(rows: LazyFrame, ctx: &Context<'_>) -> LazyFrame {
     regroup(rows, &ctx.account_subjects)
 }
 
+/// The accounts of the groups in `map` (`acct` → `subj`, as [`by_subject`], [`by_address`]
+/// and [`by_phone`] use) that hold at least `n` different accounts, ascending: a window of a
+/// smaller group can never hold `n` accounts.
+pub fn accounts_of_groups_of_at_least(map: &DataFrame, n: u32) -> PolarsResult<Vec<u32>> {
+    let accts = map.column(c::ACCT)?.u32()?;
+    let groups = map.column(c::SUBJ)?.u32()?;
+    let mut members: std::collections::BTreeMap<u32, std::collections::BTreeSet<u32>> =
+        std::collections::BTreeMap::new();
+    for (a, g) in accts.iter().zip(groups.iter()) {
+        if let (Some(a), Some(g)) = (a, g) {
+            members.entry(g).or_default().insert(a);
+        }
+    }
+    let mut out: Vec<u32> = members
+        .into_values()
+        .filter(|m| m.len() >= n as usize)
+        .flatten()
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
 /// One copy of each row per group its account belongs to (`acct` → `subj` in `map`), keyed
 /// `k` = group × STRIDE + day and sorted by `k` then `seq`.
 fn regroup(rows: LazyFrame, map: &DataFrame) -> LazyFrame {
@@ -744,5 +767,31 @@ mod tests {
         assert_eq!(ours[8], some("STRASSE 12"));
         // A combining accent is a mark, not a letter: it separates, as the regex says.
         assert_eq!(ours[9], some("CAFE NOIR"));
+    }
+
+    #[test]
+    fn only_groups_with_enough_accounts_are_kept() {
+        // Subject 0 controls accounts 3, 1 and 5 (5 twice, as by two routes); subject 1
+        // controls 2; subject 2 controls 1 and 4.
+        let map = df!(
+            c::ACCT => [3u32, 1, 5, 5, 2, 1, 4],
+            c::SUBJ => [0u32, 0, 0, 0, 1, 2, 2]
+        )
+        .expect("map");
+        assert_eq!(
+            accounts_of_groups_of_at_least(&map, 3).expect("groups"),
+            [1, 3, 5]
+        );
+        assert_eq!(
+            accounts_of_groups_of_at_least(&map, 2).expect("groups"),
+            [1, 3, 4, 5]
+        );
+        assert_eq!(
+            accounts_of_groups_of_at_least(&map, 1).expect("groups"),
+            [1, 2, 3, 4, 5]
+        );
+        assert!(accounts_of_groups_of_at_least(&map, 4)
+            .expect("groups")
+            .is_empty());
     }
 }

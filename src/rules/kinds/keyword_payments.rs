@@ -20,7 +20,8 @@ use crate::rules::kind::{
 };
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
 use crate::rules::prepare::{
-    by_address, by_phone, by_subject, c, normalised_counterparty, text_ids,
+    accounts_of_groups_of_at_least, by_address, by_phone, by_subject, c, normalised_counterparty,
+    text_ids,
 };
 use crate::rules::window::{
     count_and_total, episodes, group_of_k, rolling_agg, EPISODE, FIRES, W_COUNT, W_TOTAL,
@@ -322,6 +323,20 @@ impl Detector for Params {
                     )
                     .not(),
             );
+        }
+        // Counted across accounts, only groups with enough accounts can ever fire.
+        let groups = match self.per {
+            Per::Account => None,
+            Per::Subject => Some(&ctx.account_subjects),
+            Per::Address => Some(&ctx.account_addresses),
+            Per::Phone => Some(&ctx.account_phones),
+        };
+        if let Some(map) = groups.filter(|_| self.min_accounts > 1) {
+            let eligible = accounts_of_groups_of_at_least(map, self.min_accounts)?;
+            keep = keep.and(col(c::ACCT).is_in(
+                lit(Series::new("eligible".into(), eligible)).implode(false),
+                false,
+            ));
         }
         let candidates = rows
             .filter(keep)
