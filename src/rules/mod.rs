@@ -438,10 +438,7 @@ fn scoped_rows(rows: &DataFrame, rule: &Rule, case: &Case) -> Result<LazyFrame, 
         });
     }
     if let Some(idx) = accounts {
-        lf = lf.filter(col(c::ACCT).is_in(
-            lit(Series::new("accounts".into(), idx)).implode(false),
-            false,
-        ));
+        lf = lf.filter(prepare::account_in(&idx));
     }
     if let Some(from) = scope.from {
         lf = lf.filter(col(c::DAY).gt_eq(lit(prepare::day_of_date(from))));

@@ -178,11 +178,32 @@ pub fn channel_code(channel: Channel) -> u32 {
 
 /// True where a prepared row's channel is one of `channels`.
 pub fn channel_in(channels: &[Channel]) -> Expr {
-    let codes: Vec<u32> = channels.iter().map(|&c| channel_code(c)).collect();
-    col(c::CHANNEL).is_in(
-        lit(Series::new("channels".into(), codes)).implode(false),
-        false,
-    )
+    // A few comparisons with a constant, not a hash lookup per row: `is_in` looked each of
+    // ten million codes up in a hash set, for every rule that filters on channels.
+    let mut codes: Vec<u32> = channels.iter().map(|&c| channel_code(c)).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    codes
+        .into_iter()
+        .map(|code| col(c::CHANNEL).eq(lit(code)))
+        .reduce(Expr::or)
+        .unwrap_or(lit(false))
+}
+
+/// True where a prepared row's account is one of `accounts` (indices into the case's
+/// accounts). Read off a table with one entry per account index, not looked up in a hash
+/// set per row; an account beyond the table is not one of them.
+pub fn account_in(accounts: &[u32]) -> Expr {
+    let Some(&last) = accounts.iter().max() else {
+        return lit(false);
+    };
+    let mut table = vec![false; last as usize + 1];
+    for &a in accounts {
+        table[a as usize] = true;
+    }
+    lit(Series::new("accounts".into(), table))
+        .gather(col(c::ACCT), true)
+        .fill_null(lit(false))
 }
 
 /// A money column (`Decimal`, scale at most 2, no nulls: the rows without one are left out
@@ -238,8 +259,8 @@ fn channel_codes(names: &StringChunked) -> PolarsResult<UInt32Chunked> {
 /// it carries, text included, into one chunk for every row of every account.
 pub fn rows_of_accounts(rows: LazyFrame, accounts: LazyFrame) -> PolarsResult<LazyFrame> {
     let accounts = accounts.select([col(c::ACCT)]).collect()?;
-    let listed = accounts.column(c::ACCT)?.as_materialized_series().clone();
-    Ok(rows.filter(col(c::ACCT).is_in(lit(listed).implode(false), false)))
+    let listed: Vec<u32> = accounts.column(c::ACCT)?.u32()?.iter().flatten().collect();
+    Ok(rows.filter(account_in(&listed)))
 }
 
 /// Column holding each row's keyword-list bit mask (u64) while [`add_keyword_columns`] works.
@@ -793,5 +814,45 @@ mod tests {
         assert!(accounts_of_groups_of_at_least(&map, 4)
             .expect("groups")
             .is_empty());
+    }
+
+    #[test]
+    fn account_in_keeps_the_accounts_listed_and_no_other() {
+        let rows = df!(
+            c::ACCT => [0u32, 3, 1, 7, 3, 2],
+            "n" => [1i64, 2, 3, 4, 5, 6]
+        )
+        .expect("rows");
+        let kept = |accounts: &[u32]| -> Vec<i64> {
+            rows.clone()
+                .lazy()
+                .filter(account_in(accounts))
+                .collect()
+                .expect("filter")
+                .column("n")
+                .expect("n")
+                .i64()
+                .expect("i64")
+                .into_no_null_iter()
+                .collect()
+        };
+        // Account 7 lies beyond the table of a list whose highest account is 3.
+        assert_eq!(kept(&[3, 1]), [2, 3, 5]);
+        assert_eq!(kept(&[7]), [4]);
+        assert_eq!(kept(&[2, 2, 0]), [1, 6]);
+        assert!(kept(&[]).is_empty());
+        let not_in: Vec<i64> = rows
+            .clone()
+            .lazy()
+            .filter(account_in(&[3]).not())
+            .collect()
+            .expect("filter")
+            .column("n")
+            .expect("n")
+            .i64()
+            .expect("i64")
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(not_in, [1, 3, 4, 6]);
     }
 }

@@ -19,7 +19,7 @@ use crate::case::AccountKind;
 use crate::ledger::Channel;
 use crate::rules::kind::{i64s, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value};
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
-use crate::rules::prepare::{c, channel_in, date_of_day};
+use crate::rules::prepare::{account_in, c, channel_in, date_of_day};
 
 /// The kind.
 pub struct CashFront;
@@ -323,14 +323,7 @@ impl Detector for Params {
             )
             .otherwise(lit(NULL).cast(DataType::String));
         let credits = rows
-            .filter(
-                col(c::ACCT)
-                    .is_in(
-                        lit(Series::new("business".into(), business.clone())).implode(false),
-                        false,
-                    )
-                    .and(col(c::PENCE).gt(lit(0))),
-            )
+            .filter(account_in(&business).and(col(c::PENCE).gt(lit(0))))
             .with_columns([
                 col(c::DAY)
                     .cast(DataType::Int32)

@@ -20,8 +20,8 @@ use crate::rules::kind::{
 };
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
 use crate::rules::prepare::{
-    accounts_of_groups_of_at_least, by_address, by_phone, by_subject, c, normalised_counterparty,
-    text_ids,
+    account_in, accounts_of_groups_of_at_least, by_address, by_phone, by_subject, c,
+    normalised_counterparty, text_ids,
 };
 use crate::rules::window::{
     count_and_total, episodes, group_of_k, rolling_agg, EPISODE, FIRES, W_COUNT, W_TOTAL,
@@ -315,14 +315,7 @@ impl Detector for Params {
             keep = keep.and(magnitude().gt_eq(lit(self.min_amount.pence())));
         }
         if !excluded.is_empty() {
-            keep = keep.and(
-                col(c::ACCT)
-                    .is_in(
-                        lit(Series::new("excluded".into(), excluded)).implode(false),
-                        false,
-                    )
-                    .not(),
-            );
+            keep = keep.and(account_in(&excluded).not());
         }
         // Counted across accounts, only groups with enough accounts can ever fire.
         let groups = match self.per {
@@ -333,10 +326,7 @@ impl Detector for Params {
         };
         if let Some(map) = groups.filter(|_| self.min_accounts > 1) {
             let eligible = accounts_of_groups_of_at_least(map, self.min_accounts)?;
-            keep = keep.and(col(c::ACCT).is_in(
-                lit(Series::new("eligible".into(), eligible)).implode(false),
-                false,
-            ));
+            keep = keep.and(account_in(&eligible));
         }
         let candidates = rows
             .filter(keep)
