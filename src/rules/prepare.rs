@@ -108,25 +108,43 @@ pub fn prepare(ledger: &DataFrame, case: &Case) -> PolarsResult<Prepared> {
         .enumerate()
         .map(|(i, a)| (a.id.as_str(), i as u32))
         .collect();
-    let mut account_of_row: Vec<u32> = Vec::with_capacity(base.height());
-    let mut current: Option<(&str, u32)> = None;
-    for id in base.column(lc::ACCOUNT_ID)?.str()?.iter() {
-        let id = id.unwrap_or_default();
-        let i = match current {
-            Some((run, i)) if run == id => i,
-            _ => {
-                let Some(&i) = index.get(id) else {
-                    polars_bail!(ComputeError: "the ledger has rows for account {id:?}, which the case does not declare")
-                };
-                current = Some((id, i));
-                i
-            }
-        };
-        account_of_row.push(i);
-    }
-    let acct = UInt32Chunked::from_vec(c::ACCT.into(), account_of_row).into_series();
-    let pence = pence_of(base.column(c::PENCE)?)?;
-    let channel = channel_codes(base.column(lc::CHANNEL)?.str()?)?;
+    // The account keys on one thread, pence and channel codes on another: three walks down
+    // ten million rows, independent of each other.
+    let accounts_of_rows = || -> PolarsResult<Series> {
+        let mut account_of_row: Vec<u32> = Vec::with_capacity(base.height());
+        let mut current: Option<(&str, u32)> = None;
+        for id in base.column(lc::ACCOUNT_ID)?.str()?.iter() {
+            let id = id.unwrap_or_default();
+            let i = match current {
+                Some((run, i)) if run == id => i,
+                _ => {
+                    let Some(&i) = index.get(id) else {
+                        polars_bail!(ComputeError: "the ledger has rows for account {id:?}, which the case does not declare")
+                    };
+                    current = Some((id, i));
+                    i
+                }
+            };
+            account_of_row.push(i);
+        }
+        Ok(UInt32Chunked::from_vec(c::ACCT.into(), account_of_row).into_series())
+    };
+    let money_and_channels = || -> PolarsResult<(Int64Chunked, UInt32Chunked)> {
+        Ok((
+            pence_of(base.column(c::PENCE)?)?,
+            channel_codes(base.column(lc::CHANNEL)?.str()?)?,
+        ))
+    };
+    let (acct, money) = std::thread::scope(|scope| {
+        let other = scope.spawn(money_and_channels);
+        let acct = accounts_of_rows();
+        // A panic there is a bug: pass it on, as `crate::parallel` does.
+        let money = other
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (acct, money)
+    });
+    let (acct, (pence, channel)) = (acct?, money?);
     let mut rows = base;
     rows.with_column(acct.into_column())?;
     rows.with_column(channel.into_column())?;
