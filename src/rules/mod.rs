@@ -263,16 +263,22 @@ pub struct Timings {
     pub keywords: std::time::Duration,
     /// Per rule, in rule order: (rule id, its plan, its findings and evidence).
     pub rules: Vec<(String, std::time::Duration, std::time::Duration)>,
+    /// All the rules, from the first starting to the last finishing.
+    pub all_rules: std::time::Duration,
+    /// The rules' findings and evidence joined into one frame each.
+    pub joined: std::time::Duration,
 }
 
 impl Timings {
-    /// One line: `prepare=0.210 keywords=0.400 STR-001=0.100+0.010 ...` (seconds; a rule's
-    /// plan, then its findings).
+    /// One line: `prepare=0.210 keywords=0.400 all_rules=2.000 joined=0.050
+    /// STR-001=0.100+0.010 ...` (seconds; a rule's plan, then its findings).
     pub fn line(&self) -> String {
         let mut out = format!(
-            "prepare={:.3} keywords={:.3}",
+            "prepare={:.3} keywords={:.3} all_rules={:.3} joined={:.3}",
             self.prepare.as_secs_f64(),
-            self.keywords.as_secs_f64()
+            self.keywords.as_secs_f64(),
+            self.all_rules.as_secs_f64(),
+            self.joined.as_secs_f64()
         );
         for (id, plan, assemble) in &self.rules {
             out.push_str(&format!(
@@ -349,7 +355,10 @@ pub fn run_rules(
             .map_err(internal(&rule.id, "findings"))?;
         Ok((f, e, notes, [planned, started.elapsed()]))
     };
+    let started = std::time::Instant::now();
     let results = crate::parallel::in_order(rules.len(), one);
+    timings.all_rules = started.elapsed();
+    let started = std::time::Instant::now();
     let mut applied = Vec::new();
     for (rule, result) in rules.iter().zip(results) {
         let (f, e, rule_notes, [planned, assembled]) = result?;
@@ -374,6 +383,7 @@ pub fn run_rules(
     }
     all_findings.rechunk_mut();
     all_evidence.rechunk_mut();
+    timings.joined = started.elapsed();
     Ok(Findings {
         findings: all_findings,
         evidence: all_evidence,
