@@ -177,14 +177,17 @@ impl Detector for Params {
     }
 
     fn detect(&self, rows: LazyFrame, ctx: &Context<'_>) -> PolarsResult<Hits> {
+        // One filter over every row: a first filter on the direction alone would copy
+        // nearly every row before the amount tests threw most of them away.
         let candidates = rows
-            .filter(self.direction.filter())
-            .with_column(magnitude().alias("_size"))
             .filter(
-                col("_size")
-                    .gt_eq(lit(self.min_amount.pence()))
-                    .and((col("_size") % lit(self.round_to.pence())).eq(lit(0i64))),
-            );
+                self.direction.filter().and(
+                    magnitude()
+                        .gt_eq(lit(self.min_amount.pence()))
+                        .and((magnitude() % lit(self.round_to.pence())).eq(lit(0i64))),
+                ),
+            )
+            .with_column(magnitude().alias("_size"));
         let covered = episodes(
             count_and_total(candidates, col("_size"), self.window_days).with_column(
                 col(W_COUNT)
