@@ -524,7 +524,7 @@ pub fn normalised_counterparty() -> Expr {
     col(c::COUNTERPARTY).fill_null(col(c::DESCRIPTION)).map(
         |c: Column| {
             let texts = c.as_materialized_series().str()?.clone();
-            Ok(normalised_names(&texts).into_series().into_column())
+            Ok(normalised_names(&texts)?.into_series().into_column())
         },
         |_, field| Ok(Field::new(field.name().clone(), DataType::String)),
     )
@@ -537,16 +537,8 @@ pub fn text_ids(texts: Expr) -> Expr {
     texts.map(
         |c: Column| {
             let texts = c.as_materialized_series().str()?.clone();
-            let mut seen: foldhash::HashMap<&str, u32> = foldhash::HashMap::default();
-            let mut ids: UInt32Chunked = texts
-                .iter()
-                .map(|t| {
-                    t.map(|t| {
-                        let next = seen.len() as u32;
-                        *seen.entry(t).or_insert(next)
-                    })
-                })
-                .collect();
+            let (ids, _) = distinct_texts(&texts);
+            let mut ids: UInt32Chunked = ids.into_iter().collect();
             ids.rename(texts.name().clone());
             Ok(ids.into_series().into_column())
         },
@@ -554,41 +546,50 @@ pub fn text_ids(texts: Expr) -> Expr {
     )
 }
 
+/// Each row's number among the distinct texts of `texts` (null stays null), and those
+/// texts in order of first appearance.
+fn distinct_texts(texts: &StringChunked) -> (Vec<Option<u32>>, Vec<&str>) {
+    let mut seen: foldhash::HashMap<&str, u32> = foldhash::HashMap::default();
+    let mut distinct: Vec<&str> = Vec::new();
+    let ids = texts
+        .iter()
+        .map(|t| {
+            t.map(|t| {
+                *seen.entry(t).or_insert_with(|| {
+                    distinct.push(t);
+                    (distinct.len() - 1) as u32
+                })
+            })
+        })
+        .collect();
+    (ids, distinct)
+}
+
 /// Letters and digits of any script: what is not one of them separates words.
 const NOT_LETTER_OR_DIGIT: &str = r"[^\p{L}\p{N}]+";
 
 /// [`normalised_counterparty`] of a column of texts (null stays null), each distinct text
 /// worked out once.
-pub fn normalised_names(texts: &StringChunked) -> StringChunked {
-    // Compiling a fixed pattern cannot fail; if it ever did, non-ASCII text would keep its
-    // punctuation, never be lost.
-    let separators = regex::Regex::new(NOT_LETTER_OR_DIGIT).ok();
-    let mut seen: foldhash::HashMap<&str, u32> = foldhash::HashMap::default();
-    let mut keys: Vec<String> = Vec::new();
-    let mut out = Vec::with_capacity(texts.len());
-    for text in texts.iter() {
-        let Some(text) = text else {
-            out.push(None);
-            continue;
-        };
-        let i = *seen.entry(text).or_insert_with(|| {
-            keys.push(normalised_name(text, separators.as_ref()));
-            (keys.len() - 1) as u32
-        });
-        out.push(Some(i));
-    }
-    let mut column: StringChunked = out
+pub fn normalised_names(texts: &StringChunked) -> PolarsResult<StringChunked> {
+    let separators = regex::Regex::new(NOT_LETTER_OR_DIGIT)
+        .map_err(|e| polars_err!(ComputeError: "the name pattern cannot be compiled: {e}"))?;
+    let (ids, distinct) = distinct_texts(texts);
+    let keys: Vec<String> = distinct
+        .into_iter()
+        .map(|text| normalised_name(text, &separators))
+        .collect();
+    let mut column: StringChunked = ids
         .into_iter()
         .map(|i| i.map(|i| keys[i as usize].as_str()))
         .collect();
     column.rename(texts.name().clone());
-    column
+    Ok(column)
 }
 
 /// One text's key: upper case; every run of characters that are not letters or digits
 /// (Unicode categories L and N) becomes one space; no space at either end. ASCII text is
 /// done byte by byte; other text by the regex `[^\p{L}\p{N}]+`, to the same rule.
-pub fn normalised_name(text: &str, separators: Option<&regex::Regex>) -> String {
+pub fn normalised_name(text: &str, separators: &regex::Regex) -> String {
     if text.is_ascii() {
         let mut key = String::with_capacity(text.len());
         let mut gap = false;
@@ -606,10 +607,7 @@ pub fn normalised_name(text: &str, separators: Option<&regex::Regex>) -> String 
         return key;
     }
     let upper = text.to_uppercase();
-    match separators {
-        Some(re) => re.replace_all(&upper, " ").trim().to_string(),
-        None => upper.trim().to_string(),
-    }
+    separators.replace_all(&upper, " ").trim().to_string()
 }
 
 #[cfg(test)]
@@ -872,5 +870,23 @@ mod tests {
             .into_no_null_iter()
             .collect();
         assert_eq!(not_in, [1, 3, 4, 6]);
+    }
+
+    #[test]
+    fn equal_texts_get_equal_numbers_and_null_stays_null() {
+        let frame =
+            df!("t" => [Some("B"), None, Some("A"), Some("B"), Some("b"), None]).expect("frame");
+        let ids: Vec<Option<u32>> = frame
+            .lazy()
+            .select([text_ids(col("t"))])
+            .collect()
+            .expect("ids")
+            .column("t")
+            .expect("t")
+            .u32()
+            .expect("u32")
+            .iter()
+            .collect();
+        assert_eq!(ids, [Some(0), None, Some(1), Some(0), Some(2), None]);
     }
 }
