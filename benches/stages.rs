@@ -137,6 +137,26 @@ fn best_of<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)>
     Ok((best, last.ok_or("no run")?))
 }
 
+/// Processor time this process has used so far (user + system, all threads), in seconds,
+/// from `/proc/self/stat`; 0 where that cannot be read. Its resolution is the kernel's clock
+/// tick (usually 10 ms).
+fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which is in parentheses and may hold spaces): utime
+    // and stime are the 12th and 13th of them.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Read every file once, untimed, so both sides of a comparison start from the page cache.
 fn warm(paths: &[PathBuf]) -> Result<()> {
     for p in paths {
@@ -317,9 +337,20 @@ fn bench_detect(case: &Case, run_dir: &Path) -> Result<()> {
     };
     let on_chunks = on_parquet_chunks(|| detect(&read).map(drop))?;
     let (ledger, chunks) = as_a_run_holds_it(read)?;
-    let (seconds, found) = best_of(repeats(ledger.height()), || detect(&ledger))?;
+    let mut cpu = Vec::new();
+    let (seconds, found) = best_of(repeats(ledger.height()), || {
+        let before = process_cpu_seconds();
+        let found = detect(&ledger);
+        cpu.push(process_cpu_seconds() - before);
+        found
+    })?;
     if std::env::var_os("BENCH_RULE_TIMES").is_some() {
         println!("# detect, last run: {}", found.timings.line());
+        let cpu: Vec<String> = cpu.iter().map(|s| format!("{s:.2}")).collect();
+        println!(
+            "# detect, processor seconds (user + system) per run: {}",
+            cpu.join(" ")
+        );
     }
     Line {
         stage: "detect",

@@ -34,9 +34,12 @@ pub fn with_dwell(rows: LazyFrame, flow: Expr, share_bp: i64) -> PolarsResult<La
     let out_p = when(col(c::PENCE).lt(lit(0)))
         .then(lit(0) - col(c::PENCE))
         .otherwise(lit(0i64));
+    // Only credits and carrying debits move the running total or need a dwell: rows whose
+    // flow is 0 are left out before the running total is taken (they would add 0 to it).
     let base = rows
         .clone()
         .select([col(c::SEQ), col(c::K), flow.alias(c::PENCE)])
+        .filter(col(c::PENCE).neq(lit(0i64)))
         .with_column(out_p.clone().cum_sum(false).alias("_cum_out"))
         .with_column(
             when(col(c::K).neq(col(c::K).shift(lit(1))).fill_null(lit(true)))

@@ -194,6 +194,12 @@ pub fn assemble(
     let txn_ids = taken.column(lc::TXN_ID)?.str()?;
     let account_ids = taken.column(lc::ACCOUNT_ID)?.str()?;
     let mut per_episode: BTreeMap<u32, EpisodeRows> = BTreeMap::new();
+    // The taken rows are in `pairs` order: walk them once, episode by episode.
+    let mut taken_rows = days
+        .iter()
+        .zip(pence.iter())
+        .zip(txn_ids.iter())
+        .zip(account_ids.iter());
     let mut lo = 0;
     while lo < pairs.len() {
         let episode = pairs[lo].0;
@@ -212,28 +218,33 @@ pub fn assemble(
             accounts: String::new(),
             used: false,
         };
-        let mut accounts = std::collections::BTreeSet::new();
-        for i in lo..hi {
-            if let Some(d) = days.get(i) {
+        // Accounts as they change from row to row; sorted and deduplicated at the end.
+        let mut accounts: Vec<&str> = Vec::new();
+        for (((d, p), t), a) in taken_rows.by_ref().take(hi - lo) {
+            if let Some(d) = d {
                 e.start = Some(e.start.map_or(d, |s: i32| s.min(d)));
                 e.end = Some(e.end.map_or(d, |x: i32| x.max(d)));
             }
-            match pence.get(i) {
+            match p {
                 Some(p) if p > 0 => e.amount_in += p,
                 Some(p) if p < 0 => e.amount_out -= p,
                 _ => {}
             }
-            if let Some(t) = txn_ids.get(i) {
+            if let Some(t) = t {
                 if !e.txn_ids.is_empty() {
                     e.txn_ids.push(';');
                 }
                 e.txn_ids.push_str(t);
             }
-            if let Some(a) = account_ids.get(i) {
-                accounts.insert(a);
+            if let Some(a) = a {
+                if accounts.last() != Some(&a) {
+                    accounts.push(a);
+                }
             }
         }
-        e.accounts = accounts.into_iter().collect::<Vec<_>>().join(";");
+        accounts.sort_unstable();
+        accounts.dedup();
+        e.accounts = accounts.join(";");
         per_episode.insert(episode, e);
         lo = hi;
     }

@@ -272,6 +272,20 @@ fn channel_codes(names: &StringChunked) -> PolarsResult<UInt32Chunked> {
     Ok(UInt32Chunked::from_vec(c::CHANNEL.into(), codes))
 }
 
+/// The accounts with at least one row where `condition` holds, ascending. A cheap first
+/// sieve for a rule that can only fire on such a row: its costlier steps then read the rows
+/// of those accounts alone ([`account_in`]).
+pub fn accounts_where(rows: LazyFrame, condition: Expr) -> PolarsResult<Vec<u32>> {
+    let found = rows
+        .filter(condition)
+        .select([col(c::ACCT)])
+        .unique(None, UniqueKeepStrategy::Any)
+        .collect()?;
+    let mut accounts: Vec<u32> = found.column(c::ACCT)?.u32()?.iter().flatten().collect();
+    accounts.sort_unstable();
+    Ok(accounts)
+}
+
 /// The rows of the accounts that `accounts` lists (a plan with an `acct` column, run here),
 /// in their order. A filter rather than a semi join: the join would first copy each column
 /// it carries, text included, into one chunk for every row of every account.

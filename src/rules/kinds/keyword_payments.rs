@@ -368,33 +368,51 @@ impl Detector for Params {
         )
         .filter(col(EPISODE).is_not_null())
         .collect()?;
-        let agg = covered
-            .clone()
-            .lazy()
-            .group_by([col(EPISODE)])
-            .agg([
-                group_of_k().first().alias("group"),
-                len().cast(DataType::Int64).alias("n"),
-                col("_size").sum().alias("total"),
-                col(W_COUNT).filter(col(FIRES)).max().alias("peak_count"),
-                col("_w_payees")
-                    .filter(col(FIRES))
-                    .max()
-                    .alias("peak_payees"),
-                col("_w_accounts")
-                    .filter(col(FIRES))
-                    .max()
-                    .alias("peak_accounts"),
+        // Peaks over firing windows only: the other rows' figures are nulled first, so the
+        // aggregation is a plain maximum per episode.
+        let firing = |name: &str| {
+            when(col(FIRES))
+                .then(col(name))
+                .otherwise(lit(NULL).cast(DataType::Int64))
+        };
+        let mut aggs = vec![
+            group_of_k().first().alias("group"),
+            len().cast(DataType::Int64).alias("n"),
+            col("_size").sum().alias("total"),
+            col("_peak_count").max().alias("peak_count"),
+            col("_peak_payees").max().alias("peak_payees"),
+            col("_peak_accounts").max().alias("peak_accounts"),
+            col("_peak_total").max().alias("peak_total"),
+            col("_payee")
+                .unique()
+                .sort(SortOptions::default())
+                .alias("payees"),
+        ];
+        // The accounts are named only when a group holds several.
+        if self.per != Per::Account {
+            aggs.push(
                 col(c::ACCT)
                     .unique()
                     .sort(SortOptions::default())
                     .alias("accts"),
-                col(W_TOTAL).filter(col(FIRES)).max().alias("peak_total"),
-                col("_payee")
-                    .unique()
-                    .sort(SortOptions::default())
-                    .alias("payees"),
+            );
+        }
+        let agg = covered
+            .clone()
+            .lazy()
+            .select([
+                col(EPISODE),
+                col(c::K),
+                col(c::ACCT),
+                col("_size"),
+                col("_payee"),
+                firing(W_COUNT).alias("_peak_count"),
+                firing("_w_payees").alias("_peak_payees"),
+                firing("_w_accounts").alias("_peak_accounts"),
+                firing(W_TOTAL).alias("_peak_total"),
             ])
+            .group_by([col(EPISODE)])
+            .agg(aggs)
             .with_column(col("payees").list().join(lit(", "), true))
             .sort([EPISODE], SortMultipleOptions::default())
             .collect()?;
@@ -407,7 +425,10 @@ impl Detector for Params {
         let peak_total = i64s(&agg, "peak_total")?;
         let payees = strs(&agg, "payees")?;
         let peak_accounts = i64s(&agg, "peak_accounts")?;
-        let accts_col = agg.column("accts")?.list()?.clone();
+        let accts_col = match agg.column("accts") {
+            Ok(accts) => Some(accts.list()?.clone()),
+            Err(_) => None,
+        };
         let cur = ctx.currency().to_string();
         let money = |p: i64| Value::Money(p, cur.clone());
         let days = self.window_days;
@@ -446,7 +467,8 @@ impl Detector for Params {
                     pa >= i64::from(self.min_accounts),
                 ));
                 let names: Vec<String> = accts_col
-                    .get_as_series(i)
+                    .as_ref()
+                    .and_then(|accts| accts.get_as_series(i))
                     .and_then(|s| {
                         s.u32().ok().map(|ca| {
                             ca.into_no_null_iter()

@@ -16,7 +16,9 @@ use crate::rules::kind::{
     f64s, i64s, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value,
 };
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
-use crate::rules::prepare::{c, date_of_day, normalised_counterparty, rows_of_accounts, text_ids};
+use crate::rules::prepare::{
+    account_in, accounts_where, c, date_of_day, normalised_counterparty, rows_of_accounts, text_ids,
+};
 use crate::rules::window::{days_window, episodes, group_of_k, rolling_agg, EPISODE, FIRES};
 
 /// The kind.
@@ -185,8 +187,32 @@ impl Detector for Params {
         // A window can only fire where these pass (distinct senders never exceed credits), so
         // phase 2 — dwell, distinct and new senders, medians — runs only on the accounts
         // that have such a window, over all of their rows. Same result, less work.
+        // Phase 0, cheaper still, credits alone: a firing window's credits all lie in the
+        // window ending on its last credit, so only accounts where such a window already
+        // holds `min_senders` credits and `min_money_in` can fire.
+        let busy = rows
+            .clone()
+            .select([col(c::ACCT), col(c::K), col(c::PENCE)])
+            .filter(credit.clone())
+            .with_columns([
+                col(c::PENCE)
+                    .rolling_sum_by(col(c::K), days_window(w))
+                    .alias("w_in"),
+                col(c::K)
+                    .is_not_null()
+                    .cast(DataType::Int64)
+                    .rolling_sum_by(col(c::K), days_window(w))
+                    .alias("w_credits"),
+            ]);
+        let busy = accounts_where(
+            busy,
+            col("w_in")
+                .gt_eq(lit(self.min_money_in.pence()))
+                .and(col("w_credits").gt_eq(lit(i64::from(self.min_senders)))),
+        )?;
         let candidates = rows
             .clone()
+            .filter(account_in(&busy))
             .select([
                 col(c::ACCT),
                 col(c::K),

@@ -13,7 +13,7 @@ use crate::ledger::Channel;
 use crate::rules::dwell::{onward_flow, with_dwell, DWELL, ONWARD_CHANNELS};
 use crate::rules::kind::{i64s, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value};
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
-use crate::rules::prepare::{c, rows_of_accounts};
+use crate::rules::prepare::{account_in, accounts_where, c, rows_of_accounts};
 use crate::rules::window::{group_of_k, EPISODE, FIRES};
 
 /// The kind.
@@ -132,9 +132,16 @@ impl Detector for Params {
         // from its day to `max_days` later reach the share needed (the dwell definition), so
         // a forward rolling sum (a backward one over the reversed key) finds the accounts
         // with any firing credit. Phase 2 computes dwell days and episodes for those alone.
+        // Before that, cheaper still: only accounts with a credit of at least `min_credit`
+        // can hold one.
         let reach = i64::from(self.max_days) + 1;
+        let large = accounts_where(
+            rows.clone(),
+            col(c::PENCE).gt_eq(lit(self.min_credit.pence().max(1))),
+        )?;
         let firing_accounts = rows
             .clone()
+            .filter(account_in(&large))
             .select([
                 col(c::ACCT),
                 col(c::K),
