@@ -847,6 +847,22 @@ mod tests {
     }
 
     #[test]
+    fn accounts_where_names_each_account_with_a_row_once_in_order() {
+        let rows = df!(
+            c::ACCT => [5u32, 3, 5, 1, 3, 2],
+            c::PENCE => [100i64, -20, 700, 50, 900, -5]
+        )
+        .expect("rows");
+        let found = |limit: i64| {
+            accounts_where(rows.clone().lazy(), col(c::PENCE).gt_eq(lit(limit))).expect("sieve")
+        };
+        assert_eq!(found(100), [3, 5]);
+        assert_eq!(found(0), [1, 3, 5]);
+        assert_eq!(found(-100), [1, 2, 3, 5]);
+        assert!(found(1_000).is_empty());
+    }
+
+    #[test]
     fn account_in_keeps_the_accounts_listed_and_no_other() {
         let rows = df!(
             c::ACCT => [0u32, 3, 1, 7, 3, 2],

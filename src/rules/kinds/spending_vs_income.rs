@@ -214,7 +214,14 @@ impl Detector for Params {
         // only for the accounts with a firing window, over all of their rows; windows never
         // reach across accounts and episodes are numbered only where windows fire, so the
         // result is the same.
-        let firing_accounts = flagged(rows.clone())
+        // The cheap integer test first, over every row; the ratio (in floating point) only
+        // on the windows with enough spending.
+        let enough_spending = flagged(rows.clone())
+            .filter(col("_w_spending").gt_eq(lit(self.min_spending.pence())))
+            .select([col(c::ACCT), col("_w_spending"), col("_w_income")])
+            .collect()?;
+        let firing_accounts = enough_spending
+            .lazy()
             .filter(fires.clone())
             .select([col(c::ACCT)])
             .unique(None, UniqueKeepStrategy::First);
