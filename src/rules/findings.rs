@@ -305,21 +305,47 @@ pub fn assemble(
     let findings = findings_frame(&meta, &rows, &ids)?;
     // The evidence rows in finding order, then `seq`: one gather from the ledger.
     let mut order: Vec<IdxSize> = Vec::with_capacity(positions.len());
-    let mut finding_ids: Vec<&str> = Vec::with_capacity(positions.len());
+    let mut finding_ids: Vec<(&str, usize)> = Vec::with_capacity(rows.len());
     for (r, id) in rows.iter().zip(&ids) {
         if let Some(e) = per_episode.get(&r.episode) {
             order.extend_from_slice(&positions[e.range.clone()]);
-            finding_ids.extend(std::iter::repeat_n(id.as_str(), e.range.len()));
+            finding_ids.push((id.as_str(), e.range.len()));
         }
     }
     let n = order.len();
     let mut evidence = ledger
         .select(EVIDENCE_COLUMNS[2..].iter().copied())?
         .take(&IdxCa::from_vec("order".into(), order))?;
-    evidence.with_column(Column::new(fc::FINDING_ID.into(), finding_ids))?;
-    evidence.with_column(Column::new(fc::RULE_ID.into(), vec![rule.id.as_str(); n]))?;
+    evidence.with_column(repeated_texts(fc::FINDING_ID, &finding_ids)?)?;
+    evidence.with_column(repeated_texts(fc::RULE_ID, &[(rule.id.as_str(), n)])?)?;
     let evidence = evidence.select(EVIDENCE_COLUMNS.iter().copied())?;
     Ok((findings, evidence))
+}
+
+/// A text column holding each `(text, count)`'s text `count` times, in order. Each text's
+/// bytes are stored once and its rows point at them (a text column is a column of views
+/// into byte buffers), where building it row by row would copy a finding's id once for
+/// every evidence row.
+fn repeated_texts(name: &str, runs: &[(&str, usize)]) -> PolarsResult<Column> {
+    use polars_arrow::array::{Utf8ViewArray, View};
+    use polars_arrow::datatypes::ArrowDataType;
+    use polars_buffer::Buffer;
+    let mut bytes: Vec<u8> = Vec::new();
+    let mut views: Vec<View> = Vec::with_capacity(runs.iter().map(|r| r.1).sum());
+    for &(text, count) in runs {
+        let offset = u32::try_from(bytes.len())
+            .map_err(|_| polars_err!(ComputeError: "column {name}: its texts pass 4 GiB"))?;
+        if text.len() > View::MAX_INLINE_SIZE as usize {
+            bytes.extend_from_slice(text.as_bytes());
+        }
+        let view = View::new_from_bytes(text.as_bytes(), 0, offset);
+        views.extend(std::iter::repeat_n(view, count));
+    }
+    let buffers: Buffer<Buffer<u8>> = vec![Buffer::from(bytes)].into();
+    let array = Utf8ViewArray::try_new(ArrowDataType::Utf8View, views.into(), buffers, None)?;
+    Ok(StringChunked::with_chunk(name.into(), array)
+        .into_series()
+        .into_column())
 }
 
 fn money_column(name: &str, values: impl Iterator<Item = i64>) -> PolarsResult<Column> {
@@ -395,4 +421,28 @@ pub fn empty_evidence(ledger: &DataFrame) -> PolarsResult<DataFrame> {
         columns.push(ledger.column(name)?.clear());
     }
     DataFrame::new(0, columns)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn repeated_texts_give_each_text_its_rows() {
+        let long = "TRF-005/ACC-000123/2025-01-03/1";
+        let column = super::repeated_texts(
+            "finding_id",
+            &[
+                (long, 3),
+                ("", 1),
+                ("SHORT", 2),
+                (long, 0),
+                ("ANOTHER-LONG-ID/9", 1),
+            ],
+        )
+        .expect("column");
+        let got: Vec<Option<&str>> = column.str().expect("text").iter().collect();
+        let want = [long, long, long, "", "SHORT", "SHORT", "ANOTHER-LONG-ID/9"];
+        assert_eq!(got, want.map(Some));
+        assert_eq!(column.name().as_str(), "finding_id");
+        assert!(super::repeated_texts("x", &[]).expect("empty").is_empty());
+    }
 }
