@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fill fuzz/corpus/<target>/ with seed inputs taken from the fixtures. The corpora are not
+# Fill fuzz/corpus/<target>/ with seed inputs taken from the fixtures, and with the inputs of
+# the minimised corpora kept in fuzz/kept/ (fuzz/keep-corpus.sh). The working corpora are not
 # committed (the fuzzer grows them); crashes worth keeping go to fuzz/regressions/.
 # Targets whose first byte picks a layout get one seed per layout that fits the file.
 set -euo pipefail
@@ -74,4 +75,12 @@ if [[ -d fuzz/regressions ]]; then
     for f in "$d"*; do [[ -f $f ]] && seed ingest "$f" "$(pos "$id" "${layouts[@]}")"; done
   done
 fi
-for t in "$C"/*; do echo "$(basename "$t"): $(ls "$t" | wc -l) seeds"; done
+# Corpora grown by earlier fuzzing and kept minimised (fuzz/keep-corpus.sh): their inputs
+# join the seeds, so coverage reached on another machine is not lost.
+for k in fuzz/kept/*.tar.gz; do
+  [[ -f $k ]] || continue
+  t=$(basename "$k" .tar.gz)
+  mkdir -p "$C/$t"
+  tar -xzf "$k" -C "$C/$t"
+done
+for t in "$C"/*; do echo "$(basename "$t"): $(ls "$t" | wc -l) inputs"; done
