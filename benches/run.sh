@@ -15,7 +15,8 @@
 # SEED (default 1), BENCH_REPEAT (runs per timed section; default 3 up to 2M rows, else 1),
 # BENCH_ON_PARQUET_CHUNKS=1 (also time detect and trace once on the ledger as the parquet read
 # gives it, in many chunks, besides the one chunk per column a run hands them),
-# BENCH_RULE_TIMES=1 (print detect's per-part and per-rule times of its last run). Cases are
+# BENCH_RULE_TIMES=1 (print detect's per-part and per-rule times of its last run, and the processor
+# seconds of each run). Cases are
 # generated once per size and seed and reused. The later stages
 # read the ledger parquet, transfers and evidence that the e2e stage wrote; when e2e is not
 # asked for, an untimed `prepare` step writes them. Raw lines are kept in

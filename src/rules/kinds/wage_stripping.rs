@@ -221,6 +221,11 @@ impl Detector for Params {
         )
         .filter(col(EPISODE).is_not_null())
         .collect()?;
+        // No episode, no finding: the onward debits need not be looked for (a pass over
+        // every row).
+        if covered.height() == 0 {
+            return Ok(Hits::default());
+        }
         // Onward debits from each evidence credit's day to `max_days` after it.
         let shifted: Vec<LazyFrame> = (0..=i64::from(self.max_days))
             .map(|j| {
