@@ -174,26 +174,16 @@ impl RuleKind for PassThrough {
     }
 }
 
-impl Detector for Params {
-    fn params_in_effect(&self) -> Vec<(String, String)> {
-        params::in_effect(self)
-    }
-
-    fn detect(&self, rows: LazyFrame, ctx: &Context<'_>) -> PolarsResult<Hits> {
+impl Params {
+    /// Phase 0, credits alone: the accounts where a window of `window_days` ending on a
+    /// credit holds at least `min_senders` credits and at least `min_money_in`. A firing
+    /// window's credits all lie in the window ending on its last credit, so no other
+    /// account can fire.
+    fn busy_accounts(&self, rows: LazyFrame) -> PolarsResult<Vec<u32>> {
         let w = self.window_days;
-        let credit = col(c::PENCE).gt(lit(0));
-        let flow = onward_flow(&self.onward_channels);
-        // Phase 1, cheap, every account: rolling money in, money passed on and credit count.
-        // A window can only fire where these pass (distinct senders never exceed credits), so
-        // phase 2 — dwell, distinct and new senders, medians — runs only on the accounts
-        // that have such a window, over all of their rows. Same result, less work.
-        // Phase 0, cheaper still, credits alone: a firing window's credits all lie in the
-        // window ending on its last credit, so only accounts where such a window already
-        // holds `min_senders` credits and `min_money_in` can fire.
         let busy = rows
-            .clone()
             .select([col(c::ACCT), col(c::K), col(c::PENCE)])
-            .filter(credit.clone())
+            .filter(col(c::PENCE).gt(lit(0)))
             .with_columns([
                 col(c::PENCE)
                     .rolling_sum_by(col(c::K), days_window(w))
@@ -204,21 +194,20 @@ impl Detector for Params {
                     .rolling_sum_by(col(c::K), days_window(w))
                     .alias("w_credits"),
             ]);
-        let busy = accounts_where(
+        accounts_where(
             busy,
             col("w_in")
                 .gt_eq(lit(self.min_money_in.pence()))
                 .and(col("w_credits").gt_eq(lit(i64::from(self.min_senders)))),
-        )?;
-        let candidates = rows
-            .clone()
-            .filter(account_in(&busy))
-            .select([
-                col(c::ACCT),
-                col(c::K),
-                col(c::PENCE),
-                flow.clone().alias("_flow"),
-            ])
+        )
+    }
+
+    /// Phase 1: the accounts (a plan with an `acct` column) with a window where money in,
+    /// money passed on and the count of credits pass the rule's tests.
+    fn pass_through_accounts(&self, rows: LazyFrame) -> LazyFrame {
+        let w = self.window_days;
+        let flow = onward_flow(&self.onward_channels);
+        rows.select([col(c::ACCT), col(c::K), col(c::PENCE), flow.alias("_flow")])
             // Rows that are neither credits nor onward debits add nothing to these sums.
             .filter(col("_flow").neq(lit(0i64)))
             .with_columns([
@@ -258,7 +247,26 @@ impl Detector for Params {
                     .and(col("w_credits").gt_eq(lit(i64::from(self.min_senders)))),
             )
             .select([col(c::ACCT)])
-            .unique(None, UniqueKeepStrategy::First);
+            .unique(None, UniqueKeepStrategy::First)
+    }
+}
+
+impl Detector for Params {
+    fn params_in_effect(&self) -> Vec<(String, String)> {
+        params::in_effect(self)
+    }
+
+    fn detect(&self, rows: LazyFrame, ctx: &Context<'_>) -> PolarsResult<Hits> {
+        let w = self.window_days;
+        let credit = col(c::PENCE).gt(lit(0));
+        let flow = onward_flow(&self.onward_channels);
+        // Phase 1, cheap, every account: rolling money in, money passed on and credit count.
+        // A window can only fire where these pass (distinct senders never exceed credits), so
+        // phase 2 — dwell, distinct and new senders, medians — runs only on the accounts
+        // that have such a window, over all of their rows. Same result, less work. Phase 1
+        // itself reads only the accounts phase 0 finds on credits alone.
+        let busy = self.busy_accounts(rows.clone())?;
+        let candidates = self.pass_through_accounts(rows.clone().filter(account_in(&busy)));
         let rows = rows_of_accounts(rows, candidates)?;
         let prepared = with_dwell(rows, flow.clone(), 10_000)?
             .with_columns([
@@ -446,5 +454,65 @@ impl Detector for Params {
             evidence: Some(evidence),
             notes: Vec::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::prepare::{channel_code, STRIDE};
+    use proptest::prelude::*;
+
+    /// Rows (account, day, pence, onward?) as rules see them: sorted by account and day.
+    fn frame(rows: &[(u32, i64, i64, bool)]) -> DataFrame {
+        let mut rows = rows.to_vec();
+        rows.sort_by_key(|&(a, d, _, _)| (a, d));
+        let code = |onward: bool| {
+            channel_code(if onward {
+                Channel::Transfer
+            } else {
+                Channel::Card
+            })
+        };
+        df!(
+            c::SEQ => (1..=rows.len() as u64).collect::<Vec<u64>>(),
+            c::ACCT => rows.iter().map(|r| r.0).collect::<Vec<u32>>(),
+            c::K => rows.iter().map(|r| i64::from(r.0) * STRIDE + r.1).collect::<Vec<i64>>(),
+            c::PENCE => rows.iter().map(|r| r.2).collect::<Vec<i64>>(),
+            c::CHANNEL => rows.iter().map(|r| code(r.3)).collect::<Vec<u32>>()
+        )
+        .expect("frame")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// Every account phase 1 finds over all rows is one phase 0 finds on credits alone,
+        /// so reading only phase 0's accounts in phase 1 loses no finding.
+        #[test]
+        fn the_credit_sieve_keeps_every_account_phase_one_finds(
+            rows in proptest::collection::vec(
+                (0u32..4, 0i64..40, -3_000i64..3_000, any::<bool>()), 0..80),
+            window_days in 1u32..10,
+            min_money_in in 0i64..6_000,
+            min_senders in 1u32..5,
+            min_pass_through in 0.0f64..1.2,
+        ) {
+            let params = Params {
+                window_days,
+                min_money_in: Money(min_money_in),
+                min_senders,
+                min_pass_through,
+                ..Params::default()
+            };
+            let rows = frame(&rows);
+            let busy = params.busy_accounts(rows.clone().lazy()).expect("phase 0");
+            let found = params
+                .pass_through_accounts(rows.lazy())
+                .collect()
+                .expect("phase 1");
+            for acct in found.column(c::ACCT).expect("acct").u32().expect("u32").iter().flatten() {
+                prop_assert!(busy.contains(&acct), "account {} found by phase 1, not by phase 0 {:?}", acct, busy);
+            }
+        }
     }
 }
