@@ -440,9 +440,10 @@ impl Detector for Params {
         let peak_payees = i64s(&agg, "peak_payees")?;
         let peak_total = i64s(&agg, "peak_total")?;
         let peak_accounts = i64s(&agg, "peak_accounts")?;
-        let accts_col = match agg.column("accts") {
-            Ok(accts) => Some(accts.list()?.clone()),
-            Err(_) => None,
+        let accts_col = if self.per == Per::Account {
+            None
+        } else {
+            Some(agg.column("accts")?.list()?.clone())
         };
         let cur = ctx.currency().to_string();
         let money = |p: i64| Value::Money(p, cur.clone());
