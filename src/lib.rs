@@ -26,6 +26,8 @@ pub use error::Error;
 
 /// Every binary built on this library (the CLI, tests, benchmarks) allocates through
 /// mimalloc, which keeps freed pages for reuse instead of zeroing fresh ones for every
-/// large column (docs/decisions.md).
+/// large column (docs/decisions.md). The feature `system-allocator` leaves it out, so that
+/// heap profilers that watch `malloc` (valgrind's DHAT, heaptrack) see every allocation.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
