@@ -44,6 +44,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
 
 use crate::case::{Case, SubjectRole};
+use reference::LegitimateMatch;
 use crate::trace::txn_index::TxnIndex;
 
 pub use jurisdiction::Jurisdiction;
@@ -295,7 +296,8 @@ pub(crate) struct Context<'a> {
     pub relevant_day: &'a RelevantDay,
     pub valuation: &'a Valuation,
     pub reference: &'a ReferenceData,
-    /// The ledger rows in `seq` order, their text borrowed from the ledger frame.
+    /// The ledger rows the schedules read ([`rows::rows_schedules_read`]) in `seq` order,
+    /// their text borrowed from the ledger frame.
     pub entries: &'a [Entry<'a>],
     /// `entries` found by txn_id ([`Context::ledger_row`]).
     pub by_txn: TxnIndex,
@@ -373,13 +375,11 @@ pub fn schedule(
             });
         }
     }
-    let entries = rows::read_ledger(ledger)?;
-    let by_txn = rows::index_by_txn(&entries)?;
     let transfer_rows = rows::read_transfers(transfers)?;
     let evidence_rows = finding_evidence
         .map(rows::read_finding_evidence)
         .transpose()?;
-    let defendant_accounts = case
+    let defendant_accounts: BTreeSet<String> = case
         .accounts
         .iter()
         .filter(|a| {
@@ -391,6 +391,28 @@ pub fn schedule(
         })
         .map(|a| a.id.clone())
         .collect();
+    // Only the rows a schedule can read are read into entries: the defendant's accounts
+    // and the rows named by txn_id. `ledger_row` then finds every named row it found
+    // before, at its place among the kept rows.
+    let mut named: foldhash::HashSet<&str> = foldhash::HashSet::default();
+    named.extend(reference.options.attributed_txn_ids.iter().map(String::as_str));
+    named.extend(reference.gifts.iter().filter_map(|g| g.txn_id.as_deref()));
+    named.extend(reference.legitimate.iter().filter_map(|l| match &l.matcher {
+        LegitimateMatch::TxnId(id) => Some(id.as_str()),
+        _ => None,
+    }));
+    named.extend(
+        transfer_rows
+            .iter()
+            .flat_map(|t| [t.debit_txn_id, t.credit_txn_id]),
+    );
+    if let Some(evidence) = &evidence_rows {
+        named.extend(evidence.iter().map(|e| e.txn_id));
+    }
+    let read = rows::rows_schedules_read(ledger, &defendant_accounts, &named)?;
+    drop(named);
+    let entries = rows::read_ledger(&read)?;
+    let by_txn = rows::index_by_txn(&entries)?;
     let ctx = Context {
         case,
         jurisdiction,

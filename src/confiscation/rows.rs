@@ -5,6 +5,8 @@
 //! separately allocated strings per row). The rows live no longer than the frames they are
 //! read from.
 
+use std::collections::BTreeSet;
+
 use chrono::NaiveDate;
 use polars::prelude::*;
 use rust_decimal::Decimal;
@@ -191,6 +193,48 @@ fn dates(df: &DataFrame, name: &str) -> Result<Vec<Option<NaiveDate>>, ScheduleE
         .collect())
 }
 
+/// The ledger rows the schedules can read: every row of an account a defendant holds or
+/// controls, and every row another input names by txn_id (`named`: finding evidence,
+/// internal transfers, gifts, legitimate sources, attributed rows). Every schedule line
+/// comes from a defendant's account or from a row looked up by its txn_id, so the
+/// schedules are the same as over the whole ledger; a large case's other accounts (third
+/// parties, mules) are not read row by row. Rows keep their order. The whole frame is
+/// returned, not copied, when every row is kept.
+pub fn rows_schedules_read(
+    ledger: &DataFrame,
+    defendant_accounts: &BTreeSet<String>,
+    named: &foldhash::HashSet<&str>,
+) -> Result<DataFrame, ScheduleError> {
+    const L: &str = "ledger";
+    let accounts = required_text(ledger, L, col::ACCOUNT_ID)?;
+    let txn_ids = required_text(ledger, L, col::TXN_ID)?;
+    // A ledger comes account by account: the answer for the last account is reused.
+    let mut last: Option<(&str, bool)> = None;
+    let keep: Vec<bool> = accounts
+        .zip(txn_ids)
+        .map(|(account, txn_id)| {
+            let of_defendant = match last {
+                Some((seen, answer)) if seen == account => answer,
+                _ => {
+                    let answer = defendant_accounts.contains(account);
+                    last = Some((account, answer));
+                    answer
+                }
+            };
+            of_defendant || named.contains(txn_id)
+        })
+        .collect();
+    if keep.iter().all(|&k| k) {
+        return Ok(ledger.clone());
+    }
+    ledger
+        .filter(&BooleanChunked::from_slice("keep".into(), &keep))
+        .map_err(|source| ScheduleError::Polars {
+            context: "keeping the ledger rows the schedules read".into(),
+            source,
+        })
+}
+
 /// Read the verified ledger (canonical columns plus verify's `transfer_id`, `fx_rate`,
 /// `fx_rate_date`), in `seq` order. The rows' text is borrowed from `df`.
 pub fn read_ledger(df: &DataFrame) -> Result<Vec<Entry<'_>>, ScheduleError> {
@@ -332,4 +376,62 @@ pub fn read_finding_evidence(df: &DataFrame) -> Result<Vec<FindingEvidence<'_>>,
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ledger() -> DataFrame {
+        df!(
+            col::ACCOUNT_ID => ["A1", "A1", "B2", "B2", "B2", "C3", "A9"],
+            col::TXN_ID => ["t1", "t2", "t3", "t4", "t5", "t6", "t7"],
+            "amount_pence" => [1i64, 2, 3, 4, 5, 6, 7],
+        )
+        .unwrap()
+    }
+
+    fn txn_ids(df: &DataFrame) -> Vec<&str> {
+        df.column(col::TXN_ID)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(Option::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn the_schedules_read_the_defendants_accounts_and_the_rows_named() {
+        let ledger = ledger();
+        let defendants: BTreeSet<String> = ["A1".to_string(), "A9".to_string()].into();
+        let named: foldhash::HashSet<&str> = ["t4", "t6", "t99"].into_iter().collect();
+        let read = rows_schedules_read(&ledger, &defendants, &named).unwrap();
+        assert_eq!(txn_ids(&read), ["t1", "t2", "t4", "t6", "t7"]);
+        // The other columns come with their rows.
+        let pence: Vec<i64> = read
+            .column("amount_pence")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(pence, [1, 2, 4, 6, 7]);
+        // Nothing named and no defendant account: no row.
+        let none = rows_schedules_read(&ledger, &BTreeSet::new(), &Default::default()).unwrap();
+        assert_eq!(none.height(), 0);
+    }
+
+    #[test]
+    fn an_empty_txn_id_is_reported_with_its_ledger_row() {
+        let ledger = df!(
+            col::ACCOUNT_ID => [Some("A1"), Some("B2")],
+            col::TXN_ID => [Some("t1"), None],
+        )
+        .unwrap();
+        let err = rows_schedules_read(&ledger, &BTreeSet::new(), &Default::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("column `txn_id` is empty in row 2"), "{err}");
+    }
 }
