@@ -754,7 +754,7 @@ fn attributed_evidence(
     for ev in evidence {
         let mut hit = false;
         for (k, n) in named.iter().enumerate() {
-            if n == "*" || *n == ev.rule_id || *n == ev.finding_id {
+            if ev.is_named_by(n) {
                 used[k] = true;
                 hit = true;
             }

@@ -44,8 +44,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
 
 use crate::case::{Case, SubjectRole};
-use reference::LegitimateMatch;
 use crate::trace::txn_index::TxnIndex;
+use reference::LegitimateMatch;
 
 pub use jurisdiction::Jurisdiction;
 pub use reference::ReferenceData;
@@ -395,19 +395,37 @@ pub fn schedule(
     // and the rows named by txn_id. `ledger_row` then finds every named row it found
     // before, at its place among the kept rows.
     let mut named: foldhash::HashSet<&str> = foldhash::HashSet::default();
-    named.extend(reference.options.attributed_txn_ids.iter().map(String::as_str));
+    named.extend(
+        reference
+            .options
+            .attributed_txn_ids
+            .iter()
+            .map(String::as_str),
+    );
     named.extend(reference.gifts.iter().filter_map(|g| g.txn_id.as_deref()));
-    named.extend(reference.legitimate.iter().filter_map(|l| match &l.matcher {
-        LegitimateMatch::TxnId(id) => Some(id.as_str()),
-        _ => None,
-    }));
+    named.extend(
+        reference
+            .legitimate
+            .iter()
+            .filter_map(|l| match &l.matcher {
+                LegitimateMatch::TxnId(id) => Some(id.as_str()),
+                _ => None,
+            }),
+    );
     named.extend(
         transfer_rows
             .iter()
             .flat_map(|t| [t.debit_txn_id, t.credit_txn_id]),
     );
-    if let Some(evidence) = &evidence_rows {
-        named.extend(evidence.iter().map(|e| e.txn_id));
+    // Evidence rows are looked up only for the findings `attributed_findings` names.
+    let attributed = &reference.options.attributed_findings;
+    if let Some(evidence) = evidence_rows.as_deref().filter(|_| !attributed.is_empty()) {
+        named.extend(
+            evidence
+                .iter()
+                .filter(|e| attributed.iter().any(|n| e.is_named_by(n)))
+                .map(|e| e.txn_id),
+        );
     }
     let read = rows::rows_schedules_read(ledger, &defendant_accounts, &named)?;
     drop(named);

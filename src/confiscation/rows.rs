@@ -63,6 +63,14 @@ pub struct FindingEvidence<'a> {
     pub txn_id: &'a str,
 }
 
+impl FindingEvidence<'_> {
+    /// Whether `name`, an entry of `[schedule] attributed_findings`, names this row's
+    /// finding: `"*"` (every finding), its rule id or its finding id.
+    pub fn is_named_by(&self, name: &str) -> bool {
+        name == "*" || name == self.rule_id || name == self.finding_id
+    }
+}
+
 /// The name of the finding-evidence frame in errors.
 const FINDING_EVIDENCE: &str = "finding evidence";
 
