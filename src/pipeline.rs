@@ -80,15 +80,14 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
     let registry = Registry::for_case(&case)?;
     memory_check(&case, options, last)?;
     let mut log = StageLog::start(options.log_stages);
-    let ingested = ingest_case(&case, &registry, options.show_progress)?;
+    let mut ingested = ingest_case(&case, &registry, options.show_progress)?;
+    let ingested_rows = ingested.ledger.height();
     log.ended("ingest");
+    // Verify is handed the ingested ledger itself: the columns it replaces are let go
+    // with it, not held beside the verified ledger until the outputs are written.
     let verified = if last >= Stage::Verify {
-        Some(verify(
-            &case,
-            ingested.ledger.clone(),
-            &ingested.statements,
-            &case.verify,
-        )?)
+        let ledger = std::mem::replace(&mut ingested.ledger, DataFrame::empty());
+        Some(verify(&case, ledger, &ingested.statements, &case.verify)?)
     } else {
         None
     };
@@ -137,6 +136,7 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
         Stages {
             last,
             ingested,
+            ingested_rows,
             verified,
             found,
             traced,
@@ -240,6 +240,7 @@ pub fn ingest_file(
     let ingested = ingest_case(&case, &registry, options.show_progress)?;
     let stages = Stages {
         last: Stage::Ingest,
+        ingested_rows: ingested.ledger.height(),
         ingested,
         verified: None,
         found: None,
@@ -325,7 +326,10 @@ pub fn backward_report(
 /// Owned, so that what typesetting the court report does not need can be let go first.
 struct Stages<'a> {
     last: Stage,
+    /// Its ledger, once verify has run, is empty: verify took it over.
     ingested: Ingested,
+    /// How many rows ingest gave the ledger.
+    ingested_rows: usize,
     verified: Option<Verified>,
     found: Option<Findings>,
     /// Owned: its flows are written row by row, then it is let go with the other tables.
@@ -388,7 +392,7 @@ fn write_outputs(
     let mut stage_notes = vec![format!(
         "ingest: {} sources, {} ledger rows",
         stages.ingested.sources.len(),
-        stages.ingested.ledger.height()
+        stages.ingested_rows
     )];
     let mut rules = Vec::new();
     let mut stage_names = vec!["ingest".to_string()];
