@@ -61,7 +61,9 @@ pub(crate) struct Outcome {
     pub tainted: Vec<i64>,
     /// Per row: clean pence of a debit, or of the overdraft repaid by a credit.
     pub clean: Vec<i64>,
-    /// Per row: the part of a debit paid from an overdraft.
+    /// Per row: the part of a debit paid from an overdraft. The same under every method
+    /// (every method's books hold the same totals), so only the first method in
+    /// [`Method::ALL`] records it; the others leave it empty ([`run_method`]).
     pub unfunded: Vec<i64>,
     /// Tainted parts, sorted by (row, origin, path).
     pub flows: Vec<Flow>,
@@ -72,17 +74,19 @@ pub(crate) struct Outcome {
 }
 
 pub(crate) fn run_method(method: Method, p: &Prepared) -> Result<Outcome, TraceError> {
+    let unfunded = method.index() == 0;
     Ok(match method {
-        Method::Fifo => run::<Fifo>(method, p),
-        Method::Lifo => run::<Lifo>(method, p),
-        Method::Hallett => run::<Hallett>(method, p),
-        Method::Libr => run::<Libr>(method, p),
-        Method::ProRata => run::<ProRata>(method, p),
+        Method::Fifo => run::<Fifo>(method, p, unfunded),
+        Method::Lifo => run::<Lifo>(method, p, unfunded),
+        Method::Hallett => run::<Hallett>(method, p, unfunded),
+        Method::Libr => run::<Libr>(method, p, unfunded),
+        Method::ProRata => run::<ProRata>(method, p, unfunded),
     })
 }
 
-/// Apply every event, in schedule order, to per-account books of allocator `A`.
-pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared) -> Outcome {
+/// Apply every event, in schedule order, to per-account books of allocator `A`; with
+/// `record_unfunded`, also record [`Outcome::unfunded`] (otherwise left empty).
+pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared, record_unfunded: bool) -> Outcome {
     let n = p.txn_id.len();
     let mut books: Vec<AccountBook<A>> = p
         .opening
@@ -97,7 +101,11 @@ pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared) -> Outcome {
         method,
         tainted: vec![0; n],
         clean: vec![0; n],
-        unfunded: vec![0; n],
+        unfunded: if record_unfunded {
+            vec![0; n]
+        } else {
+            Vec::new()
+        },
         flows: Vec::new(),
         end_lots: Vec::new(),
         end_overdraft: Vec::new(),
@@ -119,7 +127,9 @@ pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared) -> Outcome {
         taken.clear();
         if amount < 0 {
             let unfunded = book.debit(-amount, &mut taken);
-            out.unfunded[r] = unfunded;
+            if record_unfunded {
+                out.unfunded[r] = unfunded;
+            }
             merge_lots(&mut taken);
             record(&mut out, &mut blocks, row, &taken);
             let credit = p.link[r];
