@@ -59,8 +59,6 @@ pub(crate) struct Outcome {
     pub method: Method,
     /// Per row: tainted pence of a debit, or of the overdraft repaid by a credit.
     pub tainted: Vec<i64>,
-    /// Per row: clean pence of a debit, or of the overdraft repaid by a credit.
-    pub clean: Vec<i64>,
     /// Per row: the part of a debit paid from an overdraft. The same under every method
     /// (every method's books hold the same totals), so only the first method in
     /// [`Method::ALL`] records it; the others leave it empty ([`run_method`]).
@@ -100,7 +98,6 @@ pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared, record_unfunded: b
     let mut out = Outcome {
         method,
         tainted: vec![0; n],
-        clean: vec![0; n],
         unfunded: if record_unfunded {
             vec![0; n]
         } else {
@@ -234,9 +231,7 @@ fn record(out: &mut Outcome, blocks: &mut Vec<(u32, usize)>, row: u32, taken: &[
     let r = row as usize;
     let start = out.flows.len();
     for lot in taken {
-        if lot.is_clean() {
-            out.clean[r] += lot.amount;
-        } else {
+        if !lot.is_clean() {
             out.tainted[r] += lot.amount;
             out.flows.push(Flow {
                 row,
