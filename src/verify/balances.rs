@@ -119,7 +119,7 @@ fn running_balances(
     list: &[usize],
     out: &mut BalanceChecks,
 ) {
-    let with_balance = list.iter().filter(|&&i| rows.balance[i].is_some()).count();
+    let with_balance = list.iter().filter(|&&i| rows.balance(i).is_some()).count();
     if list.is_empty() {
         return;
     }
@@ -164,16 +164,16 @@ fn running_balances(
         }
     };
     for &i in list {
-        let Some(reported) = rows.balance[i] else {
-            pending += rows.amount[i];
+        let Some(reported) = rows.balance(i) else {
+            pending += rows.amount(i);
             between += 1;
             continue;
         };
         if let Some(p) = last {
-            let Some(previous) = rows.balance[p] else {
+            let Some(previous) = rows.balance(p) else {
                 continue;
             };
-            let movement = pending + rows.amount[i];
+            let movement = pending + rows.amount(i);
             let expected = previous + movement;
             if expected == reported {
                 out.passed[account] += 1;
@@ -303,7 +303,7 @@ fn statement_periods(
         prefix.push(0i128);
         for &i in list {
             let last = prefix.last().copied().unwrap_or(0);
-            prefix.push(last + rows.amount[i]);
+            prefix.push(last + rows.amount(i));
         }
         let cur = &case.accounts[account].currency;
         for p in periods.iter() {

@@ -259,10 +259,10 @@ pub(crate) fn convert(
         let currency = rows.currency[i];
         if currency == base {
             out.amount_base
-                .push(Some(rows.amount_base[i].unwrap_or(rows.amount[i])));
+                .push(Some(rows.amount_base(i).unwrap_or(rows.amount(i))));
             continue;
         }
-        if let Some(given) = rows.amount_base[i] {
+        if let Some(given) = rows.amount_base(i) {
             out.given_by_source += 1;
             out.amount_base.push(Some(given));
             continue;
@@ -303,11 +303,11 @@ pub(crate) fn convert(
                 row: row_ref(),
             });
         }
-        let value = convert_minor(rows.amount[i], rate)
+        let value = convert_minor(rows.amount(i), rate)
             .filter(|v| v.abs() < LEDGER_MAX_ABS)
             .ok_or_else(|| VerifyError::ConversionOverflow {
                 row: row_ref(),
-                amount: frame::money_plain(rows.amount[i]),
+                amount: frame::money_plain(rows.amount(i)),
                 currency: currency.to_string(),
                 rate,
             })?;

@@ -165,7 +165,7 @@ pub(crate) fn find(case: &Case, rows: &Rows<'_>) -> Result<Dedup, VerifyError> {
                 let key = |i: usize| {
                     (
                         rows.date[i],
-                        rows.amount[i],
+                        rows.amount(i),
                         normalise_description(rows.description[i]),
                     )
                 };
@@ -203,7 +203,7 @@ pub(crate) fn find(case: &Case, rows: &Rows<'_>) -> Result<Dedup, VerifyError> {
                 kept_unmatched.sort_unstable();
                 let kept_file = case.sources[kept].path.written.clone();
                 let later_file = case.sources[later].path.written.clone();
-                let sum = |list: &[usize]| list.iter().map(|&i| rows.amount[i]).sum::<i128>();
+                let sum = |list: &[usize]| list.iter().map(|&i| rows.amount(i)).sum::<i128>();
                 let ok = later_unmatched.is_empty() && kept_unmatched.is_empty();
                 let acc = &case.accounts[account];
                 let mut detail = format!(
@@ -322,7 +322,7 @@ fn duplicates_frame(
         ),
         money_column(
             "amount",
-            dropped.iter().map(|d| Some(rows.amount[d.row])).collect(),
+            dropped.iter().map(|d| Some(rows.amount(d.row))).collect(),
         )?,
         Column::new(
             "currency".into(),

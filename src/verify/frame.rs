@@ -81,6 +81,28 @@ pub(crate) fn money(df: &DataFrame, name: &str) -> Result<Vec<Option<i128>>, Ver
     Ok(ca.physical().iter().collect())
 }
 
+/// A Decimal(18, 2) column in minor units, as 64-bit integers (which always hold 18 digits).
+pub(crate) fn money64(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>, VerifyError> {
+    let c = column(df, name)?;
+    let ca = c
+        .decimal()
+        .map_err(|_| wrong_type(name, c.dtype(), "Decimal(18, 2)"))?;
+    if ca.scale() != 2 {
+        return Err(wrong_type(name, c.dtype(), "Decimal(18, 2)"));
+    }
+    ca.physical()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.map(i64::try_from).transpose().map_err(|_| {
+                ledger_problem(format!(
+                    "column `{name}` in row {i} holds more than 18 digits"
+                ))
+            })
+        })
+        .collect()
+}
+
 /// A date column as days since 1970-01-01.
 pub(crate) fn dates(df: &DataFrame, name: &str) -> Result<Vec<Option<i32>>, VerifyError> {
     let c = column(df, name)?;
@@ -174,10 +196,12 @@ pub(crate) struct Rows<'a> {
     pub source_line: Vec<u32>,
     pub seq: Vec<u64>,
     pub date: Vec<i32>,
-    pub amount: Vec<i128>,
+    /// Money in minor units: a Decimal(18, 2) always fits 64 bits (8 bytes a row, not 16;
+    /// 16 with the `Option`, not 32). Arithmetic on it widens to `i128`.
+    amounts: Vec<i64>,
     pub currency: Vec<&'a str>,
-    pub amount_base: Vec<Option<i128>>,
-    pub balance: Vec<Option<i128>>,
+    amounts_base: Vec<Option<i64>>,
+    balances: Vec<Option<i64>>,
     pub channel: Vec<&'a str>,
     pub counterparty_account: Vec<Option<&'a str>>,
     pub description: Vec<&'a str>,
@@ -219,14 +243,29 @@ impl<'a> Rows<'a> {
             source_line,
             seq: no_nulls(col::SEQ, seq_column(df)?)?,
             date: no_nulls(col::BOOKING_DATE, dates(df, col::BOOKING_DATE)?)?,
-            amount: no_nulls(col::AMOUNT, money(df, col::AMOUNT)?)?,
+            amounts: no_nulls(col::AMOUNT, money64(df, col::AMOUNT)?)?,
             currency: required_strs(df, col::CURRENCY)?,
-            amount_base: money(df, col::AMOUNT_BASE)?,
-            balance: money(df, col::BALANCE)?,
+            amounts_base: money64(df, col::AMOUNT_BASE)?,
+            balances: money64(df, col::BALANCE)?,
             channel: required_strs(df, col::CHANNEL)?,
             counterparty_account: strs(df, col::COUNTERPARTY_ACCOUNT)?,
             description: required_strs(df, col::DESCRIPTION)?,
         })
+    }
+
+    /// Row `i`'s amount in minor units of its currency.
+    pub fn amount(&self, i: usize) -> i128 {
+        i128::from(self.amounts[i])
+    }
+
+    /// Row `i`'s amount in minor units of the base currency, if ingest gave one.
+    pub fn amount_base(&self, i: usize) -> Option<i128> {
+        self.amounts_base[i].map(i128::from)
+    }
+
+    /// Row `i`'s running balance as the bank reported it, in minor units, if any.
+    pub fn balance(&self, i: usize) -> Option<i128> {
+        self.balances[i].map(i128::from)
     }
 
     /// Number of rows.

@@ -461,16 +461,16 @@ pub(crate) fn match_transfers_in(
     let mut debits: Vec<Side> = Vec::new();
     let mut credits: Vec<Side> = Vec::new();
     for i in 0..n {
-        let Some(base) = rows.amount_base[i] else {
+        let Some(base) = rows.amount_base(i) else {
             continue;
         };
-        if rows.amount[i] == 0 || !channels.contains(rows.channel[i]) {
+        if rows.amount(i) == 0 || !channels.contains(rows.channel[i]) {
             continue;
         }
         let next = currency_ids.len() as u32;
         let currency = *currency_ids.entry(rows.currency[i]).or_insert(next);
         let (Ok(amount), Ok(base), Ok(account)) = (
-            i64::try_from(rows.amount[i].abs()),
+            i64::try_from(rows.amount(i).abs()),
             i64::try_from(base.abs()),
             u32::try_from(rows.account[i]),
         ) else {
@@ -485,7 +485,7 @@ pub(crate) fn match_transfers_in(
             base,
             seq: rows.seq[i],
         };
-        if rows.amount[i] < 0 {
+        if rows.amount(i) < 0 {
             debits.push(side);
         } else {
             credits.push(side);
@@ -659,7 +659,7 @@ pub(crate) fn match_transfers_in(
     }
     let total_base = transfers
         .iter()
-        .filter_map(|t| rows.amount_base[t.credit_row])
+        .filter_map(|t| rows.amount_base(t.credit_row))
         .sum();
     let frame = transfers_frame(case, rows, &transfers)?;
     Ok(TransferMatches {
@@ -689,8 +689,8 @@ fn reason(
     let credit_acc = &case.accounts[rows.account[k]];
     let mut parts = Vec::new();
     if e.fx {
-        let db = rows.amount_base[d].unwrap_or(0).abs();
-        let cb = rows.amount_base[k].unwrap_or(0);
+        let db = rows.amount_base(d).unwrap_or(0).abs();
+        let cb = rows.amount_base(k).unwrap_or(0);
         let diff = cb - db;
         let pct = if db == 0 {
             Decimal::ZERO
@@ -700,9 +700,9 @@ fn reason(
         };
         parts.push(format!(
             "{} out ({} at the case rate) and {} in ({} at the case rate): a difference of {} ({pct}% of the debit), within the {}% tolerance",
-            money_text(rows.amount[d].abs(), rows.currency[d]),
+            money_text(rows.amount(d).abs(), rows.currency[d]),
             money_text(db, &case.base_currency),
-            money_text(rows.amount[k], rows.currency[k]),
+            money_text(rows.amount(k), rows.currency[k]),
             money_text(cb, &case.base_currency),
             money_text(diff, &case.base_currency),
             (options.fx_tolerance * Decimal::ONE_HUNDRED).normalize()
@@ -710,7 +710,7 @@ fn reason(
     } else {
         parts.push(format!(
             "same amount ({})",
-            money_text(rows.amount[k], rows.currency[k])
+            money_text(rows.amount(k), rows.currency[k])
         ));
     }
     parts.push(match e.days {
@@ -807,7 +807,7 @@ fn transfers_frame(
                 .map(|t| Some(rows.date[t.credit_row]))
                 .collect(),
         ),
-        money("amount_base", &|t| rows.amount_base[t.credit_row])?,
+        money("amount_base", &|t| rows.amount_base(t.credit_row))?,
         Column::new(
             "score".into(),
             transfers.iter().map(|t| t.score).collect::<Vec<u32>>(),
@@ -820,21 +820,21 @@ fn transfers_frame(
                 .map(|t| t.evidence.days)
                 .collect::<Vec<i32>>(),
         ),
-        money("debit_amount", &|t| Some(rows.amount[t.debit_row].abs()))?,
+        money("debit_amount", &|t| Some(rows.amount(t.debit_row).abs()))?,
         Column::new(
             "debit_currency".into(),
             text(&|t| rows.currency[t.debit_row].to_string()),
         ),
-        money("credit_amount", &|t| Some(rows.amount[t.credit_row]))?,
+        money("credit_amount", &|t| Some(rows.amount(t.credit_row)))?,
         Column::new(
             "credit_currency".into(),
             text(&|t| rows.currency[t.credit_row].to_string()),
         ),
         money("debit_amount_base", &|t| {
-            rows.amount_base[t.debit_row].map(i128::abs)
+            rows.amount_base(t.debit_row).map(i128::abs)
         })?,
         money("base_difference", &|t| {
-            Some(rows.amount_base[t.credit_row]? - rows.amount_base[t.debit_row]?.abs())
+            Some(rows.amount_base(t.credit_row)? - rows.amount_base(t.debit_row)?.abs())
         })?,
     ];
     DataFrame::new(n, columns).map_err(polars_err("building transfers.csv"))
