@@ -342,4 +342,48 @@ mod tests {
         assert_eq!(money_text(5, "CHF"), "CHF 0.05");
         assert_eq!(money_plain(-170820), "-1708.20");
     }
+
+    fn decimal_frame(precision: usize, values: &[Option<i128>]) -> DataFrame {
+        let column = Int128Chunked::from_iter_options("amount".into(), values.iter().copied())
+            .into_decimal(precision, 2)
+            .unwrap()
+            .into_series()
+            .into_column();
+        DataFrame::new(values.len(), vec![column]).unwrap()
+    }
+
+    #[test]
+    fn money_is_read_as_64_bit_minor_units() {
+        let most = 999_999_999_999_999_999i128; // 18 digits
+        let df = decimal_frame(18, &[Some(-most), None, Some(12_345), Some(most)]);
+        assert_eq!(
+            money64(&df, "amount").unwrap(),
+            [
+                Some(-999_999_999_999_999_999i64),
+                None,
+                Some(12_345),
+                Some(999_999_999_999_999_999)
+            ]
+        );
+        // A wider decimal holding a value beyond 64 bits is refused, naming its row.
+        let df = decimal_frame(38, &[Some(1), Some(i128::from(i64::MAX) + 1)]);
+        let err = money64(&df, "amount").unwrap_err().to_string();
+        assert!(
+            err.contains("column `amount` in row 1 holds more than 18 digits"),
+            "{err}"
+        );
+        // The wrong scale is refused as before.
+        let df = DataFrame::new(
+            1,
+            vec![
+                Int128Chunked::from_iter_options("amount".into(), [Some(1i128)].into_iter())
+                    .into_decimal(18, 3)
+                    .unwrap()
+                    .into_series()
+                    .into_column(),
+            ],
+        )
+        .unwrap();
+        assert!(money64(&df, "amount").is_err());
+    }
 }
