@@ -69,8 +69,8 @@ pub(crate) fn required_strs<'a>(
         .collect()
 }
 
-/// A money column as minor units; it must be a decimal with scale 2.
-pub(crate) fn money(df: &DataFrame, name: &str) -> Result<Vec<Option<i128>>, VerifyError> {
+/// A money column's minor units, as stored; it must be a decimal with scale 2.
+fn minor_units<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Int128Chunked, VerifyError> {
     let c = column(df, name)?;
     let ca = c
         .decimal()
@@ -78,19 +78,17 @@ pub(crate) fn money(df: &DataFrame, name: &str) -> Result<Vec<Option<i128>>, Ver
     if ca.scale() != 2 {
         return Err(wrong_type(name, c.dtype(), "Decimal(18, 2)"));
     }
-    Ok(ca.physical().iter().collect())
+    Ok(ca.physical())
+}
+
+/// A money column as minor units; it must be a decimal with scale 2.
+pub(crate) fn money(df: &DataFrame, name: &str) -> Result<Vec<Option<i128>>, VerifyError> {
+    Ok(minor_units(df, name)?.iter().collect())
 }
 
 /// A Decimal(18, 2) column in minor units, as 64-bit integers (which always hold 18 digits).
 pub(crate) fn money64(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>, VerifyError> {
-    let c = column(df, name)?;
-    let ca = c
-        .decimal()
-        .map_err(|_| wrong_type(name, c.dtype(), "Decimal(18, 2)"))?;
-    if ca.scale() != 2 {
-        return Err(wrong_type(name, c.dtype(), "Decimal(18, 2)"));
-    }
-    ca.physical()
+    minor_units(df, name)?
         .iter()
         .enumerate()
         .map(|(i, v)| {
