@@ -672,6 +672,14 @@ fn copy_case() -> tempfile::TempDir {
 /// The schedules of a case with its detection stage run first, as `proceeds schedule` does,
 /// so that `[schedule] attributed_findings` has finding evidence to read.
 fn schedules_with_findings(case_file: &Path) -> Result<Schedules, ScheduleError> {
+    schedules_with_findings_and(case_file, true)
+}
+
+/// [`schedules_with_findings`], handing the schedules verify's internal transfers or none.
+fn schedules_with_findings_and(
+    case_file: &Path,
+    with_transfers: bool,
+) -> Result<Schedules, ScheduleError> {
     let case = Case::load(case_file, ResolveOptions::default()).unwrap();
     let registry = Registry::for_case(&case).unwrap();
     let ingested = ingest_case(&case, &registry, false).unwrap();
@@ -692,10 +700,15 @@ fn schedules_with_findings(case_file: &Path) -> Result<Schedules, ScheduleError>
     .unwrap();
     let reference = ReferenceData::load(&case)?;
     let j = Jurisdiction::by_id(&case.jurisdiction).unwrap();
+    let transfers = if with_transfers {
+        v.transfers.clone()
+    } else {
+        v.transfers.head(Some(0))
+    };
     schedule(
         &case,
         &v.ledger,
-        &v.transfers,
+        &transfers,
         Some(&found.evidence),
         &reference,
         &j,
@@ -853,6 +866,29 @@ fn non_lifestyle_case_attributes_the_credits_among_named_findings() {
     assert_eq!(gbp(every.totals.benefit), "11137.57");
     assert_eq!(every.benefit, s.benefit);
     assert_eq!(every.exclusions, s.exclusions);
+}
+
+/// The schedules read only the defendants' rows and the rows named by txn_id. V3, on the
+/// associate's account, is named by nothing but the evidence of LDS-002 once the schedules
+/// are given no internal transfers: it must still be found, and listed as not benefit.
+#[test]
+fn evidence_on_another_account_is_found_when_nothing_else_names_it() {
+    let s = schedules_with_findings_and(&fixture("schedule/non-lifestyle-findings.toml"), false)
+        .unwrap();
+    assert_eq!(gbp(s.totals.benefit), "11137.57");
+    let v3 = s
+        .exclusions
+        .iter()
+        .find(|l| l.txn_id == Some(txn("starling_VH_current.csv", 3)))
+        .expect("V3 listed among the exclusions");
+    assert_eq!(v3.category, "not_defendant_account");
+    assert_eq!(gbp(v3.amount), "2000.00");
+    assert!(
+        v3.reason.starts_with("evidence of finding LDS-002/VH-STARLING/2021-06-11/1 (rule LDS-002), named in schedule.attributed_findings, not attributed: VH-STARLING is not an account a defendant holds or controls"),
+        "{}",
+        v3.reason
+    );
+    assert!(!v3.reason.contains("internal transfer"), "{}", v3.reason);
 }
 
 #[test]
