@@ -891,6 +891,40 @@ fn evidence_on_another_account_is_found_when_nothing_else_names_it() {
     assert!(!v3.reason.contains("internal transfer"), "{}", v3.reason);
 }
 
+/// A row named by txn_id on an account no defendant controls is found (the schedules keep
+/// every named row), so it is refused for what it is, not as missing from the ledger. V4 is
+/// the associate's payment out, named by nothing else.
+#[test]
+fn a_named_row_on_another_account_is_refused_for_what_it_is() {
+    let v4 = txn("starling_VH_current.csv", 4);
+    let listed = "attributed_txn_ids = [\"40dc0ec6b738-L8\", \"347741263a3c-L4\"]";
+
+    let dir = copy_case();
+    let case_file = dir.path().join("non-lifestyle-findings.toml");
+    rewrite(
+        &case_file,
+        listed,
+        &format!("attributed_txn_ids = [\"40dc0ec6b738-L8\", \"347741263a3c-L4\", \"{v4}\"]"),
+    );
+    let e = schedules_with_findings(&case_file).unwrap_err().to_string();
+    assert!(e.contains(&format!("names {v4:?}, a debit")), "{e}");
+
+    let dir = copy_case();
+    let gifts = dir.path().join("reference/gifts.csv");
+    let mut text = std::fs::read_to_string(&gifts).unwrap();
+    text.push_str(&format!(
+        "G-3,2021-06-20,Vesna Harlow,Holiday,600.00,0.00,no,{v4},AE/32\n"
+    ));
+    std::fs::write(&gifts, text).unwrap();
+    let e = schedules_with_findings(&dir.path().join("non-lifestyle-findings.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("which is not a payment out of an account the defendant controls"),
+        "{e}"
+    );
+}
+
 #[test]
 fn attributed_findings_are_refused_naming_the_key_and_the_fix() {
     let dir = copy_case();
