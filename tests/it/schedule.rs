@@ -892,10 +892,10 @@ fn evidence_on_another_account_is_found_when_nothing_else_names_it() {
 }
 
 /// A row named by txn_id on an account no defendant controls is found (the schedules keep
-/// every named row), so it is refused for what it is, not as missing from the ledger. V4 is
+/// every named row), so it is judged for what it is, not as missing from the ledger. V4 is
 /// the associate's payment out, named by nothing else.
 #[test]
-fn a_named_row_on_another_account_is_refused_for_what_it_is() {
+fn a_row_named_on_another_account_is_found_and_judged_for_what_it_is() {
     let v4 = txn("starling_VH_current.csv", 4);
     let listed = "attributed_txn_ids = [\"40dc0ec6b738-L8\", \"347741263a3c-L4\"]";
 
@@ -923,6 +923,17 @@ fn a_named_row_on_another_account_is_refused_for_what_it_is() {
         e.contains("which is not a payment out of an account the defendant controls"),
         "{e}"
     );
+
+    // A legitimate source may name any ledger row: accepted, and nothing changes.
+    let dir = copy_case();
+    let legitimate = dir.path().join("reference/legitimate.csv");
+    let mut text = std::fs::read_to_string(&legitimate).unwrap();
+    text.push_str(&format!(
+        "txn_id,{v4},,,\"The associate's holiday, paid from her own wages\",AE/41\n"
+    ));
+    std::fs::write(&legitimate, text).unwrap();
+    let s = schedules_with_findings(&dir.path().join("non-lifestyle-findings.toml")).unwrap();
+    assert_eq!(gbp(s.totals.benefit), "11137.57");
 }
 
 #[test]
