@@ -715,6 +715,14 @@ fn schedules_with_findings_and(
     )
 }
 
+/// Add `line` at the end of a copied reference file.
+fn append_line(file: &Path, line: &str) {
+    let mut text = std::fs::read_to_string(file).unwrap();
+    text.push_str(line);
+    text.push('\n');
+    std::fs::write(file, text).unwrap();
+}
+
 /// Rewrite a case file of a copied case, replacing `from` (which must be there) by `to`.
 fn rewrite(case_file: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(case_file).unwrap();
@@ -910,12 +918,10 @@ fn a_row_named_on_another_account_is_found_and_judged_for_what_it_is() {
     assert!(e.contains(&format!("names {v4:?}, a debit")), "{e}");
 
     let dir = copy_case();
-    let gifts = dir.path().join("reference/gifts.csv");
-    let mut text = std::fs::read_to_string(&gifts).unwrap();
-    text.push_str(&format!(
-        "G-3,2021-06-20,Vesna Harlow,Holiday,600.00,0.00,no,{v4},AE/32\n"
-    ));
-    std::fs::write(&gifts, text).unwrap();
+    append_line(
+        &dir.path().join("reference/gifts.csv"),
+        &format!("G-3,2021-06-20,Vesna Harlow,Holiday,600.00,0.00,no,{v4},AE/32"),
+    );
     let e = schedules_with_findings(&dir.path().join("non-lifestyle-findings.toml"))
         .unwrap_err()
         .to_string();
@@ -926,12 +932,10 @@ fn a_row_named_on_another_account_is_found_and_judged_for_what_it_is() {
 
     // A legitimate source may name any ledger row: accepted, and nothing changes.
     let dir = copy_case();
-    let legitimate = dir.path().join("reference/legitimate.csv");
-    let mut text = std::fs::read_to_string(&legitimate).unwrap();
-    text.push_str(&format!(
-        "txn_id,{v4},,,\"The associate's holiday, paid from her own wages\",AE/41\n"
-    ));
-    std::fs::write(&legitimate, text).unwrap();
+    append_line(
+        &dir.path().join("reference/legitimate.csv"),
+        &format!("txn_id,{v4},,,\"The associate's holiday, paid from her own wages\",AE/41"),
+    );
     let s = schedules_with_findings(&dir.path().join("non-lifestyle-findings.toml")).unwrap();
     assert_eq!(gbp(s.totals.benefit), "11137.57");
 }

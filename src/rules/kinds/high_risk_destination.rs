@@ -134,7 +134,6 @@ impl RuleKind for HighRiskDestination {
     }
 }
 
-/// The country an account identifier states, if it is an IBAN or a BIC.
 /// Whether each text begins, after any white space, with two ASCII letters (null: false):
 /// the regular expression `^\s*[A-Za-z]{2}`, tested on the bytes without a regex engine
 /// (`str::trim_start` removes the same Unicode white space as `\s`).
@@ -158,6 +157,7 @@ pub fn begins_with_two_letters(texts: Expr) -> Expr {
     )
 }
 
+/// The country an account identifier states, if it is an IBAN or a BIC.
 pub fn identifier_country() -> Expr {
     let id = col(c::COUNTERPARTY_ACCOUNT)
         .str()
