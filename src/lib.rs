@@ -31,3 +31,16 @@ pub use error::Error;
 #[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Give the pages the allocator holds free back to the system. mimalloc keeps freed pages
+/// for reuse, which saves zeroing fresh ones inside a stage; between stages they only raise
+/// the next stage's peak: after ingest at 10M rows, 6.3 GB resident held a 4.2 GB ledger.
+/// Called at the end of each stage of a run (`pipeline::run_to`).
+pub fn give_back_free_memory() {
+    #[cfg(not(feature = "system-allocator"))]
+    // SAFETY: `mi_collect` takes no pointers and may be called at any time from any thread;
+    // it only returns pages no allocation uses.
+    unsafe {
+        libmimalloc_sys::mi_collect(true)
+    };
+}

@@ -82,6 +82,7 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
     let mut log = StageLog::start(options.log_stages);
     let mut ingested = ingest_case(&case, &registry, options.show_progress)?;
     let ingested_rows = ingested.ledger.height();
+    crate::give_back_free_memory();
     log.ended("ingest");
     // Verify is handed the ingested ledger itself: the columns it replaces are let go
     // with it, not held beside the verified ledger until the outputs are written.
@@ -91,6 +92,7 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
     } else {
         None
     };
+    crate::give_back_free_memory();
     log.ended("verify");
     let found = match &verified {
         Some(v) if last >= Stage::Detect => {
@@ -100,6 +102,7 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
         }
         _ => None,
     };
+    crate::give_back_free_memory();
     log.ended("detect");
     // The schedules before the trace: the schedule stage's working copy of the ledger is
     // let go when it returns, so it never coexists with the trace's books.
@@ -118,6 +121,7 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
         }
         _ => None,
     };
+    crate::give_back_free_memory();
     log.ended("schedule");
     let traced = match (&verified, &case.tracing) {
         (Some(v), Some(spec)) if last >= Stage::Trace => Some(trace(&TraceInput {
@@ -128,6 +132,7 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
         })?),
         _ => None,
     };
+    crate::give_back_free_memory();
     log.ended("trace");
     let summary = write_outputs(
         &case,

@@ -269,9 +269,7 @@ impl Trace {
     }
 
     fn flows_of_row(o: &Outcome, row: u32) -> &[Flow] {
-        let start = o.flows.partition_point(|f| f.row < row);
-        let end = o.flows.partition_point(|f| f.row <= row);
-        &o.flows[start..end]
+        o.flows.of_row(row)
     }
 
     /// Backward: how much of debit `txn_id` is tainted under each method, and from which origins.
@@ -341,15 +339,14 @@ impl Trace {
         for o in &self.outcomes {
             let mut destinations = Vec::new();
             let mut via_transfers = Vec::new();
-            let mut i = 0;
-            while i < o.flows.len() {
-                let row = o.flows[i].row;
+            let mut flows = o.flows.iter().peekable();
+            while let Some(first) = flows.peek() {
+                let row = first.row;
                 let mut amount = 0;
-                while i < o.flows.len() && o.flows[i].row == row {
-                    if wanted(o.flows[i].origin) {
-                        amount += o.flows[i].amount;
+                while let Some(f) = flows.next_if(|f| f.row == row) {
+                    if wanted(f.origin) {
+                        amount += f.amount;
                     }
-                    i += 1;
                 }
                 if amount == 0 {
                     continue;

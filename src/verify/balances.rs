@@ -179,33 +179,33 @@ fn running_balances(
                 out.passed[account] += 1;
                 let same_source = run
                     .as_ref()
-                    .is_some_and(|r| r.source == rows.source_file[i]);
+                    .is_some_and(|r| r.source == rows.source_file(i));
                 if !same_source {
                     close(&mut run, out);
                     run = Some(Run {
                         from: rows.date[p],
                         to: rows.date[i],
                         checks: 0,
-                        source: rows.source_file[i].to_string(),
-                        first_txn: rows.txn_id[p].to_string(),
-                        last_txn: rows.txn_id[i].to_string(),
+                        source: rows.source_file(i).to_string(),
+                        first_txn: rows.txn_id(p).to_string(),
+                        last_txn: rows.txn_id(i).to_string(),
                     });
                 }
                 if let Some(r) = run.as_mut() {
                     r.checks += 1;
                     r.to = rows.date[i];
-                    r.last_txn = rows.txn_id[i].to_string();
+                    r.last_txn = rows.txn_id(i).to_string();
                 }
             } else {
                 close(&mut run, out);
                 let b = Break {
                     account,
-                    previous_txn_id: rows.txn_id[p].to_string(),
-                    txn_id: rows.txn_id[i].to_string(),
+                    previous_txn_id: rows.txn_id(p).to_string(),
+                    txn_id: rows.txn_id(i).to_string(),
                     previous_date: rows.date[p],
                     date: rows.date[i],
-                    previous_source: rows.source_file[p].to_string(),
-                    source: rows.source_file[i].to_string(),
+                    previous_source: rows.source_file(p).to_string(),
+                    source: rows.source_file(i).to_string(),
                     line: rows.source_line[i],
                     expected,
                     reported,

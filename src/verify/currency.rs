@@ -256,7 +256,7 @@ pub(crate) fn convert(
     };
     let mut span: Vec<Option<(i32, i32)>> = vec![None; case.accounts.len()];
     for i in 0..n {
-        let currency = rows.currency[i];
+        let currency = rows.currency(i);
         if currency == base {
             out.amount_base
                 .push(Some(rows.amount_base(i).unwrap_or(rows.amount(i))));
@@ -267,11 +267,11 @@ pub(crate) fn convert(
             out.amount_base.push(Some(given));
             continue;
         }
-        let account = rows.account[i];
+        let account = rows.account(i);
         let row_ref = || {
             Box::new(RowRef {
-                txn_id: rows.txn_id[i].to_string(),
-                source_file: rows.source_file[i].to_string(),
+                txn_id: rows.txn_id(i).to_string(),
+                source_file: rows.source_file(i).to_string(),
                 line: rows.source_line[i],
             })
         };
@@ -321,7 +321,7 @@ pub(crate) fn convert(
         *s = Some(s.map_or((day, day), |(a, b)| (a.min(day), b.max(day))));
         if rate_day < day {
             out.earlier_rates.push(EarlierRate {
-                txn_id: rows.txn_id[i].to_string(),
+                txn_id: rows.txn_id(i).to_string(),
                 account,
                 currency: currency.to_string(),
                 booking_day: day,

@@ -122,14 +122,15 @@ pub(crate) fn find(case: &Case, rows: &Rows<'_>) -> Result<Dedup, VerifyError> {
     let mut lists: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
     for i in 0..n {
         let src = *source_index
-            .get(rows.source_file[i])
+            .get(rows.source_file(i))
             .ok_or_else(|| VerifyError::Ledger {
                 problem: format!(
                     "row {} names source {:?}, which is not a source of the case",
-                    rows.txn_id[i], rows.source_file[i]
+                    rows.txn_id(i),
+                    rows.source_file(i)
                 ),
             })?;
-        lists.entry((rows.account[i], src)).or_default().push(i);
+        lists.entry((rows.account(i), src)).or_default().push(i);
     }
     let mut by_account: Vec<Vec<usize>> = vec![Vec::new(); case.accounts.len()];
     for &(account, src) in lists.keys() {
@@ -166,7 +167,7 @@ pub(crate) fn find(case: &Case, rows: &Rows<'_>) -> Result<Dedup, VerifyError> {
                     (
                         rows.date[i],
                         rows.amount(i),
-                        normalise_description(rows.description[i]),
+                        normalise_description(rows.description(i)),
                     )
                 };
                 let mut queue: HashMap<(i32, i128, String), VecDeque<usize>> = HashMap::new();
@@ -196,7 +197,7 @@ pub(crate) fn find(case: &Case, rows: &Rows<'_>) -> Result<Dedup, VerifyError> {
                                 copies_kept: copies_kept.get(&k).copied().unwrap_or(0),
                             });
                         }
-                        None => later_unmatched.push(rows.txn_id[s].to_string()),
+                        None => later_unmatched.push(rows.txn_id(s).to_string()),
                     }
                 }
                 let mut kept_unmatched: Vec<usize> = queue.into_values().flatten().collect();
@@ -228,7 +229,7 @@ pub(crate) fn find(case: &Case, rows: &Rows<'_>) -> Result<Dedup, VerifyError> {
                             kept_unmatched.len(),
                             kept_unmatched
                                 .iter()
-                                .map(|&i| rows.txn_id[i])
+                                .map(|&i| rows.txn_id(i))
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         ));
@@ -266,7 +267,7 @@ pub(crate) fn find(case: &Case, rows: &Rows<'_>) -> Result<Dedup, VerifyError> {
                     later_unmatched,
                     kept_unmatched: kept_unmatched
                         .iter()
-                        .map(|&i| rows.txn_id[i].to_string())
+                        .map(|&i| rows.txn_id(i).to_string())
                         .collect(),
                 });
             }
@@ -294,7 +295,7 @@ fn duplicates_frame(
         let o = &overlaps[d.overlap];
         format!(
             "same account, booking date, amount and description as {} in {} (listed first in the case file, kept); {} overlaps it from {} to {}; copy {} of {} such rows on that day in the kept export",
-            rows.txn_id[d.kept],
+            rows.txn_id(d.kept),
             o.kept_source,
             o.dropped_source,
             date_text(o.from),
@@ -306,15 +307,15 @@ fn duplicates_frame(
     let columns = vec![
         Column::new(
             "dropped_txn_id".into(),
-            text(&|d| rows.txn_id[d.row].to_string()),
+            text(&|d| rows.txn_id(d.row).to_string()),
         ),
         Column::new(
             "kept_txn_id".into(),
-            text(&|d| rows.txn_id[d.kept].to_string()),
+            text(&|d| rows.txn_id(d.kept).to_string()),
         ),
         Column::new(
             "account_id".into(),
-            text(&|d| case.accounts[rows.account[d.row]].id.clone()),
+            text(&|d| case.accounts[rows.account(d.row)].id.clone()),
         ),
         date_column(
             "booking_date",
@@ -326,15 +327,15 @@ fn duplicates_frame(
         )?,
         Column::new(
             "currency".into(),
-            text(&|d| rows.currency[d.row].to_string()),
+            text(&|d| rows.currency(d.row).to_string()),
         ),
         Column::new(
             "description".into(),
-            text(&|d| rows.description[d.row].to_string()),
+            text(&|d| rows.description(d.row).to_string()),
         ),
         Column::new(
             "dropped_source_file".into(),
-            text(&|d| rows.source_file[d.row].to_string()),
+            text(&|d| rows.source_file(d.row).to_string()),
         ),
         Column::new(
             "dropped_line".into(),
@@ -345,7 +346,7 @@ fn duplicates_frame(
         ),
         Column::new(
             "kept_source_file".into(),
-            text(&|d| rows.source_file[d.kept].to_string()),
+            text(&|d| rows.source_file(d.kept).to_string()),
         ),
         Column::new(
             "kept_line".into(),

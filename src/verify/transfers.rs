@@ -464,15 +464,15 @@ pub(crate) fn match_transfers_in(
         let Some(base) = rows.amount_base(i) else {
             continue;
         };
-        if rows.amount(i) == 0 || !channels.contains(rows.channel[i]) {
+        if rows.amount(i) == 0 || !channels.contains(rows.channel(i)) {
             continue;
         }
         let next = currency_ids.len() as u32;
-        let currency = *currency_ids.entry(rows.currency[i]).or_insert(next);
+        let currency = *currency_ids.entry(rows.currency(i)).or_insert(next);
         let (Ok(amount), Ok(base), Ok(account)) = (
             i64::try_from(rows.amount(i).abs()),
             i64::try_from(base.abs()),
-            u32::try_from(rows.account[i]),
+            u32::try_from(rows.account(i)),
         ) else {
             continue;
         };
@@ -483,7 +483,7 @@ pub(crate) fn match_transfers_in(
             account,
             amount,
             base,
-            seq: rows.seq[i],
+            seq: rows.seq(i),
         };
         if rows.amount(i) < 0 {
             debits.push(side);
@@ -497,7 +497,7 @@ pub(crate) fn match_transfers_in(
     debits.sort_unstable_by_key(|d| (d.day, d.currency, d.amount, d.seq));
     let names = AccountNames::new(case);
     let named: Vec<Option<usize>> = (0..n)
-        .map(|i| rows.counterparty_account[i].and_then(|a| names.named_by(a)))
+        .map(|i| rows.counterparty_account(i).and_then(|a| names.named_by(a)))
         .collect();
     // Three ways in to the credits, each sorted once: all credits; credits by their own
     // account (for a debit whose counterparty account names one); credits by the account
@@ -569,12 +569,12 @@ pub(crate) fn match_transfers_in(
         let mut any_supported = false;
         let di = d.row;
         if texts[di].is_none() {
-            texts[di] = Some(Box::new(RowText::new(rows.description[di], keys[di])));
+            texts[di] = Some(Box::new(RowText::new(rows.description(di), keys[di])));
         }
         for &(c, fx) in &found {
             let ci = c.row;
             if texts[ci].is_none() {
-                texts[ci] = Some(Box::new(RowText::new(rows.description[ci], keys[ci])));
+                texts[ci] = Some(Box::new(RowText::new(rows.description(ci), keys[ci])));
             }
             let (Some(dt), Some(ct)) = (texts[di].as_deref(), texts[ci].as_deref()) else {
                 continue;
@@ -617,14 +617,14 @@ pub(crate) fn match_transfers_in(
         (
             std::cmp::Reverse(a.score),
             a.evidence.days,
-            rows.seq[a.debit],
-            rows.seq[a.credit],
+            rows.seq(a.debit),
+            rows.seq(a.credit),
         )
             .cmp(&(
                 std::cmp::Reverse(b.score),
                 b.evidence.days,
-                rows.seq[b.debit],
-                rows.seq[b.credit],
+                rows.seq(b.debit),
+                rows.seq(b.credit),
             ))
     });
     let mut taken = vec![false; n];
@@ -637,7 +637,7 @@ pub(crate) fn match_transfers_in(
         taken[c.credit] = true;
         let reason = reason(case, rows, &keys, &c, options);
         transfers.push(Transfer {
-            transfer_id: format!("TR-{}", rows.txn_id[c.debit]),
+            transfer_id: format!("TR-{}", rows.txn_id(c.debit)),
             debit_row: c.debit,
             credit_row: c.credit,
             score: c.score,
@@ -645,7 +645,7 @@ pub(crate) fn match_transfers_in(
             reason,
         });
     }
-    transfers.sort_by_key(|t| (rows.date[t.debit_row], rows.seq[t.debit_row]));
+    transfers.sort_by_key(|t| (rows.date[t.debit_row], rows.seq(t.debit_row)));
     let unmatched = debits_with_candidates.iter().filter(|(d, _)| !taken[*d]);
     let unsupported_debits = unmatched
         .clone()
@@ -685,8 +685,8 @@ fn reason(
 ) -> String {
     let (d, k) = (c.debit, c.credit);
     let e = &c.evidence;
-    let debit_acc = &case.accounts[rows.account[d]];
-    let credit_acc = &case.accounts[rows.account[k]];
+    let debit_acc = &case.accounts[rows.account(d)];
+    let credit_acc = &case.accounts[rows.account(k)];
     let mut parts = Vec::new();
     if e.fx {
         let db = rows.amount_base(d).unwrap_or(0).abs();
@@ -700,9 +700,9 @@ fn reason(
         };
         parts.push(format!(
             "{} out ({} at the case rate) and {} in ({} at the case rate): a difference of {} ({pct}% of the debit), within the {}% tolerance",
-            money_text(rows.amount(d).abs(), rows.currency[d]),
+            money_text(rows.amount(d).abs(), rows.currency(d)),
             money_text(db, &case.base_currency),
-            money_text(rows.amount(k), rows.currency[k]),
+            money_text(rows.amount(k), rows.currency(k)),
             money_text(cb, &case.base_currency),
             money_text(diff, &case.base_currency),
             (options.fx_tolerance * Decimal::ONE_HUNDRED).normalize()
@@ -710,7 +710,7 @@ fn reason(
     } else {
         parts.push(format!(
             "same amount ({})",
-            money_text(rows.amount(k), rows.currency[k])
+            money_text(rows.amount(k), rows.currency(k))
         ));
     }
     parts.push(match e.days {
@@ -721,14 +721,14 @@ fn reason(
     if e.debit_names_credit_account {
         parts.push(format!(
             "the debit's counterparty account {} is {}",
-            rows.counterparty_account[d].unwrap_or(""),
+            rows.counterparty_account(d).unwrap_or(""),
             credit_acc.id
         ));
     }
     if e.credit_names_debit_account {
         parts.push(format!(
             "the credit's counterparty account {} is {}",
-            rows.counterparty_account[k].unwrap_or(""),
+            rows.counterparty_account(k).unwrap_or(""),
             debit_acc.id
         ));
     }
@@ -779,19 +779,19 @@ fn transfers_frame(
         Column::new("transfer_id".into(), text(&|t| t.transfer_id.clone())),
         Column::new(
             "debit_txn_id".into(),
-            text(&|t| rows.txn_id[t.debit_row].to_string()),
+            text(&|t| rows.txn_id(t.debit_row).to_string()),
         ),
         Column::new(
             "credit_txn_id".into(),
-            text(&|t| rows.txn_id[t.credit_row].to_string()),
+            text(&|t| rows.txn_id(t.credit_row).to_string()),
         ),
         Column::new(
             "debit_account".into(),
-            text(&|t| case.accounts[rows.account[t.debit_row]].id.clone()),
+            text(&|t| case.accounts[rows.account(t.debit_row)].id.clone()),
         ),
         Column::new(
             "credit_account".into(),
-            text(&|t| case.accounts[rows.account[t.credit_row]].id.clone()),
+            text(&|t| case.accounts[rows.account(t.credit_row)].id.clone()),
         ),
         date_column(
             "debit_date",
@@ -823,12 +823,12 @@ fn transfers_frame(
         money("debit_amount", &|t| Some(rows.amount(t.debit_row).abs()))?,
         Column::new(
             "debit_currency".into(),
-            text(&|t| rows.currency[t.debit_row].to_string()),
+            text(&|t| rows.currency(t.debit_row).to_string()),
         ),
         money("credit_amount", &|t| Some(rows.amount(t.credit_row)))?,
         Column::new(
             "credit_currency".into(),
-            text(&|t| rows.currency[t.credit_row].to_string()),
+            text(&|t| rows.currency(t.credit_row).to_string()),
         ),
         money("debit_amount_base", &|t| {
             rows.amount_base(t.debit_row).map(i128::abs)
