@@ -10,7 +10,7 @@ use polars::prelude::*;
 use super::engine::{Lot, CLEAN};
 use super::input::{date_column, day_to_date, money_column};
 use super::prepare::{Prepared, NONE};
-use super::run::{Flow, Outcome};
+use super::run::{Flow, Outcome, TaintedByRow};
 use super::{Method, TraceError};
 
 /// Something the investigator should know about how the trace treated the input.
@@ -235,8 +235,10 @@ impl Trace {
     /// The clean pence of debit `r` under outcome `o`: what the debit took from the account's
     /// funds (its amount less the unfunded part, the same under every method) less what of
     /// it was tainted. Recorded per method it would be another 8 bytes a ledger row for each.
-    fn clean_of(&self, o: &Outcome, r: usize) -> i64 {
-        -self.p.amount[r] - self.outcomes[0].unfunded[r] - o.tainted[r]
+    /// `tainted`: the debit's tainted pence under that outcome
+    /// ([`super::run::Flows::tainted_of`]).
+    fn clean_of(&self, r: usize, tainted: i64) -> i64 {
+        -self.p.amount[r] - self.outcomes[0].unfunded[r] - tainted
     }
 
     fn outcome(&self, m: Method) -> &Outcome {
@@ -291,8 +293,8 @@ impl Trace {
             .iter()
             .map(|o| MethodSplit {
                 method: o.method,
-                tainted_pence: o.tainted[r],
-                clean_pence: self.clean_of(o, r),
+                tainted_pence: o.flows.tainted_of(row),
+                clean_pence: self.clean_of(r, o.flows.tainted_of(row)),
                 origins: Self::flows_of_row(o, row)
                     .iter()
                     .map(|f| {
@@ -624,12 +626,18 @@ impl Trace {
     /// the frame (one row per payment: ten million at 10M ledger rows).
     pub fn summary_row_iter(&self) -> impl Iterator<Item = SummaryRow<'_>> + '_ {
         let p = &self.p;
-        let elected = self.elected.map(|m| self.outcome(m));
-        self.summary_rows().into_iter().map(move |r| {
-            let r = r as usize;
+        let elected = self.elected.map(|m| m.index());
+        let mut tainted: Vec<TaintedByRow<'_>> = self
+            .outcomes
+            .iter()
+            .map(|o| o.flows.tainted_by_row())
+            .collect();
+        self.summary_rows().into_iter().map(move |row| {
+            let r = row as usize;
             let mut by_method = [(0, 0); Method::ALL.len()];
-            for (slot, o) in by_method.iter_mut().zip(&self.outcomes) {
-                *slot = (o.tainted[r], self.clean_of(o, r));
+            for (slot, reader) in by_method.iter_mut().zip(tainted.iter_mut()) {
+                let t = reader.get(row);
+                *slot = (t, self.clean_of(r, t));
             }
             SummaryRow {
                 destination_txn_id: p.txn_id.text(r),
@@ -641,7 +649,7 @@ impl Trace {
                 overdraft_pence: self.outcomes[0].unfunded[r],
                 by_method,
                 elected_method: self.elected.map(Method::as_str),
-                elected: elected.map(|o| (o.tainted[r], self.clean_of(o, r))),
+                elected: elected.map(|m| by_method[m]),
             }
         })
     }
@@ -689,20 +697,29 @@ impl Trace {
                     .map(|&r| Some(self.outcomes[0].unfunded[r as usize]))
                     .collect(),
             )?);
-            for o in &self.outcomes {
+            let tainted: Vec<Vec<i64>> = self
+                .outcomes
+                .iter()
+                .map(|o| {
+                    let mut reader = o.flows.tainted_by_row();
+                    rows.iter().map(|&r| reader.get(r)).collect()
+                })
+                .collect();
+            for (o, t) in self.outcomes.iter().zip(&tainted) {
                 let m = o.method.as_str();
                 columns.push(money_column(
                     &format!("tainted_{m}"),
-                    rows.iter().map(|&r| Some(o.tainted[r as usize])).collect(),
+                    t.iter().map(|&t| Some(t)).collect(),
                 )?);
                 columns.push(money_column(
                     &format!("clean_{m}"),
                     rows.iter()
-                        .map(|&r| Some(self.clean_of(o, r as usize)))
+                        .zip(t)
+                        .map(|(&r, &t)| Some(self.clean_of(r as usize, t)))
                         .collect(),
                 )?);
             }
-            let elected = self.elected.map(|m| self.outcome(m));
+            let elected = self.elected.map(|m| &tainted[m.index()]);
             columns.push(Column::new(
                 "elected_method".into(),
                 rows.iter()
@@ -711,14 +728,13 @@ impl Trace {
             ));
             columns.push(money_column(
                 "tainted_elected",
-                rows.iter()
-                    .map(|&r| elected.map(|o| o.tainted[r as usize]))
-                    .collect(),
+                (0..rows.len()).map(|i| elected.map(|t| t[i])).collect(),
             )?);
             columns.push(money_column(
                 "clean_elected",
                 rows.iter()
-                    .map(|&r| elected.map(|o| self.clean_of(o, r as usize)))
+                    .enumerate()
+                    .map(|(i, &r)| elected.map(|t| self.clean_of(r as usize, t[i])))
                     .collect(),
             )?);
             Ok(())

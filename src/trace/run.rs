@@ -57,8 +57,6 @@ pub(crate) struct Flow {
 #[derive(Debug)]
 pub(crate) struct Outcome {
     pub method: Method,
-    /// Per row: tainted pence of a debit, or of the overdraft repaid by a credit.
-    pub tainted: Vec<i64>,
     /// Per row: the part of a debit paid from an overdraft. The same under every method
     /// (every method's books hold the same totals), so only the first method in
     /// [`Method::ALL`] records it; the others leave it empty ([`run_method`]).
@@ -97,7 +95,6 @@ pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared, record_unfunded: b
         .collect();
     let mut out = Outcome {
         method,
-        tainted: vec![0; n],
         unfunded: if record_unfunded {
             vec![0; n]
         } else {
@@ -129,7 +126,7 @@ pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared, record_unfunded: b
                 out.unfunded[r] = unfunded;
             }
             merge_lots(&mut taken);
-            record(&mut out.tainted, &mut flows, &mut blocks, row, &taken);
+            record(&mut flows, &mut blocks, row, &taken);
             let credit = p.link[r];
             if credit != NONE {
                 // The overdraft-funded part travels as clean money (the bank's, not the
@@ -183,7 +180,7 @@ pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared, record_unfunded: b
             }
             book.credit(&incoming, &mut taken);
             merge_lots(&mut taken);
-            record(&mut out.tainted, &mut flows, &mut blocks, row, &taken);
+            record(&mut flows, &mut blocks, row, &taken);
         }
     }
     out.flows = in_row_order(flows, blocks);
@@ -247,6 +244,64 @@ impl Flows {
     }
 }
 
+impl Flows {
+    /// The tainted pence of `row`: a debit's, or of the overdraft a credit repaid. The sum
+    /// of its parts, not kept per row (8 bytes a ledger row for each method).
+    pub fn tainted_of(&self, row: u32) -> i64 {
+        self.of_row(row).iter().map(|f| f.amount).sum()
+    }
+
+    /// [`Flows::tainted_of`] for many rows: each answer in constant time while the rows are
+    /// asked in ascending order (a search when they go back).
+    pub fn tainted_by_row(&self) -> TaintedByRow<'_> {
+        TaintedByRow {
+            flows: self,
+            next: 0,
+        }
+    }
+
+    /// Number of blocks (`order`) or of parts (no `order`: the parts in row order) that
+    /// [`TaintedByRow`] steps over, and the row and start of step `k`.
+    fn steps(&self) -> usize {
+        self.order.as_ref().map_or(self.recorded.len(), Vec::len)
+    }
+
+    fn step(&self, k: usize) -> (u32, usize) {
+        let start = self.order.as_ref().map_or(k, |o| o[k] as usize);
+        (self.recorded[start].row, start)
+    }
+}
+
+/// [`Flows::tainted_by_row`]: where the last answer was found.
+pub(crate) struct TaintedByRow<'a> {
+    flows: &'a Flows,
+    /// The first step whose row is not below the last row asked.
+    next: usize,
+}
+
+impl TaintedByRow<'_> {
+    pub fn get(&mut self, row: u32) -> i64 {
+        let f = self.flows;
+        let steps = f.steps();
+        if self.next > 0 && f.step(self.next - 1).0 >= row {
+            // Asked for an earlier row: find it again from the start.
+            self.next = match &f.order {
+                Some(order) => order.partition_point(|&s| f.recorded[s as usize].row < row),
+                None => f.recorded.partition_point(|p| p.row < row),
+            };
+        }
+        while self.next < steps && f.step(self.next).0 < row {
+            self.next += 1;
+        }
+        if self.next < steps && f.step(self.next).0 == row {
+            let (_, start) = f.step(self.next);
+            block_at(&f.recorded, start).iter().map(|p| p.amount).sum()
+        } else {
+            0
+        }
+    }
+}
+
 /// The block of one row's parts that starts at `start`: it runs until the row changes (two
 /// blocks recorded one after the other are of different rows, [`in_row_order`]).
 fn block_at(recorded: &[Flow], start: usize) -> &[Flow] {
@@ -305,18 +360,10 @@ fn in_row_order(mut flows: Vec<Flow>, mut blocks: Vec<(u32, usize)>) -> Flows {
     }
 }
 
-fn record(
-    tainted: &mut [i64],
-    flows: &mut Vec<Flow>,
-    blocks: &mut Vec<(u32, usize)>,
-    row: u32,
-    taken: &[Lot],
-) {
-    let r = row as usize;
+fn record(flows: &mut Vec<Flow>, blocks: &mut Vec<(u32, usize)>, row: u32, taken: &[Lot]) {
     let start = flows.len();
     for lot in taken {
         if !lot.is_clean() {
-            tainted[r] += lot.amount;
             flows.push(Flow {
                 row,
                 origin: lot.origin,
@@ -395,6 +442,25 @@ mod tests {
         for row in [0, 2, 5, 8, 10] {
             assert!(of(row).is_empty(), "row {row}");
         }
+        // Tainted pence by row: the sum of the row's parts (`recorded` gives the parts of
+        // the i-th recorded row (i + 1) * 100 pence each), in and out of order.
+        let want = [
+            (0, 0),
+            (1, 800),
+            (2, 0),
+            (3, 200),
+            (7, 300),
+            (9, 600),
+            (10, 0),
+        ];
+        let mut reader = got.tainted_by_row();
+        for (row, pence) in want {
+            assert_eq!(reader.get(row), pence, "row {row} ascending");
+            assert_eq!(got.tainted_of(row), pence, "row {row} alone");
+        }
+        for (row, pence) in want.iter().rev().chain(&want) {
+            assert_eq!(reader.get(*row), *pence, "row {row} after going back");
+        }
     }
 
     fn read(flows: &Flows) -> Vec<Flow> {
@@ -409,6 +475,18 @@ mod tests {
         assert_eq!(read(&kept), flows);
         assert_eq!(kept.of_row(2), &flows[1..3]);
         assert!(kept.of_row(3).is_empty());
+        let mut reader = kept.tainted_by_row();
+        for (row, pence) in [
+            (0, 0),
+            (1, 100),
+            (2, 400),
+            (3, 0),
+            (5, 300),
+            (2, 400),
+            (6, 0),
+        ] {
+            assert_eq!(reader.get(row), pence, "row {row}");
+        }
 
         let (flows, blocks) = recorded(&[(4, &[(2, 0), (6, 0)]), (2, &[(0, 0)]), (4, &[(1, 0)])]);
         let want = sorted(flows.clone());
