@@ -216,21 +216,31 @@ impl Converted {
             &mut ledger,
             money_column(col::AMOUNT_BASE, std::mem::take(&mut self.amount_base))?,
         )?;
+        let n = ledger.height();
+        // A case in one currency converts no row: its rate columns are one null column
+        // each, allocated zeroed and never written, not 20 bytes a row written out.
+        let fx_rate = std::mem::take(&mut self.fx_rate);
         set_column(
             &mut ledger,
-            decimal_column(
-                added_col::FX_RATE,
-                std::mem::take(&mut self.fx_rate),
-                18,
-                RATE_SCALE as usize,
-            )?,
+            if fx_rate.iter().all(Option::is_none) {
+                Series::full_null(
+                    added_col::FX_RATE.into(),
+                    n,
+                    &DataType::Decimal(18, RATE_SCALE as usize),
+                )
+                .into_column()
+            } else {
+                decimal_column(added_col::FX_RATE, fx_rate, 18, RATE_SCALE as usize)?
+            },
         )?;
+        let fx_rate_date = std::mem::take(&mut self.fx_rate_date);
         set_column(
             &mut ledger,
-            date_column(
-                added_col::FX_RATE_DATE,
-                std::mem::take(&mut self.fx_rate_date),
-            ),
+            if fx_rate_date.iter().all(Option::is_none) {
+                Series::full_null(added_col::FX_RATE_DATE.into(), n, &DataType::Date).into_column()
+            } else {
+                date_column(added_col::FX_RATE_DATE, fx_rate_date)
+            },
         )?;
         Ok(ledger)
     }
