@@ -29,6 +29,7 @@ pub(crate) struct Classified {
 pub(crate) struct Prepared {
     pub txn_id: Texts,
     pub account: Vec<u32>,
+    /// Each row's `seq`, for the schedule of events; let go at the end of preparation.
     pub seq: Vec<u64>,
     pub date: Vec<i32>,
     /// Signed pence in the base currency.
@@ -53,8 +54,10 @@ pub(crate) struct Prepared {
     pub notes: Vec<TraceNote>,
     /// Destinations of interest (rows), in the order the spec names them.
     pub destinations: Vec<u32>,
-    /// Finds a row by its `txn_id` ([`Prepared::row_of`]).
-    pub txn_index: TxnIndex,
+    /// Finds a row by its `txn_id` ([`Prepared::row_of`]). Built for preparation and let
+    /// go at its end (16 bytes a ledger row); built again if a question asks for a row
+    /// by id afterwards.
+    pub txn_index: std::sync::OnceLock<TxnIndex>,
     /// Wall-clock time of each preparation step (for benchmarks only).
     pub timings: Vec<(&'static str, std::time::Duration)>,
     /// Rows kept for the record but not counted (amount taken as 0), with the reason.
@@ -130,7 +133,14 @@ impl Texts {
 impl Prepared {
     /// The row holding `txn`, if the ledger has it.
     pub fn row_of(&self, txn: &str) -> Option<u32> {
-        self.txn_index.get(|row| self.txn_id.text(row), txn)
+        self.txn_index
+            .get_or_init(|| {
+                // Preparation refused a ledger with an id twice, so this cannot fail; if it
+                // did, no row would be found by id rather than a wrong one.
+                TxnIndex::build_from(self.txn_id.texts(), |row| self.txn_id.text(row))
+                    .unwrap_or_default()
+            })
+            .get(|row| self.txn_id.text(row), txn)
     }
 
     /// Whether a row is a credit whose money came from another case account.
@@ -242,7 +252,7 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
         classified: Vec::new(),
         notes: Vec::new(),
         destinations: Vec::new(),
-        txn_index: TxnIndex::default(),
+        txn_index: std::sync::OnceLock::new(),
         timings: Vec::new(),
         excluded: HashMap::new(),
     };
@@ -271,9 +281,11 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
         (index.join(), rows)
     });
     rows?;
-    p.txn_index = index
-        .map_err(|_| bad(L, "building the txn_id index failed".to_string()))?
-        .map_err(|txn| bad(L, format!("txn_id {txn} appears twice")))?;
+    p.txn_index = std::sync::OnceLock::from(
+        index
+            .map_err(|_| bad(L, "building the txn_id index failed".to_string()))?
+            .map_err(|txn| bad(L, format!("txn_id {txn} appears twice")))?,
+    );
     p.txn_id = txn_id;
     let indexed = clock.elapsed();
     link_transfers(&mut p, input)?;
@@ -283,6 +295,10 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
     classify(&mut p, input)?;
     destinations(&mut p, input.spec)?;
     let classified = clock.elapsed();
+    // What only preparation reads: the methods and the outputs never look a row up by id
+    // or by `seq` (a question asked later builds the index again).
+    p.txn_index = std::sync::OnceLock::new();
+    p.seq = Vec::new();
     p.timings = vec![
         ("  read", read),
         ("  index", indexed - read),
