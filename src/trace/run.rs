@@ -45,7 +45,12 @@ impl Paths {
 }
 
 /// A tainted part of a debit (or of an overdraft repayment, at the credit's row).
+///
+/// Packed to 4-byte alignment: 20 bytes, not 24 with the padding an `i64` field would
+/// bring (pro rata records 23.5M parts at 10M rows). Fields are read by value; Rust refuses
+/// a reference to one, so no unaligned reference can be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, packed(4))]
 pub(crate) struct Flow {
     pub row: u32,
     pub origin: u32,
@@ -380,6 +385,11 @@ fn record(flows: &mut Vec<Flow>, blocks: &mut Vec<(u32, usize)>, row: u32, taken
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flow_is_twenty_bytes() {
+        assert_eq!(std::mem::size_of::<Flow>(), 20);
+    }
 
     fn flow(row: u32, origin: u32, path: u32, amount: i64) -> Flow {
         Flow {
