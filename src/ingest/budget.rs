@@ -47,9 +47,11 @@ impl Scope {
 /// Peak resident memory per byte of source files: the part of a run that grows with the
 /// ledger (ingest and verify hold it in columns; detect, trace and the schedules work
 /// beside it). Measured with the release binary on generated cases (docs/performance.md,
-/// "Memory budget"): 10.3 GB for 764 MB of sources (10,471,341 rows), 13.5 bytes per
-/// input byte with nothing taken off for the fixed part; 15 leaves a margin above it.
-pub const PEAK_BYTES_PER_INPUT_BYTE: u64 = 15;
+/// "Memory budget", 2026-11-30): 6.41 GB for `trace` over 765 MB of sources (10,471,341
+/// rows), 7.1 bytes per input byte above the 1 GB base, 8.4 counting nothing as fixed; 10
+/// leaves room for cases that fill the columns this one leaves empty (about 1.3 bytes per
+/// input byte at 10M) and for heavier taint than it has (more parts under pro rata).
+pub const PEAK_BYTES_PER_INPUT_BYTE: u64 = 10;
 /// The fixed part of the estimate for a run without the court report: the program, its
 /// shipped layouts and rules, and the stages' per-run tables. The smallest measured runs
 /// peak well under it (a 47 MB `trace` at 1.0 GB is 0.7 GB under the line).
@@ -479,27 +481,27 @@ mod tests {
     fn the_estimate_is_the_base_plus_the_factor_times_the_input() {
         use Scope::*;
         assert_eq!(estimate_peak(0, WithReport), 2_000_000_000);
-        assert_eq!(estimate_peak(1_000_000, WithReport), 2_015_000_000);
-        assert_eq!(estimate_peak(1_000_000, WithoutReport), 1_015_000_000);
-        // Measured peaks (release binary, docs/performance.md) stay under the line: full
-        // runs of 7,944,757 / 47,279,940 / 55,541,110 / 76,887,691 / 764,448,864 bytes of
-        // sources at 1.12 / 2.28 / 1.80 / 2.23 / 10.30 GB.
+        assert_eq!(estimate_peak(1_000_000, WithReport), 2_010_000_000);
+        assert_eq!(estimate_peak(1_000_000, WithoutReport), 1_010_000_000);
+        // Measured peaks (release binary, docs/performance.md, 2026-11-30) stay under the
+        // line: full runs of 7,948,853 / 47,284,036 / 55,577,974 / 76,957,323 / 764,985,440
+        // bytes of sources at 1.11 / 2.16 / 1.79 / 2.07 / 6.44 GB.
         for (input, peak) in [
-            (7_944_757, 1_115_820_032),
-            (47_279_940, 2_279_276_544),
-            (55_541_110, 1_795_706_880),
-            (76_887_691, 2_228_776_960),
-            (764_448_864, 10_303_774_720),
+            (7_948_853, 1_110_949_888),
+            (47_284_036, 2_160_533_504),
+            (55_577_974, 1_787_084_800),
+            (76_957_323, 2_073_653_248),
+            (764_985_440, 6_438_211_584),
         ] {
             assert!(estimate_peak(input, WithReport) > peak, "{input}");
         }
-        // The 10M-row case: 13.5 GB, within a 16 GB laptop's 14 GB or so.
-        assert_eq!(estimate_peak(764_448_864, WithReport), 13_466_732_960);
-        // `trace` (no report) of 55,541,110 / 47,279,940 / 764,448,864 bytes: 1.02 / 1.02 /
-        // 9.48 GB.
-        assert!(estimate_peak(55_541_110, WithoutReport) > 1_015_476_224);
-        assert!(estimate_peak(47_279_940, WithoutReport) > 1_015_046_144);
-        assert!(estimate_peak(764_448_864, WithoutReport) > 9_475_538_944);
+        // The 10M-row case: 9.6 GB, within a 16 GB laptop's 14 GB or so with room to spare.
+        assert_eq!(estimate_peak(764_985_440, WithReport), 9_649_854_400);
+        // `trace` (no report) of 47,284,036 / 55,577,974 / 764,985,440 bytes: 0.78 / 0.79 /
+        // 6.41 GB.
+        assert!(estimate_peak(47_284_036, WithoutReport) > 777_261_056);
+        assert!(estimate_peak(55_577_974, WithoutReport) > 786_616_320);
+        assert!(estimate_peak(764_985_440, WithoutReport) > 6_413_901_824);
         assert_eq!(estimate_peak(u64::MAX, WithReport), u64::MAX);
     }
 
@@ -510,29 +512,29 @@ mod tests {
             source("b.csv", 40_000_000),
             source("c.csv", 50_000_000),
         ];
-        // 100 MB of input → 2.0 GB + 1.5 GB = 3.5 GB.
+        // 100 MB of input → 2.0 GB + 1.0 GB = 3.0 GB.
         assert_eq!(
-            decide(&sources, Scope::WithReport, machine(3_500_000_000)),
-            Ok(3_500_000_000)
+            decide(&sources, Scope::WithReport, machine(3_000_000_000)),
+            Ok(3_000_000_000)
         );
-        let refused = decide(&sources, Scope::WithReport, machine(3_499_999_999)).unwrap_err();
+        let refused = decide(&sources, Scope::WithReport, machine(2_999_999_999)).unwrap_err();
         assert_eq!(refused.sources, 3);
         assert_eq!(refused.input_bytes, 100_000_000);
-        assert_eq!(refused.estimate_bytes, 3_500_000_000);
+        assert_eq!(refused.estimate_bytes, 3_000_000_000);
         assert_eq!(
             refused.largest,
             [sources[2].clone(), sources[1].clone(), sources[0].clone()]
         );
-        // Without the court report the same case needs 2.5 GB.
+        // Without the court report the same case needs 2.0 GB.
         assert_eq!(
-            decide(&sources, Scope::WithoutReport, machine(2_500_000_000)),
-            Ok(2_500_000_000)
+            decide(&sources, Scope::WithoutReport, machine(2_000_000_000)),
+            Ok(2_000_000_000)
         );
         let text = refused.to_string();
         for needle in [
             "its 3 source files total 100.0 MB (100000000 bytes)",
-            "an estimated 3.5 GB of memory at its peak (2.0 GB + 15 × the input, the court report included)",
-            "and 3.5 GB is available (PROCEEDS_MEMORY_AVAILABLE)",
+            "an estimated 3.0 GB of memory at its peak (2.0 GB + 10 × the input, the court report included)",
+            "and 3.0 GB is available (PROCEEDS_MEMORY_AVAILABLE)",
             "Largest sources: c.csv (50.0 MB), b.csv (40.0 MB), a.csv (10.0 MB)",
             "Split the case into several runs",
             "a machine with more memory",
@@ -547,7 +549,7 @@ mod tests {
         let many: Vec<SourceSize> = (0..8u64).map(|i| source(&format!("s{i}.csv"), i)).collect();
         assert_eq!(
             decide(&many, Scope::WithReport, None),
-            Ok(2_000_000_000 + 15 * 28)
+            Ok(2_000_000_000 + 10 * 28)
         );
         let refused = decide(&many, Scope::WithoutReport, machine(0)).unwrap_err();
         let names: Vec<&str> = refused.largest.iter().map(|s| s.file.as_str()).collect();
@@ -657,16 +659,16 @@ mod tests {
         let refused = decide(
             &[source("big.csv", 100_000_000)],
             Scope::WithoutReport,
-            figure(2_000_000_000, CgroupV2),
+            figure(1_500_000_000, CgroupV2),
         )
         .unwrap_err();
         assert!(refused.to_string().contains(
-            "and 2.0 GB is available (the cgroup v2 memory limit: memory.max less memory.current, reclaimable file cache not counted as used)"
+            "and 1.5 GB is available (the cgroup v2 memory limit: memory.max less memory.current, reclaimable file cache not counted as used)"
         ), "{refused}");
         let refused = decide(
             &[source("big.csv", 100_000_000)],
             Scope::WithoutReport,
-            figure(2_000_000_000, CgroupV1),
+            figure(1_500_000_000, CgroupV1),
         )
         .unwrap_err();
         assert!(refused.to_string().contains(

@@ -664,7 +664,7 @@ fn a_case_larger_than_the_memory_available_is_refused_unless_overridden() {
         2,
         &[
             "not enough memory for this case: its 7 source files total 11.0 kB (11023 bytes)",
-            "needs an estimated 2.0 GB of memory at its peak (2.0 GB + 15 × the input, the court report included)",
+            "needs an estimated 2.0 GB of memory at its peak (2.0 GB + 10 × the input, the court report included)",
             "1.0 MB is available (PROCEEDS_MEMORY_AVAILABLE)",
             "Largest sources: statements/banco_ficticio_DH_EUR_2024Q1.xml (4.6 kB), statements/lloyds_DH_2024Q1.csv (1.7 kB)",
             "No source has been read",
