@@ -163,39 +163,62 @@ pub(crate) fn dates(
         .collect()
 }
 
-/// A money column as pence (nulls kept). Must be `Decimal` with scale ≤ 2, or whole pence.
-pub(crate) fn pence(
-    df: &DataFrame,
+/// A money column read as pence (nulls kept). Must be `Decimal` with scale ≤ 2, or whole
+/// pence.
+pub(crate) struct Pence<'a> {
+    values: &'a Int128Chunked,
+    scale: u32,
     frame: &'static str,
-    name: &str,
-) -> Result<Vec<Option<i64>>, TraceError> {
-    let c = column(df, frame, name)?;
-    let ca = c
-        .decimal()
-        .map_err(|_| wrong_type(frame, name, "Decimal(18, 2)", c.dtype()))?;
-    let scale = ca.scale() as u32;
-    ca.physical()
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let Some(v) = v else { return Ok(None) };
-            let p = if scale <= 2 {
-                v.checked_mul(10i128.pow(2 - scale))
-            } else {
-                let d = 10i128.pow(scale - 2);
-                (v % d == 0).then_some(v / d)
-            };
-            p.and_then(|p| i64::try_from(p).ok())
-                .map(Some)
-                .ok_or_else(|| TraceError::BadData {
-                    frame,
-                    problem: format!(
-                        "column `{name}` row {} is not a whole number of pence within range",
-                        i + 1
-                    ),
-                })
+    name: &'a str,
+}
+
+impl<'a> Pence<'a> {
+    pub fn of(df: &'a DataFrame, frame: &'static str, name: &'a str) -> Result<Self, TraceError> {
+        let c = column(df, frame, name)?;
+        let ca = c
+            .decimal()
+            .map_err(|_| wrong_type(frame, name, "Decimal(18, 2)", c.dtype()))?;
+        Ok(Pence {
+            values: ca.physical(),
+            scale: ca.scale() as u32,
+            frame,
+            name,
         })
-        .collect()
+    }
+
+    /// Every row's value, in order.
+    pub fn iter(&self) -> impl Iterator<Item = Result<Option<i64>, TraceError>> + '_ {
+        self.values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| self.convert(i, v))
+    }
+
+    /// Row `i`'s value.
+    pub fn get(&self, i: usize) -> Result<Option<i64>, TraceError> {
+        self.convert(i, self.values.get(i))
+    }
+
+    fn convert(&self, i: usize, v: Option<i128>) -> Result<Option<i64>, TraceError> {
+        let Some(v) = v else { return Ok(None) };
+        let scale = self.scale;
+        let p = if scale <= 2 {
+            v.checked_mul(10i128.pow(2 - scale))
+        } else {
+            let d = 10i128.pow(scale - 2);
+            (v % d == 0).then_some(v / d)
+        };
+        p.and_then(|p| i64::try_from(p).ok())
+            .map(Some)
+            .ok_or_else(|| TraceError::BadData {
+                frame: self.frame,
+                problem: format!(
+                    "column `{}` row {} is not a whole number of pence within range",
+                    self.name,
+                    i + 1
+                ),
+            })
+    }
 }
 
 /// Days since 1970-01-01 → date.

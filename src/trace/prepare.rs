@@ -167,14 +167,29 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
     let txn_raw = input::required_str_column(df, L, col::TXN_ID)?;
     let account_raw = input::required_str_column(df, L, col::ACCOUNT_ID)?;
     // The number columns are read on two cores: money on one, `seq` and dates on the other.
-    type Money = Vec<Option<i64>>;
-    let (money, numbers) = std::thread::scope(|scope| {
-        let money = scope.spawn(|| -> Result<(Money, Money, Money), TraceError> {
-            Ok((
-                input::pence(df, L, col::AMOUNT)?,
-                input::pence(df, L, col::AMOUNT_BASE)?,
-                input::pence(df, L, col::BALANCE)?,
-            ))
+    // Of the money, each row's pence moved (its base amount, else its amount) is kept; the
+    // amount and balance are read again only at each account's first row, for its opening.
+    let amount_col = input::Pence::of(df, L, col::AMOUNT)?;
+    let base_col = input::Pence::of(df, L, col::AMOUNT_BASE)?;
+    let balance_col = input::Pence::of(df, L, col::BALANCE)?;
+    let (moved, numbers) = std::thread::scope(|scope| {
+        let moved = scope.spawn(|| -> Result<Vec<i64>, TraceError> {
+            base_col
+                .iter()
+                .zip(amount_col.iter())
+                .enumerate()
+                .map(|(i, (base, amount))| match (base?, amount?) {
+                    (Some(b), _) => Ok(b),
+                    (None, Some(a)) => Ok(a),
+                    (None, None) => Err(bad(
+                        L,
+                        format!(
+                            "txn {} has neither amount nor amount_base",
+                            txn_raw.get(i).unwrap_or_default()
+                        ),
+                    )),
+                })
+                .collect()
         });
         let numbers = (|| -> Result<(Vec<u64>, Vec<i32>), TraceError> {
             Ok((
@@ -182,11 +197,10 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
                 input::dates(df, L, col::BOOKING_DATE)?,
             ))
         })();
-        (money.join(), numbers)
+        (moved.join(), numbers)
     });
     let (seq_raw, date_raw) = numbers?;
-    let (amount_raw, base_raw, balance_raw) =
-        money.map_err(|_| bad(L, "reading the money columns failed".to_string()))??;
+    let moved = moved.map_err(|_| bad(L, "reading the money columns failed".to_string()))??;
     let channel_raw = input::required_str_column(df, L, col::CHANNEL)?;
     let counterparty_raw = input::str_column(df, L, col::COUNTERPARTY_NAME)?;
     let excluded_raw = input::optional_str_column(df, L, col::EXCLUDED_REASON)?;
@@ -272,9 +286,10 @@ pub(crate) fn prepare(input: &TraceInput<'_>) -> Result<Prepared, TraceError> {
                 txn: txn_raw,
                 seq: &seq_raw,
                 date: &date_raw,
-                amount: &amount_raw,
-                base: &base_raw,
-                balance: &balance_raw,
+                moved: &moved,
+                amount: &amount_col,
+                base: &base_col,
+                balance: &balance_col,
                 excluded: excluded_raw,
             },
         );
@@ -313,9 +328,11 @@ struct RawColumns<'a> {
     txn: &'a StringChunked,
     seq: &'a [u64],
     date: &'a [i32],
-    amount: &'a [Option<i64>],
-    base: &'a [Option<i64>],
-    balance: &'a [Option<i64>],
+    /// Per row, the pence it moves: its base amount, else its amount.
+    moved: &'a [i64],
+    amount: &'a input::Pence<'a>,
+    base: &'a input::Pence<'a>,
+    balance: &'a input::Pence<'a>,
     excluded: Option<&'a StringChunked>,
 }
 
@@ -327,31 +344,21 @@ fn canonical_rows(
     account_of: &[u32],
     raw: &RawColumns<'_>,
 ) -> Result<(), TraceError> {
-    const L: &str = "ledger";
     let txn_of = |i: usize| raw.txn.get(i).unwrap_or_default();
-    let (base_raw, amount_raw, balance_raw) = (raw.base, raw.amount, raw.balance);
     let (seq_raw, date_raw, excluded_raw) = (raw.seq, raw.date, raw.excluded);
     let mut seen_account = vec![false; p.accounts.len()];
     let mut volume: Vec<i128> = vec![0; p.accounts.len()];
     for (row, &i) in order.iter().enumerate() {
         let i = i as usize;
         let a = account_of[i];
-        let amount = match (base_raw[i], amount_raw[i]) {
-            (Some(b), _) => b,
-            (None, Some(a)) => a,
-            (None, None) => {
-                return Err(bad(
-                    L,
-                    format!("txn {} has neither amount nor amount_base", txn_of(i)),
-                ))
-            }
-        };
+        let amount = raw.moved[i];
         if !seen_account[a as usize] {
             seen_account[a as usize] = true;
             // The first reported balance implies what was there before the first row:
             // only in the account's own currency, so only when amount_base = amount.
-            if let (Some(bal), Some(amt)) = (balance_raw[i], amount_raw[i]) {
-                if base_raw[i].is_none() || base_raw[i] == Some(amt) {
+            if let (Some(bal), Some(amt)) = (raw.balance.get(i)?, raw.amount.get(i)?) {
+                let base = raw.base.get(i)?;
+                if base.is_none() || base == Some(amt) {
                     p.opening[a as usize] = bal - amt;
                 } else {
                     p.notes.push(TraceNote {
