@@ -1,5 +1,5 @@
-//! Column access for the verify stage: ledger columns as plain vectors for the sequential
-//! checks, and builders for the output frames.
+//! Column access for the verify stage: ledger columns for the sequential checks (numbers as
+//! plain vectors, texts read row by row), and builders for the output frames.
 //!
 //! Dates are days since 1970-01-01 (polars' `Date` physical type); money is integer minor
 //! units at scale 2 (polars' `Decimal(18, 2)` physical type). Nothing here rounds.
@@ -170,8 +170,9 @@ fn seq_column(df: &DataFrame) -> Result<Vec<Option<u64>>, VerifyError> {
     Ok(ca.iter().collect())
 }
 
-/// The ledger's columns as vectors, in `seq` order, with each row's account as its
-/// position in the case file.
+/// The ledger's columns for the sequential checks, in `seq` order: numbers as vectors, texts
+/// and `seq` read row by row from the frame, each row's account as its position in the case
+/// file.
 pub(crate) struct Rows<'a> {
     txn_id: Texts<'a>,
     /// Position of the row's account in `case.accounts`.
