@@ -115,9 +115,7 @@ pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared, record_unfunded: b
     let mut incoming: Vec<Lot> = Vec::new();
     let mut shares: Vec<i64> = Vec::new();
     let mut weights: Vec<i64> = Vec::new();
-    // The tainted parts as recorded, and where each row's block starts, in recording order.
-    let mut flows: Vec<Flow> = Vec::new();
-    let mut blocks: Vec<(u32, usize)> = Vec::new();
+    let mut recorder = Recorder::new(CHUNK_PARTS);
 
     for &row in &p.schedule {
         let r = row as usize;
@@ -131,7 +129,7 @@ pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared, record_unfunded: b
                 out.unfunded[r] = unfunded;
             }
             merge_lots(&mut taken);
-            record(&mut flows, &mut blocks, row, &taken);
+            recorder.record(row, &taken);
             let credit = p.link[r];
             if credit != NONE {
                 // The overdraft-funded part travels as clean money (the bank's, not the
@@ -185,10 +183,10 @@ pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared, record_unfunded: b
             }
             book.credit(&incoming, &mut taken);
             merge_lots(&mut taken);
-            record(&mut flows, &mut blocks, row, &taken);
+            recorder.record(row, &taken);
         }
     }
-    out.flows = in_row_order(flows, blocks);
+    out.flows = recorder.finish();
     for book in &books {
         let mut held = Vec::new();
         book.lots.holdings(&mut held);
@@ -200,51 +198,123 @@ pub(crate) fn run<A: Allocator>(method: Method, p: &Prepared, record_unfunded: b
     out
 }
 
+/// Parts per chunk of a method's record: 1M parts, 20 MB.
+const CHUNK_PARTS: usize = 1 << 20;
+
+/// A method's tainted parts as they are recorded: in chunks that never move once
+/// allocated, since a growing vector copies every part each time it doubles (at pro rata's
+/// 23.5M parts at 10M rows, a 335 MB copy beside the record, at the trace's peak). A row's
+/// parts are recorded together and never split across chunks.
+#[derive(Debug)]
+struct Recorder {
+    chunk_parts: usize,
+    chunks: Vec<Vec<Flow>>,
+    /// Per row recorded: (row, chunk, start of its parts in the chunk), in recording order.
+    blocks: Vec<(u32, u32, u32)>,
+}
+
+impl Recorder {
+    fn new(chunk_parts: usize) -> Self {
+        Recorder {
+            chunk_parts,
+            chunks: Vec::new(),
+            blocks: Vec::new(),
+        }
+    }
+
+    /// The tainted lots of `taken` as `row`'s parts (nothing when all are clean).
+    fn record(&mut self, row: u32, taken: &[Lot]) {
+        let tainted = || taken.iter().filter(|l| !l.is_clean());
+        self.push(
+            row,
+            tainted().count(),
+            tainted().map(|l| Flow {
+                row,
+                origin: l.origin,
+                path: l.path,
+                amount: l.amount,
+            }),
+        );
+    }
+
+    /// `n` parts of `row`, in a chunk with room for all of them.
+    fn push(&mut self, row: u32, n: usize, parts: impl Iterator<Item = Flow>) {
+        if n == 0 {
+            return;
+        }
+        let fits = self
+            .chunks
+            .last()
+            .is_some_and(|c| c.len() + n <= c.capacity());
+        if !fits {
+            self.chunks
+                .push(Vec::with_capacity(self.chunk_parts.max(n)));
+        }
+        let chunk = self.chunks.len() - 1;
+        let parts_of = &mut self.chunks[chunk];
+        let start = parts_of.len();
+        parts_of.extend(parts);
+        // A chunk holds at most max(CHUNK_PARTS, a row's parts) and a row has at most one
+        // part per tainted origin (origins are numbered in u32): both fit.
+        self.blocks.push((row, chunk as u32, start as u32));
+    }
+
+    /// The parts, read in row order: each row's block found through `order`, sorted by
+    /// row. A row recorded twice (the schedule holds each row once) falls back to sorting
+    /// every part into one chunk.
+    fn finish(self) -> Flows {
+        let Recorder {
+            mut chunks,
+            mut blocks,
+            ..
+        } = self;
+        blocks.sort_unstable_by_key(|&(row, _, _)| row);
+        if blocks.windows(2).all(|w| w[0].0 < w[1].0) {
+            let order = blocks.iter().map(|&(_, c, s)| (c, s)).collect();
+            return Flows { chunks, order };
+        }
+        let mut all: Vec<Flow> = chunks.drain(..).flatten().collect();
+        all.sort_unstable_by_key(|f| (f.row, f.origin, f.path));
+        let order = (0..all.len())
+            .filter(|&i| i == 0 || all[i - 1].row != all[i].row)
+            .map(|i| (0, i as u32))
+            .collect();
+        Flows {
+            chunks: vec![all],
+            order,
+        }
+    }
+}
+
 /// A method's tainted parts, read in (row, origin, path) order.
 ///
 /// The books are run in schedule order (by date across accounts) and the parts recorded as
 /// they happen, each row's together and already in (origin, path) order (`merge_lots`).
 /// Rather than copying every part into row order (the whole of them twice over at the
-/// trace's peak: pro rata's 23.5M parts at 10M rows, 560 MB), the parts stay where they were
-/// recorded and `order` lists where each row's block starts, in row order (4 bytes a
-/// block). `None`: the parts are in row order themselves.
+/// trace's peak: pro rata's 23.5M parts at 10M rows, 470 MB), the parts stay where they were
+/// recorded and `order` lists where each row's block starts (chunk, position), in row order
+/// (8 bytes a block).
 #[derive(Debug, Default)]
 pub(crate) struct Flows {
-    recorded: Vec<Flow>,
-    order: Option<Vec<u32>>,
+    chunks: Vec<Vec<Flow>>,
+    order: Vec<(u32, u32)>,
 }
 
 impl Flows {
     /// Every part, in (row, origin, path) order.
     pub fn iter(&self) -> RowOrder<'_> {
-        match &self.order {
-            None => RowOrder {
-                recorded: &self.recorded,
-                starts: [].iter(),
-                block: self.recorded.iter(),
-            },
-            Some(order) => RowOrder {
-                recorded: &self.recorded,
-                starts: order.iter(),
-                block: [].iter(),
-            },
+        RowOrder {
+            flows: self,
+            starts: self.order.iter(),
+            block: [].iter(),
         }
     }
 
     /// The parts of `row`, in (origin, path) order (empty when it has none).
     pub fn of_row(&self, row: u32) -> &[Flow] {
-        match &self.order {
-            None => {
-                let start = self.recorded.partition_point(|f| f.row < row);
-                let end = self.recorded.partition_point(|f| f.row <= row);
-                &self.recorded[start..end]
-            }
-            Some(order) => {
-                match order.binary_search_by_key(&row, |&s| self.recorded[s as usize].row) {
-                    Ok(k) => block_at(&self.recorded, order[k] as usize),
-                    Err(_) => &[],
-                }
-            }
+        match self.order.binary_search_by_key(&row, |&at| self.row_at(at)) {
+            Ok(k) => self.block_at(self.order[k]),
+            Err(_) => &[],
         }
     }
 
@@ -263,63 +333,53 @@ impl Flows {
         }
     }
 
-    /// Number of blocks (`order`) or of parts (no `order`: the parts in row order) that
-    /// [`TaintedByRow`] steps over, and the row and start of step `k`.
-    fn steps(&self) -> usize {
-        self.order.as_ref().map_or(self.recorded.len(), Vec::len)
+    fn row_at(&self, (chunk, start): (u32, u32)) -> u32 {
+        self.chunks[chunk as usize][start as usize].row
     }
 
-    fn step(&self, k: usize) -> (u32, usize) {
-        let start = self.order.as_ref().map_or(k, |o| o[k] as usize);
-        (self.recorded[start].row, start)
+    /// The block of one row's parts that starts at `(chunk, start)`: it runs until the row
+    /// changes or the chunk ends (a block is never split across chunks, and two blocks
+    /// recorded one after the other are of different rows, [`Recorder::finish`]).
+    fn block_at(&self, (chunk, start): (u32, u32)) -> &[Flow] {
+        let parts = &self.chunks[chunk as usize][start as usize..];
+        let row = parts[0].row;
+        let len = parts
+            .iter()
+            .position(|f| f.row != row)
+            .unwrap_or(parts.len());
+        &parts[..len]
     }
 }
 
 /// [`Flows::tainted_by_row`]: where the last answer was found.
 pub(crate) struct TaintedByRow<'a> {
     flows: &'a Flows,
-    /// The first step whose row is not below the last row asked.
+    /// The first block whose row is not below the last row asked.
     next: usize,
 }
 
 impl TaintedByRow<'_> {
     pub fn get(&mut self, row: u32) -> i64 {
         let f = self.flows;
-        let steps = f.steps();
-        if self.next > 0 && f.step(self.next - 1).0 >= row {
+        let order = &f.order;
+        if self.next > 0 && f.row_at(order[self.next - 1]) >= row {
             // Asked for an earlier row: find it again from the start.
-            self.next = match &f.order {
-                Some(order) => order.partition_point(|&s| f.recorded[s as usize].row < row),
-                None => f.recorded.partition_point(|p| p.row < row),
-            };
+            self.next = order.partition_point(|&at| f.row_at(at) < row);
         }
-        while self.next < steps && f.step(self.next).0 < row {
+        while self.next < order.len() && f.row_at(order[self.next]) < row {
             self.next += 1;
         }
-        if self.next < steps && f.step(self.next).0 == row {
-            let (_, start) = f.step(self.next);
-            block_at(&f.recorded, start).iter().map(|p| p.amount).sum()
-        } else {
-            0
+        match order.get(self.next) {
+            Some(&at) if f.row_at(at) == row => f.block_at(at).iter().map(|p| p.amount).sum(),
+            _ => 0,
         }
     }
 }
 
-/// The block of one row's parts that starts at `start`: it runs until the row changes (two
-/// blocks recorded one after the other are of different rows, [`in_row_order`]).
-fn block_at(recorded: &[Flow], start: usize) -> &[Flow] {
-    let row = recorded[start].row;
-    let len = recorded[start..]
-        .iter()
-        .position(|f| f.row != row)
-        .unwrap_or(recorded.len() - start);
-    &recorded[start..start + len]
-}
-
 /// [`Flows::iter`]: block after block, in the order `starts` gives.
 pub(crate) struct RowOrder<'a> {
-    recorded: &'a [Flow],
-    starts: std::slice::Iter<'a, u32>,
+    flows: &'a Flows,
+    starts: std::slice::Iter<'a, (u32, u32)>,
     block: std::slice::Iter<'a, Flow>,
 }
 
@@ -331,52 +391,9 @@ impl<'a> Iterator for RowOrder<'a> {
             if let Some(f) = self.block.next() {
                 return Some(f);
             }
-            let start = *self.starts.next()? as usize;
-            self.block = block_at(self.recorded, start).iter();
+            let &at = self.starts.next()?;
+            self.block = self.flows.block_at(at).iter();
         }
-    }
-}
-
-/// The parts `flows`, recorded block by block where `blocks` says, read in row order. A row
-/// recorded twice (the schedule holds each row once), or more parts than a `u32` can place,
-/// fall back to sorting every part.
-fn in_row_order(mut flows: Vec<Flow>, mut blocks: Vec<(u32, usize)>) -> Flows {
-    if blocks.windows(2).all(|w| w[0].0 < w[1].0) {
-        return Flows {
-            recorded: flows,
-            order: None,
-        };
-    }
-    blocks.sort_unstable();
-    if flows.len() > u32::MAX as usize || blocks.windows(2).any(|w| w[0].0 == w[1].0) {
-        flows.sort_unstable_by_key(|f| (f.row, f.origin, f.path));
-        return Flows {
-            recorded: flows,
-            order: None,
-        };
-    }
-    let order = blocks.iter().map(|&(_, start)| start as u32).collect();
-    drop(blocks);
-    Flows {
-        recorded: flows,
-        order: Some(order),
-    }
-}
-
-fn record(flows: &mut Vec<Flow>, blocks: &mut Vec<(u32, usize)>, row: u32, taken: &[Lot]) {
-    let start = flows.len();
-    for lot in taken {
-        if !lot.is_clean() {
-            flows.push(Flow {
-                row,
-                origin: lot.origin,
-                path: lot.path,
-                amount: lot.amount,
-            });
-        }
-    }
-    if flows.len() > start {
-        blocks.push((row, start));
     }
 }
 
@@ -398,17 +415,20 @@ mod tests {
         }
     }
 
-    /// Flows recorded row by row, each row's in (origin, path) order, rows out of order.
-    fn recorded(rows: &[(u32, &[(u32, u32)])]) -> (Vec<Flow>, Vec<(u32, usize)>) {
-        let mut flows = Vec::new();
-        let mut blocks = Vec::new();
+    /// Parts recorded row by row (each row's in (origin, path) order, the i-th row's parts
+    /// (i + 1) * 100 pence each) in chunks of `chunk_parts`; the parts as recorded.
+    fn recorded(chunk_parts: usize, rows: &[(u32, &[(u32, u32)])]) -> (Flows, Vec<Flow>) {
+        let mut recorder = Recorder::new(chunk_parts);
+        let mut all = Vec::new();
         for (i, &(row, lots)) in rows.iter().enumerate() {
-            blocks.push((row, flows.len()));
-            for &(origin, path) in lots {
-                flows.push(flow(row, origin, path, (i as i64 + 1) * 100));
-            }
+            let parts: Vec<Flow> = lots
+                .iter()
+                .map(|&(origin, path)| flow(row, origin, path, (i as i64 + 1) * 100))
+                .collect();
+            all.extend(parts.iter().copied());
+            recorder.push(row, parts.len(), parts.into_iter());
         }
-        (flows, blocks)
+        (recorder.finish(), all)
     }
 
     fn sorted(mut flows: Vec<Flow>) -> Vec<Flow> {
@@ -416,26 +436,33 @@ mod tests {
         flows
     }
 
+    fn read(flows: &Flows) -> Vec<Flow> {
+        flows.iter().copied().collect()
+    }
+
     #[test]
-    fn blocks_put_in_row_order_sort_the_flows_as_a_full_sort_does() {
-        let (flows, blocks) = recorded(&[
+    fn parts_recorded_in_chunks_are_read_in_row_order() {
+        // Chunks of 4 parts: rows 7 and 3 fill the first, 9 and 1 the second; row 4's six
+        // parts have a chunk of their own; row 6 starts the fourth.
+        let rows: &[(u32, &[(u32, u32)])] = &[
             (7, &[(0, 1), (2, 0), (2, 5)]),
             (3, &[(1, 1)]),
             (9, &[(0, 0), (4, 4)]),
             (1, &[(3, 2), (5, 0)]),
-        ]);
-        let want = sorted(flows.clone());
-        let got = in_row_order(flows, blocks);
-        assert!(
-            got.order.is_some(),
-            "the parts stay where they were recorded"
+            (4, &[(0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0)]),
+            (6, &[(8, 8)]),
+        ];
+        let (got, all) = recorded(4, rows);
+        assert_eq!(got.chunks.len(), 4, "row 4's parts are not split");
+        assert_eq!(
+            got.chunks.iter().map(Vec::len).collect::<Vec<_>>(),
+            [4, 4, 6, 1]
         );
-        assert_eq!(read(&got), want);
+        assert_eq!(read(&got), sorted(all));
         assert_eq!(
             got.iter().map(|f| f.row).collect::<Vec<_>>(),
-            [1, 1, 3, 7, 7, 7, 9, 9]
+            [1, 1, 3, 4, 4, 4, 4, 4, 4, 6, 7, 7, 7, 9, 9]
         );
-        assert_eq!(got.iter().count(), 8);
         // Each row's parts, found by row; a row without parts has none.
         let of = |row| {
             got.of_row(row)
@@ -447,16 +474,19 @@ mod tests {
         assert_eq!(of(1), [(1, 3, 2), (1, 5, 0)]);
         assert_eq!(of(9), [(9, 0, 0), (9, 4, 4)]);
         assert_eq!(of(3), [(3, 1, 1)]);
+        assert_eq!(of(4).len(), 6);
+        assert_eq!(of(6), [(6, 8, 8)]);
         for row in [0, 2, 5, 8, 10] {
             assert!(of(row).is_empty(), "row {row}");
         }
-        // Tainted pence by row: the sum of the row's parts (`recorded` gives the parts of
-        // the i-th recorded row (i + 1) * 100 pence each), in and out of order.
+        // Tainted pence by row: the sum of the row's parts, in and out of order.
         let want = [
             (0, 0),
             (1, 800),
             (2, 0),
             (3, 200),
+            (4, 3_000),
+            (6, 600),
             (7, 300),
             (9, 600),
             (10, 0),
@@ -471,17 +501,13 @@ mod tests {
         }
     }
 
-    fn read(flows: &Flows) -> Vec<Flow> {
-        flows.iter().copied().collect()
-    }
-
     #[test]
-    fn flows_already_in_row_order_are_kept_and_a_row_recorded_twice_is_sorted_whole() {
-        let (flows, blocks) = recorded(&[(1, &[(0, 0)]), (2, &[(1, 0), (3, 0)]), (5, &[(0, 2)])]);
-        let kept = in_row_order(flows.clone(), blocks);
-        assert!(kept.order.is_none());
-        assert_eq!(read(&kept), flows);
-        assert_eq!(kept.of_row(2), &flows[1..3]);
+    fn parts_recorded_in_row_order_read_as_recorded_and_a_row_recorded_twice_is_sorted_whole() {
+        let rows: &[(u32, &[(u32, u32)])] =
+            &[(1, &[(0, 0)]), (2, &[(1, 0), (3, 0)]), (5, &[(0, 2)])];
+        let (kept, all) = recorded(CHUNK_PARTS, rows);
+        assert_eq!(read(&kept), all);
+        assert_eq!(kept.of_row(2), &all[1..3]);
         assert!(kept.of_row(3).is_empty());
         let mut reader = kept.tainted_by_row();
         for (row, pence) in [
@@ -496,12 +522,13 @@ mod tests {
             assert_eq!(reader.get(row), pence, "row {row}");
         }
 
-        let (flows, blocks) = recorded(&[(4, &[(2, 0), (6, 0)]), (2, &[(0, 0)]), (4, &[(1, 0)])]);
-        let want = sorted(flows.clone());
-        let got = in_row_order(flows, blocks);
-        assert!(got.order.is_none());
-        assert_eq!(read(&got), want);
+        let rows: &[(u32, &[(u32, u32)])] =
+            &[(4, &[(2, 0), (6, 0)]), (2, &[(0, 0)]), (4, &[(1, 0)])];
+        let (got, all) = recorded(2, rows);
+        assert_eq!(got.chunks.len(), 1, "sorted whole into one chunk");
+        assert_eq!(read(&got), sorted(all));
         assert_eq!(got.of_row(4).len(), 3);
+        assert_eq!(got.tainted_of(4), 100 + 100 + 300);
         assert_eq!(
             got.iter().map(|f| (f.row, f.origin)).collect::<Vec<_>>(),
             [(2, 0), (4, 1), (4, 2), (4, 6)]
