@@ -736,6 +736,23 @@ fn write_tables(
     reference_inputs: &[Input],
 ) -> Result<Vec<OutputFile>, Error> {
     log.step("preparing the outputs");
+    // The trace's two large files first, and the trace let go once they are written: the
+    // ledger's files, written next, then never coexist with it (at 10M rows the trace holds
+    // about 1 GB). Each is its own file, so the order of writing changes no byte; the
+    // manifest lists them in their place below.
+    let mut trace_files = Vec::new();
+    if let (Some(t), Some(_)) = (stages.traced.take(), trace) {
+        // Each is written row by row on one thread, reading the same trace: side by side.
+        // The first error in file order is reported.
+        let (flows, summary) = std::thread::scope(|scope| {
+            let summary = scope.spawn(|| write_trace_summary_csv(dir, &t));
+            let flows = write_trace_flows_csv(dir, t.flow_rows(None));
+            (flows, summary.join())
+        });
+        let summary = summary.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        trace_files.push(log.wrote(flows?));
+        trace_files.push(log.wrote(summary?));
+    }
     let ingested = &stages.ingested;
     let ledger = stages.ledger();
     let mut outputs = Vec::new();
@@ -807,21 +824,9 @@ fn write_tables(
         )?));
         outputs.push(log.wrote(write_frame_csv(dir, "finding_evidence.csv", &f.evidence)?));
     }
-    // The trace is let go once its flows are written: the workbook, built below, is
-    // large, and the two are never held together.
-    if let (Some(t), Some(frames)) = (stages.traced.take(), trace) {
-        // The two largest trace files are each written row by row on one thread, reading
-        // the same trace: write them side by side. Each is its own file, so the bytes do
-        // not depend on which finishes first; the first error in file order is reported.
-        let (flows, summary) = std::thread::scope(|scope| {
-            let summary = scope.spawn(|| write_trace_summary_csv(dir, &t));
-            let flows = write_trace_flows_csv(dir, t.flow_rows(None));
-            (flows, summary.join())
-        });
-        let summary = summary.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        outputs.push(log.wrote(flows?));
-        outputs.push(log.wrote(summary?));
-        drop(t);
+    // The trace's files in their place: the two written above, then its smaller tables.
+    if let Some(frames) = trace.filter(|_| !trace_files.is_empty()) {
+        outputs.append(&mut trace_files);
         for (name, frame) in [
             ("trace_balances.csv", &frames.balances),
             ("trace_origins.csv", &frames.origins),
