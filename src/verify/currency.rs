@@ -22,9 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use polars::prelude::*;
 use rust_decimal::Decimal;
 
-use super::frame::{
-    date_column, date_text, day_to_date, decimal_column, money_column, set_column, Rows,
-};
+use super::frame::{date_text, day_to_date, polars_err, set_column, Rows};
 use super::integrity::{Check, IntegrityRow, Outcome};
 use super::refcsv::{iso_date, plain_decimal, read, RefProblem};
 use super::{added_col, frame, RowRef, VerifyError, VerifyOptions};
@@ -191,10 +189,12 @@ pub struct EarlierRate {
 /// The conversion of a ledger: new column values and what was done.
 #[derive(Debug, Clone)]
 pub struct Converted {
-    pub amount_base: Vec<Option<i128>>,
-    /// Rate used, at scale 8.
-    pub fx_rate: Vec<Option<i128>>,
-    pub fx_rate_date: Vec<Option<i32>>,
+    /// Every row's base amount in minor units: the column itself once applied (16 bytes a
+    /// row, moved into the frame, not copied).
+    pub amount_base: Vec<i128>,
+    /// Per row converted here, in row order: (row, rate used at scale 8, the rate's day).
+    /// Most cases convert few rows or none; a column a row is built only to apply them.
+    pub rates_used: Vec<(usize, i128, i32)>,
     /// Rows converted here, per account (case order).
     pub converted_per_account: Vec<usize>,
     /// Rows whose source already gave `amount_base`.
@@ -212,36 +212,52 @@ impl Converted {
     /// Move `amount_base`, `fx_rate` and `fx_rate_date` into the ledger (they are left
     /// empty here: a ledger-long copy of each is not kept).
     pub fn apply(&mut self, mut ledger: DataFrame) -> Result<DataFrame, VerifyError> {
-        set_column(
-            &mut ledger,
-            money_column(col::AMOUNT_BASE, std::mem::take(&mut self.amount_base))?,
-        )?;
+        let amounts = Int128Chunked::from_vec(
+            col::AMOUNT_BASE.into(),
+            std::mem::take(&mut self.amount_base),
+        )
+        .into_decimal(18, 2)
+        .map_err(polars_err(col::AMOUNT_BASE))?;
+        set_column(&mut ledger, amounts.into_series().into_column())?;
         let n = ledger.height();
+        let used = std::mem::take(&mut self.rates_used);
         // A case in one currency converts no row: its rate columns are one null column
         // each, allocated zeroed and never written, not 20 bytes a row written out.
-        let fx_rate = std::mem::take(&mut self.fx_rate);
-        set_column(
-            &mut ledger,
-            if fx_rate.iter().all(Option::is_none) {
+        let (fx_rate, fx_rate_date) = if used.is_empty() {
+            (
                 Series::full_null(
                     added_col::FX_RATE.into(),
                     n,
                     &DataType::Decimal(18, RATE_SCALE as usize),
                 )
-                .into_column()
-            } else {
-                decimal_column(added_col::FX_RATE, fx_rate, 18, RATE_SCALE as usize)?
-            },
-        )?;
-        let fx_rate_date = std::mem::take(&mut self.fx_rate_date);
-        set_column(
-            &mut ledger,
-            if fx_rate_date.iter().all(Option::is_none) {
-                Series::full_null(added_col::FX_RATE_DATE.into(), n, &DataType::Date).into_column()
-            } else {
-                date_column(added_col::FX_RATE_DATE, fx_rate_date)
-            },
-        )?;
+                .into_column(),
+                Series::full_null(added_col::FX_RATE_DATE.into(), n, &DataType::Date).into_column(),
+            )
+        } else {
+            // Row by row, each row converted taken from the list (in row order) as it is
+            // reached.
+            type Used<'u> = std::iter::Peekable<std::slice::Iter<'u, (usize, i128, i32)>>;
+            let at = |i: usize, next: &mut Used<'_>| next.next_if(|u| u.0 == i).copied();
+            let mut next = used.iter().peekable();
+            let rate = Int128Chunked::from_iter_options(
+                added_col::FX_RATE.into(),
+                (0..n).map(|i| at(i, &mut next).map(|u| u.1)),
+            )
+            .into_decimal(18, RATE_SCALE as usize)
+            .map_err(polars_err(added_col::FX_RATE))?;
+            let mut next = used.iter().peekable();
+            let day = Int32Chunked::from_iter_options(
+                added_col::FX_RATE_DATE.into(),
+                (0..n).map(|i| at(i, &mut next).map(|u| u.2)),
+            )
+            .into_date();
+            (
+                rate.into_series().into_column(),
+                day.into_series().into_column(),
+            )
+        };
+        set_column(&mut ledger, fx_rate)?;
+        set_column(&mut ledger, fx_rate_date)?;
         Ok(ledger)
     }
 }
@@ -257,8 +273,7 @@ pub(crate) fn convert(
     let base = case.base_currency.as_str();
     let mut out = Converted {
         amount_base: Vec::with_capacity(n),
-        fx_rate: vec![None; n],
-        fx_rate_date: vec![None; n],
+        rates_used: Vec::new(),
         converted_per_account: vec![0; case.accounts.len()],
         given_by_source: 0,
         earlier_rates: Vec::new(),
@@ -269,12 +284,12 @@ pub(crate) fn convert(
         let currency = rows.currency(i);
         if currency == base {
             out.amount_base
-                .push(Some(rows.amount_base(i).unwrap_or(rows.amount(i))));
+                .push(rows.amount_base(i).unwrap_or(rows.amount(i)));
             continue;
         }
         if let Some(given) = rows.amount_base(i) {
             out.given_by_source += 1;
-            out.amount_base.push(Some(given));
+            out.amount_base.push(given);
             continue;
         }
         let account = rows.account(i);
@@ -321,11 +336,10 @@ pub(crate) fn convert(
                 currency: currency.to_string(),
                 rate,
             })?;
-        out.amount_base.push(Some(value));
+        out.amount_base.push(value);
         let mut scaled = rate;
         scaled.rescale(RATE_SCALE);
-        out.fx_rate[i] = Some(scaled.mantissa());
-        out.fx_rate_date[i] = Some(rate_day);
+        out.rates_used.push((i, scaled.mantissa(), rate_day));
         out.converted_per_account[account] += 1;
         let s = &mut span[account];
         *s = Some(s.map_or((day, day), |(a, b)| (a.min(day), b.max(day))));

@@ -48,15 +48,25 @@ fn wrong_type(name: &str, found: &DataType, expected: &str) -> VerifyError {
     ledger_problem(format!("column `{name}` is {found}, expected {expected}"))
 }
 
+/// A text column, to be read row by row.
+pub(crate) fn text_column<'a>(
+    df: &'a DataFrame,
+    name: &str,
+) -> Result<&'a StringChunked, VerifyError> {
+    let c = column(df, name)?;
+    c.str().map_err(|_| wrong_type(name, c.dtype(), "String"))
+}
+
 /// A text column, nulls kept.
 pub(crate) fn strs<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<Option<&'a str>>, VerifyError> {
-    let c = column(df, name)?;
-    let ca = c.str().map_err(|_| wrong_type(name, c.dtype(), "String"))?;
-    Ok(ca.iter().collect())
+    Ok(text_column(df, name)?.iter().collect())
 }
 
 /// A money column's minor units, as stored; it must be a decimal with scale 2.
-fn minor_units<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Int128Chunked, VerifyError> {
+pub(crate) fn minor_units<'a>(
+    df: &'a DataFrame,
+    name: &str,
+) -> Result<&'a Int128Chunked, VerifyError> {
     let c = column(df, name)?;
     let ca = c
         .decimal()
@@ -65,11 +75,6 @@ fn minor_units<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Int128Chunked, V
         return Err(wrong_type(name, c.dtype(), "Decimal(18, 2)"));
     }
     Ok(ca.physical())
-}
-
-/// A money column as minor units; it must be a decimal with scale 2.
-pub(crate) fn money(df: &DataFrame, name: &str) -> Result<Vec<Option<i128>>, VerifyError> {
-    Ok(minor_units(df, name)?.iter().collect())
 }
 
 /// A Decimal(18, 2) column in minor units, as 64-bit integers (which always hold 18 digits).
@@ -201,8 +206,7 @@ struct Texts<'a>(&'a StringChunked);
 impl<'a> Texts<'a> {
     /// The column `name`; with `required`, refused if any row is null.
     fn of(df: &'a DataFrame, name: &str, required: bool) -> Result<Texts<'a>, VerifyError> {
-        let c = column(df, name)?;
-        let ca = c.str().map_err(|_| wrong_type(name, c.dtype(), "String"))?;
+        let ca = text_column(df, name)?;
         if required && ca.null_count() > 0 {
             let i = ca.iter().position(|v| v.is_none()).unwrap_or_default();
             return Err(ledger_problem(format!(
