@@ -57,11 +57,6 @@ pub(crate) fn text_column<'a>(
     c.str().map_err(|_| wrong_type(name, c.dtype(), "String"))
 }
 
-/// A text column, nulls kept.
-pub(crate) fn strs<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<Option<&'a str>>, VerifyError> {
-    Ok(text_column(df, name)?.iter().collect())
-}
-
 /// A money column's minor units, as stored; it must be a decimal with scale 2.
 pub(crate) fn minor_units<'a>(
     df: &'a DataFrame,

@@ -46,7 +46,9 @@ use polars::prelude::*;
 use rust_decimal::Decimal;
 
 use super::counterparties::CounterpartyRules;
-use super::frame::{date_column, money_column, money_text, polars_err, set_column, strs, Rows};
+use super::frame::{
+    date_column, money_column, money_text, polars_err, set_column, text_column, Rows,
+};
 use super::{added_col, VerifyError, VerifyOptions};
 use crate::case::{digits, Case};
 
@@ -450,7 +452,9 @@ pub(crate) fn match_transfers_in(
     rules: &CounterpartyRules,
     options: &VerifyOptions,
 ) -> Result<TransferMatches, VerifyError> {
-    let keys = strs(ledger, added_col::COUNTERPARTY_KEY)?;
+    // Each row's counterparty key and the case account its counterparty account names, read
+    // where a candidate needs them (a ledger-long copy of each was 320 MB at 10M rows).
+    let keys = text_column(ledger, added_col::COUNTERPARTY_KEY)?;
     let n = rows.len();
     let channels: HashSet<&str> = options
         .transfer_channels
@@ -496,9 +500,7 @@ pub(crate) fn match_transfers_in(
     // (the order of visits cannot change the result: candidates are sorted before assignment).
     debits.sort_unstable_by_key(|d| (d.day, d.currency, d.amount, d.seq));
     let names = AccountNames::new(case);
-    let named: Vec<Option<usize>> = (0..n)
-        .map(|i| rows.counterparty_account(i).and_then(|a| names.named_by(a)))
-        .collect();
+    let named = |i: usize| rows.counterparty_account(i).and_then(|a| names.named_by(a));
     // Three ways in to the credits, each sorted once: all credits; credits by their own
     // account (for a debit whose counterparty account names one); credits by the account
     // their counterparty account names (for the debit's own account). The last two find
@@ -508,7 +510,7 @@ pub(crate) fn match_transfers_in(
     let by_account = Index::new(credits.iter().map(|c| (c.account, *c)), multi);
     let by_named = Index::new(
         credits.iter().filter_map(|c| {
-            named[c.row]
+            named(c.row)
                 .and_then(|a| u32::try_from(a).ok())
                 .map(|a| (a, *c))
         }),
@@ -553,7 +555,7 @@ pub(crate) fn match_transfers_in(
             limit: options.max_transfer_candidates,
         };
         let mut capped = scan.collect(&general, 0, &mut found);
-        if let Some(x) = named[d.row]
+        if let Some(x) = named(d.row)
             .and_then(|x| u32::try_from(x).ok())
             .filter(|x| *x != d.account)
         {
@@ -569,12 +571,12 @@ pub(crate) fn match_transfers_in(
         let mut any_supported = false;
         let di = d.row;
         if texts[di].is_none() {
-            texts[di] = Some(Box::new(RowText::new(rows.description(di), keys[di])));
+            texts[di] = Some(Box::new(RowText::new(rows.description(di), keys.get(di))));
         }
         for &(c, fx) in &found {
             let ci = c.row;
             if texts[ci].is_none() {
-                texts[ci] = Some(Box::new(RowText::new(rows.description(ci), keys[ci])));
+                texts[ci] = Some(Box::new(RowText::new(rows.description(ci), keys.get(ci))));
             }
             let (Some(dt), Some(ct)) = (texts[di].as_deref(), texts[ci].as_deref()) else {
                 continue;
@@ -583,16 +585,16 @@ pub(crate) fn match_transfers_in(
             let evidence = Evidence {
                 fx,
                 days: c.day - d.day,
-                debit_names_credit_account: named[di] == Some(c_acc),
-                credit_names_debit_account: named[ci] == Some(d_acc),
+                debit_names_credit_account: named(di) == Some(c_acc),
+                credit_names_debit_account: named(ci) == Some(d_acc),
                 debit_names_credit_holder: name_match(
-                    keys[di],
+                    keys.get(di),
                     dt.initials.as_deref(),
                     holder_keys[c_acc].as_deref(),
                     holder_initials[c_acc].as_deref(),
                 ),
                 credit_names_debit_holder: name_match(
-                    keys[ci],
+                    keys.get(ci),
                     ct.initials.as_deref(),
                     holder_keys[d_acc].as_deref(),
                     holder_initials[d_acc].as_deref(),
@@ -635,7 +637,7 @@ pub(crate) fn match_transfers_in(
         }
         taken[c.debit] = true;
         taken[c.credit] = true;
-        let reason = reason(case, rows, &keys, &c, options);
+        let reason = reason(case, rows, keys, &c, options);
         transfers.push(Transfer {
             transfer_id: format!("TR-{}", rows.txn_id(c.debit)),
             debit_row: c.debit,
@@ -679,7 +681,7 @@ pub(crate) fn match_transfers_in(
 fn reason(
     case: &Case,
     rows: &Rows<'_>,
-    keys: &[Option<&str>],
+    keys: &StringChunked,
     c: &Candidate,
     options: &VerifyOptions,
 ) -> String {
@@ -749,13 +751,13 @@ fn reason(
     parts.extend(holder(
         e.debit_names_credit_holder,
         "debit",
-        keys[d],
+        keys.get(d),
         credit_acc,
     ));
     parts.extend(holder(
         e.credit_names_debit_holder,
         "credit",
-        keys[k],
+        keys.get(k),
         debit_acc,
     ));
     if let Some(r) = &e.reference {
