@@ -7,7 +7,7 @@
 //!
 //! Nothing replenishes tainted money that has left: a later clean deposit is clean. (A
 //! "presumed intention to replenish" would count the same tainted pound twice, once where
-//! it went and once back in the account; Roscoe v Winder [1915] 1 Ch 62 refused that.)
+//! it went and once back in the account; Roscoe v Winder \[1915\] 1 Ch 62 refused that.)
 
 use std::collections::VecDeque;
 

@@ -1,5 +1,5 @@
-//! LIBR — the lowest intermediate balance rule, Roscoe v Winder [1915] 1 Ch 62, taken with
-//! the claimant's election to follow tainted money out (Re Oatway [1903] 2 Ch 356).
+//! LIBR — the lowest intermediate balance rule, Roscoe v Winder \[1915\] 1 Ch 62, taken with
+//! the claimant's election to follow tainted money out (Re Oatway \[1903\] 2 Ch 356).
 //!
 //! The tainted money in an account can never exceed the lowest balance the account has
 //! reached since that money went in; a later clean deposit does not replenish it; a zero or

@@ -1,4 +1,4 @@
-//! Pro rata — Barlow Clowes International v Vaughan [1992] 4 All ER 22 (the "rolling
+//! Pro rata — Barlow Clowes International v Vaughan \[1992\] 4 All ER 22 (the "rolling
 //! charge"): each withdrawal is tainted in proportion to the tainted share of the balance
 //! just before it, and each tainted origin loses in proportion to its share.
 //!

@@ -1,5 +1,5 @@
 //! The court report as a document: sections of paragraphs, tables and figures, with no
-//! notion of HTML or PDF. [`super::build`] decides the content; [`super::html`] and
+//! notion of HTML or PDF. [`super::build`](mod@super::build) decides the content; [`super::html`] and
 //! [`super::pdf`] only lay it out, so the two formats always say the same thing.
 
 use serde::Serialize;

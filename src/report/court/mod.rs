@@ -4,7 +4,7 @@
 //! (`report.pdf`), with page numbers and a sources appendix giving the SHA-256 of every
 //! input.
 //!
-//! [`build`] decides what the report says ([`doc::Document`]); [`html::render`] and
+//! [`build`](mod@build) decides what the report says ([`doc::Document`]); [`html::render`] and
 //! [`pdf::render`] only lay it out.
 
 pub mod build;
