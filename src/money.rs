@@ -304,6 +304,19 @@ pub fn to_minor_units(value: Decimal) -> i128 {
     v.mantissa()
 }
 
+/// A decimal's integer representation at `scale` places as whole pence: `None` when it
+/// has a fraction of a penny or does not fit 64 bits. Tracing and the schedules read money
+/// columns this way.
+pub fn whole_pence(value: i128, scale: u32) -> Option<i64> {
+    let pence = if scale <= 2 {
+        value.checked_mul(10i128.pow(2 - scale))
+    } else {
+        let d = 10i128.checked_pow(scale - 2)?;
+        (value % d == 0).then_some(value / d)
+    };
+    pence.and_then(|p| i64::try_from(p).ok())
+}
+
 /// A ledger amount from minor units at scale 2.
 pub fn from_minor_units(minor: i128) -> Decimal {
     Decimal::from_i128_with_scale(minor, LEDGER_SCALE)
@@ -372,6 +385,22 @@ pub fn is_currency_code(code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_pence_takes_exact_pennies_only() {
+        assert_eq!(whole_pence(-12_345, 2), Some(-12_345));
+        assert_eq!(whole_pence(7, 0), Some(700));
+        assert_eq!(whole_pence(1_234_500, 4), Some(12_345));
+        assert_eq!(whole_pence(1_234_501, 4), None, "a hundredth of a penny");
+        assert_eq!(
+            whole_pence(i128::from(i64::MAX) + 1, 2),
+            None,
+            "beyond 64 bits"
+        );
+        assert_eq!(whole_pence(i128::MAX, 0), None, "overflows when scaled up");
+        assert_eq!(whole_pence(5, 60), None, "a scale no decimal has");
+        assert_eq!(whole_pence(0, 60), None);
+    }
 
     #[test]
     fn minor_units_are_written_as_format_amount_writes_them() {

@@ -171,13 +171,7 @@ fn pence(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>, ScheduleError> 
         .enumerate()
         .map(|(i, v)| {
             let Some(v) = v else { return Ok(None) };
-            let p = if scale <= 2 {
-                v.checked_mul(10i128.pow(2 - scale))
-            } else {
-                let d = 10i128.pow(scale - 2);
-                (v % d == 0).then_some(v / d)
-            };
-            p.and_then(|p| i64::try_from(p).ok())
+            crate::money::whole_pence(v, scale)
                 .map(Some)
                 .ok_or_else(|| {
                     schema(format!(

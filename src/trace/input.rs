@@ -201,14 +201,7 @@ impl<'a> Pence<'a> {
 
     fn convert(&self, i: usize, v: Option<i128>) -> Result<Option<i64>, TraceError> {
         let Some(v) = v else { return Ok(None) };
-        let scale = self.scale;
-        let p = if scale <= 2 {
-            v.checked_mul(10i128.pow(2 - scale))
-        } else {
-            let d = 10i128.pow(scale - 2);
-            (v % d == 0).then_some(v / d)
-        };
-        p.and_then(|p| i64::try_from(p).ok())
+        crate::money::whole_pence(v, self.scale)
             .map(Some)
             .ok_or_else(|| TraceError::BadData {
                 frame: self.frame,
