@@ -1557,3 +1557,34 @@ fn a_row_with_no_amount_at_all_is_refused_by_txn_id() {
         "{e}"
     );
 }
+
+#[test]
+fn an_amount_with_a_fraction_of_a_penny_is_refused_naming_its_column_and_row() {
+    let rows = vec![
+        row("K1", "A", 1, 1, 100_00, Channel::CashDeposit),
+        row("K2", "A", 2, 2, -50_00, Channel::Transfer),
+    ];
+    let ledger = ledger_frame(&rows).unwrap();
+    // The base amounts at four places, K2's with a hundredth of a penny.
+    let mut ledger = ledger;
+    ledger
+        .with_column(
+            Int128Chunked::from_slice("amount_base".into(), &[100_0000, -50_0001])
+                .into_decimal(18, 4)
+                .unwrap()
+                .into_column(),
+        )
+        .unwrap();
+    let e = trace(&TraceInput {
+        ledger: &ledger,
+        transfers: None,
+        finding_evidence: None,
+        spec: &tainted_ids(&["K1"]),
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("column `amount_base` row 2 is not a whole number of pence within range"),
+        "{e}"
+    );
+}
