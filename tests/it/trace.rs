@@ -1524,6 +1524,18 @@ fn a_txn_id_used_twice_is_refused_by_name() {
     assert!(e.contains("txn_id K1 appears twice"), "{e}");
 }
 
+/// The error the trace gives for `ledger`, K1 tainted.
+fn refusal_tainting_k1(ledger: &DataFrame) -> String {
+    trace(&TraceInput {
+        ledger,
+        transfers: None,
+        finding_evidence: None,
+        spec: &tainted_ids(&["K1"]),
+    })
+    .unwrap_err()
+    .to_string()
+}
+
 #[test]
 fn a_row_with_no_amount_at_all_is_refused_by_txn_id() {
     let rows = vec![
@@ -1544,14 +1556,7 @@ fn a_row_with_no_amount_at_all_is_refused_by_txn_id() {
         .with_columns([emptied("amount"), emptied("amount_base")])
         .collect()
         .unwrap();
-    let e = trace(&TraceInput {
-        ledger: &ledger,
-        transfers: None,
-        finding_evidence: None,
-        spec: &tainted_ids(&["K1"]),
-    })
-    .unwrap_err()
-    .to_string();
+    let e = refusal_tainting_k1(&ledger);
     assert!(
         e.contains("txn K2 has neither amount nor amount_base"),
         "{e}"
@@ -1575,14 +1580,7 @@ fn an_amount_with_a_fraction_of_a_penny_is_refused_naming_its_column_and_row() {
                 .into_column(),
         )
         .unwrap();
-    let e = trace(&TraceInput {
-        ledger: &ledger,
-        transfers: None,
-        finding_evidence: None,
-        spec: &tainted_ids(&["K1"]),
-    })
-    .unwrap_err()
-    .to_string();
+    let e = refusal_tainting_k1(&ledger);
     assert!(
         e.contains("column `amount_base` row 2 is not a whole number of pence within range"),
         "{e}"
