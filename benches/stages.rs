@@ -26,6 +26,8 @@
 //! gives dozens of chunks; `BENCH_ON_PARQUET_CHUNKS=1` also times detect and trace once on
 //! those). `BENCH_RULE_TIMES=1` prints, for detect's last run, how long its preparation,
 //! keyword columns and each rule (plan + findings) took (`Timings::line`).
+//! `BENCH_RULES=TRF-005,MUL-001` runs only those rules in detect (to profile one rule; the
+//! line it prints is then not the all-rules figure the target is judged on).
 //!
 //! Each measurement is one line a script can collect:
 //! `BENCH stage=detect format=all rows=1000000 seconds=1.234 ref=parquet_read ref_seconds=0.301`
@@ -327,11 +329,21 @@ fn bench_verify(case: &Case, run_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The case's rules, or only those `BENCH_RULES` names.
+fn bench_rules(case: &Case) -> Result<Vec<proceeds::rules::Rule>> {
+    let mut rules = rules_for_case(case)?;
+    if let Ok(only) = std::env::var("BENCH_RULES") {
+        let only: Vec<&str> = only.split(',').map(str::trim).collect();
+        rules.retain(|r| only.contains(&r.id.as_str()));
+    }
+    Ok(rules)
+}
+
 fn bench_detect(case: &Case, run_dir: &Path) -> Result<()> {
     let (ref_seconds, read) = read_parquet(run_dir)?;
-    let rules = rules_for_case(case)?;
+    let rules = bench_rules(case)?;
     let detect = |ledger: &DataFrame| -> Result<Findings> {
-        let rules = rules_for_case(case)?;
+        let rules = bench_rules(case)?;
         let reference = Reference::for_case(case)?;
         Ok(run_rules(ledger, case, &rules, &reference)?)
     };

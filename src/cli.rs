@@ -50,6 +50,10 @@ pub enum Command {
     /// Detection rules: check rule files, list the shipped rules, explain one.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Which case accounts the stages must see together: accounts linked by a controller,
+    /// a shared address or phone, a matched internal transfer or a money transfer, in
+    /// groups (writes groups.csv; see docs/streaming.md).
+    Groups(GroupsArgs),
     /// Ingest, verify, trace (if the case asks) and build the confiscation schedules: benefit,
     /// exclusions, available amount, tainted gifts, recoverable amount (adds schedule_*.csv
     /// and schedules.xlsx); the case must name a price_index reference file.
@@ -162,6 +166,23 @@ pub struct RunArgs {
     /// check otherwise refuses such a case before reading it; see docs/performance.md).
     #[arg(long)]
     pub no_memory_check: bool,
+}
+
+/// Arguments of `proceeds groups`.
+#[derive(Debug, Args)]
+pub struct GroupsArgs {
+    /// The case file (case.toml). Paths inside it are relative to its folder.
+    #[arg(value_name = "CASE")]
+    pub case: PathBuf,
+    /// Folder for groups.csv; created if missing.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Allow source paths outside the case folder (absolute paths, `..`, links out of it).
+    #[arg(long)]
+    pub allow_outside_case_dir: bool,
 }
 
 /// Arguments of `proceeds ingest`.
@@ -317,6 +338,19 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
                     ));
                     print_summary(&summary);
                 }
+            }
+            Ok(0)
+        }
+        Command::Groups(args) => {
+            let (case, summary) = crate::groups::run(
+                &args.case,
+                &args.out,
+                ResolveOptions {
+                    allow_outside_case_dir: args.allow_outside_case_dir,
+                },
+            )?;
+            if !args.quiet {
+                print_out(&summary.text(&case));
             }
             Ok(0)
         }

@@ -9,6 +9,7 @@ pub mod case;
 pub mod cli;
 pub mod confiscation;
 pub mod error;
+pub mod groups;
 pub mod hash;
 pub mod ingest;
 pub mod integrity;

@@ -875,7 +875,7 @@ fn count_value(df: &DataFrame, column: &str, value: &str) -> usize {
 /// Outputs must never land beside a disclosed file: an output named like an input (a
 /// source called `ledger.csv`) would overwrite evidence. A folder holding the case file or
 /// any source, reference or layout file is refused as the output folder.
-fn refuse_output_beside_inputs(case: &Case, dir: &Path) -> Result<(), Error> {
+pub(crate) fn refuse_output_beside_inputs(case: &Case, dir: &Path) -> Result<(), Error> {
     let Ok(out) = std::fs::canonicalize(dir) else {
         return Ok(());
     };

@@ -374,7 +374,7 @@ fn check_options(options: &VerifyOptions) -> Result<(), VerifyError> {
 }
 
 /// The ledger column names this stage reads.
-pub(crate) const REQUIRED: [&str; 16] = [
+pub const REQUIRED: [&str; 16] = [
     col::TXN_ID,
     col::ACCOUNT_ID,
     col::SOURCE_FILE,

@@ -4,6 +4,7 @@ mod case_file;
 mod cli;
 mod detect;
 mod fuzz_seeds;
+mod groups;
 mod hostile;
 mod layouts;
 mod properties;

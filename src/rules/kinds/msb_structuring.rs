@@ -181,7 +181,7 @@ pub struct SenderLinks {
     pub reasons: BTreeMap<u32, String>,
 }
 
-fn surname(name: &str) -> Option<String> {
+pub(crate) fn surname(name: &str) -> Option<String> {
     name.split_whitespace()
         .last()
         .map(|w| {
@@ -193,7 +193,7 @@ fn surname(name: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-fn address_key(address: &str) -> String {
+pub(crate) fn address_key(address: &str) -> String {
     address
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
