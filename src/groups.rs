@@ -21,11 +21,14 @@
 //! holding a send or payout with that reference, whether or not the trace then follows it.
 //!
 //! **The link pass** ([`link_pass`]) reads the case's sources in batches of bounded size,
-//! keeping of each row only the columns verify reads ([`LINK_COLUMNS`]), puts the rows in
-//! the canonical order a whole ingest gives, and runs verify over them: the transfers it
-//! matches are the run's own (a test compares them with a whole run's `transfers.csv`).
-//! It holds those columns for every row, not the whole ledger; a run processed group by
-//! group is the next step of docs/streaming.md and is not built.
+//! keeping only the rows transfer matching can need (rows on a transfer channel or a money
+//! transfer, and every row of an account with overlapping exports) and of each only the
+//! columns verify reads ([`LINK_COLUMNS`]). It puts them in the canonical order a whole
+//! ingest gives, each with its `seq`, and runs verify's transfer matching over them
+//! ([`crate::verify::transfers_only`]): the transfers it matches are the run's own (tests
+//! compare them with a whole run's). Every row is counted for its
+//! account. A run processed group by group is the next step of docs/streaming.md and is not
+//! built.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -37,14 +40,14 @@ use crate::error::Error;
 use crate::ingest::{ingest_case, IngestError, Registry, StatementPeriod};
 use crate::ledger::col;
 use crate::report::{csv_out, write_atomic, OutputFile};
-use crate::verify::verify;
+use crate::verify::transfers_only;
 
 /// The ledger columns the link pass keeps of each row: those verify reads.
 pub const LINK_COLUMNS: [&str; 16] = crate::verify::REQUIRED;
 
 /// Sources are read together until their files reach this many bytes (at least one
 /// source a batch): enough for every core to have work, little beside the kept columns.
-pub const BATCH_BYTES: u64 = 256 * 1024 * 1024;
+pub const BATCH_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Why two accounts are in one group.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -120,43 +123,65 @@ impl Groups {
 /// What the link pass read.
 #[derive(Debug)]
 pub struct LinkPass {
-    /// The [`LINK_COLUMNS`] of every ledger row, in canonical order, `seq` as a whole
-    /// ingest numbers it.
+    /// The [`LINK_COLUMNS`] of the rows transfer matching needs ([`link_pass`]), in
+    /// canonical order, each with the `seq` a whole ingest gives it.
     pub ledger: DataFrame,
     /// Statement periods with stated balances, as ingest reports them.
     pub statements: Vec<StatementPeriod>,
+    /// Rows ingest read for each account (case order), kept or not.
+    pub rows_of_account: Vec<u64>,
     /// Batches the sources were read in.
     pub batches: usize,
 }
 
-/// Read the case's sources in batches of about `batch_bytes` (at least one source each),
-/// keeping only [`LINK_COLUMNS`], and put the rows in canonical order.
+/// Read the case's sources in batches of about `batch_bytes` (at least one source each)
+/// and keep the [`LINK_COLUMNS`] of the rows that verify's transfer matching can need:
+///
+/// - every row whose channel is one of the case's `transfer_channels` (only those can be
+///   either side of an internal transfer) or a money-transfer send or payout;
+/// - every row of an account that more than one source may hold: declared by two sources,
+///   or found in a source that declares no account. Overlapping exports of one account are
+///   compared row by row, over periods their own rows set, before transfers are matched.
+///
+/// Sources that declare no account are read first, so that the accounts they hold are known
+/// before any other source is read. Every row is counted for its account, kept or not, and
+/// each kept row gets the `seq` a whole ingest gives it.
 pub fn link_pass(case: &Case, registry: &Registry, batch_bytes: u64) -> Result<LinkPass, Error> {
+    let n_accounts = case.accounts.len();
     let account_index: HashMap<&str, u32> = case
         .accounts
         .iter()
         .enumerate()
         .map(|(i, a)| (a.id.as_str(), i as u32))
         .collect();
-    let mut batches: Vec<Vec<usize>> = Vec::new();
-    let mut bytes = 0u64;
-    for (i, source) in case.sources.iter().enumerate() {
-        let size = std::fs::metadata(&source.path.resolved).map_or(0, |m| m.len());
-        match batches.last_mut() {
-            Some(batch) if bytes + size <= batch_bytes => {
-                batch.push(i);
-                bytes += size;
-            }
-            _ => {
-                batches.push(vec![i]);
-                bytes = size;
-            }
+    let mut keep_all = vec![false; n_accounts];
+    let mut declared = vec![0usize; n_accounts];
+    for s in &case.sources {
+        if let Some(&a) = s.account.as_deref().and_then(|id| account_index.get(id)) {
+            declared[a as usize] += 1;
+            keep_all[a as usize] |= declared[a as usize] > 1;
         }
     }
+    let (undeclared, declared_sources): (Vec<usize>, Vec<usize>) =
+        (0..case.sources.len()).partition(|&i| case.sources[i].account.is_none());
+    let mut batches = plan_batches(case, &undeclared, batch_bytes);
+    let first_declared = batches.len();
+    batches.extend(plan_batches(case, &declared_sources, batch_bytes));
+    let mut channels: std::collections::HashSet<&str> = case
+        .verify
+        .transfer_channels
+        .iter()
+        .map(String::as_str)
+        .collect();
+    channels.extend(["msb_send", "msb_payout"]);
+
     let mut parts: Vec<DataFrame> = Vec::with_capacity(batches.len());
     let mut statements = Vec::new();
     let mut by_content: HashMap<String, String> = HashMap::new();
-    for batch in &batches {
+    let mut rows_of_account = vec![0u64; n_accounts];
+    let mut part_keys: Vec<Vec<OrderKey>> = Vec::with_capacity(batches.len());
+    let mut all_keys: Vec<OrderKey> = Vec::new();
+    for (b, batch) in batches.iter().enumerate() {
         let mut sub = case.clone();
         sub.sources = batch.iter().map(|&i| case.sources[i].clone()).collect();
         let ingested = ingest_case(&sub, registry, false)?;
@@ -182,101 +207,187 @@ pub fn link_pass(case: &Case, registry: &Registry, batch_bytes: u64) -> Result<L
             .ledger
             .select(LINK_COLUMNS)
             .map_err(internal("keeping the link columns"))?;
-        parts.push(with_order_keys(part, &account_index, &source_index)?);
+        let keys = order_keys(&part, &account_index, &source_index)?;
+        for key in &keys {
+            rows_of_account[key.0 as usize] += 1;
+        }
+        if b < first_declared {
+            // Every account a source without a declared account holds keeps all its rows.
+            for key in &keys {
+                keep_all[key.0 as usize] = true;
+            }
+        }
+        let kept: Vec<bool> = {
+            let channel = part
+                .column(col::CHANNEL)
+                .and_then(|c| c.str().cloned())
+                .map_err(internal("reading the channels"))?;
+            keys.iter()
+                .zip(channel.iter())
+                .map(|(key, c)| keep_all[key.0 as usize] || c.is_some_and(|c| channels.contains(c)))
+                .collect()
+        };
+        let part = part
+            .filter(&BooleanChunked::from_slice("kept".into(), &kept))
+            .map_err(internal("keeping the rows transfers can need"))?;
+        let kept_keys: Vec<OrderKey> = keys
+            .iter()
+            .zip(&kept)
+            .filter(|(_, k)| **k)
+            .map(|(key, _)| *key)
+            .collect();
+        all_keys.extend(keys);
+        parts.push(part);
+        part_keys.push(kept_keys);
         crate::give_back_free_memory();
     }
-    let mut ledger = match parts.len() {
-        0 => DataFrame::empty_with_schema(&empty_link_schema()),
-        _ => {
-            let mut all = parts.remove(0);
-            for part in parts {
-                all.vstack_mut_owned(part)
-                    .map_err(internal("joining the batches"))?;
-            }
-            all
-        }
-    };
-    if ledger.height() > 0 {
-        // A whole ingest orders by account (case order), booking date, source (case order),
-        // then the bank's order within the source: within one source, its batch's order.
-        ledger = ledger
-            .sort(
-                [
-                    ORDER_ACCOUNT,
-                    col::BOOKING_DATE,
-                    ORDER_SOURCE,
-                    ORDER_POSITION,
-                ],
-                SortMultipleOptions::default(),
-            )
-            .map_err(internal("sorting the rows"))?;
-        for key in [ORDER_ACCOUNT, ORDER_SOURCE, ORDER_POSITION] {
-            ledger
-                .drop_in_place(key)
-                .map_err(internal("dropping the order keys"))?;
-        }
-        let n = ledger.height() as u64;
-        ledger
-            .with_column(Column::new(col::SEQ.into(), (1..=n).collect::<Vec<u64>>()))
-            .map_err(internal("numbering the rows"))?;
-    }
-    ledger.rechunk_mut();
+    let ledger = join_in_canonical_order(parts, part_keys, all_keys)?;
     Ok(LinkPass {
         ledger,
         statements,
+        rows_of_account,
         batches: batches.len(),
     })
 }
 
-const ORDER_ACCOUNT: &str = "_order_account";
-const ORDER_SOURCE: &str = "_order_source";
-const ORDER_POSITION: &str = "_order_position";
+/// The sources `sources` (positions in the case file), in case order, in batches of about
+/// `batch_bytes` of files, at least one source each.
+fn plan_batches(case: &Case, sources: &[usize], batch_bytes: u64) -> Vec<Vec<usize>> {
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut bytes = 0u64;
+    for &i in sources {
+        let size = std::fs::metadata(&case.sources[i].path.resolved).map_or(0, |m| m.len());
+        match batches.last_mut() {
+            Some(batch) if bytes.saturating_add(size) <= batch_bytes => {
+                batch.push(i);
+                bytes += size;
+            }
+            _ => {
+                batches.push(vec![i]);
+                bytes = size;
+            }
+        }
+    }
+    batches
+}
 
-fn empty_link_schema() -> Schema {
-    crate::ledger::schema()
-        .into_iter()
-        .filter(|(name, _)| LINK_COLUMNS.contains(name))
-        .map(|(name, dtype)| Field::new(name.into(), dtype))
+/// Where a row stands in a whole ingest's order: its account's position in the case file,
+/// its booking date (days since 1970), its source's position in the case file, and its
+/// position in its batch's ledger (the bank's order within the source: rows equal on the
+/// first three are from one source, so from one batch).
+type OrderKey = (u32, i32, u32, u32);
+
+/// Each row's [`OrderKey`] in `part` (one batch's ledger, in canonical order).
+fn order_keys(
+    part: &DataFrame,
+    account_index: &HashMap<&str, u32>,
+    source_index: &HashMap<&str, u32>,
+) -> Result<Vec<OrderKey>, Error> {
+    let texts = |name: &str| -> Result<StringChunked, Error> {
+        part.column(name)
+            .and_then(|c| c.str().cloned())
+            .map_err(internal("reading the ledger"))
+    };
+    let (accounts, sources) = (texts(col::ACCOUNT_ID)?, texts(col::SOURCE_FILE)?);
+    let days = part
+        .column(col::BOOKING_DATE)
+        .and_then(|c| c.date().map(|d| d.physical().clone()))
+        .map_err(internal("reading the booking dates"))?;
+    let look_up = |what: &str, index: &HashMap<&str, u32>, key: Option<&str>| {
+        let key = key.unwrap_or_default();
+        index.get(key).copied().ok_or_else(|| {
+            Error::Internal(format!(
+                "the link pass found {what} {key:?}, which the case does not declare"
+            ))
+        })
+    };
+    accounts
+        .iter()
+        .zip(sources.iter())
+        .zip(days.iter())
+        .enumerate()
+        .map(|(i, ((account, source), day))| {
+            Ok((
+                look_up("account", account_index, account)?,
+                day.unwrap_or(i32::MIN),
+                look_up("source", source_index, source)?,
+                i as u32,
+            ))
+        })
         .collect()
 }
 
-/// `part` (one batch's ledger, in canonical order) with the keys that put its rows among
-/// every batch's: the account's and the source's positions in the case file, and the row's
-/// position in the batch.
-fn with_order_keys(
-    mut part: DataFrame,
-    account_index: &HashMap<&str, u32>,
-    source_index: &HashMap<&str, u32>,
+/// The kept rows of every batch as one frame in canonical order, each with the `seq` a whole
+/// ingest gives it: its place among `all_keys`, the keys of every row read. Sources listed
+/// account by account, as they usually are, leave the batches in that order already;
+/// otherwise the rows are gathered column by column, so the kept columns are never held
+/// twice.
+fn join_in_canonical_order(
+    parts: Vec<DataFrame>,
+    part_keys: Vec<Vec<OrderKey>>,
+    mut all_keys: Vec<OrderKey>,
 ) -> Result<DataFrame, Error> {
-    let lookup = |name: &str, index: &HashMap<&str, u32>| -> Result<Vec<u32>, Error> {
-        let texts = part
-            .column(name)
-            .and_then(|c| c.str().cloned())
-            .map_err(internal("reading the ledger"))?;
-        texts
-            .iter()
-            .map(|t| {
-                let t = t.unwrap_or_default();
-                index.get(t).copied().ok_or_else(|| {
-                    Error::Internal(format!(
-                        "the link pass found {name} {t:?}, which the case does not declare"
-                    ))
-                })
-            })
-            .collect()
-    };
-    let account = lookup(col::ACCOUNT_ID, account_index)?;
-    let source = lookup(col::SOURCE_FILE, source_index)?;
-    let n = part.height() as u32;
-    for column in [
-        Column::new(ORDER_ACCOUNT.into(), account),
-        Column::new(ORDER_SOURCE.into(), source),
-        Column::new(ORDER_POSITION.into(), (0..n).collect::<Vec<u32>>()),
-    ] {
-        part.with_column(column)
-            .map_err(internal("adding the order keys"))?;
+    let mut ledger = DataFrame::empty_with_schema(&empty_link_schema());
+    for part in parts {
+        ledger
+            .vstack_mut_owned(part)
+            .map_err(internal("joining the batches"))?;
     }
-    Ok(part)
+    ledger.rechunk_mut();
+    let kept: Vec<OrderKey> = part_keys.into_iter().flatten().collect();
+    let sorted = kept.windows(2).all(|w| w[0] < w[1]);
+    let kept = if sorted {
+        kept
+    } else {
+        let mut order: Vec<IdxSize> = (0..kept.len() as IdxSize).collect();
+        order.sort_unstable_by_key(|&i| kept[i as usize]);
+        let kept = order.iter().map(|&i| kept[i as usize]).collect();
+        let order = IdxCa::from_vec("order".into(), order);
+        let names: Vec<PlSmallStr> = ledger.get_column_names_owned();
+        for name in names {
+            let taken = ledger
+                .column(&name)
+                .and_then(|c| c.take(&order))
+                .map_err(internal("putting the rows in order"))?;
+            ledger
+                .with_column(taken)
+                .map_err(internal("putting the rows in order"))?;
+        }
+        kept
+    };
+    // `seq`: each kept row's place among every row read, both lists in order.
+    all_keys.sort_unstable();
+    let mut seq = Vec::with_capacity(kept.len());
+    let mut at = 0usize;
+    for key in &kept {
+        while at < all_keys.len() && all_keys[at] < *key {
+            at += 1;
+        }
+        if all_keys.get(at) != Some(key) {
+            return Err(Error::Internal(format!(
+                "the link pass lost the place of a row ({key:?})"
+            )));
+        }
+        seq.push(at as u64 + 1);
+    }
+    ledger
+        .with_column(Column::new(col::SEQ.into(), seq))
+        .map_err(internal("numbering the rows"))?;
+    Ok(ledger)
+}
+
+/// The [`LINK_COLUMNS`] with their ledger types, in that order.
+fn empty_link_schema() -> Schema {
+    let types: HashMap<&str, DataType> = crate::ledger::schema().into_iter().collect();
+    LINK_COLUMNS
+        .iter()
+        .map(|name| {
+            Field::new(
+                (*name).into(),
+                types.get(name).cloned().unwrap_or(DataType::String),
+            )
+        })
+        .collect()
 }
 
 fn internal(what: &'static str) -> impl Fn(PolarsError) -> Error {
@@ -285,8 +396,13 @@ fn internal(what: &'static str) -> impl Fn(PolarsError) -> Error {
 
 /// Link the case's accounts: the case file's links, the matched internal transfers
 /// (`transfers`, as `transfers.csv`), and the money transfers and row counts of `ledger`
-/// (the link pass's rows: every row ingest read).
-pub fn link(case: &Case, ledger: &DataFrame, transfers: &DataFrame) -> Result<Groups, Error> {
+/// (the link pass's rows), with `rows_of_account` (every row ingest read, by account).
+pub fn link(
+    case: &Case,
+    ledger: &DataFrame,
+    rows_of_account: Vec<u64>,
+    transfers: &DataFrame,
+) -> Result<Groups, Error> {
     let n = case.accounts.len();
     let index: HashMap<&str, u32> = case
         .accounts
@@ -320,8 +436,7 @@ pub fn link(case: &Case, ledger: &DataFrame, transfers: &DataFrame) -> Result<Gr
         }
     }
 
-    // Rows per account, and the accounts that send money transfers; money-transfer
-    // references by the accounts holding a send or payout with them.
+    // The accounts that send money transfers; money-transfer references by the accounts holding a send or payout with them.
     let texts = |name: &str| -> Result<StringChunked, Error> {
         ledger
             .column(name)
@@ -333,7 +448,12 @@ pub fn link(case: &Case, ledger: &DataFrame, transfers: &DataFrame) -> Result<Gr
         texts(col::CHANNEL)?,
         texts(col::BANK_TXN_ID)?,
     );
-    let mut rows_of_account = vec![0u64; n];
+    if rows_of_account.len() != n {
+        return Err(Error::Internal(format!(
+            "groups: {} row counts for {n} accounts",
+            rows_of_account.len()
+        )));
+    }
     let mut sends = vec![false; n];
     let mut by_reference: BTreeMap<&str, BTreeSet<u32>> = BTreeMap::new();
     let mut current: Option<(&str, u32)> = None;
@@ -349,7 +469,6 @@ pub fn link(case: &Case, ledger: &DataFrame, transfers: &DataFrame) -> Result<Gr
                 a
             }
         };
-        rows_of_account[a as usize] += 1;
         if let Some(channel @ ("msb_send" | "msb_payout")) = channel {
             if channel == "msb_send" {
                 sends[a as usize] = true;
@@ -616,11 +735,17 @@ pub fn run(
     let registry = Registry::for_case(&case)?;
     crate::pipeline::refuse_output_beside_inputs(&case, out_dir)?;
     let pass = link_pass(&case, &registry, BATCH_BYTES)?;
-    let rows = pass.ledger.height() as u64;
+    let rows: u64 = pass.rows_of_account.iter().sum();
     // Rows are counted as ingest reads them, before verify drops the duplicates of
     // overlapping exports: a group's rows are what a run reads for it.
-    let transfers = verify(&case, pass.ledger.clone(), &pass.statements, &case.verify)?.transfers;
-    let groups = link(&case, &pass.ledger, &transfers)?;
+    let transfers = transfers_only(&case, pass.ledger.clone(), &case.verify)?;
+    crate::give_back_free_memory();
+    let groups = link(
+        &case,
+        &pass.ledger,
+        pass.rows_of_account.clone(),
+        &transfers,
+    )?;
     let batches = pass.batches;
     drop(pass);
     std::fs::create_dir_all(out_dir).map_err(|source| {
@@ -753,7 +878,7 @@ mod tests {
             ("A7", "msb_payout", Some(" MT 123 ")),
             ("A8", "cash_deposit", None),
         ]);
-        let groups = link(&case, &rows, &transfers(&[])).unwrap();
+        let groups = link(&case, &rows, vec![2, 1, 0, 0, 1, 1, 1, 1], &transfers(&[])).unwrap();
         assert_eq!(
             ids(&case, &groups),
             [
@@ -798,6 +923,7 @@ mod tests {
         let groups = link(
             &case,
             &rows,
+            vec![1, 0, 0, 0, 0, 0, 0, 1],
             &transfers(&[
                 ("T000001", "A8", "A1"),
                 ("T000002", "A1", "A8"),
@@ -853,7 +979,19 @@ mod tests {
     #[test]
     fn a_row_of_an_account_the_case_does_not_declare_is_an_internal_error() {
         let (_dir, case) = case();
-        let err = link(&case, &ledger(&[("A9", "card", None)]), &transfers(&[])).unwrap_err();
+        let counts = vec![0; 8];
+        let err = link(
+            &case,
+            &ledger(&[("A9", "msb_send", None)]),
+            counts,
+            &transfers(&[]),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("\"A9\""), "{err}");
+        let err = link(&case, &ledger(&[]), vec![0; 7], &transfers(&[])).unwrap_err();
+        assert!(
+            err.to_string().contains("7 row counts for 8 accounts"),
+            "{err}"
+        );
     }
 }

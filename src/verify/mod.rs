@@ -253,41 +253,14 @@ pub fn verify(
     let mut periods: Vec<StatementPeriod> = statements.to_vec();
     periods.extend(periods::load_period_balances(case)?);
 
-    let ledger = frame::canonical(ledger)?;
     let rows_in = ledger.height();
-    let mut integrity_rows = Vec::new();
-
-    // 1. Overlapping exports: drop the later copy of each duplicated row.
-    let rows = frame::Rows::read(case, &ledger)?;
-    let dedup = duplicates::find(case, &rows)?;
-    integrity_rows.extend(dedup.integrity.iter().cloned());
-    // 2. Currency: amount_base, fx_rate, fx_rate_date. Nothing to drop is the usual case:
-    // the ledger then stays as it is, not copied, and its rows are not read again.
-    let kept_all = dedup.keep.iter().all(|&k| k);
-    let converted_kept = if kept_all {
-        Some(currency::convert(case, rates.as_ref(), &rows, options)?)
-    } else {
-        None
-    };
-    drop(rows);
-    let (ledger, mut converted) = match converted_kept {
-        Some(converted) => (ledger, converted),
-        None => {
-            let ledger = ledger
-                .filter(&BooleanChunked::from_slice("keep".into(), &dedup.keep))
-                .map_err(frame::polars_err("removing duplicate rows"))?;
-            let rows = frame::Rows::read(case, &ledger)?;
-            let converted = currency::convert(case, rates.as_ref(), &rows, options)?;
-            drop(rows);
-            (ledger, converted)
-        }
-    };
-    integrity_rows.extend(converted.integrity.iter().cloned());
-    let ledger = converted.apply(ledger)?;
-
-    // 3. Counterparties: names from narratives, normalised keys.
-    let parties = counterparties::apply(rules, &ledger)?;
-    let ledger = parties.apply(ledger)?;
+    let FirstSteps {
+        ledger,
+        dedup,
+        converted,
+        parties,
+        mut integrity_rows,
+    } = first_steps(case, ledger, rates.as_ref(), rules, options)?;
 
     // 4. Balance continuity and statement periods; 5. coverage gaps.
     // Steps 4 to 6 read the same columns of the same ledger: read once.
@@ -330,6 +303,92 @@ pub fn verify(
         },
         rows_in,
     })
+}
+
+/// What steps 1 to 3 of [`verify`] leave: the ledger without overlap duplicates, with base
+/// amounts and counterparty keys, and what each step found.
+struct FirstSteps {
+    ledger: DataFrame,
+    dedup: duplicates::Dedup,
+    converted: currency::Converted,
+    parties: counterparties::Parties,
+    integrity_rows: Vec<integrity::IntegrityRow>,
+}
+
+/// Steps 1 to 3 of [`verify`]: overlapping exports, currency, counterparties.
+fn first_steps(
+    case: &Case,
+    ledger: DataFrame,
+    rates: Option<&RateTable>,
+    rules: &CounterpartyRules,
+    options: &VerifyOptions,
+) -> Result<FirstSteps, VerifyError> {
+    let ledger = frame::canonical(ledger)?;
+    let mut integrity_rows = Vec::new();
+
+    // 1. Overlapping exports: drop the later copy of each duplicated row.
+    let rows = frame::Rows::read(case, &ledger)?;
+    let dedup = duplicates::find(case, &rows)?;
+    integrity_rows.extend(dedup.integrity.iter().cloned());
+    // 2. Currency: amount_base, fx_rate, fx_rate_date. Nothing to drop is the usual case:
+    // the ledger then stays as it is, not copied, and its rows are not read again.
+    let kept_all = dedup.keep.iter().all(|&k| k);
+    let converted_kept = if kept_all {
+        Some(currency::convert(case, rates, &rows, options)?)
+    } else {
+        None
+    };
+    drop(rows);
+    let (ledger, mut converted) = match converted_kept {
+        Some(converted) => (ledger, converted),
+        None => {
+            let ledger = ledger
+                .filter(&BooleanChunked::from_slice("keep".into(), &dedup.keep))
+                .map_err(frame::polars_err("removing duplicate rows"))?;
+            let rows = frame::Rows::read(case, &ledger)?;
+            let converted = currency::convert(case, rates, &rows, options)?;
+            drop(rows);
+            (ledger, converted)
+        }
+    };
+    integrity_rows.extend(converted.integrity.iter().cloned());
+    let ledger = converted.apply(ledger)?;
+
+    // 3. Counterparties: names from narratives, normalised keys.
+    let parties = counterparties::apply(rules, &ledger)?;
+    let ledger = parties.apply(ledger)?;
+
+    Ok(FirstSteps {
+        ledger,
+        dedup,
+        converted,
+        parties,
+        integrity_rows,
+    })
+}
+
+/// Internal transfers alone (`transfers.csv`): the steps of [`verify`] that matching depends
+/// on (overlapping exports, currency, counterparties) and the matching, run exactly as
+/// [`verify`] runs them, without the balance and coverage checks. For a ledger holding only
+/// some rows of an account (`crate::groups`), those checks would report every missing row.
+pub fn transfers_only(
+    case: &Case,
+    ledger: DataFrame,
+    options: &VerifyOptions,
+) -> Result<DataFrame, VerifyError> {
+    check_options(options)?;
+    let owned_rules;
+    let rules: &CounterpartyRules = match &options.counterparty_rules {
+        Some(path) => {
+            owned_rules = CounterpartyRules::load(path)?;
+            &owned_rules
+        }
+        None => CounterpartyRules::shipped()?,
+    };
+    let rates = RateTable::for_case(case)?;
+    let FirstSteps { ledger, .. } = first_steps(case, ledger, rates.as_ref(), rules, options)?;
+    let rows = frame::Rows::read(case, &ledger)?;
+    Ok(transfers::match_transfers_in(case, &ledger, &rows, rules, options)?.frame)
 }
 
 fn check_options(options: &VerifyOptions) -> Result<(), VerifyError> {
