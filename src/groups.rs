@@ -748,12 +748,7 @@ pub fn run(
     )?;
     let batches = pass.batches;
     drop(pass);
-    std::fs::create_dir_all(out_dir).map_err(|source| {
-        Error::Report(crate::report::ReportError::OutputDir {
-            path: out_dir.to_path_buf(),
-            source,
-        })
-    })?;
+    crate::report::ensure_dir(out_dir)?;
     let frame = groups_frame(&case, &groups).map_err(internal("building groups.csv"))?;
     let bytes = csv_out::frame_to_csv("groups.csv", &frame)?;
     let written = write_atomic(out_dir, "groups.csv", &bytes)?;
