@@ -10,7 +10,7 @@
 #
 # E2E_NO_MEMORY_CHECK=1 runs the e2e stage even when the memory budget would refuse the case
 # (as `proceeds run --no-memory-check`), e.g. 10M rows on a 24 GB machine.
-# Environment: STAGES (default "synth e2e ingest verify detect trace schedule"), PROFILE
+# Environment: STAGES (default "synth e2e groups ingest verify detect trace schedule"), PROFILE
 # (release | dev), BENCH_DIR (where cases and runs go; default $TMPDIR/proceeds-bench),
 # SEED (default 1), BENCH_REPEAT (runs per timed section; default 3 up to 2M rows, else 1),
 # BENCH_ON_PARQUET_CHUNKS=1 (also time detect and trace once on the ledger as the parquet read
@@ -28,7 +28,7 @@ sizes=("$@")
 [ ${#sizes[@]} -eq 0 ] && sizes=(100000 1000000)
 PROFILE=${PROFILE:-release}
 BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/proceeds-bench}
-STAGES=${STAGES:-"synth e2e ingest verify detect trace schedule"}
+STAGES=${STAGES:-"synth e2e groups ingest verify detect trace schedule"}
 SEED=${SEED:-1}
 MONTHS=12
 mkdir -p "$BENCH_DIR"
@@ -92,6 +92,22 @@ for n in "${sizes[@]}"; do
         timed "$stages_exe" e2e "$case_dir" "$run_dir"
     elif [ ! -f "$run_dir/ledger.parquet" ]; then
         "$stages_exe" prepare "$case_dir" "$run_dir" >&2
+    fi
+    if wants groups; then
+        # `proceeds groups`: the link pass and the groups (docs/streaming.md, step 1).
+        groups_dir="$BENCH_DIR/groups-$n-s$SEED"
+        rm -rf "$groups_dir"
+        tv=$(mktemp)
+        start=$(date +%s.%N)
+        /usr/bin/time -v -o "$tv" "$proceeds_exe" groups "$case_dir/case.toml" --out "$groups_dir" >"$tv.out"
+        end=$(date +%s.%N)
+        rows=$(sed -n 's/^[0-9]* accounts, \([0-9]*\) rows, in \([0-9]*\) groups.*/\1/p' "$tv.out")
+        groups=$(sed -n 's/^[0-9]* accounts, [0-9]* rows, in \([0-9]*\) groups.*/\1/p' "$tv.out")
+        largest=$(sed -n 's/^largest group: .*accounts, \([0-9]*\) rows.*/\1/p' "$tv.out")
+        rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$tv")
+        echo "BENCH stage=groups format=all rows=$rows seconds=$(echo "$end - $start" | bc) ref=none groups=$groups largest_group_rows=$largest peak_rss_mb=$rss" |
+            tee -a "$results" >&2
+        rm -f "$tv" "$tv.out"
     fi
     for stage in ingest verify detect trace schedule; do
         wants "$stage" && timed "$stages_exe" "$stage" "$case_dir" "$run_dir"
