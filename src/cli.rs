@@ -183,6 +183,10 @@ pub struct GroupsArgs {
     /// Allow source paths outside the case folder (absolute paths, `..`, links out of it).
     #[arg(long)]
     pub allow_outside_case_dir: bool,
+    /// Go on even when the memory the pass will hold is projected to exceed the memory
+    /// available (checked after each batch of sources).
+    #[arg(long)]
+    pub no_memory_check: bool,
 }
 
 /// Arguments of `proceeds ingest`.
@@ -348,6 +352,7 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
                 ResolveOptions {
                     allow_outside_case_dir: args.allow_outside_case_dir,
                 },
+                !args.no_memory_check,
             )?;
             if !args.quiet {
                 print_out(&summary.text(&case));

@@ -36,6 +36,8 @@ pub enum Error {
     Schedule(#[from] ScheduleError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error(transparent)]
+    Groups(#[from] crate::groups::GroupsError),
     #[error("{0}")]
     Usage(String),
     #[error("internal error: {0}")]
@@ -60,6 +62,7 @@ impl Error {
             | Error::Layout(_)
             | Error::Ingest(_)
             | Error::Report(_)
+            | Error::Groups(_)
             | Error::Usage(_) => EXIT_BAD_INPUT,
         }
     }

@@ -146,7 +146,17 @@ pub struct LinkPass {
 /// Sources that declare no account are read first, so that the accounts they hold are known
 /// before any other source is read. Every row is counted for its account, kept or not, and
 /// each kept row gets the `seq` a whole ingest gives it.
-pub fn link_pass(case: &Case, registry: &Registry, batch_bytes: u64) -> Result<LinkPass, Error> {
+///
+/// With `available` (bytes of memory), after each batch the memory the pass will hold at its
+/// end is projected from what it holds so far and the share of the sources' bytes read; a
+/// projected peak above `available` stops the pass with [`GroupsError::OverMemory`] before
+/// the machine runs out.
+pub fn link_pass(
+    case: &Case,
+    registry: &Registry,
+    batch_bytes: u64,
+    available: Option<crate::ingest::budget::Available>,
+) -> Result<LinkPass, Error> {
     let n_accounts = case.accounts.len();
     let account_index: HashMap<&str, u32> = case
         .accounts
@@ -164,6 +174,10 @@ pub fn link_pass(case: &Case, registry: &Registry, batch_bytes: u64) -> Result<L
     }
     let (undeclared, declared_sources): (Vec<usize>, Vec<usize>) =
         (0..case.sources.len()).partition(|&i| case.sources[i].account.is_none());
+    let size_of =
+        |i: usize| std::fs::metadata(&case.sources[i].path.resolved).map_or(0, |m| m.len());
+    let total_bytes: u64 = (0..case.sources.len()).map(size_of).sum();
+    let mut read_bytes = 0u64;
     let mut batches = plan_batches(case, &undeclared, batch_bytes);
     let first_declared = batches.len();
     batches.extend(plan_batches(case, &declared_sources, batch_bytes));
@@ -240,6 +254,18 @@ pub fn link_pass(case: &Case, registry: &Registry, batch_bytes: u64) -> Result<L
         parts.push(part);
         part_keys.push(kept_keys);
         crate::give_back_free_memory();
+        read_bytes += batch.iter().map(|&i| size_of(i)).sum::<u64>();
+        let held_bytes = parts.iter().map(|p| p.estimated_size() as u64).sum::<u64>()
+            + (all_keys.capacity() * std::mem::size_of::<OrderKey>()) as u64;
+        if let Some(available) = available.filter(|_| b + 1 < batches.len()) {
+            check_memory(
+                available,
+                held_bytes,
+                read_bytes,
+                total_bytes,
+                rows_of_account.iter().sum(),
+            )?;
+        }
     }
     let ledger = join_in_canonical_order(parts, part_keys, all_keys)?;
     Ok(LinkPass {
@@ -248,6 +274,46 @@ pub fn link_pass(case: &Case, registry: &Registry, batch_bytes: u64) -> Result<L
         rows_of_account,
         batches: batches.len(),
     })
+}
+
+/// Stop the link pass when what it will hold at its end, projected from `held` after
+/// `read` of `total` bytes of sources, added to the peak so far less what is held now,
+/// exceeds `available`.
+fn check_memory(
+    available: crate::ingest::budget::Available,
+    held: u64,
+    read: u64,
+    total: u64,
+    rows: u64,
+) -> Result<(), GroupsError> {
+    use crate::ingest::budget::{human, peak_memory_bytes};
+    if read == 0 || total <= read {
+        return Ok(());
+    }
+    let at_end = (held as u128 * total as u128 / read as u128).min(u64::MAX as u128) as u64;
+    let transient = peak_memory_bytes().unwrap_or(0).saturating_sub(held);
+    let projected = at_end.saturating_add(transient);
+    if projected <= available.bytes {
+        return Ok(());
+    }
+    Err(GroupsError::OverMemory(format!(
+        "not enough memory to link this case's accounts: after reading {} of its {} of sources ({rows} rows), the rows kept for transfer matching ({}) project to about {} when every source is read, {} at the peak, and {} is available ({}). Run it on a machine with more memory, or pass --no-memory-check to go on anyway (the operating system may then kill it part-way through)",
+        human(read),
+        human(total),
+        human(held),
+        human(at_end),
+        human(projected),
+        human(available.bytes),
+        available.from.describe(),
+    )))
+}
+
+/// Why `proceeds groups` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupsError {
+    /// The link pass would not fit in the memory available.
+    #[error("{0}")]
+    OverMemory(String),
 }
 
 /// The sources `sources` (positions in the case file), in case order, in batches of about
@@ -730,11 +796,17 @@ pub fn run(
     case_path: &Path,
     out_dir: &Path,
     resolve: ResolveOptions,
+    memory_check: bool,
 ) -> Result<(Case, GroupsSummary), Error> {
     let case = Case::load(case_path, resolve)?;
     let registry = Registry::for_case(&case)?;
     crate::pipeline::refuse_output_beside_inputs(&case, out_dir)?;
-    let pass = link_pass(&case, &registry, BATCH_BYTES)?;
+    let available = if memory_check {
+        crate::ingest::budget::available().map_err(IngestError::MemoryCheck)?
+    } else {
+        None
+    };
+    let pass = link_pass(&case, &registry, BATCH_BYTES, available)?;
     let rows: u64 = pass.rows_of_account.iter().sum();
     // Rows are counted as ingest reads them, before verify drops the duplicates of
     // overlapping exports: a group's rows are what a run reads for it.

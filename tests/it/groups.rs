@@ -102,7 +102,7 @@ fn link_pass_agrees_with_a_whole_run(case_path: &Path) -> (usize, f64) {
     let undeclared = case.sources.iter().filter(|s| s.account.is_none()).count();
     let kinds = usize::from(undeclared > 0) + usize::from(undeclared < case.sources.len());
     for (batch_bytes, batches) in [(1, case.sources.len()), (u64::MAX, kinds)] {
-        let pass = link_pass(&case, &registry, batch_bytes).unwrap();
+        let pass = link_pass(&case, &registry, batch_bytes, None).unwrap();
         assert_eq!(pass.batches, batches, "{}", case_path.display());
         assert!(
             pass.ledger.equals_missing(&kept),
@@ -149,7 +149,7 @@ fn the_groups_of_a_synthetic_case_are_its_subjects_and_hold_every_labelled_trans
     let case_path = synthetic(dir.path(), 200, 4);
     let case = Case::load(&case_path, ResolveOptions::default()).unwrap();
     let registry = Registry::for_case(&case).unwrap();
-    let pass = link_pass(&case, &registry, 1 << 20).unwrap();
+    let pass = link_pass(&case, &registry, 1 << 20, None).unwrap();
     let rows: u64 = pass.rows_of_account.iter().sum();
     let transfers = transfers_only(&case, pass.ledger.clone(), &case.verify).unwrap();
     let groups = link(
@@ -283,4 +283,38 @@ fn proceeds_groups_writes_groups_csv_and_says_how_large_the_largest_group_is() {
             assert_eq!(m[6], total.to_string());
         }
     }
+}
+
+#[test]
+fn the_link_pass_stops_when_what_it_keeps_will_not_fit() {
+    use proceeds::ingest::budget::{Available, AvailableFrom};
+    let dir = tempfile::tempdir().unwrap();
+    let case_path = synthetic(dir.path(), 40, 3);
+    let case = Case::load(&case_path, ResolveOptions::default()).unwrap();
+    let registry = Registry::for_case(&case).unwrap();
+    let tiny = Available {
+        bytes: 1_000,
+        from: AvailableFrom::Environment,
+    };
+    // One source a batch: the check runs after the first.
+    let err = link_pass(&case, &registry, 1, Some(tiny)).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with("not enough memory to link this case's accounts: after reading "),
+        "{message}"
+    );
+    assert!(
+        message.contains("and 1.0 kB is available (PROCEEDS_MEMORY_AVAILABLE)"),
+        "{message}"
+    );
+    assert!(message.contains("--no-memory-check"), "{message}");
+    assert_eq!(err.exit_code(), 2);
+    // Ample memory, or no check: the pass goes through.
+    let ample = Available {
+        bytes: u64::MAX,
+        from: AvailableFrom::Environment,
+    };
+    assert!(link_pass(&case, &registry, 1, Some(ample)).is_ok());
+    // In one batch there is nothing read before the end to project from.
+    assert!(link_pass(&case, &registry, u64::MAX, Some(tiny)).is_ok());
 }
