@@ -485,3 +485,124 @@ fn detection_group_by_group_finds_what_detection_of_the_whole_ledger_finds() {
     assert!(findings > 0);
     assert!(groups > 50, "{groups}");
 }
+
+/// The trace run group by group (each group's rows of the verified ledger, its transfers and
+/// its finding evidence) follows the money as the trace of the whole does: the same flows,
+/// summaries, balances, origins and notes, row for row. Money crosses accounts only inside
+/// a group. Returns the number of flows and of groups.
+fn trace_by_group_agrees_with_the_whole(case_path: &Path) -> (usize, usize) {
+    use proceeds::report::csv_out::{frame_to_csv, write_trace_flows, write_trace_summary};
+    use proceeds::rules::{rules_for_case, run_rules, Reference};
+    use proceeds::trace::{trace, TraceInput};
+    let case = Case::load(case_path, ResolveOptions::default()).unwrap();
+    let registry = Registry::for_case(&case).unwrap();
+    let pass = link_pass(&case, &registry, u64::MAX, None).unwrap();
+    let transfers = transfers_only(&case, pass.ledger.clone(), &case.verify).unwrap();
+    let groups = link(
+        &case,
+        &pass.ledger,
+        pass.rows_of_account.clone(),
+        &transfers,
+    )
+    .unwrap();
+    let whole = ingest_case(&case, &registry, false).unwrap();
+    let verified = verify(&case, whole.ledger, &whole.statements, &case.verify).unwrap();
+    let rules = rules_for_case(&case).unwrap();
+    let reference = Reference::for_case(&case).unwrap();
+    let found = run_rules(&verified.ledger, &case, &rules, &reference).unwrap();
+    let spec = case
+        .tracing
+        .clone()
+        .expect("the case has a [tracing] table");
+
+    // Every output of a trace, as sorted CSV lines per output.
+    let outputs = |ledger: &DataFrame, transfers: &DataFrame, evidence: &DataFrame| {
+        let traced = trace(&TraceInput {
+            ledger,
+            transfers: Some(transfers),
+            finding_evidence: Some(evidence),
+            spec: &spec,
+        })
+        .unwrap();
+        let lines = |bytes: Vec<u8>| -> Vec<String> {
+            String::from_utf8(bytes)
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect()
+        };
+        vec![
+            lines(write_trace_flows(traced.flow_rows(None), Vec::new()).unwrap()),
+            lines(
+                write_trace_summary(
+                    &traced.summary_columns(),
+                    traced.summary_row_iter(),
+                    Vec::new(),
+                )
+                .unwrap(),
+            ),
+            lines(frame_to_csv("trace_balances.csv", &traced.balances_frame().unwrap()).unwrap()),
+            lines(frame_to_csv("trace_origins.csv", &traced.origins_frame().unwrap()).unwrap()),
+            lines(frame_to_csv("trace_notes.csv", &traced.notes_frame().unwrap()).unwrap()),
+        ]
+    };
+    let mut all = outputs(&verified.ledger, &verified.transfers, &found.evidence);
+    let flows = all[0].len() - 1;
+
+    let rows_of = |frame: &DataFrame, column: &str, ids: &BTreeSet<&str>| -> DataFrame {
+        let keep: Vec<bool> = frame
+            .column(column)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|a| a.is_some_and(|a| ids.contains(a)))
+            .collect();
+        frame
+            .filter(&BooleanChunked::from_slice("keep".into(), &keep))
+            .unwrap()
+    };
+    let mut by_group: Vec<Vec<String>> = vec![Vec::new(); all.len()];
+    for members in &groups.members {
+        let ids: BTreeSet<&str> = members
+            .iter()
+            .map(|&a| case.accounts[a as usize].id.as_str())
+            .collect();
+        // The group's transfers: both ends in the group (a transfer never has one end out).
+        let transfers = rows_of(
+            &rows_of(&verified.transfers, "debit_account", &ids),
+            "credit_account",
+            &ids,
+        );
+        assert_eq!(
+            transfers.height(),
+            rows_of(&verified.transfers, "debit_account", &ids).height()
+        );
+        let part = outputs(
+            &rows_of(&verified.ledger, "account_id", &ids),
+            &transfers,
+            &rows_of(&found.evidence, "account_id", &ids),
+        );
+        for (k, lines) in part.into_iter().enumerate() {
+            by_group[k].extend(lines);
+        }
+    }
+    for (k, (whole, parts)) in all.iter_mut().zip(by_group.iter_mut()).enumerate() {
+        // Each group's output carries its header line once; keep one, as the whole does.
+        let header = whole[0].clone();
+        whole.sort();
+        parts.sort();
+        parts.dedup_by(|a, b| a == b && *a == header);
+        assert_eq!(parts, whole, "{}: output {k}", case_path.display());
+    }
+    (flows, groups.members.len())
+}
+
+#[test]
+fn the_trace_group_by_group_follows_the_money_as_the_trace_of_the_whole_ledger_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = synthetic(dir.path(), 80, 21);
+    let (flows, groups) = trace_by_group_agrees_with_the_whole(&case);
+    assert!(flows > 0);
+    assert!(groups > 50, "{groups}");
+}
