@@ -606,3 +606,129 @@ fn the_trace_group_by_group_follows_the_money_as_the_trace_of_the_whole_ledger_d
     assert!(flows > 0);
     assert!(groups > 50, "{groups}");
 }
+
+/// Verify run group by group, over each group's rows of the ingested ledger and its
+/// statements, gives each row what verify of the whole gives it (base amount, rate,
+/// counterparty key, the transfer it is matched in), drops the same duplicates, matches the
+/// same transfers and makes the same checks. Only the transfers' numbers differ: each run
+/// numbers its own from 1. Returns the number of transfers and of groups.
+fn verify_by_group_agrees_with_the_whole(case_path: &Path) -> (usize, usize) {
+    let case = Case::load(case_path, ResolveOptions::default()).unwrap();
+    let registry = Registry::for_case(&case).unwrap();
+    let pass = link_pass(&case, &registry, u64::MAX, None).unwrap();
+    let transfers = transfers_only(&case, pass.ledger.clone(), &case.verify).unwrap();
+    let groups = link(
+        &case,
+        &pass.ledger,
+        pass.rows_of_account.clone(),
+        &transfers,
+    )
+    .unwrap();
+    let whole = ingest_case(&case, &registry, false).unwrap();
+    let ingested = whole.ledger.clone();
+    let verified = verify(&case, whole.ledger, &whole.statements, &case.verify).unwrap();
+
+    // Transfer ids replaced by the pair of txn_ids they join, the same whoever numbers them.
+    let pairs_of = |transfers: &DataFrame| -> BTreeMap<String, String> {
+        let ids = transfers.column("transfer_id").unwrap().str().unwrap();
+        let debits = transfers.column("debit_txn_id").unwrap().str().unwrap();
+        let credits = transfers.column("credit_txn_id").unwrap().str().unwrap();
+        ids.iter()
+            .zip(debits.iter().zip(credits.iter()))
+            .map(|(id, (d, c))| {
+                (
+                    id.unwrap().to_string(),
+                    format!("{}>{}", d.unwrap(), c.unwrap()),
+                )
+            })
+            .collect()
+    };
+    // Checks are numbered in the order a run makes them, and a run checks the coverage of
+    // every account of the case: a group's run is compared on its own accounts' checks,
+    // without the numbers.
+    let outputs =
+        |v: &proceeds::verify::Verified, ids: Option<&BTreeSet<&str>>| -> Vec<Vec<String>> {
+            let pairs = pairs_of(&v.transfers);
+            let mut ledger = v.ledger.clone();
+            let named: StringChunked = ledger
+                .column("transfer_id")
+                .unwrap()
+                .str()
+                .unwrap()
+                .iter()
+                .map(|id| id.map(|id| pairs[id].clone()))
+                .collect();
+            ledger
+                .with_column(named.with_name("transfer_id".into()).into_column())
+                .unwrap();
+            let transfers = v.transfers.drop("transfer_id").unwrap();
+            vec![
+                sorted_lines("ledger.csv", &ledger),
+                sorted_lines("duplicates.csv", &v.duplicates),
+                sorted_lines("transfers.csv", &transfers),
+                sorted_lines("integrity.csv", &{
+                    let checks = v.integrity.drop("check_no").unwrap();
+                    let keep: Vec<bool> = checks
+                        .column("account_id")
+                        .unwrap()
+                        .str()
+                        .unwrap()
+                        .iter()
+                        .map(|a| ids.is_none_or(|ids| a.is_some_and(|a| ids.contains(a))))
+                        .collect();
+                    checks
+                        .filter(&BooleanChunked::from_slice("keep".into(), &keep))
+                        .unwrap()
+                }),
+            ]
+        };
+    let mut all = outputs(&verified, None);
+    let mut by_group: Vec<Vec<String>> = vec![Vec::new(); all.len()];
+    let accounts = ingested
+        .column("account_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .clone();
+    for members in &groups.members {
+        let ids: BTreeSet<&str> = members
+            .iter()
+            .map(|&a| case.accounts[a as usize].id.as_str())
+            .collect();
+        let keep: Vec<bool> = accounts.iter().map(|a| ids.contains(a.unwrap())).collect();
+        let rows = ingested
+            .filter(&BooleanChunked::from_slice("keep".into(), &keep))
+            .unwrap();
+        let statements: Vec<_> = whole
+            .statements
+            .iter()
+            .filter(|s| ids.contains(s.account_id.as_str()))
+            .cloned()
+            .collect();
+        let part = verify(&case, rows, &statements, &case.verify).unwrap();
+        for (k, lines) in outputs(&part, Some(&ids)).into_iter().enumerate() {
+            by_group[k].extend(lines);
+        }
+    }
+    let csv_header = |k: usize| ["txn_id,", "dropped_txn_id,", "debit_txn_id,", "check,"][k];
+    for (k, (whole, parts)) in all.iter_mut().zip(by_group.iter_mut()).enumerate() {
+        // Each group's output carries the header line; keep one, as the whole does.
+        let header = csv_header(k);
+        parts.sort();
+        parts.dedup_by(|a, b| a == b && a.starts_with(header));
+        assert_eq!(parts, whole, "{}: output {k}", case_path.display());
+    }
+    (verified.transfers.height(), groups.members.len())
+}
+
+#[test]
+fn verify_group_by_group_gives_every_row_what_verify_of_the_whole_ledger_gives_it() {
+    // Overlapping exports of one account, and transfers between accounts.
+    let (transfers, groups) = verify_by_group_agrees_with_the_whole(&fixture("verify/case.toml"));
+    assert_eq!((transfers, groups), (5, 1));
+    let dir = tempfile::tempdir().unwrap();
+    let case = synthetic(dir.path(), 80, 21);
+    let (transfers, groups) = verify_by_group_agrees_with_the_whole(&case);
+    assert!(transfers > 0);
+    assert!(groups > 50, "{groups}");
+}
