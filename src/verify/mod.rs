@@ -241,14 +241,31 @@ pub fn verify(
 ) -> Result<Verified, VerifyError> {
     check_options(options)?;
     // Reference data first, so a bad file fails before any work is done.
-    let owned_rules;
-    let rules: &CounterpartyRules = match &options.counterparty_rules {
-        Some(path) => {
-            owned_rules = CounterpartyRules::load(path)?;
-            &owned_rules
-        }
-        None => CounterpartyRules::shipped()?,
-    };
+    with_counterparty_rules(options, |rules| {
+        verify_with(case, ledger, statements, options, rules)
+    })
+}
+
+/// The counterparty rules the options name (a case's own file), else the shipped ones, for
+/// `f`.
+fn with_counterparty_rules<T>(
+    options: &VerifyOptions,
+    f: impl FnOnce(&CounterpartyRules) -> Result<T, VerifyError>,
+) -> Result<T, VerifyError> {
+    match &options.counterparty_rules {
+        Some(path) => f(&CounterpartyRules::load(path)?),
+        None => f(CounterpartyRules::shipped()?),
+    }
+}
+
+/// [`verify`] with its counterparty rules.
+fn verify_with(
+    case: &Case,
+    ledger: DataFrame,
+    statements: &[StatementPeriod],
+    options: &VerifyOptions,
+    rules: &CounterpartyRules,
+) -> Result<Verified, VerifyError> {
     let rates = RateTable::for_case(case)?;
     let mut periods: Vec<StatementPeriod> = statements.to_vec();
     periods.extend(periods::load_period_balances(case)?);
@@ -377,18 +394,12 @@ pub fn transfers_only(
     options: &VerifyOptions,
 ) -> Result<DataFrame, VerifyError> {
     check_options(options)?;
-    let owned_rules;
-    let rules: &CounterpartyRules = match &options.counterparty_rules {
-        Some(path) => {
-            owned_rules = CounterpartyRules::load(path)?;
-            &owned_rules
-        }
-        None => CounterpartyRules::shipped()?,
-    };
-    let rates = RateTable::for_case(case)?;
-    let FirstSteps { ledger, .. } = first_steps(case, ledger, rates.as_ref(), rules, options)?;
-    let rows = frame::Rows::read(case, &ledger)?;
-    Ok(transfers::match_transfers_in(case, &ledger, &rows, rules, options)?.frame)
+    with_counterparty_rules(options, |rules| {
+        let rates = RateTable::for_case(case)?;
+        let FirstSteps { ledger, .. } = first_steps(case, ledger, rates.as_ref(), rules, options)?;
+        let rows = frame::Rows::read(case, &ledger)?;
+        Ok(transfers::match_transfers_in(case, &ledger, &rows, rules, options)?.frame)
+    })
 }
 
 fn check_options(options: &VerifyOptions) -> Result<(), VerifyError> {

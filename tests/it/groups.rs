@@ -246,19 +246,7 @@ fn proceeds_groups_writes_groups_csv_and_says_how_large_the_largest_group_is() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8(o.stdout).unwrap();
     let table = read_csv(&out.join("groups.csv"));
-    assert_eq!(
-        table[0],
-        [
-            "group",
-            "account_id",
-            "holder",
-            "controlled_by",
-            "rows",
-            "group_accounts",
-            "group_rows",
-            "linked_to"
-        ]
-    );
+    assert_eq!(table[0], proceeds::groups::COLUMNS);
     let accounts = table.len() - 1;
     let groups: BTreeSet<&str> = table.iter().skip(1).map(|r| r[0].as_str()).collect();
     let rows: u64 = table
@@ -319,6 +307,55 @@ fn the_link_pass_stops_when_what_it_keeps_will_not_fit() {
     assert!(link_pass(&case, &registry, u64::MAX, Some(tiny)).is_ok());
 }
 
+/// A case ingested and verified whole, beside its groups from the link pass.
+struct Grouped {
+    case: Case,
+    groups: proceeds::groups::Groups,
+    /// The whole ingest's ledger and statement periods, before verify.
+    ingested: DataFrame,
+    statements: Vec<proceeds::ingest::StatementPeriod>,
+    verified: proceeds::verify::Verified,
+}
+
+fn grouped(case_path: &Path) -> Grouped {
+    let case = Case::load(case_path, ResolveOptions::default()).unwrap();
+    let registry = Registry::for_case(&case).unwrap();
+    let pass = link_pass(&case, &registry, u64::MAX, None).unwrap();
+    let transfers = transfers_only(&case, pass.ledger.clone(), &case.verify).unwrap();
+    let groups = link(
+        &case,
+        &pass.ledger,
+        pass.rows_of_account.clone(),
+        &transfers,
+    )
+    .unwrap();
+    let whole = ingest_case(&case, &registry, false).unwrap();
+    let ingested = whole.ledger.clone();
+    let verified = verify(&case, whole.ledger, &whole.statements, &case.verify).unwrap();
+    Grouped {
+        case,
+        groups,
+        ingested,
+        statements: whole.statements,
+        verified,
+    }
+}
+
+impl Grouped {
+    fn rules(&self) -> (Vec<proceeds::rules::Rule>, proceeds::rules::Reference) {
+        (
+            proceeds::rules::rules_for_case(&self.case).unwrap(),
+            proceeds::rules::Reference::for_case(&self.case).unwrap(),
+        )
+    }
+
+    /// Detection over the whole verified ledger.
+    fn findings(&self) -> proceeds::rules::Findings {
+        let (rules, reference) = self.rules();
+        proceeds::rules::run_rules(&self.verified.ledger, &self.case, &rules, &reference).unwrap()
+    }
+}
+
 /// The rows of a frame as CSV lines, sorted: equal for two frames holding the same rows in
 /// any order.
 fn sorted_lines(name: &str, frame: &DataFrame) -> Vec<String> {
@@ -337,23 +374,16 @@ fn sorted_lines(name: &str, frame: &DataFrame) -> Vec<String> {
 /// evidence rows. No rule looks across the groups.
 /// Returns the number of findings and of groups.
 fn detection_by_group_agrees_with_the_whole(case_path: &Path) -> (usize, usize) {
-    use proceeds::rules::{rules_for_case, run_rules, Reference};
-    let case = Case::load(case_path, ResolveOptions::default()).unwrap();
-    let registry = Registry::for_case(&case).unwrap();
-    let pass = link_pass(&case, &registry, u64::MAX, None).unwrap();
-    let transfers = transfers_only(&case, pass.ledger.clone(), &case.verify).unwrap();
-    let groups = link(
-        &case,
-        &pass.ledger,
-        pass.rows_of_account.clone(),
-        &transfers,
-    )
-    .unwrap();
-    let whole = ingest_case(&case, &registry, false).unwrap();
-    let verified = verify(&case, whole.ledger, &whole.statements, &case.verify).unwrap();
-    let rules = rules_for_case(&case).unwrap();
-    let reference = Reference::for_case(&case).unwrap();
-    let all = run_rules(&verified.ledger, &case, &rules, &reference).unwrap();
+    use proceeds::rules::run_rules;
+    let grouped = grouped(case_path);
+    let Grouped {
+        case,
+        groups,
+        verified,
+        ..
+    } = &grouped;
+    let (rules, reference) = grouped.rules();
+    let all = grouped.findings();
     assert!(all.findings.height() > 0, "{}", case_path.display());
 
     let account_ids = verified
@@ -378,7 +408,7 @@ fn detection_by_group_agrees_with_the_whole(case_path: &Path) -> (usize, usize) 
             .ledger
             .filter(&BooleanChunked::from_slice("keep".into(), &keep))
             .unwrap();
-        let found = run_rules(&rows, &case, &rules, &reference).unwrap();
+        let found = run_rules(&rows, case, &rules, &reference).unwrap();
         findings.extend(sorted_lines("findings.csv", &found.findings));
         evidence.extend(sorted_lines("finding_evidence.csv", &found.evidence));
     }
@@ -492,24 +522,15 @@ fn detection_group_by_group_finds_what_detection_of_the_whole_ledger_finds() {
 /// a group. Returns the number of flows and of groups.
 fn trace_by_group_agrees_with_the_whole(case_path: &Path) -> (usize, usize) {
     use proceeds::report::csv_out::{frame_to_csv, write_trace_flows, write_trace_summary};
-    use proceeds::rules::{rules_for_case, run_rules, Reference};
     use proceeds::trace::{trace, TraceInput};
-    let case = Case::load(case_path, ResolveOptions::default()).unwrap();
-    let registry = Registry::for_case(&case).unwrap();
-    let pass = link_pass(&case, &registry, u64::MAX, None).unwrap();
-    let transfers = transfers_only(&case, pass.ledger.clone(), &case.verify).unwrap();
-    let groups = link(
-        &case,
-        &pass.ledger,
-        pass.rows_of_account.clone(),
-        &transfers,
-    )
-    .unwrap();
-    let whole = ingest_case(&case, &registry, false).unwrap();
-    let verified = verify(&case, whole.ledger, &whole.statements, &case.verify).unwrap();
-    let rules = rules_for_case(&case).unwrap();
-    let reference = Reference::for_case(&case).unwrap();
-    let found = run_rules(&verified.ledger, &case, &rules, &reference).unwrap();
+    let grouped = grouped(case_path);
+    let Grouped {
+        case,
+        groups,
+        verified,
+        ..
+    } = &grouped;
+    let found = grouped.findings();
     let spec = case
         .tracing
         .clone()
@@ -613,20 +634,13 @@ fn the_trace_group_by_group_follows_the_money_as_the_trace_of_the_whole_ledger_d
 /// same transfers and makes the same checks. Only the transfers' numbers differ: each run
 /// numbers its own from 1. Returns the number of transfers and of groups.
 fn verify_by_group_agrees_with_the_whole(case_path: &Path) -> (usize, usize) {
-    let case = Case::load(case_path, ResolveOptions::default()).unwrap();
-    let registry = Registry::for_case(&case).unwrap();
-    let pass = link_pass(&case, &registry, u64::MAX, None).unwrap();
-    let transfers = transfers_only(&case, pass.ledger.clone(), &case.verify).unwrap();
-    let groups = link(
-        &case,
-        &pass.ledger,
-        pass.rows_of_account.clone(),
-        &transfers,
-    )
-    .unwrap();
-    let whole = ingest_case(&case, &registry, false).unwrap();
-    let ingested = whole.ledger.clone();
-    let verified = verify(&case, whole.ledger, &whole.statements, &case.verify).unwrap();
+    let Grouped {
+        case,
+        groups,
+        ingested,
+        statements,
+        verified,
+    } = grouped(case_path);
 
     // Transfer ids replaced by the pair of txn_ids they join, the same whoever numbers them.
     let pairs_of = |transfers: &DataFrame| -> BTreeMap<String, String> {
@@ -699,8 +713,7 @@ fn verify_by_group_agrees_with_the_whole(case_path: &Path) -> (usize, usize) {
         let rows = ingested
             .filter(&BooleanChunked::from_slice("keep".into(), &keep))
             .unwrap();
-        let statements: Vec<_> = whole
-            .statements
+        let statements: Vec<_> = statements
             .iter()
             .filter(|s| ids.contains(s.account_id.as_str()))
             .cloned()
