@@ -356,17 +356,53 @@ impl Grouped {
     }
 }
 
-/// The rows of a frame as CSV lines, sorted: equal for two frames holding the same rows in
-/// any order.
-fn sorted_lines(name: &str, frame: &DataFrame) -> Vec<String> {
-    let bytes = proceeds::report::csv_out::frame_to_csv(name, frame).unwrap();
-    let mut lines: Vec<String> = String::from_utf8(bytes)
+/// A frame as the lines of its CSV, header first.
+fn csv_lines(name: &str, frame: &DataFrame) -> Vec<String> {
+    lines_of(proceeds::report::csv_out::frame_to_csv(name, frame).unwrap())
+}
+
+fn lines_of(bytes: Vec<u8>) -> Vec<String> {
+    String::from_utf8(bytes)
         .unwrap()
         .lines()
         .map(str::to_string)
+        .collect()
+}
+
+/// The rows of `frame` whose `column` names one of `ids`.
+fn rows_of(frame: &DataFrame, column: &str, ids: &BTreeSet<&str>) -> DataFrame {
+    let keep: Vec<bool> = frame
+        .column(column)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|a| a.is_some_and(|a| ids.contains(a)))
         .collect();
-    lines.sort();
-    lines
+    frame
+        .filter(&BooleanChunked::from_slice("keep".into(), &keep))
+        .unwrap()
+}
+
+/// The ids of a group's accounts.
+fn ids_of<'a>(case: &'a Case, members: &[u32]) -> BTreeSet<&'a str> {
+    members
+        .iter()
+        .map(|&a| case.accounts[a as usize].id.as_str())
+        .collect()
+}
+
+/// Each output of the whole (its CSV lines, header first) holds the same rows as the same
+/// output of every group together, in any order; each group's carries the header once.
+fn assert_same_rows(whole: Vec<Vec<String>>, by_group: Vec<Vec<String>>, case_path: &Path) {
+    assert_eq!(whole.len(), by_group.len());
+    for (k, (mut whole, mut parts)) in whole.into_iter().zip(by_group).enumerate() {
+        let header = whole[0].clone();
+        whole.sort();
+        parts.sort();
+        parts.dedup_by(|a, b| a == b && *a == header);
+        assert_eq!(parts, whole, "{}: output {k}", case_path.display());
+    }
 }
 
 /// Detection run group by group, over each group's rows of the verified ledger, finds what
@@ -386,43 +422,21 @@ fn detection_by_group_agrees_with_the_whole(case_path: &Path) -> (usize, usize) 
     let all = grouped.findings();
     assert!(all.findings.height() > 0, "{}", case_path.display());
 
-    let account_ids = verified
-        .ledger
-        .column("account_id")
-        .unwrap()
-        .str()
-        .unwrap()
-        .clone();
-    let mut findings = Vec::new();
-    let mut evidence = Vec::new();
-    for members in &groups.members {
-        let ids: BTreeSet<&str> = members
-            .iter()
-            .map(|&a| case.accounts[a as usize].id.as_str())
-            .collect();
-        let keep: Vec<bool> = account_ids
-            .iter()
-            .map(|a| ids.contains(a.unwrap()))
-            .collect();
-        let rows = verified
-            .ledger
-            .filter(&BooleanChunked::from_slice("keep".into(), &keep))
-            .unwrap();
-        let found = run_rules(&rows, case, &rules, &reference).unwrap();
-        findings.extend(sorted_lines("findings.csv", &found.findings));
-        evidence.extend(sorted_lines("finding_evidence.csv", &found.evidence));
-    }
-    // Each group's CSV carries the header line; keep one, as the whole's CSV does.
-    let one_header = |lines: &mut Vec<String>| {
-        lines.sort();
-        lines.dedup_by(|a, b| a == b && a.starts_with("finding_id,"));
+    let outputs = |found: &proceeds::rules::Findings| {
+        vec![
+            csv_lines("findings.csv", &found.findings),
+            csv_lines("finding_evidence.csv", &found.evidence),
+        ]
     };
-    let whole_findings = sorted_lines("findings.csv", &all.findings);
-    let whole_evidence = sorted_lines("finding_evidence.csv", &all.evidence);
-    one_header(&mut findings);
-    one_header(&mut evidence);
-    assert_eq!(findings, whole_findings, "{}", case_path.display());
-    assert_eq!(evidence, whole_evidence, "{}", case_path.display());
+    let mut by_group = vec![Vec::new(); 2];
+    for members in &groups.members {
+        let rows = rows_of(&verified.ledger, "account_id", &ids_of(case, members));
+        let found = run_rules(&rows, case, &rules, &reference).unwrap();
+        for (k, lines) in outputs(&found).into_iter().enumerate() {
+            by_group[k].extend(lines);
+        }
+    }
+    assert_same_rows(outputs(&all), by_group, case_path);
     (all.findings.height(), groups.members.len())
 }
 
@@ -521,7 +535,7 @@ fn detection_group_by_group_finds_what_detection_of_the_whole_ledger_finds() {
 /// summaries, balances, origins and notes, row for row. Money crosses accounts only inside
 /// a group. Returns the number of flows and of groups.
 fn trace_by_group_agrees_with_the_whole(case_path: &Path) -> (usize, usize) {
-    use proceeds::report::csv_out::{frame_to_csv, write_trace_flows, write_trace_summary};
+    use proceeds::report::csv_out::{write_trace_flows, write_trace_summary};
     use proceeds::trace::{trace, TraceInput};
     let grouped = grouped(case_path);
     let Grouped {
@@ -545,16 +559,9 @@ fn trace_by_group_agrees_with_the_whole(case_path: &Path) -> (usize, usize) {
             spec: &spec,
         })
         .unwrap();
-        let lines = |bytes: Vec<u8>| -> Vec<String> {
-            String::from_utf8(bytes)
-                .unwrap()
-                .lines()
-                .map(str::to_string)
-                .collect()
-        };
         vec![
-            lines(write_trace_flows(traced.flow_rows(None), Vec::new()).unwrap()),
-            lines(
+            lines_of(write_trace_flows(traced.flow_rows(None), Vec::new()).unwrap()),
+            lines_of(
                 write_trace_summary(
                     &traced.summary_columns(),
                     traced.summary_row_iter(),
@@ -562,33 +569,17 @@ fn trace_by_group_agrees_with_the_whole(case_path: &Path) -> (usize, usize) {
                 )
                 .unwrap(),
             ),
-            lines(frame_to_csv("trace_balances.csv", &traced.balances_frame().unwrap()).unwrap()),
-            lines(frame_to_csv("trace_origins.csv", &traced.origins_frame().unwrap()).unwrap()),
-            lines(frame_to_csv("trace_notes.csv", &traced.notes_frame().unwrap()).unwrap()),
+            csv_lines("trace_balances.csv", &traced.balances_frame().unwrap()),
+            csv_lines("trace_origins.csv", &traced.origins_frame().unwrap()),
+            csv_lines("trace_notes.csv", &traced.notes_frame().unwrap()),
         ]
     };
-    let mut all = outputs(&verified.ledger, &verified.transfers, &found.evidence);
+    let all = outputs(&verified.ledger, &verified.transfers, &found.evidence);
     let flows = all[0].len() - 1;
 
-    let rows_of = |frame: &DataFrame, column: &str, ids: &BTreeSet<&str>| -> DataFrame {
-        let keep: Vec<bool> = frame
-            .column(column)
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .map(|a| a.is_some_and(|a| ids.contains(a)))
-            .collect();
-        frame
-            .filter(&BooleanChunked::from_slice("keep".into(), &keep))
-            .unwrap()
-    };
     let mut by_group: Vec<Vec<String>> = vec![Vec::new(); all.len()];
     for members in &groups.members {
-        let ids: BTreeSet<&str> = members
-            .iter()
-            .map(|&a| case.accounts[a as usize].id.as_str())
-            .collect();
+        let ids = ids_of(case, members);
         // The group's transfers: both ends in the group (a transfer never has one end out).
         let transfers = rows_of(
             &rows_of(&verified.transfers, "debit_account", &ids),
@@ -608,14 +599,7 @@ fn trace_by_group_agrees_with_the_whole(case_path: &Path) -> (usize, usize) {
             by_group[k].extend(lines);
         }
     }
-    for (k, (whole, parts)) in all.iter_mut().zip(by_group.iter_mut()).enumerate() {
-        // Each group's output carries its header line once; keep one, as the whole does.
-        let header = whole[0].clone();
-        whole.sort();
-        parts.sort();
-        parts.dedup_by(|a, b| a == b && *a == header);
-        assert_eq!(parts, whole, "{}: output {k}", case_path.display());
-    }
+    assert_same_rows(all, by_group, case_path);
     (flows, groups.members.len())
 }
 
@@ -677,42 +661,23 @@ fn verify_by_group_agrees_with_the_whole(case_path: &Path) -> (usize, usize) {
                 .unwrap();
             let transfers = v.transfers.drop("transfer_id").unwrap();
             vec![
-                sorted_lines("ledger.csv", &ledger),
-                sorted_lines("duplicates.csv", &v.duplicates),
-                sorted_lines("transfers.csv", &transfers),
-                sorted_lines("integrity.csv", &{
+                csv_lines("ledger.csv", &ledger),
+                csv_lines("duplicates.csv", &v.duplicates),
+                csv_lines("transfers.csv", &transfers),
+                csv_lines("integrity.csv", &{
                     let checks = v.integrity.drop("check_no").unwrap();
-                    let keep: Vec<bool> = checks
-                        .column("account_id")
-                        .unwrap()
-                        .str()
-                        .unwrap()
-                        .iter()
-                        .map(|a| ids.is_none_or(|ids| a.is_some_and(|a| ids.contains(a))))
-                        .collect();
-                    checks
-                        .filter(&BooleanChunked::from_slice("keep".into(), &keep))
-                        .unwrap()
+                    match ids {
+                        Some(ids) => rows_of(&checks, "account_id", ids),
+                        None => checks,
+                    }
                 }),
             ]
         };
-    let mut all = outputs(&verified, None);
+    let all = outputs(&verified, None);
     let mut by_group: Vec<Vec<String>> = vec![Vec::new(); all.len()];
-    let accounts = ingested
-        .column("account_id")
-        .unwrap()
-        .str()
-        .unwrap()
-        .clone();
     for members in &groups.members {
-        let ids: BTreeSet<&str> = members
-            .iter()
-            .map(|&a| case.accounts[a as usize].id.as_str())
-            .collect();
-        let keep: Vec<bool> = accounts.iter().map(|a| ids.contains(a.unwrap())).collect();
-        let rows = ingested
-            .filter(&BooleanChunked::from_slice("keep".into(), &keep))
-            .unwrap();
+        let ids = ids_of(&case, members);
+        let rows = rows_of(&ingested, "account_id", &ids);
         let statements: Vec<_> = statements
             .iter()
             .filter(|s| ids.contains(s.account_id.as_str()))
@@ -723,14 +688,7 @@ fn verify_by_group_agrees_with_the_whole(case_path: &Path) -> (usize, usize) {
             by_group[k].extend(lines);
         }
     }
-    let csv_header = |k: usize| ["txn_id,", "dropped_txn_id,", "debit_txn_id,", "check,"][k];
-    for (k, (whole, parts)) in all.iter_mut().zip(by_group.iter_mut()).enumerate() {
-        // Each group's output carries the header line; keep one, as the whole does.
-        let header = csv_header(k);
-        parts.sort();
-        parts.dedup_by(|a, b| a == b && a.starts_with(header));
-        assert_eq!(parts, whole, "{}: output {k}", case_path.display());
-    }
+    assert_same_rows(all, by_group, case_path);
     (verified.transfers.height(), groups.members.len())
 }
 
