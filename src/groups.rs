@@ -22,13 +22,12 @@
 //!
 //! **The link pass** ([`link_pass`]) reads the case's sources in batches of bounded size,
 //! keeping only the rows transfer matching can need (rows on a transfer channel or a money
-//! transfer, and every row of an account with overlapping exports) and of each only the
-//! columns verify reads ([`LINK_COLUMNS`]). It puts them in the canonical order a whole
-//! ingest gives, each with its `seq`, and runs verify's transfer matching over them
+//! transfer, and every row of an account that more than one source may hold) and of each
+//! only the columns verify reads ([`LINK_COLUMNS`]). It puts them in the canonical order a
+//! whole ingest gives, each with its `seq`, and runs verify's transfer matching over them
 //! ([`crate::verify::transfers_only`]): the transfers it matches are the run's own (tests
-//! compare them with a whole run's). Every row is counted for its
-//! account. A run processed group by group is the next step of docs/streaming.md and is not
-//! built.
+//! compare them with a whole run's). Every row is counted for its account. A run processed
+//! group by group is the next step of docs/streaming.md and is not built.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -37,7 +36,7 @@ use polars::prelude::*;
 
 use crate::case::{Case, ResolveOptions};
 use crate::error::Error;
-use crate::ingest::{ingest_case, IngestError, Registry, StatementPeriod};
+use crate::ingest::{ingest_case, IngestError, Registry};
 use crate::ledger::col;
 use crate::report::{csv_out, write_atomic, OutputFile};
 use crate::verify::transfers_only;
@@ -126,8 +125,6 @@ pub struct LinkPass {
     /// The [`LINK_COLUMNS`] of the rows transfer matching needs ([`link_pass`]), in
     /// canonical order, each with the `seq` a whole ingest gives it.
     pub ledger: DataFrame,
-    /// Statement periods with stated balances, as ingest reports them.
-    pub statements: Vec<StatementPeriod>,
     /// Rows ingest read for each account (case order), kept or not.
     pub rows_of_account: Vec<u64>,
     /// Batches the sources were read in.
@@ -174,13 +171,17 @@ pub fn link_pass(
     }
     let (undeclared, declared_sources): (Vec<usize>, Vec<usize>) =
         (0..case.sources.len()).partition(|&i| case.sources[i].account.is_none());
-    let size_of =
-        |i: usize| std::fs::metadata(&case.sources[i].path.resolved).map_or(0, |m| m.len());
-    let total_bytes: u64 = (0..case.sources.len()).map(size_of).sum();
+    // A file that cannot be read counts as empty here: its batch's ingest reports it.
+    let sizes: Vec<u64> = case
+        .sources
+        .iter()
+        .map(|s| std::fs::metadata(&s.path.resolved).map_or(0, |m| m.len()))
+        .collect();
+    let total_bytes: u64 = sizes.iter().sum();
     let mut read_bytes = 0u64;
-    let mut batches = plan_batches(case, &undeclared, batch_bytes);
+    let mut batches = plan_batches(&sizes, &undeclared, batch_bytes);
     let first_declared = batches.len();
-    batches.extend(plan_batches(case, &declared_sources, batch_bytes));
+    batches.extend(plan_batches(&sizes, &declared_sources, batch_bytes));
     let mut channels: std::collections::HashSet<&str> = case
         .verify
         .transfer_channels
@@ -190,7 +191,6 @@ pub fn link_pass(
     channels.extend(["msb_send", "msb_payout"]);
 
     let mut parts: Vec<DataFrame> = Vec::with_capacity(batches.len());
-    let mut statements = Vec::new();
     let mut by_content: HashMap<String, String> = HashMap::new();
     let mut rows_of_account = vec![0u64; n_accounts];
     let mut part_keys: Vec<Vec<OrderKey>> = Vec::with_capacity(batches.len());
@@ -211,7 +211,6 @@ pub fn link_pass(
             }
             by_content.insert(report.sha256.clone(), report.source_file.clone());
         }
-        statements.extend(ingested.statements);
         let source_index: HashMap<&str, u32> = sub
             .sources
             .iter()
@@ -254,7 +253,7 @@ pub fn link_pass(
         parts.push(part);
         part_keys.push(kept_keys);
         crate::give_back_free_memory();
-        read_bytes += batch.iter().map(|&i| size_of(i)).sum::<u64>();
+        read_bytes += batch.iter().map(|&i| sizes[i]).sum::<u64>();
         let held_bytes = parts.iter().map(|p| p.estimated_size() as u64).sum::<u64>()
             + (all_keys.capacity() * std::mem::size_of::<OrderKey>()) as u64;
         if let Some(available) = available.filter(|_| b + 1 < batches.len()) {
@@ -270,7 +269,6 @@ pub fn link_pass(
     let ledger = join_in_canonical_order(parts, part_keys, all_keys)?;
     Ok(LinkPass {
         ledger,
-        statements,
         rows_of_account,
         batches: batches.len(),
     })
@@ -317,12 +315,12 @@ pub enum GroupsError {
 }
 
 /// The sources `sources` (positions in the case file), in case order, in batches of about
-/// `batch_bytes` of files, at least one source each.
-fn plan_batches(case: &Case, sources: &[usize], batch_bytes: u64) -> Vec<Vec<usize>> {
+/// `batch_bytes` of files (`sizes`, by position), at least one source each.
+fn plan_batches(sizes: &[u64], sources: &[usize], batch_bytes: u64) -> Vec<Vec<usize>> {
     let mut batches: Vec<Vec<usize>> = Vec::new();
     let mut bytes = 0u64;
     for &i in sources {
-        let size = std::fs::metadata(&case.sources[i].path.resolved).map_or(0, |m| m.len());
+        let size = sizes[i];
         match batches.last_mut() {
             Some(batch) if bytes.saturating_add(size) <= batch_bytes => {
                 batch.push(i);
@@ -552,24 +550,24 @@ pub fn link(
     }
 
     // Subjects sharing an address, a phone, or (between sending accounts) a surname.
-    let mut shared: BTreeMap<(u8, String), BTreeSet<u32>> = BTreeMap::new();
+    let mut shared: BTreeMap<Link, BTreeSet<u32>> = BTreeMap::new();
     for s in &case.subjects {
         let Some(accounts) = controlled.get(s.id.as_str()) else {
             continue;
         };
-        let mut keys: Vec<(u8, String)> = Vec::new();
+        let mut keys: Vec<Link> = Vec::new();
         if let Some(address) = s.address.as_deref() {
             for key in [
                 crate::rules::prepare::normalise_address(address),
                 crate::rules::kinds::msb_structuring::address_key(address),
             ] {
                 if !key.is_empty() {
-                    keys.push((0, key));
+                    keys.push(Link::SharedAddress(key));
                 }
             }
         }
         if let Some(phone) = s.phone.as_deref().and_then(crate::case::phone_key) {
-            keys.push((1, phone));
+            keys.push(Link::SharedPhone(phone));
         }
         for key in keys {
             shared
@@ -579,20 +577,15 @@ pub fn link(
         }
         if let Some(surname) = crate::rules::kinds::msb_structuring::surname(&s.name) {
             shared
-                .entry((2, surname))
+                .entry(Link::SharedSurname(surname))
                 .or_default()
                 .extend(accounts.iter().copied().filter(|&a| sends[a as usize]));
         }
     }
-    for ((kind, key), accounts) in &shared {
+    for (why, accounts) in &shared {
         let accounts: Vec<u32> = accounts.iter().copied().collect();
         for w in accounts.windows(2) {
-            let why = match kind {
-                0 => Link::SharedAddress(key.clone()),
-                1 => Link::SharedPhone(key.clone()),
-                _ => Link::SharedSurname(key.clone()),
-            };
-            join(w[0], w[1], why);
+            join(w[0], w[1], why.clone());
         }
     }
 
