@@ -5,6 +5,7 @@
 //! schedules for a confiscation order come out. The pipeline is described in
 //! `docs/architecture.md`; each stage is a module below.
 
+pub mod batches;
 pub mod case;
 pub mod cli;
 pub mod confiscation;

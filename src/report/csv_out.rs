@@ -84,6 +84,16 @@ fn write_frame_csv_batched<W: std::io::Write>(
     Ok(out)
 }
 
+/// A frame's rows as [`write_frame_csv`] writes them, without the header: for an output
+/// written in parts (`crate::batches`).
+pub fn write_frame_rows<W: std::io::Write>(
+    name: &str,
+    df: &DataFrame,
+    out: &mut W,
+) -> Result<(), ReportError> {
+    write_rows(name, df, out, CSV_BATCH_ROWS)
+}
+
 /// Append `field` as the csv crate writes it with the outputs' settings (comma, double
 /// quote, CRLF, quoting only where needed): in quotes, each quote doubled, when it holds a
 /// comma, a quote, a CR or an LF; as it is otherwise. Held to the csv crate by a test.

@@ -1,5 +1,6 @@
 //! Integration tests, in one binary so polars is linked once.
 
+mod batches;
 mod case_file;
 mod cli;
 mod detect;

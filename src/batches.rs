@@ -1,0 +1,753 @@
+//! Running a case batch by batch: step 2 of docs/streaming.md.
+//!
+//! The groups of [`crate::groups`] are packed into **batches** of about [`BATCH_ROWS`]
+//! rows ([`plan`]). Each batch is ingested on its own ([`ingest_batch`]): the sources that
+//! hold its accounts are read, its accounts' rows kept, and each row given the `seq` a
+//! whole ingest gives it (the rows of the accounts before it in the case file, from the
+//! link pass's counts, plus its place in its account). Verify ([`verify_batch`]) and
+//! detection then run over the batch's rows alone; what crosses accounts never crosses a
+//! group, so each batch gives its accounts what a run of the whole case gives them. The
+//! batches' results are put together in the whole run's order ([`Merged`]): integrity
+//! checks by account and renumbered, duplicates by account, findings by rule, group,
+//! window start and first evidence row, with their evidence in that order, and the ledger
+//! by `seq` ([`LedgerParts`]: each batch writes its rows as CSV, account stretch by
+//! account stretch, and `ledger.csv` is those stretches copied in case order).
+//!
+//! Transfers are the link pass's own (`crate::verify::transfers_only` over the rows
+//! transfer matching can need, shown equal to a whole run's); each batch's matching must
+//! find exactly the link pass's transfers between its accounts, or the run stops.
+//!
+//! Not yet built (docs/streaming.md, "Order of work"): the integrity summary's paragraphs,
+//! the trace and the schedules batch by batch, `ledger.parquet` and the court report from
+//! batches, and the command-line run.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::case::Case;
+use crate::error::Error;
+use crate::groups::Groups;
+use crate::ingest::{ingest_case, Ingested, Registry, Reject, Skipped, SourceReport};
+use crate::ledger::col;
+use crate::rules::Findings;
+use crate::verify::{verify, Verified};
+
+/// Rows a batch holds at most, unless one group alone holds more: enough that each
+/// stage's fixed cost per call is small beside its work (the 10M-row synthetic case has
+/// 10,644 groups), few enough that a batch's stages stay well inside memory.
+pub const BATCH_ROWS: u64 = 1_000_000;
+
+/// The case's groups packed into batches of at most `max_rows` rows (a group larger than
+/// that is a batch of its own), in group order; each batch's accounts in case order.
+pub fn plan(groups: &Groups, max_rows: u64) -> Vec<Vec<u32>> {
+    let mut batches = Vec::new();
+    let mut current: Vec<u32> = Vec::new();
+    let mut rows = 0u64;
+    for (g, members) in groups.members.iter().enumerate() {
+        let size = groups.rows(g);
+        if !current.is_empty() && rows.saturating_add(size) > max_rows {
+            current.sort_unstable();
+            batches.push(std::mem::take(&mut current));
+            rows = 0;
+        }
+        current.extend_from_slice(members);
+        rows += size;
+    }
+    if !current.is_empty() {
+        current.sort_unstable();
+        batches.push(current);
+    }
+    batches
+}
+
+/// Where each account's rows start in a whole ingest's order (canonical order is by
+/// account first): the rows of the accounts before it in the case file.
+pub fn seq_offsets(rows_of_account: &[u64]) -> Vec<u64> {
+    let mut offsets = Vec::with_capacity(rows_of_account.len());
+    let mut at = 0u64;
+    for &rows in rows_of_account {
+        offsets.push(at);
+        at += rows;
+    }
+    offsets
+}
+
+/// Whether each case account (case order) is one of `accounts`.
+fn membership(case: &Case, accounts: &[u32]) -> Vec<bool> {
+    let mut member = vec![false; case.accounts.len()];
+    for &a in accounts {
+        if let Some(m) = member.get_mut(a as usize) {
+            *m = true;
+        }
+    }
+    member
+}
+
+/// The rows of `accounts` (case positions) as a whole ingest gives them: the sources that
+/// declare one of them, and every source that declares no account, are read; the rows of
+/// other accounts are left out; each row gets the `seq` of a whole ingest (`offsets`, from
+/// [`seq_offsets`]). The counts read must be the link pass's (`rows_of_account`). The
+/// sources' reports, rejects and skipped lines are those of the sources read, each source's
+/// whole (a source that declares no account is read by every batch).
+pub fn ingest_batch(
+    case: &Case,
+    registry: &Registry,
+    accounts: &[u32],
+    offsets: &[u64],
+    rows_of_account: &[u64],
+) -> Result<Ingested, Error> {
+    let member = membership(case, accounts);
+    let index: HashMap<&str, u32> = case
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.as_str(), i as u32))
+        .collect();
+    let mut sub = case.clone();
+    sub.sources.retain(|s| match s.account.as_deref() {
+        Some(id) => index.get(id).is_some_and(|&a| member[a as usize]),
+        None => true,
+    });
+    let mut ingested = ingest_case(&sub, registry, false)?;
+    let ids = ingested
+        .ledger
+        .column(col::ACCOUNT_ID)
+        .and_then(|c| c.str().cloned())
+        .map_err(internal("reading the batch's accounts"))?;
+    let of_row: Vec<Option<u32>> = ids
+        .iter()
+        .map(|id| id.and_then(|id| index.get(id).copied()))
+        .collect();
+    if of_row.iter().any(|a| a.is_none_or(|a| !member[a as usize])) {
+        let keep: BooleanChunked = of_row
+            .iter()
+            .map(|a| Some(a.is_some_and(|a| member[a as usize])))
+            .collect();
+        ingested.ledger = ingested
+            .ledger
+            .filter(&keep)
+            .map_err(internal("keeping the batch's accounts"))?;
+    }
+    let mut placed = vec![0u64; case.accounts.len()];
+    let mut seq = Vec::with_capacity(ingested.ledger.height());
+    for a in of_row.into_iter().flatten() {
+        if member[a as usize] {
+            let a = a as usize;
+            placed[a] += 1;
+            seq.push(offsets[a] + placed[a]);
+        }
+    }
+    for &a in accounts {
+        let a = a as usize;
+        if placed[a] != rows_of_account[a] {
+            return Err(Error::Internal(format!(
+                "batch ingest read {} rows of account {} where the link pass counted {}",
+                placed[a], case.accounts[a].id, rows_of_account[a]
+            )));
+        }
+    }
+    ingested
+        .ledger
+        .with_column(Column::new(col::SEQ.into(), seq))
+        .map_err(internal("numbering the batch's rows"))?;
+    ingested.statements.retain(|s| {
+        index
+            .get(s.account_id.as_str())
+            .is_some_and(|&a| member[a as usize])
+    });
+    Ok(ingested)
+}
+
+/// What a run batch by batch produced, put together in a whole run's order.
+#[derive(Debug)]
+pub struct BatchRun {
+    /// Every source's report, rejects and skipped lines, in case order.
+    pub sources: Vec<SourceReport>,
+    pub rejects: Vec<Reject>,
+    pub skipped: Vec<Skipped>,
+    /// The verified ledger's rows, in parts, for `ledger.csv`.
+    pub ledger: LedgerParts,
+    /// Rows of the verified ledger.
+    pub ledger_rows: usize,
+    /// Rows read by ingest, before verify drops duplicates.
+    pub rows_read: u64,
+    pub integrity: DataFrame,
+    pub duplicates: DataFrame,
+    /// The link pass's transfers: the whole case's.
+    pub transfers: DataFrame,
+    /// Detection's findings, when it ran.
+    pub found: Option<Findings>,
+    /// Batches run, and the most rows one held.
+    pub batches: usize,
+    pub largest_batch_rows: u64,
+}
+
+/// Ingest, verify and (with `detect`) detection of a case, batch by batch: the link pass
+/// and the groups ([`crate::groups`]), batches of at most `max_rows` rows ([`plan`]),
+/// each ingested, verified and searched on its own, the results put together
+/// ([`Merged`], [`LedgerParts`] in `work`, a folder that must exist).
+pub fn run(
+    case: &Case,
+    registry: &Registry,
+    work: &Path,
+    max_rows: u64,
+    detect: bool,
+) -> Result<BatchRun, Error> {
+    let pass = crate::groups::link_pass(case, registry, crate::groups::BATCH_BYTES, None)?;
+    let transfers = crate::verify::transfers_only(case, pass.ledger.clone(), &case.verify)?;
+    let groups = crate::groups::link(case, &pass.ledger, pass.rows_of_account, &transfers)?;
+    drop(pass.ledger);
+    crate::give_back_free_memory();
+    let offsets = seq_offsets(&groups.rows_of_account);
+    let batches = plan(&groups, max_rows);
+    let rules = if detect {
+        Some((
+            crate::rules::rules_for_case(case)?,
+            crate::rules::Reference::for_case(case)?,
+        ))
+    } else {
+        None
+    };
+    let mut merged = Merged::default();
+    let mut ledger = LedgerParts::new(work);
+    let mut ledger_rows = 0;
+    let mut largest_batch_rows = 0;
+    let mut sources: BTreeMap<usize, (SourceReport, Vec<Reject>, Vec<Skipped>)> = BTreeMap::new();
+    for (b, accounts) in batches.iter().enumerate() {
+        let ingested = ingest_batch(case, registry, accounts, &offsets, &groups.rows_of_account)?;
+        largest_batch_rows = largest_batch_rows.max(ingested.ledger.height() as u64);
+        // Each source's report, rejects and skipped lines once, from the first batch that
+        // read it (a source that declares no account is read by every batch).
+        for report in &ingested.sources {
+            sources.entry(report.index).or_insert_with(|| {
+                let file = &report.source_file;
+                (
+                    report.clone(),
+                    ingested
+                        .rejects
+                        .iter()
+                        .filter(|r| &r.source_file == file)
+                        .cloned()
+                        .collect(),
+                    ingested
+                        .skipped
+                        .iter()
+                        .filter(|s| &s.source_file == file)
+                        .cloned()
+                        .collect(),
+                )
+            });
+        }
+        let verified = verify_batch(case, ingested, accounts, &transfers)?;
+        let found = match &rules {
+            Some((rules, reference)) => Some(crate::rules::run_rules(
+                &verified.ledger,
+                case,
+                rules,
+                reference,
+            )?),
+            None => None,
+        };
+        ledger.add(case, accounts, &verified.ledger)?;
+        ledger_rows += verified.ledger.height();
+        merged.add(case, b, &verified, found)?;
+        drop(verified);
+        crate::give_back_free_memory();
+    }
+    let mut run = BatchRun {
+        sources: Vec::with_capacity(sources.len()),
+        rejects: Vec::new(),
+        skipped: Vec::new(),
+        ledger,
+        ledger_rows,
+        rows_read: groups.rows_of_account.iter().sum(),
+        integrity: merged.integrity()?,
+        duplicates: merged.duplicates()?,
+        transfers,
+        found: merged.findings()?,
+        batches: batches.len(),
+        largest_batch_rows,
+    };
+    for (report, rejects, skipped) in sources.into_values() {
+        run.sources.push(report);
+        run.rejects.extend(rejects);
+        run.skipped.extend(skipped);
+    }
+    Ok(run)
+}
+
+/// Verify over one batch's ingest: the whole of `verify`, keeping only the integrity
+/// checks of the batch's own accounts (a run over some accounts finds every other account
+/// holding nothing). The transfers it matches must be exactly the link pass's transfers
+/// (`transfers`, the whole case's) whose debit is in the batch.
+pub fn verify_batch(
+    case: &Case,
+    ingested: Ingested,
+    accounts: &[u32],
+    transfers: &DataFrame,
+) -> Result<Verified, Error> {
+    let Ingested {
+        ledger, statements, ..
+    } = ingested;
+    let mut verified = verify(case, ledger, &statements, &case.verify)?;
+    let ids: HashSet<&str> = accounts
+        .iter()
+        .map(|&a| case.accounts[a as usize].id.as_str())
+        .collect();
+    verified.integrity = rows_naming(&verified.integrity, "account_id", &ids)?;
+    let expected = rows_naming(transfers, "debit_account", &ids)?;
+    let ids_of = |frame: &DataFrame| -> Result<Vec<String>, Error> {
+        let mut ids: Vec<String> = frame
+            .column("transfer_id")
+            .and_then(|c| c.str().cloned())
+            .map_err(internal("reading transfer ids"))?
+            .iter()
+            .flatten()
+            .map(str::to_string)
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
+    };
+    if ids_of(&verified.transfers)? != ids_of(&expected)? {
+        return Err(Error::Internal(format!(
+            "a batch of {} accounts matched {} internal transfers where the link pass matched {} with debits in its accounts",
+            accounts.len(),
+            verified.transfers.height(),
+            expected.height()
+        )));
+    }
+    Ok(verified)
+}
+
+/// The rows of `frame` whose text column `column` is one of `ids`.
+fn rows_naming(frame: &DataFrame, column: &str, ids: &HashSet<&str>) -> Result<DataFrame, Error> {
+    let keep: BooleanChunked = frame
+        .column(column)
+        .and_then(|c| c.str().cloned())
+        .map_err(internal("reading account ids"))?
+        .iter()
+        .map(|a| Some(a.is_some_and(|a| ids.contains(a))))
+        .collect();
+    frame
+        .filter(&keep)
+        .map_err(internal("keeping a batch's rows"))
+}
+
+/// The batches' results put together in the order a run of the whole case gives them.
+#[derive(Debug, Default)]
+pub struct Merged {
+    integrity: Vec<(u32, usize, DataFrame)>,
+    duplicates: Vec<(u32, usize, DataFrame)>,
+    /// The two frames' columns, for a case with no rows in them.
+    empty: Option<[DataFrame; 2]>,
+    findings: Vec<(usize, Findings)>,
+}
+
+impl Merged {
+    /// Add one batch's verify (`verified`, over the batch of `accounts`) and detection.
+    pub fn add(
+        &mut self,
+        case: &Case,
+        batch: usize,
+        verified: &Verified,
+        found: Option<Findings>,
+    ) -> Result<(), Error> {
+        let index: HashMap<&str, u32> = case
+            .accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id.as_str(), i as u32))
+            .collect();
+        if self.empty.is_none() {
+            self.empty = Some([verified.integrity.clear(), verified.duplicates.clear()]);
+        }
+        for (frame, out) in [
+            (&verified.integrity, &mut self.integrity),
+            (&verified.duplicates, &mut self.duplicates),
+        ] {
+            for (account, part) in by_account(frame, &index)? {
+                out.push((account, batch, part));
+            }
+        }
+        if let Some(found) = found {
+            self.findings.push((batch, found));
+        }
+        Ok(())
+    }
+
+    /// `integrity.csv`: every batch's checks, by account in case order (each account's
+    /// checks are in one batch, in the order `verify` gives them), numbered again.
+    pub fn integrity(&mut self) -> Result<DataFrame, Error> {
+        let mut frame = stacked(std::mem::take(&mut self.integrity), self.empty_frame(0))?;
+        let n = frame.height() as u32;
+        frame
+            .with_column(Column::new(
+                "check_no".into(),
+                (1..=n).collect::<Vec<u32>>(),
+            ))
+            .map_err(internal("numbering the checks"))?;
+        Ok(frame)
+    }
+
+    /// `duplicates.csv`: every batch's dropped rows, by account in case order.
+    pub fn duplicates(&mut self) -> Result<DataFrame, Error> {
+        stacked(std::mem::take(&mut self.duplicates), self.empty_frame(1))
+    }
+
+    fn empty_frame(&self, which: usize) -> DataFrame {
+        self.empty
+            .as_ref()
+            .map(|e| e[which].clone())
+            .unwrap_or_default()
+    }
+
+    /// The findings and their evidence in the order detection of the whole ledger gives
+    /// them: by rule (rules in the run's order), then group, window start and first
+    /// evidence row. A finding's group and window start are in its id
+    /// (`RULE/GROUP/START/N`); findings equal on both are from one group, so from one
+    /// batch, already in their order. The rules applied count every batch's findings.
+    pub fn findings(&mut self) -> Result<Option<Findings>, Error> {
+        let parts = std::mem::take(&mut self.findings);
+        let Some((_, first)) = parts.first() else {
+            return Ok(None);
+        };
+        let rule_order: HashMap<String, usize> = first
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect();
+        let mut rules = first.rules.clone();
+        for r in &mut rules {
+            r.findings = 0;
+        }
+        let mut notes: Vec<String> = Vec::new();
+        // (rule, group, start, batch, row in the batch's findings)
+        let mut keys: Vec<(usize, String, String, usize, usize)> = Vec::new();
+        for (p, (_, found)) in parts.iter().enumerate() {
+            for (r, applied) in found.rules.iter().enumerate() {
+                if let Some(total) = rules.get_mut(r) {
+                    total.findings += applied.findings;
+                }
+            }
+            for n in &found.notes {
+                if !notes.contains(n) {
+                    notes.push(n.clone());
+                }
+            }
+            let ids = found
+                .findings
+                .column("finding_id")
+                .and_then(|c| c.str().cloned())
+                .map_err(internal("reading finding ids"))?;
+            for (row, id) in ids.iter().enumerate() {
+                let id = id.unwrap_or_default();
+                let (rule, group, start) = split_finding_id(id).ok_or_else(|| {
+                    Error::Internal(format!("finding id {id:?} is not RULE/GROUP/START/N"))
+                })?;
+                let r = rule_order.get(rule).copied().ok_or_else(|| {
+                    Error::Internal(format!("finding {id} names a rule the run did not apply"))
+                })?;
+                keys.push((r, group.to_string(), start.to_string(), p, row));
+            }
+        }
+        keys.sort();
+        // Each batch's evidence rows of each finding: contiguous, in finding order.
+        let mut evidence_ranges: Vec<HashMap<String, (usize, usize)>> = Vec::new();
+        for (_, found) in &parts {
+            let ids = found
+                .evidence
+                .column("finding_id")
+                .and_then(|c| c.str().cloned())
+                .map_err(internal("reading evidence"))?;
+            let mut ranges: HashMap<String, (usize, usize)> = HashMap::new();
+            for (i, id) in ids.iter().enumerate() {
+                let id = id.unwrap_or_default();
+                match ranges.get_mut(id) {
+                    Some(r) if r.1 == i => r.1 += 1,
+                    Some(_) => {
+                        return Err(Error::Internal(format!(
+                            "the evidence of finding {id} is not contiguous"
+                        )))
+                    }
+                    None => {
+                        ranges.insert(id.to_string(), (i, i + 1));
+                    }
+                }
+            }
+            evidence_ranges.push(ranges);
+        }
+        let mut findings: Option<DataFrame> = None;
+        let mut evidence: Option<DataFrame> = None;
+        // Consecutive keys from one batch are taken as one slice where their rows follow
+        // each other.
+        let mut k = 0;
+        while k < keys.len() {
+            let (_, _, _, p, row) = keys[k];
+            let mut end = k + 1;
+            while end < keys.len() && keys[end].3 == p && keys[end].4 == row + (end - k) {
+                end += 1;
+            }
+            let found = &parts[p].1;
+            let slice = found.findings.slice(row as i64, end - k);
+            let ids = slice
+                .column("finding_id")
+                .and_then(|c| c.str().cloned())
+                .map_err(internal("reading finding ids"))?;
+            let first_id = ids.get(0).unwrap_or_default();
+            let last_id = ids.get(end - k - 1).unwrap_or_default();
+            let (lo, hi) = match (
+                evidence_ranges[p].get(first_id),
+                evidence_ranges[p].get(last_id),
+            ) {
+                (Some(a), Some(b)) => (a.0, b.1),
+                _ => {
+                    return Err(Error::Internal(format!(
+                        "finding {first_id} or {last_id} has no evidence rows"
+                    )))
+                }
+            };
+            let evidence_slice = found.evidence.slice(lo as i64, hi - lo);
+            append(&mut findings, slice)?;
+            append(&mut evidence, evidence_slice)?;
+            k = end;
+        }
+        let first = &parts[0].1;
+        let mut findings = match findings {
+            Some(f) => f,
+            None => first.findings.clear(),
+        };
+        findings.rechunk_mut();
+        Ok(Some(Findings {
+            findings,
+            evidence: evidence.unwrap_or_else(|| first.evidence.clear()),
+            rules,
+            notes,
+            timings: Default::default(),
+        }))
+    }
+}
+
+/// `RULE/GROUP/START/N` as (rule, group, start): the rule is up to the first `/`, the
+/// start and number are the last two parts (a group may hold a `/`).
+fn split_finding_id(id: &str) -> Option<(&str, &str, &str)> {
+    let (rule, rest) = id.split_once('/')?;
+    let (rest, _n) = rest.rsplit_once('/')?;
+    let (group, start) = rest.rsplit_once('/')?;
+    Some((rule, group, start))
+}
+
+fn append(acc: &mut Option<DataFrame>, part: DataFrame) -> Result<(), Error> {
+    match acc {
+        Some(a) => a
+            .vstack_mut_owned(part)
+            .map(|_| ())
+            .map_err(internal("joining the batches")),
+        None => {
+            *acc = Some(part);
+            Ok(())
+        }
+    }
+}
+
+/// A frame's rows split into stretches of one account (its text column `account_id`),
+/// each with the account's case position; the frame must hold each account's rows together.
+fn by_account(
+    frame: &DataFrame,
+    index: &HashMap<&str, u32>,
+) -> Result<Vec<(u32, DataFrame)>, Error> {
+    let ids = frame
+        .column("account_id")
+        .and_then(|c| c.str().cloned())
+        .map_err(internal("reading account ids"))?;
+    let mut out = Vec::new();
+    let mut start = 0usize;
+    let mut current: Option<&str> = None;
+    let mut push = |from: usize, to: usize, id: &str| -> Result<(), Error> {
+        let a = index.get(id).copied().ok_or_else(|| {
+            Error::Internal(format!(
+                "a batch's output names account {id:?}, which the case does not declare"
+            ))
+        })?;
+        out.push((a, frame.slice(from as i64, to - from)));
+        Ok(())
+    };
+    for (i, id) in ids.iter().enumerate() {
+        let id = id.unwrap_or_default();
+        if current != Some(id) {
+            if let Some(c) = current {
+                push(start, i, c)?;
+            }
+            current = Some(id);
+            start = i;
+        }
+    }
+    if let Some(c) = current {
+        push(start, frame.height(), c)?;
+    }
+    Ok(out)
+}
+
+/// Stretches of rows by account in case order (then batch, then their order within it),
+/// stacked into one frame.
+fn stacked(mut parts: Vec<(u32, usize, DataFrame)>, empty: DataFrame) -> Result<DataFrame, Error> {
+    parts.sort_by_key(|(account, batch, _)| (*account, *batch));
+    let mut acc: Option<DataFrame> = None;
+    for (_, _, part) in parts {
+        append(&mut acc, part)?;
+    }
+    let mut frame = acc.unwrap_or(empty);
+    frame.rechunk_mut();
+    Ok(frame)
+}
+
+/// The ledger's rows written batch by batch, and put together in case order.
+///
+/// Each batch writes its verified ledger's rows (no header) as CSV into a part file of its
+/// own, one stretch of accounts at a time: a stretch is the batch's accounts that follow
+/// each other in the case file. `ledger.csv` is the header, then every stretch's bytes in
+/// case order. The rows of each account are in one batch, in the order a whole run gives
+/// them, and a whole run orders its ledger by account first: so the bytes are the whole
+/// run's.
+#[derive(Debug)]
+pub struct LedgerParts {
+    dir: PathBuf,
+    header: Option<Vec<u8>>,
+    /// (first account, batch, offset, length) of each stretch written.
+    stretches: Vec<(u32, usize, u64, u64)>,
+    parts: Vec<PathBuf>,
+}
+
+impl LedgerParts {
+    /// Parts kept in `dir` (which must exist; the parts are removed by [`Self::finish`]).
+    pub fn new(dir: &Path) -> LedgerParts {
+        LedgerParts {
+            dir: dir.to_path_buf(),
+            header: None,
+            stretches: Vec::new(),
+            parts: Vec::new(),
+        }
+    }
+
+    /// Write batch `batch`'s verified ledger (accounts `accounts`, in case order).
+    pub fn add(&mut self, case: &Case, accounts: &[u32], ledger: &DataFrame) -> Result<(), Error> {
+        let batch = self.parts.len();
+        let path = self.dir.join(format!("ledger-part-{batch:05}.csv"));
+        let file = std::fs::File::create(&path).map_err(|e| io_error(&path, e))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        if self.header.is_none() {
+            let empty = ledger.clear();
+            self.header = Some(crate::report::csv_out::frame_to_csv("ledger.csv", &empty)?);
+        }
+        let index: HashMap<&str, u32> = accounts
+            .iter()
+            .map(|&a| (case.accounts[a as usize].id.as_str(), a))
+            .collect();
+        // Rows per account of the batch, to find each stretch's rows.
+        let ids = ledger
+            .column(col::ACCOUNT_ID)
+            .and_then(|c| c.str().cloned())
+            .map_err(internal("reading the ledger's accounts"))?;
+        let mut rows: BTreeMap<u32, usize> = BTreeMap::new();
+        for id in ids.iter() {
+            let a = id.and_then(|id| index.get(id)).copied().ok_or_else(|| {
+                Error::Internal(format!(
+                    "batch {batch}'s ledger holds a row of another batch"
+                ))
+            })?;
+            *rows.entry(a).or_default() += 1;
+        }
+        let mut offset = 0u64;
+        let mut row = 0usize;
+        let mut i = 0;
+        while i < accounts.len() {
+            let mut j = i + 1;
+            while j < accounts.len() && accounts[j] == accounts[j - 1] + 1 {
+                j += 1;
+            }
+            let n: usize = accounts[i..j]
+                .iter()
+                .map(|a| rows.get(a).copied().unwrap_or(0))
+                .sum();
+            let slice = ledger.slice(row as i64, n);
+            let mut bytes = Vec::new();
+            crate::report::csv_out::write_frame_rows("ledger.csv", &slice, &mut bytes)?;
+            out.write_all(&bytes).map_err(|e| io_error(&path, e))?;
+            self.stretches
+                .push((accounts[i], batch, offset, bytes.len() as u64));
+            offset += bytes.len() as u64;
+            row += n;
+            i = j;
+        }
+        out.flush().map_err(|e| io_error(&path, e))?;
+        self.parts.push(path);
+        Ok(())
+    }
+
+    /// Write `ledger.csv` to `out` (header, then every stretch in case order) and remove
+    /// the parts.
+    pub fn finish<W: Write>(mut self, mut out: W) -> Result<W, Error> {
+        let header = self.header.take().unwrap_or_default();
+        out.write_all(&header)
+            .map_err(|e| io_error(Path::new("ledger.csv"), e))?;
+        self.stretches.sort_unstable();
+        let mut files = Vec::with_capacity(self.parts.len());
+        for p in &self.parts {
+            files.push(std::fs::File::open(p).map_err(|e| io_error(p, e))?);
+        }
+        let mut buf = Vec::new();
+        for &(_, batch, offset, len) in &self.stretches {
+            let path = &self.parts[batch];
+            let file = &mut files[batch];
+            file.seek(SeekFrom::Start(offset))
+                .map_err(|e| io_error(path, e))?;
+            buf.clear();
+            Read::by_ref(file)
+                .take(len)
+                .read_to_end(&mut buf)
+                .map_err(|e| io_error(path, e))?;
+            out.write_all(&buf)
+                .map_err(|e| io_error(Path::new("ledger.csv"), e))?;
+        }
+        for p in &self.parts {
+            std::fs::remove_file(p).map_err(|e| io_error(p, e))?;
+        }
+        out.flush()
+            .map_err(|e| io_error(Path::new("ledger.csv"), e))?;
+        Ok(out)
+    }
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> Error {
+    Error::Internal(format!("batch part {}: {e}", path.display()))
+}
+
+fn internal(what: &'static str) -> impl Fn(PolarsError) -> Error {
+    move |e| Error::Internal(format!("batches: {what}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finding_id_splits_into_rule_group_and_start() {
+        assert_eq!(
+            split_finding_id("STR-001/A000004/2023-07-02/1"),
+            Some(("STR-001", "A000004", "2023-07-02"))
+        );
+        assert_eq!(
+            split_finding_id("CIB-001/12 HIGH ST/LEEDS/2023-07-02/12"),
+            Some(("CIB-001", "12 HIGH ST/LEEDS", "2023-07-02"))
+        );
+        assert_eq!(split_finding_id("STR-001/2023-07-02"), None);
+    }
+
+    #[test]
+    fn offsets_are_the_rows_of_the_accounts_before() {
+        assert_eq!(seq_offsets(&[3, 0, 5, 2]), vec![0, 3, 3, 8]);
+    }
+}

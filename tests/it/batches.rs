@@ -1,0 +1,161 @@
+//! A case run batch by batch (`proceeds::batches`, step 2 of docs/streaming.md) writes the
+//! ledger, integrity checks, duplicates, transfers, findings and evidence a run of the whole
+//! case writes, byte for byte.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use proceeds::batches;
+use proceeds::case::{Case, ResolveOptions};
+use proceeds::ingest::{ingest_case, Registry};
+use proceeds::report::csv_out::{frame_to_csv, rejects_csv, skipped_csv, sources_csv};
+use proceeds::rules::{rules_for_case, run_rules, Reference};
+use proceeds::synth::{synth, SynthOptions};
+use proceeds::verify::verify;
+
+use crate::support::fixture;
+
+/// Each output as bytes, by name.
+type Outputs = BTreeMap<&'static str, Vec<u8>>;
+
+fn whole_run(case: &Case) -> Outputs {
+    let registry = Registry::for_case(case).unwrap();
+    let ingested = ingest_case(case, &registry, false).unwrap();
+    let mut out = Outputs::new();
+    out.insert("rejects.csv", rejects_csv(&ingested.rejects).unwrap());
+    out.insert("skipped.csv", skipped_csv(&ingested.skipped).unwrap());
+    out.insert("sources.csv", sources_csv(&ingested.sources).unwrap());
+    let verified = verify(case, ingested.ledger, &ingested.statements, &case.verify).unwrap();
+    let rules = rules_for_case(case).unwrap();
+    let reference = Reference::for_case(case).unwrap();
+    let found = run_rules(&verified.ledger, case, &rules, &reference).unwrap();
+    out.insert(
+        "ledger.csv",
+        frame_to_csv("ledger.csv", &verified.ledger).unwrap(),
+    );
+    for (name, frame) in [
+        ("integrity.csv", &verified.integrity),
+        ("duplicates.csv", &verified.duplicates),
+        ("transfers.csv", &verified.transfers),
+        ("findings.csv", &found.findings),
+        ("finding_evidence.csv", &found.evidence),
+    ] {
+        out.insert(name, frame_to_csv(name, frame).unwrap());
+    }
+    out.insert("rules applied", format!("{:?}", found.rules).into_bytes());
+    out.insert("detect notes", found.notes.join("\n").into_bytes());
+    out
+}
+
+/// The same outputs from batches of at most `max_rows` rows; and how many batches.
+fn batch_run(case: &Case, max_rows: u64, work: &Path) -> (Outputs, usize) {
+    let registry = Registry::for_case(case).unwrap();
+    let run = batches::run(case, &registry, work, max_rows, true).unwrap();
+    let mut out = Outputs::new();
+    out.insert("rejects.csv", rejects_csv(&run.rejects).unwrap());
+    out.insert("skipped.csv", skipped_csv(&run.skipped).unwrap());
+    out.insert("sources.csv", sources_csv(&run.sources).unwrap());
+    out.insert("ledger.csv", run.ledger.finish(Vec::new()).unwrap());
+    let found = run.found.unwrap();
+    for (name, frame) in [
+        ("integrity.csv", &run.integrity),
+        ("duplicates.csv", &run.duplicates),
+        ("transfers.csv", &run.transfers),
+        ("findings.csv", &found.findings),
+        ("finding_evidence.csv", &found.evidence),
+    ] {
+        out.insert(name, frame_to_csv(name, frame).unwrap());
+    }
+    out.insert("rules applied", format!("{:?}", found.rules).into_bytes());
+    out.insert("detect notes", found.notes.join("\n").into_bytes());
+    assert!(
+        std::fs::read_dir(work).unwrap().next().is_none(),
+        "the ledger's parts are removed"
+    );
+    assert_eq!(
+        run.ledger_rows,
+        String::from_utf8_lossy(&out["ledger.csv"]).lines().count() - 1
+    );
+    (out, run.batches)
+}
+
+/// Runs `case_path` whole and in batches of `max_rows`; every output is the same bytes.
+/// Returns the number of batches and the whole run's ledger, findings and evidence rows.
+fn batches_agree_with_the_whole(case_path: &Path, max_rows: u64) -> (usize, [usize; 3]) {
+    let case = Case::load(case_path, ResolveOptions::default()).unwrap();
+    let whole = whole_run(&case);
+    let work = tempfile::tempdir().unwrap();
+    let (by_batch, batches) = batch_run(&case, max_rows, work.path());
+    for (name, bytes) in &whole {
+        let ours = &by_batch[name];
+        if ours != bytes {
+            let (a, b) = (
+                String::from_utf8_lossy(bytes),
+                String::from_utf8_lossy(ours),
+            );
+            let at = a
+                .lines()
+                .zip(b.lines())
+                .position(|(x, y)| x != y)
+                .unwrap_or(a.lines().count().min(b.lines().count()));
+            panic!(
+                "{}: {name} differs in batches of {max_rows} rows ({batches} batches), first at line {}:\nwhole:   {:?}\nbatches: {:?}\n({} and {} lines)",
+                case_path.display(),
+                at + 1,
+                a.lines().nth(at),
+                b.lines().nth(at),
+                a.lines().count(),
+                b.lines().count()
+            );
+        }
+    }
+    let lines = |name: &str| String::from_utf8_lossy(&whole[name]).lines().count() - 1;
+    (
+        batches,
+        [
+            lines("ledger.csv"),
+            lines("findings.csv"),
+            lines("finding_evidence.csv"),
+        ],
+    )
+}
+
+#[test]
+fn fixture_cases_run_in_batches_write_what_a_whole_run_writes() {
+    // Overlapping exports and transfers between accounts (one group); a source without a
+    // declared account; the detection fixtures.
+    for case in [
+        "verify/case.toml",
+        "demo/case.toml",
+        "detect/case/case.toml",
+    ] {
+        for max_rows in [1, 1_000_000] {
+            let (batches, [rows, ..]) = batches_agree_with_the_whole(&fixture(case), max_rows);
+            assert!(rows > 0, "{case}");
+            if max_rows == 1_000_000 {
+                assert_eq!(batches, 1, "{case}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_synthetic_case_run_in_many_batches_writes_what_a_whole_run_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(&SynthOptions {
+        out: dir.path().to_path_buf(),
+        seed: 21,
+        accounts: 80,
+        months: 3,
+        rows: None,
+        typology: Default::default(),
+    })
+    .unwrap();
+    let case = dir.path().join("case.toml");
+    let (batches, [rows, findings, evidence]) = batches_agree_with_the_whole(&case, 2_000);
+    assert!(batches >= 5, "{batches} batches of {rows} rows");
+    assert!(findings > 0 && evidence > findings, "{findings} {evidence}");
+    // Every group a batch of its own.
+    let (batches, _) = batches_agree_with_the_whole(&case, 1);
+    assert!(batches > 40, "{batches}");
+}
