@@ -9,6 +9,7 @@
 //! cargo bench --bench stages -- schedule CASE_DIR RUN_DIR
 //! cargo bench --bench stages -- e2e      CASE_DIR RUN_DIR
 //! cargo bench --bench stages -- prepare  CASE_DIR RUN_DIR
+//! cargo bench --bench stages -- batches  CASE_DIR RUN_DIR
 //! ```
 //!
 //! `CASE_DIR` is a case written by `proceeds synth --rows N`; `RUN_DIR` is the output folder
@@ -109,8 +110,9 @@ fn main() -> Result<()> {
         "schedule" => bench_schedule(&case, &need_run_dir()?),
         "e2e" => bench_e2e(&case, &case_dir, &need_run_dir()?),
         "prepare" => prepare(&case, &need_run_dir()?),
+        "batches" => bench_batches(&case, &need_run_dir()?),
         other => Err(format!(
-            "unknown stage {other:?}: ingest, verify, detect, trace, schedule, e2e or prepare"
+            "unknown stage {other:?}: ingest, verify, detect, trace, schedule, e2e, prepare or batches"
         )
         .into()),
     }
@@ -516,6 +518,59 @@ fn bench_e2e(case: &Case, case_dir: &Path, run_dir: &Path) -> Result<()> {
         reference: "polars_csv_all_string",
         ref_seconds,
         extra: format!("outputs={}", summary.outputs.len()),
+    }
+    .print();
+    Ok(())
+}
+
+/// Ingest, verify and detection batch by batch (`proceeds::batches::run`, batches of
+/// `BENCH_BATCH_ROWS` rows, default `BATCH_ROWS`), and `ledger.csv` put together from the
+/// batches' parts into `RUN_DIR/batches/ledger.csv` and `ledger.parquet`; judged, as end to end is, against
+/// polars reading the statement files. Its peak memory is the process's (`benches/run.sh`
+/// reads it with `/usr/bin/time`).
+fn bench_batches(case: &Case, run_dir: &Path) -> Result<()> {
+    use proceeds::batches;
+    let files = source_files(case);
+    warm(&files.iter().map(|f| f.0.clone()).collect::<Vec<_>>())?;
+    let (ref_seconds, _) = best_of(1, || polars_read_csv(&files))?;
+    let max_rows: u64 = std::env::var("BENCH_BATCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(batches::BATCH_ROWS);
+    let out_dir = run_dir.join("batches");
+    let work = out_dir.join("work");
+    std::fs::create_dir_all(&work)?;
+    let registry = Registry::for_case(case)?;
+    let t = Instant::now();
+    let run = batches::run(case, &registry, &work, max_rows, true)?;
+    let stages = t.elapsed().as_secs_f64();
+    let mut csv = std::io::BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(out_dir.join("ledger.csv"))?,
+    );
+    let mut parquet = std::io::BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(out_dir.join("ledger.parquet"))?,
+    );
+    let metadata = pipeline::ledger_metadata(case, &run.sources);
+    run.ledger.finish(&mut csv, &mut parquet, metadata)?;
+    std::io::Write::flush(&mut parquet)?;
+    let seconds = t.elapsed().as_secs_f64();
+    let findings = run.found.as_ref().map_or(0, |f| f.findings.height());
+    Line {
+        stage: "batches",
+        format: "all",
+        rows: run.ledger_rows,
+        seconds,
+        reference: "polars_csv_all_string",
+        ref_seconds,
+        extra: format!(
+            "batches={} largest_batch_rows={} batch_rows={max_rows} stages_seconds={stages:.3} findings={findings} integrity={} transfers={}",
+            run.batches,
+            run.largest_batch_rows,
+            run.integrity.height(),
+            run.transfers.height()
+        ),
     }
     .print();
     Ok(())

@@ -22,7 +22,7 @@
 //! batches, and the command-line run.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -606,19 +606,43 @@ fn stacked(mut parts: Vec<(u32, usize, DataFrame)>, empty: DataFrame) -> Result<
 
 /// The ledger's rows written batch by batch, and put together in case order.
 ///
-/// Each batch writes its verified ledger's rows (no header) as CSV into a part file of its
-/// own, one stretch of accounts at a time: a stretch is the batch's accounts that follow
-/// each other in the case file. `ledger.csv` is the header, then every stretch's bytes in
-/// case order. The rows of each account are in one batch, in the order a whole run gives
-/// them, and a whole run orders its ledger by account first: so the bytes are the whole
-/// run's.
+/// Each batch writes its verified ledger into a parquet part file of its own. A
+/// **stretch** is a run of a batch's accounts that follow each other in the case file; the
+/// rows of each account are in one batch, in the order a whole run gives them, and a whole
+/// run orders its ledger by account first. So the whole ledger is every stretch's rows in
+/// case order: [`LedgerParts::finish`] reads them so, a piece at a time, and writes
+/// `ledger.csv` and `ledger.parquet` from them. The parquet file is cut into the row groups
+/// a whole run's writer cuts the whole ledger into ([`row_groups`]), so both files are the
+/// whole run's bytes.
 #[derive(Debug)]
 pub struct LedgerParts {
     dir: PathBuf,
-    header: Option<Vec<u8>>,
-    /// (first account, batch, offset, length) of each stretch written.
-    stretches: Vec<(u32, usize, u64, u64)>,
+    /// The verified ledger's columns (no rows), from the first batch.
+    empty: Option<DataFrame>,
+    /// (first account, batch, first row, rows) of each stretch written.
+    stretches: Vec<(u32, usize, usize, usize)>,
     parts: Vec<PathBuf>,
+}
+
+/// Rows in each row group of a part file, and read at a time by [`LedgerParts::finish`].
+const PART_ROWS: usize = 65_536;
+
+/// The row groups polars' parquet writer cuts a one-chunk frame of `rows` rows into (its
+/// default row group size, 512 × 512): one group below that size; otherwise `rows / size`
+/// groups of `rows / groups` rows, the last taking the remainder.
+pub fn row_groups(rows: usize) -> Vec<usize> {
+    const SIZE: usize = 512 * 512;
+    if rows == 0 {
+        return Vec::new();
+    }
+    if rows < SIZE {
+        return vec![rows];
+    }
+    let n = rows / SIZE;
+    let each = rows / n;
+    let mut groups = vec![each; n - 1];
+    groups.push(rows - each * (n - 1));
+    groups
 }
 
 impl LedgerParts {
@@ -626,21 +650,18 @@ impl LedgerParts {
     pub fn new(dir: &Path) -> LedgerParts {
         LedgerParts {
             dir: dir.to_path_buf(),
-            header: None,
+            empty: None,
             stretches: Vec::new(),
             parts: Vec::new(),
         }
     }
 
-    /// Write batch `batch`'s verified ledger (accounts `accounts`, in case order).
+    /// Write a batch's verified ledger (accounts `accounts`, in case order).
     pub fn add(&mut self, case: &Case, accounts: &[u32], ledger: &DataFrame) -> Result<(), Error> {
         let batch = self.parts.len();
-        let path = self.dir.join(format!("ledger-part-{batch:05}.csv"));
-        let file = std::fs::File::create(&path).map_err(|e| io_error(&path, e))?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        if self.header.is_none() {
-            let empty = ledger.clear();
-            self.header = Some(crate::report::csv_out::frame_to_csv("ledger.csv", &empty)?);
+        let path = self.dir.join(format!("ledger-part-{batch:05}.parquet"));
+        if self.empty.is_none() {
+            self.empty = Some(ledger.clear());
         }
         let index: HashMap<&str, u32> = accounts
             .iter()
@@ -660,7 +681,6 @@ impl LedgerParts {
             })?;
             *rows.entry(a).or_default() += 1;
         }
-        let mut offset = 0u64;
         let mut row = 0usize;
         let mut i = 0;
         while i < accounts.len() {
@@ -672,52 +692,91 @@ impl LedgerParts {
                 .iter()
                 .map(|a| rows.get(a).copied().unwrap_or(0))
                 .sum();
-            let slice = ledger.slice(row as i64, n);
-            let mut bytes = Vec::new();
-            crate::report::csv_out::write_frame_rows("ledger.csv", &slice, &mut bytes)?;
-            out.write_all(&bytes).map_err(|e| io_error(&path, e))?;
-            self.stretches
-                .push((accounts[i], batch, offset, bytes.len() as u64));
-            offset += bytes.len() as u64;
+            if n > 0 {
+                self.stretches.push((accounts[i], batch, row, n));
+            }
             row += n;
             i = j;
         }
+        let file = std::fs::File::create(&path).map_err(|e| io_error(&path, e))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        ParquetWriter::new(&mut out)
+            .with_compression(ParquetCompression::Uncompressed)
+            .with_statistics(StatisticsOptions::empty())
+            .with_row_group_size(Some(PART_ROWS))
+            .finish(&mut ledger.clone())
+            .map_err(internal("writing a batch's ledger"))?;
         out.flush().map_err(|e| io_error(&path, e))?;
         self.parts.push(path);
         Ok(())
     }
 
-    /// Write `ledger.csv` to `out` (header, then every stretch in case order) and remove
-    /// the parts.
-    pub fn finish<W: Write>(mut self, mut out: W) -> Result<W, Error> {
-        let header = self.header.take().unwrap_or_default();
-        out.write_all(&header)
+    /// Write `ledger.csv` to `csv` and `ledger.parquet` (with `metadata`, as
+    /// [`crate::report::parquet_out::to_parquet_bytes`] writes it) to `parquet`, every
+    /// stretch's rows in case order, and remove the parts. At most a row group of the
+    /// parquet file and a piece of a part are held at a time.
+    pub fn finish(
+        mut self,
+        csv: &mut dyn Write,
+        parquet: &mut dyn Write,
+        metadata: Vec<(String, String)>,
+    ) -> Result<(), Error> {
+        let empty = self.empty.take().unwrap_or_default();
+        let header = crate::report::csv_out::frame_to_csv("ledger.csv", &empty)?;
+        csv.write_all(&header)
             .map_err(|e| io_error(Path::new("ledger.csv"), e))?;
         self.stretches.sort_unstable();
-        let mut files = Vec::with_capacity(self.parts.len());
-        for p in &self.parts {
-            files.push(std::fs::File::open(p).map_err(|e| io_error(p, e))?);
-        }
-        let mut buf = Vec::new();
-        for &(_, batch, offset, len) in &self.stretches {
+        let total: usize = self.stretches.iter().map(|s| s.3).sum();
+        let mut groups = row_groups(total).into_iter();
+        let mut writer = ParquetWriter::new(parquet)
+            .with_compression(ParquetCompression::Zstd(None))
+            .with_statistics(StatisticsOptions::full())
+            .with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata)))
+            .batched(empty.schema())
+            .map_err(internal("starting ledger.parquet"))?;
+        let mut group = empty.clone();
+        let mut want = groups.next().unwrap_or(0);
+        for &(_, batch, first, rows) in &self.stretches {
             let path = &self.parts[batch];
-            let file = &mut files[batch];
-            file.seek(SeekFrom::Start(offset))
-                .map_err(|e| io_error(path, e))?;
-            buf.clear();
-            Read::by_ref(file)
-                .take(len)
-                .read_to_end(&mut buf)
-                .map_err(|e| io_error(path, e))?;
-            out.write_all(&buf)
-                .map_err(|e| io_error(Path::new("ledger.csv"), e))?;
+            let mut at = first;
+            while at < first + rows {
+                let len = (first + rows - at).min(PART_ROWS);
+                let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+                let piece = ParquetReader::new(file)
+                    .with_slice(Some((at, len)))
+                    .finish()
+                    .map_err(internal("reading a batch's ledger"))?;
+                crate::report::csv_out::write_frame_rows("ledger.csv", &piece, csv)?;
+                // The piece into row groups of the whole run's sizes.
+                let mut taken = 0;
+                while taken < piece.height() {
+                    let room = want - group.height();
+                    let part = piece.slice(taken as i64, room.min(piece.height() - taken));
+                    taken += part.height();
+                    group
+                        .vstack_mut_owned(part)
+                        .map_err(internal("building a row group"))?;
+                    if group.height() == want {
+                        group.rechunk_mut();
+                        writer
+                            .write_batch(&group)
+                            .map_err(internal("writing ledger.parquet"))?;
+                        group = empty.clone();
+                        want = groups.next().unwrap_or(0);
+                    }
+                }
+                at += len;
+            }
         }
+        writer
+            .finish()
+            .map_err(internal("finishing ledger.parquet"))?;
         for p in &self.parts {
             std::fs::remove_file(p).map_err(|e| io_error(p, e))?;
         }
-        out.flush()
+        csv.flush()
             .map_err(|e| io_error(Path::new("ledger.csv"), e))?;
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -744,6 +803,18 @@ mod tests {
             Some(("CIB-001", "12 HIGH ST/LEEDS", "2023-07-02"))
         );
         assert_eq!(split_finding_id("STR-001/2023-07-02"), None);
+    }
+
+    #[test]
+    fn row_groups_are_cut_as_the_parquet_writer_cuts_a_whole_frame() {
+        let size = 512 * 512;
+        assert_eq!(row_groups(0), Vec::<usize>::new());
+        assert_eq!(row_groups(10), vec![10]);
+        assert_eq!(row_groups(size - 1), vec![size - 1]);
+        assert_eq!(row_groups(size), vec![size]);
+        assert_eq!(row_groups(2 * size - 1), vec![2 * size - 1]);
+        assert_eq!(row_groups(2 * size + 5), vec![size + 2, size + 3]);
+        assert_eq!(row_groups(1_046_495).iter().sum::<usize>(), 1_046_495);
     }
 
     #[test]

@@ -756,26 +756,7 @@ fn write_tables(
     let ingested = &stages.ingested;
     let ledger = stages.ledger();
     let mut outputs = Vec::new();
-    let mut metadata = vec![
-        (
-            "proceeds.version".to_string(),
-            env!("CARGO_PKG_VERSION").to_string(),
-        ),
-        (
-            "proceeds.case_reference".to_string(),
-            case.reference.clone(),
-        ),
-        (
-            "proceeds.base_currency".to_string(),
-            case.base_currency.clone(),
-        ),
-    ];
-    for s in &ingested.sources {
-        metadata.push((
-            format!("proceeds.source.{}", s.source_file),
-            s.sha256.clone(),
-        ));
-    }
+    let metadata = ledger_metadata(case, &ingested.sources);
     let parquet = parquet_out::to_parquet_bytes("ledger.parquet", ledger, metadata)?;
     outputs.push(log.wrote(write_atomic(dir, "ledger.parquet", &parquet)?));
     drop(parquet);
@@ -858,6 +839,32 @@ fn write_tables(
         outputs.push(log.wrote(write_atomic(dir, "schedules.xlsx", &xlsx)?));
     }
     Ok(outputs)
+}
+
+/// The key-value metadata of `ledger.parquet`: the tool's version, the case, its base
+/// currency and each source's SHA-256.
+pub fn ledger_metadata(case: &Case, sources: &[SourceReport]) -> Vec<(String, String)> {
+    let mut metadata = vec![
+        (
+            "proceeds.version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+        (
+            "proceeds.case_reference".to_string(),
+            case.reference.clone(),
+        ),
+        (
+            "proceeds.base_currency".to_string(),
+            case.base_currency.clone(),
+        ),
+    ];
+    for s in sources {
+        metadata.push((
+            format!("proceeds.source.{}", s.source_file),
+            s.sha256.clone(),
+        ));
+    }
+    metadata
 }
 
 /// How many rows of a string column equal `value`.

@@ -86,7 +86,7 @@ fn write_frame_csv_batched<W: std::io::Write>(
 
 /// A frame's rows as [`write_frame_csv`] writes them, without the header: for an output
 /// written in parts (`crate::batches`).
-pub fn write_frame_rows<W: std::io::Write>(
+pub fn write_frame_rows<W: std::io::Write + ?Sized>(
     name: &str,
     df: &DataFrame,
     out: &mut W,
@@ -173,7 +173,7 @@ impl<W: std::io::Write> RecordBuffer<W> {
 /// A frame's rows (no header), `batch_rows` at a time. One thread turns each batch's
 /// columns into text while this one encodes and writes the batch before it, so the two
 /// halves of the work overlap; at most one batch waits between them.
-fn write_rows<W: std::io::Write>(
+fn write_rows<W: std::io::Write + ?Sized>(
     name: &str,
     df: &DataFrame,
     w: &mut W,

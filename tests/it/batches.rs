@@ -9,11 +9,16 @@ use proceeds::batches;
 use proceeds::case::{Case, ResolveOptions};
 use proceeds::ingest::{ingest_case, Registry};
 use proceeds::report::csv_out::{frame_to_csv, rejects_csv, skipped_csv, sources_csv};
+use proceeds::report::parquet_out::to_parquet_bytes;
 use proceeds::rules::{rules_for_case, run_rules, Reference};
 use proceeds::synth::{synth, SynthOptions};
 use proceeds::verify::verify;
 
 use crate::support::fixture;
+
+fn metadata() -> Vec<(String, String)> {
+    vec![("proceeds.case_reference".to_string(), "TEST".to_string())]
+}
 
 /// Each output as bytes, by name.
 type Outputs = BTreeMap<&'static str, Vec<u8>>;
@@ -32,6 +37,10 @@ fn whole_run(case: &Case) -> Outputs {
     out.insert(
         "ledger.csv",
         frame_to_csv("ledger.csv", &verified.ledger).unwrap(),
+    );
+    out.insert(
+        "ledger.parquet",
+        to_parquet_bytes("ledger.parquet", &verified.ledger, metadata()).unwrap(),
     );
     for (name, frame) in [
         ("integrity.csv", &verified.integrity),
@@ -55,7 +64,12 @@ fn batch_run(case: &Case, max_rows: u64, work: &Path) -> (Outputs, usize) {
     out.insert("rejects.csv", rejects_csv(&run.rejects).unwrap());
     out.insert("skipped.csv", skipped_csv(&run.skipped).unwrap());
     out.insert("sources.csv", sources_csv(&run.sources).unwrap());
-    out.insert("ledger.csv", run.ledger.finish(Vec::new()).unwrap());
+    let (mut csv, mut parquet) = (Vec::new(), Vec::new());
+    run.ledger
+        .finish(&mut csv, &mut parquet, metadata())
+        .unwrap();
+    out.insert("ledger.csv", csv);
+    out.insert("ledger.parquet", parquet);
     let found = run.found.unwrap();
     for (name, frame) in [
         ("integrity.csv", &run.integrity),
