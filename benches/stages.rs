@@ -525,7 +525,8 @@ fn bench_e2e(case: &Case, case_dir: &Path, run_dir: &Path) -> Result<()> {
 
 /// Ingest, verify and detection batch by batch (`proceeds::batches::run`, batches of
 /// `BENCH_BATCH_ROWS` rows, default `BATCH_ROWS`), and `ledger.csv` put together from the
-/// batches' parts into `RUN_DIR/batches/ledger.csv` and `ledger.parquet`; judged, as end to end is, against
+/// batches' parts into `RUN_DIR/batches/ledger.csv` and `ledger.parquet` (with the other
+/// tables the run writes, to compare with a whole run's); judged, as end to end is, against
 /// polars reading the statement files. Its peak memory is the process's (`benches/run.sh`
 /// reads it with `/usr/bin/time`).
 fn bench_batches(case: &Case, run_dir: &Path) -> Result<()> {
@@ -555,6 +556,22 @@ fn bench_batches(case: &Case, run_dir: &Path) -> Result<()> {
     let metadata = pipeline::ledger_metadata(case, &run.sources);
     run.ledger.finish(&mut csv, &mut parquet, metadata)?;
     std::io::Write::flush(&mut parquet)?;
+    // The other tables, to compare with a whole run's (`proceeds detect`).
+    use proceeds::report::write_frame_csv;
+    for (name, frame) in [
+        ("integrity.csv", &run.integrity),
+        ("duplicates.csv", &run.duplicates),
+        ("transfers.csv", &run.transfers),
+    ] {
+        write_frame_csv(&out_dir, name, frame)?;
+    }
+    if let Some(f) = &run.found {
+        write_frame_csv(&out_dir, "findings.csv", &f.findings)?;
+        write_frame_csv(&out_dir, "finding_evidence.csv", &f.evidence)?;
+    }
+    let mut summary = run.summary.join("\n\n");
+    summary.push('\n');
+    proceeds::report::write_atomic(&out_dir, "integrity_summary.txt", summary.as_bytes())?;
     let seconds = t.elapsed().as_secs_f64();
     let findings = run.found.as_ref().map_or(0, |f| f.findings.height());
     Line {

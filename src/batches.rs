@@ -33,7 +33,8 @@ use crate::groups::Groups;
 use crate::ingest::{ingest_case, Ingested, Registry, Reject, Skipped, SourceReport};
 use crate::ledger::col;
 use crate::rules::Findings;
-use crate::verify::{verify, Verified};
+use crate::verify::summary::Facts;
+use crate::verify::{verify_accounts, Verified};
 
 /// Rows a batch holds at most, unless one group alone holds more: enough that each
 /// stage's fixed cost per call is small beside its work (the 10M-row synthetic case has
@@ -178,6 +179,8 @@ pub struct BatchRun {
     pub duplicates: DataFrame,
     /// The link pass's transfers: the whole case's.
     pub transfers: DataFrame,
+    /// The integrity summary's paragraphs, from every batch's facts.
+    pub summary: Vec<String>,
     /// Detection's findings, when it ran.
     pub found: Option<Findings>,
     /// Batches run, and the most rows one held.
@@ -197,7 +200,8 @@ pub fn run(
     detect: bool,
 ) -> Result<BatchRun, Error> {
     let pass = crate::groups::link_pass(case, registry, crate::groups::BATCH_BYTES, None)?;
-    let transfers = crate::verify::transfers_only(case, pass.ledger.clone(), &case.verify)?;
+    let (transfers, transfer_facts) =
+        crate::verify::transfers_and_facts(case, pass.ledger.clone(), &case.verify)?;
     let groups = crate::groups::link(case, &pass.ledger, pass.rows_of_account, &transfers)?;
     drop(pass.ledger);
     crate::give_back_free_memory();
@@ -257,7 +261,10 @@ pub fn run(
         drop(verified);
         crate::give_back_free_memory();
     }
+    let mut facts = merged.facts();
+    facts.set_transfers(transfer_facts);
     let mut run = BatchRun {
+        summary: facts.paragraphs(case),
         sources: Vec::with_capacity(sources.len()),
         rejects: Vec::new(),
         skipped: Vec::new(),
@@ -279,10 +286,9 @@ pub fn run(
     Ok(run)
 }
 
-/// Verify over one batch's ingest: the whole of `verify`, keeping only the integrity
-/// checks of the batch's own accounts (a run over some accounts finds every other account
-/// holding nothing). The transfers it matches must be exactly the link pass's transfers
-/// (`transfers`, the whole case's) whose debit is in the batch.
+/// Verify over one batch's ingest ([`crate::verify::verify_accounts`]: the integrity checks
+/// and summary facts of the batch's own accounts). The transfers it matches must be exactly
+/// the link pass's transfers (`transfers`, the whole case's) whose debit is in the batch.
 pub fn verify_batch(
     case: &Case,
     ingested: Ingested,
@@ -292,12 +298,11 @@ pub fn verify_batch(
     let Ingested {
         ledger, statements, ..
     } = ingested;
-    let mut verified = verify(case, ledger, &statements, &case.verify)?;
+    let verified = verify_accounts(case, ledger, &statements, &case.verify, accounts)?;
     let ids: HashSet<&str> = accounts
         .iter()
         .map(|&a| case.accounts[a as usize].id.as_str())
         .collect();
-    verified.integrity = rows_naming(&verified.integrity, "account_id", &ids)?;
     let expected = rows_naming(transfers, "debit_account", &ids)?;
     let ids_of = |frame: &DataFrame| -> Result<Vec<String>, Error> {
         let mut ids: Vec<String> = frame
@@ -343,6 +348,7 @@ pub struct Merged {
     duplicates: Vec<(u32, usize, DataFrame)>,
     /// The two frames' columns, for a case with no rows in them.
     empty: Option<[DataFrame; 2]>,
+    facts: Facts,
     findings: Vec<(usize, Findings)>,
 }
 
@@ -375,7 +381,13 @@ impl Merged {
         if let Some(found) = found {
             self.findings.push((batch, found));
         }
+        self.facts.add(verified.facts.clone());
         Ok(())
+    }
+
+    /// What the integrity summary states, of every batch.
+    pub fn facts(&mut self) -> Facts {
+        std::mem::take(&mut self.facts)
     }
 
     /// `integrity.csv`: every batch's checks, by account in case order (each account's
@@ -698,7 +710,7 @@ impl LedgerParts {
             row += n;
             i = j;
         }
-        let file = std::fs::File::create(&path).map_err(|e| io_error(&path, e))?;
+        let file = crate::report::create_work_file(&path)?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         ParquetWriter::new(&mut out)
             .with_compression(ParquetCompression::Uncompressed)
@@ -772,7 +784,7 @@ impl LedgerParts {
             .finish()
             .map_err(internal("finishing ledger.parquet"))?;
         for p in &self.parts {
-            std::fs::remove_file(p).map_err(|e| io_error(p, e))?;
+            crate::report::remove_work_file(p)?;
         }
         csv.flush()
             .map_err(|e| io_error(Path::new("ledger.csv"), e))?;

@@ -167,3 +167,20 @@ pub fn ensure_dir(dir: &Path) -> Result<(), ReportError> {
         source,
     })
 }
+
+/// Create a working file of a run, not an output (a batch's ledger part,
+/// `crate::batches`): read back by the run and removed ([`remove_work_file`]) before it ends.
+pub fn create_work_file(path: &Path) -> Result<std::fs::File, ReportError> {
+    std::fs::File::create(path).map_err(|source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Remove a working file made by [`create_work_file`].
+pub fn remove_work_file(path: &Path) -> Result<(), ReportError> {
+    std::fs::remove_file(path).map_err(|source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}

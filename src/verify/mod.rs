@@ -30,7 +30,7 @@ pub mod gaps;
 pub mod integrity;
 pub mod periods;
 mod refcsv;
-mod summary;
+pub mod summary;
 pub mod transfers;
 
 use std::path::PathBuf;
@@ -118,6 +118,8 @@ pub struct Verified {
     pub transfers: DataFrame,
     /// Plain-language integrity summary paragraphs for the court report.
     pub summary: Vec<String>,
+    /// What the paragraphs state, to be added up with other runs' (`crate::batches`).
+    pub facts: summary::Facts,
     /// The counterparty rules used, for the manifest.
     pub counterparty_rules: RulesUsed,
     /// Rows in the ledger given to the stage (before duplicates were removed).
@@ -242,7 +244,30 @@ pub fn verify(
     check_options(options)?;
     // Reference data first, so a bad file fails before any work is done.
     with_counterparty_rules(options, |rules| {
-        verify_with(case, ledger, statements, options, rules)
+        verify_with(case, ledger, statements, options, rules, None)
+    })
+}
+
+/// [`verify`] over the rows of some of the case's accounts (`accounts`, case positions),
+/// a set no internal transfer leaves (a batch of groups, `crate::batches`): the integrity
+/// checks and the summary's facts are those of these accounts alone, where [`verify`]
+/// would also find every other account holding nothing.
+pub fn verify_accounts(
+    case: &Case,
+    ledger: DataFrame,
+    statements: &[StatementPeriod],
+    options: &VerifyOptions,
+    accounts: &[u32],
+) -> Result<Verified, VerifyError> {
+    check_options(options)?;
+    let mut member = vec![false; case.accounts.len()];
+    for &a in accounts {
+        if let Some(m) = member.get_mut(a as usize) {
+            *m = true;
+        }
+    }
+    with_counterparty_rules(options, |rules| {
+        verify_with(case, ledger, statements, options, rules, Some(&member))
     })
 }
 
@@ -265,6 +290,7 @@ fn verify_with(
     statements: &[StatementPeriod],
     options: &VerifyOptions,
     rules: &CounterpartyRules,
+    member: Option<&[bool]>,
 ) -> Result<Verified, VerifyError> {
     let rates = RateTable::for_case(case)?;
     let mut periods: Vec<StatementPeriod> = statements.to_vec();
@@ -292,27 +318,34 @@ fn verify_with(
     drop(rows);
     let ledger = matched.apply(ledger)?;
 
-    let summary = summary::paragraphs(summary::Inputs {
-        case,
-        ledger: &ledger,
-        rows_in,
-        dedup: &dedup,
-        converted: &converted,
-        parties: &parties,
-        rules,
-        balance: &balance,
-        coverage: &coverage,
-        transfers: &matched,
-        periods: &periods,
-        rates: rates.as_ref(),
-    })?;
+    let facts = summary::Facts::of(
+        &summary::Inputs {
+            case,
+            ledger: &ledger,
+            rows_in,
+            dedup: &dedup,
+            converted: &converted,
+            parties: &parties,
+            rules,
+            balance: &balance,
+            coverage: &coverage,
+            transfers: &matched,
+            periods: &periods,
+            rates: rates.as_ref(),
+        },
+        member,
+    )?;
+    if let Some(member) = member {
+        integrity_rows.retain(|r| member.get(r.account).copied().unwrap_or(false));
+    }
     let integrity = integrity::to_frame(integrity_rows)?;
     Ok(Verified {
         ledger,
         integrity,
         duplicates: dedup.duplicates,
         transfers: matched.frame,
-        summary,
+        summary: facts.paragraphs(case),
+        facts,
         counterparty_rules: RulesUsed {
             origin: rules.origin.clone(),
             version: rules.version,
@@ -393,12 +426,23 @@ pub fn transfers_only(
     ledger: DataFrame,
     options: &VerifyOptions,
 ) -> Result<DataFrame, VerifyError> {
+    Ok(transfers_and_facts(case, ledger, options)?.0)
+}
+
+/// [`transfers_only`], with the figures the integrity summary states of them.
+pub fn transfers_and_facts(
+    case: &Case,
+    ledger: DataFrame,
+    options: &VerifyOptions,
+) -> Result<(DataFrame, summary::TransferFacts), VerifyError> {
     check_options(options)?;
     with_counterparty_rules(options, |rules| {
         let rates = RateTable::for_case(case)?;
         let FirstSteps { ledger, .. } = first_steps(case, ledger, rates.as_ref(), rules, options)?;
         let rows = frame::Rows::read(case, &ledger)?;
-        Ok(transfers::match_transfers_in(case, &ledger, &rows, rules, options)?.frame)
+        let matched = transfers::match_transfers_in(case, &ledger, &rows, rules, options)?;
+        let facts = summary::TransferFacts::of(&matched);
+        Ok((matched.frame, facts))
     })
 }
 

@@ -5,7 +5,7 @@
 //! counterparties. Every figure in them is one of the figures in `integrity.csv`,
 //! `duplicates.csv` or `transfers.csv`, so each sentence can be checked against a row.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use polars::prelude::*;
 
@@ -15,6 +15,7 @@ use super::currency::{Converted, RateTable};
 use super::duplicates::Dedup;
 use super::frame::{date_text, money_text, polars_err};
 use super::gaps::Coverage;
+use super::integrity::{Check, Outcome};
 use super::transfers::TransferMatches;
 use super::VerifyError;
 use crate::case::Case;
@@ -60,6 +61,7 @@ fn more(total: usize) -> String {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct AccountStats {
     rows: u64,
     first: i32,
@@ -146,53 +148,312 @@ fn account_stats(ledger: &DataFrame) -> Result<HashMap<String, AccountStats>, Ve
     Ok(out)
 }
 
+/// An overlap of two exports, as the summary states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OverlapFact {
+    account: usize,
+    kept_source: String,
+    dropped_source: String,
+    from: i32,
+    to: i32,
+    dropped: usize,
+    later_unmatched: usize,
+    kept_unmatched: usize,
+}
+
+/// A running-balance break, as the summary states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BreakFact {
+    account: usize,
+    date: i32,
+    source: String,
+    line: u32,
+    txn_id: String,
+    reported: i128,
+    expected: i128,
+    difference: i128,
+}
+
+/// A coverage gap, as the summary states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct GapFact {
+    account: usize,
+    from: i32,
+    to: i32,
+    missing_movement: Option<i128>,
+}
+
+/// What the summary says of the internal transfers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransferFacts {
+    pub matched: usize,
+    /// Minor units of the base currency.
+    pub total_base: i128,
+    pub unsupported_debits: usize,
+    pub outbid_debits: usize,
+    pub capped_debits: usize,
+}
+
+impl TransferFacts {
+    pub(crate) fn of(t: &TransferMatches) -> TransferFacts {
+        TransferFacts {
+            matched: t.transfers.len(),
+            total_base: t.total_base,
+            unsupported_debits: t.unsupported_debits,
+            outbid_debits: t.outbid_debits,
+            capped_debits: t.capped_debits,
+        }
+    }
+}
+
+/// Every figure and list the summary paragraphs state, for some of the case's accounts or
+/// all of them. Facts of disjoint sets of accounts (batches of groups, `crate::batches`)
+/// add up ([`Facts::add`]) to the facts of their union: each list is kept in account order
+/// and each count is a sum, so the paragraphs of the sum are the paragraphs of a run over
+/// all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    ledger_rows: usize,
+    rows_in: usize,
+    dropped: usize,
+    accounts: BTreeMap<usize, AccountStats>,
+    overlaps: Vec<OverlapFact>,
+    /// Per account (case order): whether its running balances were checked.
+    balance_checked: Vec<bool>,
+    balance_passed: u64,
+    breaks: Vec<BreakFact>,
+    periods_given: bool,
+    periods_checked: usize,
+    statement_fails: usize,
+    chain_fails: usize,
+    gaps: Vec<GapFact>,
+    not_checked: Vec<usize>,
+    converted_per_account: Vec<usize>,
+    earlier_rates: usize,
+    rates_file: String,
+    transfers: TransferFacts,
+    filled: usize,
+    counterparty_keys: BTreeSet<String>,
+    rules_origin: String,
+    rules_version: u32,
+}
+
+impl Facts {
+    /// The facts of a run's inputs, for the accounts `member` marks (by case position), or
+    /// every account.
+    pub(crate) fn of(x: &Inputs<'_>, member: Option<&[bool]>) -> Result<Facts, VerifyError> {
+        let n = x.case.accounts.len();
+        let is_member = |a: usize| member.is_none_or(|m| m.get(a).copied().unwrap_or(false));
+        let stats = account_stats(x.ledger)?;
+        let accounts = x
+            .case
+            .accounts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| stats.get(&a.id).map(|s| (i, s.clone())))
+            .collect();
+        let overlaps = x
+            .dedup
+            .overlaps
+            .iter()
+            .filter(|o| is_member(o.account))
+            .map(|o| OverlapFact {
+                account: o.account,
+                kept_source: o.kept_source.clone(),
+                dropped_source: o.dropped_source.clone(),
+                from: o.from,
+                to: o.to,
+                dropped: o.dropped,
+                later_unmatched: o.later_unmatched.len(),
+                kept_unmatched: o.kept_unmatched.len(),
+            })
+            .collect();
+        let breaks = x
+            .balance
+            .breaks
+            .iter()
+            .filter(|b| is_member(b.account))
+            .map(|b| BreakFact {
+                account: b.account,
+                date: b.date,
+                source: b.source.clone(),
+                line: b.line,
+                txn_id: b.txn_id.clone(),
+                reported: b.reported,
+                expected: b.expected,
+                difference: b.difference,
+            })
+            .collect();
+        // Statement periods and their checks, counted from the checks made.
+        let fails = |check: Check| {
+            x.balance
+                .integrity
+                .iter()
+                .filter(|r| r.check == check && r.result == Outcome::Fail && is_member(r.account))
+                .count()
+        };
+        let keys = x.ledger.column(super::added_col::COUNTERPARTY_KEY).ok();
+        let counterparty_keys = match keys.map(|k| k.str()) {
+            Some(Ok(k)) => k.iter().flatten().map(str::to_string).collect(),
+            _ => BTreeSet::new(),
+        };
+        Ok(Facts {
+            ledger_rows: x.ledger.height(),
+            rows_in: x.rows_in,
+            dropped: x.dedup.dropped(),
+            accounts,
+            overlaps,
+            balance_checked: (0..n)
+                .map(|a| is_member(a) && x.balance.checked[a])
+                .collect(),
+            balance_passed: (0..n)
+                .filter(|&a| is_member(a))
+                .map(|a| x.balance.passed[a])
+                .sum(),
+            breaks,
+            periods_given: !x.periods.is_empty(),
+            periods_checked: (0..n)
+                .filter(|&a| is_member(a))
+                .map(|a| x.balance.periods[a].len())
+                .sum(),
+            statement_fails: fails(Check::StatementBalance),
+            chain_fails: fails(Check::StatementChain),
+            gaps: x
+                .coverage
+                .gaps
+                .iter()
+                .filter(|g| is_member(g.account))
+                .map(|g| GapFact {
+                    account: g.account,
+                    from: g.from,
+                    to: g.to,
+                    missing_movement: g.missing_movement,
+                })
+                .collect(),
+            not_checked: x
+                .coverage
+                .not_checked
+                .iter()
+                .copied()
+                .filter(|&a| is_member(a))
+                .collect(),
+            converted_per_account: (0..n)
+                .map(|a| {
+                    if is_member(a) {
+                        x.converted.converted_per_account[a]
+                    } else {
+                        0
+                    }
+                })
+                .collect(),
+            earlier_rates: x
+                .converted
+                .earlier_rates
+                .iter()
+                .filter(|r| is_member(r.account))
+                .count(),
+            rates_file: x.rates.map_or(String::new(), |r| r.file.clone()),
+            transfers: TransferFacts::of(x.transfers),
+            filled: x.parties.filled_by_rule.values().sum(),
+            counterparty_keys,
+            rules_origin: x.rules.origin.clone(),
+            rules_version: x.rules.version,
+        })
+    }
+
+    /// Add the facts of another set of accounts, disjoint from these.
+    pub fn add(&mut self, other: Facts) {
+        if self.balance_checked.is_empty() {
+            *self = other;
+            return;
+        }
+        self.ledger_rows += other.ledger_rows;
+        self.rows_in += other.rows_in;
+        self.dropped += other.dropped;
+        self.accounts.extend(other.accounts);
+        self.overlaps.extend(other.overlaps);
+        self.overlaps.sort_by_key(|o| o.account);
+        for (a, b) in self.balance_checked.iter_mut().zip(other.balance_checked) {
+            *a |= b;
+        }
+        self.balance_passed += other.balance_passed;
+        self.breaks.extend(other.breaks);
+        self.breaks.sort_by_key(|b| b.account);
+        self.periods_given |= other.periods_given;
+        self.periods_checked += other.periods_checked;
+        self.statement_fails += other.statement_fails;
+        self.chain_fails += other.chain_fails;
+        self.gaps.extend(other.gaps);
+        self.gaps.sort_by_key(|g| g.account);
+        self.not_checked.extend(other.not_checked);
+        self.not_checked.sort_unstable();
+        for (a, b) in self
+            .converted_per_account
+            .iter_mut()
+            .zip(other.converted_per_account)
+        {
+            *a += b;
+        }
+        self.earlier_rates += other.earlier_rates;
+        self.filled += other.filled;
+        self.counterparty_keys.extend(other.counterparty_keys);
+    }
+
+    /// The internal transfers' figures, from a matching over the whole case.
+    pub fn set_transfers(&mut self, transfers: TransferFacts) {
+        self.transfers = transfers;
+    }
+
+    /// The summary paragraphs.
+    pub fn paragraphs(&self, case: &Case) -> Vec<String> {
+        paragraphs(self, case)
+    }
+}
+
 /// The summary paragraphs.
-pub(crate) fn paragraphs(x: Inputs<'_>) -> Result<Vec<String>, VerifyError> {
-    let case = x.case;
+fn paragraphs(x: &Facts, case: &Case) -> Vec<String> {
     let base = case.base_currency.as_str();
     let mut out = Vec::new();
 
     // What the ledger holds.
-    let stats = account_stats(x.ledger)?;
     let mut per_account = Vec::new();
-    for a in &case.accounts {
-        if let Some(s) = stats.get(&a.id) {
-            per_account.push(format!(
-                "{} ({}, {}): {} transactions from {} to {}, {} in and {} out",
-                a.id,
-                a.holder,
-                a.bank,
-                s.rows,
-                date_text(s.first),
-                date_text(s.last),
-                money_text(s.money_in, base),
-                money_text(-s.money_out, base)
-            ));
-        }
+    for (&i, s) in &x.accounts {
+        let a = &case.accounts[i];
+        per_account.push(format!(
+            "{} ({}, {}): {} transactions from {} to {}, {} in and {} out",
+            a.id,
+            a.holder,
+            a.bank,
+            s.rows,
+            date_text(s.first),
+            date_text(s.last),
+            money_text(s.money_in, base),
+            money_text(-s.money_out, base)
+        ));
     }
-    let held = stats.len();
+    let held = x.accounts.len();
     let mut p = format!(
         "After verification the ledger holds {} transactions in {held} of the case's {} accounts, read from {} disclosed files",
-        x.ledger.height(),
+        x.ledger_rows,
         case.accounts.len(),
         case.sources.len()
     );
-    if x.dedup.dropped() > 0 {
+    if x.dropped > 0 {
         p.push_str(&format!(
             " ({} rows were read; {} were copies from overlapping exports and were removed, as set out below)",
             x.rows_in,
-            x.dedup.dropped()
+            x.dropped
         ));
     }
     p.push_str(&format!(". Amounts in {base}: {}.", per_account.join("; ")));
     out.push(p);
 
     // Overlapping exports.
-    if x.dedup.overlaps.is_empty() {
+    if x.overlaps.is_empty() {
         out.push("No two exports of the same account cover the same days, so no row was removed as a duplicate.".into());
     } else {
         let mut parts = Vec::new();
-        for o in &x.dedup.overlaps {
+        for o in &x.overlaps {
             let acc = &case.accounts[o.account];
             let mut s = format!(
                 "{} and {} both cover account {} from {} to {}; the {} rows of {} dated in those days are copies of rows in {}, which is listed first in the case file and was kept, and were removed so that nothing is counted twice",
@@ -205,12 +466,12 @@ pub(crate) fn paragraphs(x: Inputs<'_>) -> Result<Vec<String>, VerifyError> {
                 o.dropped_source,
                 o.kept_source
             );
-            if !o.later_unmatched.is_empty() || !o.kept_unmatched.is_empty() {
+            if o.later_unmatched > 0 || o.kept_unmatched > 0 {
                 s.push_str(&format!(
                     ". The two exports do not agree for those days: {} rows appear only in {} (kept) and {} only in {}; the investigator should establish which export is complete",
-                    o.later_unmatched.len(),
+                    o.later_unmatched,
                     o.dropped_source,
-                    o.kept_unmatched.len(),
+                    o.kept_unmatched,
                     o.kept_source
                 ));
             }
@@ -227,28 +488,27 @@ pub(crate) fn paragraphs(x: Inputs<'_>) -> Result<Vec<String>, VerifyError> {
         .accounts
         .iter()
         .enumerate()
-        .filter(|(i, _)| x.balance.checked[*i])
+        .filter(|(i, _)| x.balance_checked[*i])
         .map(|(_, a)| a.id.clone())
         .collect();
     let unchecked: Vec<String> = case
         .accounts
         .iter()
         .enumerate()
-        .filter(|(i, a)| !x.balance.checked[*i] && stats.contains_key(&a.id))
+        .filter(|(i, _)| !x.balance_checked[*i] && x.accounts.contains_key(i))
         .map(|(_, a)| a.id.clone())
         .collect();
     let mut p = String::new();
     if !checked.is_empty() {
-        let passed: u64 = x.balance.passed.iter().sum();
         p.push_str(&format!(
-            "Running balances were checked row by row for {}: {passed} reported balances agree to the penny with the previous balance plus the movements between them",
-            list(&checked)
+            "Running balances were checked row by row for {}: {} reported balances agree to the penny with the previous balance plus the movements between them",
+            list(&checked),
+            x.balance_passed
         ));
-        if x.balance.breaks.is_empty() {
+        if x.breaks.is_empty() {
             p.push_str(", and there is no break.");
         } else {
             let breaks: Vec<String> = x
-                .balance
                 .breaks
                 .iter()
                 .take(LISTED)
@@ -269,9 +529,9 @@ pub(crate) fn paragraphs(x: Inputs<'_>) -> Result<Vec<String>, VerifyError> {
                 .collect();
             p.push_str(&format!(
                 "; {} do not: {}{}.",
-                x.balance.breaks.len(),
+                x.breaks.len(),
                 breaks.join("; "),
-                more(x.balance.breaks.len())
+                more(x.breaks.len())
             ));
         }
     }
@@ -289,22 +549,21 @@ pub(crate) fn paragraphs(x: Inputs<'_>) -> Result<Vec<String>, VerifyError> {
     }
 
     // Statement periods.
-    if !x.periods.is_empty() {
-        let total = x.balance.periods.iter().map(Vec::len).sum::<usize>();
+    if x.periods_given {
         out.push(format!(
-            "{total} statement periods with stated opening and closing balances were checked: in {} the opening balance plus the rows held does not give the closing balance, and in {} a statement does not open at the previous statement's closing balance. Each is a row of integrity.csv.",
-            x.balance.statement_fails,
-            x.balance.chain_fails
+            "{} statement periods with stated opening and closing balances were checked: in {} the opening balance plus the rows held does not give the closing balance, and in {} a statement does not open at the previous statement's closing balance. Each is a row of integrity.csv.",
+            x.periods_checked,
+            x.statement_fails,
+            x.chain_fails
         ));
     }
 
     // Coverage.
     let mut p = String::new();
-    if x.coverage.gaps.is_empty() {
+    if x.gaps.is_empty() {
         p.push_str("No missing statement period was found");
     } else {
         let gaps: Vec<String> = x
-            .coverage
             .gaps
             .iter()
             .take(LISTED)
@@ -328,12 +587,11 @@ pub(crate) fn paragraphs(x: Inputs<'_>) -> Result<Vec<String>, VerifyError> {
         p.push_str(&format!(
             "Statements or rows appear to be missing for {}{}. Figures for these accounts over these periods are incomplete",
             gaps.join("; "),
-            more(x.coverage.gaps.len())
+            more(x.gaps.len())
         ));
     }
-    if !x.coverage.not_checked.is_empty() {
+    if !x.not_checked.is_empty() {
         let names: Vec<String> = x
-            .coverage
             .not_checked
             .iter()
             .map(|&i| case.accounts[i].id.clone())
@@ -347,22 +605,23 @@ pub(crate) fn paragraphs(x: Inputs<'_>) -> Result<Vec<String>, VerifyError> {
     out.push(p);
 
     // Currency.
-    if x.converted.converted() > 0 {
+    let converted: usize = x.converted_per_account.iter().sum();
+    if converted > 0 {
         let mut currencies: Vec<String> = case
             .accounts
             .iter()
             .enumerate()
-            .filter(|(i, _)| x.converted.converted_per_account[*i] > 0)
+            .filter(|(i, _)| x.converted_per_account[*i] > 0)
             .map(|(_, a)| a.currency.clone())
             .collect();
         currencies.sort();
         currencies.dedup();
-        let file = x.rates.map_or("", |r| r.file.as_str());
         out.push(format!(
-            "{} transactions in {} were converted to {base} at the dated rates in {file} ({base} per one unit of the other currency), each rounded half to even to the penny. {} of them were booked on a day for which the table has no rate (a weekend or holiday) and were converted at the latest earlier rate; the ledger's fx_rate_date column shows the rate used for every converted row.",
-            x.converted.converted(),
+            "{} transactions in {} were converted to {base} at the dated rates in {} ({base} per one unit of the other currency), each rounded half to even to the penny. {} of them were booked on a day for which the table has no rate (a weekend or holiday) and were converted at the latest earlier rate; the ledger's fx_rate_date column shows the rate used for every converted row.",
+            converted,
             list(&currencies),
-            x.converted.earlier_rates.len()
+            x.rates_file,
+            x.earlier_rates
         ));
     } else {
         out.push(format!(
@@ -371,11 +630,11 @@ pub(crate) fn paragraphs(x: Inputs<'_>) -> Result<Vec<String>, VerifyError> {
     }
 
     // Transfers.
-    let t = x.transfers;
+    let t = &x.transfers;
     let mut p = format!(
         "{} between the case's own accounts {} matched, {} in all; each pairs one debit with one credit and is listed in transfers.csv with its score and the evidence for it. Money moving between these accounts is not new money, and later schedules must not count it twice.",
-        count(t.transfers.len(), "internal transfer", "internal transfers"),
-        if t.transfers.len() == 1 { "was" } else { "were" },
+        count(t.matched, "internal transfer", "internal transfers"),
+        if t.matched == 1 { "was" } else { "were" },
         money_text(t.total_base, base)
     );
     if t.unsupported_debits > 0 {
@@ -401,12 +660,12 @@ pub(crate) fn paragraphs(x: Inputs<'_>) -> Result<Vec<String>, VerifyError> {
     out.push(p);
 
     // Counterparties.
-    let filled: usize = x.parties.filled_by_rule.values().sum();
     out.push(format!(
-        "Where an export gave no counterparty, it was read from the narrative for {filled} transactions using {} (version {}); the ledger's counterparty_rule column names the rule used for each. {} distinct counterparty names appear after normalisation.",
-        x.rules.origin,
-        x.rules.version,
-        x.parties.distinct_keys
+        "Where an export gave no counterparty, it was read from the narrative for {} transactions using {} (version {}); the ledger's counterparty_rule column names the rule used for each. {} distinct counterparty names appear after normalisation.",
+        x.filled,
+        x.rules_origin,
+        x.rules_version,
+        x.counterparty_keys.len()
     ));
-    Ok(out)
+    out
 }

@@ -35,6 +35,10 @@ fn whole_run(case: &Case) -> Outputs {
     let reference = Reference::for_case(case).unwrap();
     let found = run_rules(&verified.ledger, case, &rules, &reference).unwrap();
     out.insert(
+        "integrity_summary.txt",
+        verified.summary.join("\n\n").into_bytes(),
+    );
+    out.insert(
         "ledger.csv",
         frame_to_csv("ledger.csv", &verified.ledger).unwrap(),
     );
@@ -71,6 +75,10 @@ fn batch_run(case: &Case, max_rows: u64, work: &Path) -> (Outputs, usize) {
     out.insert("ledger.csv", csv);
     out.insert("ledger.parquet", parquet);
     let found = run.found.unwrap();
+    out.insert(
+        "integrity_summary.txt",
+        run.summary.join("\n\n").into_bytes(),
+    );
     for (name, frame) in [
         ("integrity.csv", &run.integrity),
         ("duplicates.csv", &run.duplicates),

@@ -1483,6 +1483,9 @@ fn only_the_report_writer_writes_files() {
             "src/report/mod.rs: File::create",
             "src/report/mod.rs: create_dir",
             "src/report/mod.rs: fs::rename",
+            // A run batch by batch writes each batch's ledger into a working file of the
+            // output folder, and removes it once the ledger's outputs are written.
+            "src/report/mod.rs: remove_file",
             // `proceeds synth` writes a new, fictional case folder; it never opens an input.
             "src/synth.rs: File::create",
             "src/synth.rs: create_dir",
