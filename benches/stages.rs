@@ -543,7 +543,16 @@ fn bench_batches(case: &Case, run_dir: &Path) -> Result<()> {
     std::fs::create_dir_all(&work)?;
     let registry = Registry::for_case(case)?;
     let t = Instant::now();
-    let run = batches::run(case, &registry, &work, max_rows, true)?;
+    let run = batches::run(
+        case,
+        &registry,
+        &batches::RunPlan {
+            work: work.clone(),
+            max_rows,
+            detect: true,
+            available: None,
+        },
+    )?;
     let stages = t.elapsed().as_secs_f64();
     let mut csv = std::io::BufWriter::with_capacity(
         1 << 20,

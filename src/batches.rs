@@ -181,6 +181,8 @@ pub struct BatchRun {
     pub transfers: DataFrame,
     /// The integrity summary's paragraphs, from every batch's facts.
     pub summary: Vec<String>,
+    /// The counterparty rules verify used.
+    pub counterparty_rules: crate::verify::RulesUsed,
     /// Detection's findings, when it ran.
     pub found: Option<Findings>,
     /// Batches run, and the most rows one held.
@@ -188,18 +190,26 @@ pub struct BatchRun {
     pub largest_batch_rows: u64,
 }
 
+/// How to run a case batch by batch.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    /// Folder for the ledger's parts (it must exist; they are removed once written out).
+    pub work: PathBuf,
+    /// Rows a batch holds at most, unless one group alone holds more ([`BATCH_ROWS`]).
+    pub max_rows: u64,
+    /// Run detection too.
+    pub detect: bool,
+    /// Memory available, for the link pass's check (`None`: no check).
+    pub available: Option<crate::ingest::budget::Available>,
+}
+
 /// Ingest, verify and (with `detect`) detection of a case, batch by batch: the link pass
 /// and the groups ([`crate::groups`]), batches of at most `max_rows` rows ([`plan`]),
 /// each ingested, verified and searched on its own, the results put together
-/// ([`Merged`], [`LedgerParts`] in `work`, a folder that must exist).
-pub fn run(
-    case: &Case,
-    registry: &Registry,
-    work: &Path,
-    max_rows: u64,
-    detect: bool,
-) -> Result<BatchRun, Error> {
-    let pass = crate::groups::link_pass(case, registry, crate::groups::BATCH_BYTES, None)?;
+/// ([`Merged`], [`LedgerParts`] in `work`).
+pub fn run(case: &Case, registry: &Registry, how: &RunPlan) -> Result<BatchRun, Error> {
+    let (work, max_rows, detect) = (how.work.as_path(), how.max_rows, how.detect);
+    let pass = crate::groups::link_pass(case, registry, crate::groups::BATCH_BYTES, how.available)?;
     let (transfers, transfer_facts) =
         crate::verify::transfers_and_facts(case, pass.ledger.clone(), &case.verify)?;
     let groups = crate::groups::link(case, &pass.ledger, pass.rows_of_account, &transfers)?;
@@ -219,6 +229,7 @@ pub fn run(
     let mut ledger = LedgerParts::new(work);
     let mut ledger_rows = 0;
     let mut largest_batch_rows = 0;
+    let mut counterparty_rules = None;
     let mut sources: BTreeMap<usize, (SourceReport, Vec<Reject>, Vec<Skipped>)> = BTreeMap::new();
     for (b, accounts) in batches.iter().enumerate() {
         let ingested = ingest_batch(case, registry, accounts, &offsets, &groups.rows_of_account)?;
@@ -246,6 +257,7 @@ pub fn run(
             });
         }
         let verified = verify_batch(case, ingested, accounts, &transfers)?;
+        counterparty_rules.get_or_insert_with(|| verified.counterparty_rules.clone());
         let found = match &rules {
             Some((rules, reference)) => Some(crate::rules::run_rules(
                 &verified.ledger,
@@ -263,8 +275,16 @@ pub fn run(
     }
     let mut facts = merged.facts();
     facts.set_transfers(transfer_facts);
+    let counterparty_rules = match counterparty_rules {
+        Some(rules) => rules,
+        // A case with no account has no batch: the rules verify would have used.
+        None => {
+            crate::verify::verify(case, DataFrame::empty(), &[], &case.verify)?.counterparty_rules
+        }
+    };
     let mut run = BatchRun {
         summary: facts.paragraphs(case),
+        counterparty_rules,
         sources: Vec::with_capacity(sources.len()),
         rejects: Vec::new(),
         skipped: Vec::new(),
@@ -671,7 +691,7 @@ impl LedgerParts {
     /// Write a batch's verified ledger (accounts `accounts`, in case order).
     pub fn add(&mut self, case: &Case, accounts: &[u32], ledger: &DataFrame) -> Result<(), Error> {
         let batch = self.parts.len();
-        let path = self.dir.join(format!("ledger-part-{batch:05}.parquet"));
+        let path = self.dir.join(format!(".ledger-part-{batch:05}.parquet"));
         if self.empty.is_none() {
             self.empty = Some(ledger.clear());
         }

@@ -166,6 +166,11 @@ pub struct RunArgs {
     /// check otherwise refuses such a case before reading it; see docs/performance.md).
     #[arg(long)]
     pub no_memory_check: bool,
+    /// Run the case in batches of linked accounts (`proceeds groups`), each read, verified
+    /// and searched on its own, so that the whole ledger is never held in memory; the
+    /// outputs are the same bytes. For `verify` and `detect` (docs/streaming.md).
+    #[arg(long)]
+    pub by_groups: bool,
 }
 
 /// Arguments of `proceeds groups`.
@@ -511,6 +516,7 @@ fn run_options(args: &RunArgs) -> (bool, RunOptions) {
             allow_outside_case_dir: args.allow_outside_case_dir,
         },
         skip_memory_check: args.no_memory_check,
+        by_groups: args.by_groups,
     };
     (quiet, options)
 }

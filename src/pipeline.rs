@@ -21,7 +21,7 @@ use crate::money::{format_amount, from_minor_units};
 use crate::report::manifest::{CaseInfo, Counts, Input, LayoutUse, Manifest, RuleUse, Tool};
 use crate::report::{
     court, csv_out, ensure_dir, parquet_out, write_atomic, write_frame_csv, write_trace_flows_csv,
-    write_trace_summary_csv, OutputFile,
+    write_trace_summary_csv, AtomicWriter, OutputFile,
 };
 use crate::rules::{rules_for_case, run_rules, Findings, Reference};
 use crate::trace::{trace, Method, Trace, TraceInput};
@@ -44,6 +44,9 @@ pub struct RunOptions {
     /// Skip the memory budget (`--no-memory-check`): run even when the estimated peak
     /// memory exceeds the memory available.
     pub skip_memory_check: bool,
+    /// Run in batches of linked accounts (`crate::batches`, `--by-groups`): the outputs are
+    /// the same bytes; the whole ledger is never held. Ingest, verify and detect only.
+    pub by_groups: bool,
 }
 
 /// The stages, in order. A command runs every stage up to and including its own.
@@ -78,6 +81,9 @@ pub fn run(case_path: &Path, options: &RunOptions) -> Result<RunSummary, Error> 
 pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<RunSummary, Error> {
     let case = Case::load(case_path, options.resolve)?;
     let registry = Registry::for_case(&case)?;
+    if options.by_groups {
+        return run_by_groups(&case, &registry, options, last);
+    }
     memory_check(&case, options, last)?;
     let mut log = StageLog::start(options.log_stages);
     let mut ingested = ingest_case(&case, &registry, options.show_progress)?;
@@ -146,6 +152,77 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
             found,
             traced,
             scheduled: scheduled.as_ref(),
+            ledger_parts: None,
+        },
+        options,
+    )?;
+    log.ended("outputs");
+    Ok(summary)
+}
+
+/// [`run_to`] in batches of linked accounts ([`crate::batches::run`]): verify and detect
+/// (`last`), their outputs the same bytes as a run of the whole ledger. The link pass checks
+/// its own memory as it reads (the whole-case estimate does not apply).
+fn run_by_groups(
+    case: &Case,
+    registry: &Registry,
+    options: &RunOptions,
+    last: Stage,
+) -> Result<RunSummary, Error> {
+    if !(Stage::Verify..=Stage::Detect).contains(&last) {
+        return Err(Error::Usage(
+            "--by-groups runs verify and detect; the trace and the schedules are not yet run by groups (docs/streaming.md), so run them without --by-groups".into(),
+        ));
+    }
+    let dir = &options.out_dir;
+    ensure_dir(dir)?;
+    refuse_output_beside_inputs(case, dir)?;
+    let mut log = StageLog::start(options.log_stages);
+    let available = if options.skip_memory_check {
+        None
+    } else {
+        budget::available().map_err(IngestError::MemoryCheck)?
+    };
+    let run = crate::batches::run(
+        case,
+        registry,
+        &crate::batches::RunPlan {
+            work: dir.clone(),
+            max_rows: crate::batches::BATCH_ROWS,
+            detect: last >= Stage::Detect,
+            available,
+        },
+    )?;
+    log.ended("ingest, verify and detect, by batches");
+    let ingested_rows = run.rows_read as usize;
+    let summary = write_outputs(
+        case,
+        registry,
+        &mut log,
+        Stages {
+            last,
+            ingested: Ingested {
+                ledger: DataFrame::empty(),
+                rejects: run.rejects,
+                skipped: run.skipped,
+                sources: run.sources,
+                statements: Vec::new(),
+            },
+            ingested_rows,
+            verified: Some(Verified {
+                ledger: DataFrame::empty(),
+                integrity: run.integrity,
+                duplicates: run.duplicates,
+                transfers: run.transfers,
+                summary: run.summary,
+                facts: Default::default(),
+                counterparty_rules: run.counterparty_rules,
+                rows_in: ingested_rows,
+            }),
+            found: run.found,
+            traced: None,
+            scheduled: None,
+            ledger_parts: Some((run.ledger, run.ledger_rows)),
         },
         options,
     )?;
@@ -251,6 +328,7 @@ pub fn ingest_file(
         found: None,
         traced: None,
         scheduled: None,
+        ledger_parts: None,
     };
     let mut log = StageLog::start(options.log_stages);
     let summary = write_outputs(&case, &registry, &mut log, stages, options)?;
@@ -340,6 +418,9 @@ struct Stages<'a> {
     /// Owned: its flows are written row by row, then it is let go with the other tables.
     traced: Option<Trace>,
     scheduled: Option<&'a Schedules>,
+    /// A run by batches: the verified ledger in parts, and its rows (the frames' ledger is
+    /// then empty).
+    ledger_parts: Option<(crate::batches::LedgerParts, usize)>,
 }
 
 impl Stages<'_> {
@@ -348,6 +429,14 @@ impl Stages<'_> {
         self.verified
             .as_ref()
             .map_or(&self.ingested.ledger, |v| &v.ledger)
+    }
+
+    /// Rows of the ledger written.
+    fn ledger_rows(&self) -> usize {
+        match &self.ledger_parts {
+            Some((_, rows)) => *rows,
+            None => self.ledger().height(),
+        }
     }
 }
 
@@ -393,7 +482,7 @@ fn write_outputs(
     // First what the outputs and the report say, then the writing: the court report's
     // document is complete before the first file is written, so it can be typeset beside
     // the tables.
-    let ledger_rows = stages.ledger().height();
+    let ledger_rows = stages.ledger_rows();
     let mut stage_notes = vec![format!(
         "ingest: {} sources, {} ledger rows",
         stages.ingested.sources.len(),
@@ -753,14 +842,23 @@ fn write_tables(
         trace_files.push(log.wrote(flows?));
         trace_files.push(log.wrote(summary?));
     }
-    let ingested = &stages.ingested;
-    let ledger = stages.ledger();
     let mut outputs = Vec::new();
-    let metadata = ledger_metadata(case, &ingested.sources);
-    let parquet = parquet_out::to_parquet_bytes("ledger.parquet", ledger, metadata)?;
-    outputs.push(log.wrote(write_atomic(dir, "ledger.parquet", &parquet)?));
-    drop(parquet);
-    outputs.push(log.wrote(write_frame_csv(dir, "ledger.csv", ledger)?));
+    let metadata = ledger_metadata(case, &stages.ingested.sources);
+    if let Some((parts, _)) = stages.ledger_parts.take() {
+        // Both files from the batches' parts, in one pass over them.
+        let mut parquet = AtomicWriter::create(dir, "ledger.parquet")?;
+        let mut csv = AtomicWriter::create(dir, "ledger.csv")?;
+        parts.finish(&mut csv, &mut parquet, metadata)?;
+        outputs.push(log.wrote(parquet.finish()?));
+        outputs.push(log.wrote(csv.finish()?));
+    } else {
+        let ledger = stages.ledger();
+        let parquet = parquet_out::to_parquet_bytes("ledger.parquet", ledger, metadata)?;
+        outputs.push(log.wrote(write_atomic(dir, "ledger.parquet", &parquet)?));
+        drop(parquet);
+        outputs.push(log.wrote(write_frame_csv(dir, "ledger.csv", ledger)?));
+    }
+    let ingested = &stages.ingested;
     outputs.push(log.wrote(write_atomic(
         dir,
         "rejects.csv",

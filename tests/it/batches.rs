@@ -63,7 +63,17 @@ fn whole_run(case: &Case) -> Outputs {
 /// The same outputs from batches of at most `max_rows` rows; and how many batches.
 fn batch_run(case: &Case, max_rows: u64, work: &Path) -> (Outputs, usize) {
     let registry = Registry::for_case(case).unwrap();
-    let run = batches::run(case, &registry, work, max_rows, true).unwrap();
+    let run = batches::run(
+        case,
+        &registry,
+        &batches::RunPlan {
+            work: work.to_path_buf(),
+            max_rows,
+            detect: true,
+            available: None,
+        },
+    )
+    .unwrap();
     let mut out = Outputs::new();
     out.insert("rejects.csv", rejects_csv(&run.rejects).unwrap());
     out.insert("skipped.csv", skipped_csv(&run.skipped).unwrap());
@@ -180,4 +190,94 @@ fn a_synthetic_case_run_in_many_batches_writes_what_a_whole_run_writes() {
     // Every group a batch of its own.
     let (batches, _) = batches_agree_with_the_whole(&case, 1);
     assert!(batches > 40, "{batches}");
+}
+
+fn proceeds() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_proceeds"));
+    c.env_remove("PROCEEDS_RUN_TIMESTAMP")
+        .env_remove("SOURCE_DATE_EPOCH");
+    c
+}
+
+/// Every file of a folder, by name, with its bytes.
+fn files_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `proceeds COMMAND CASE` with and without `--by-groups` writes the same files, manifest
+/// included; returns how many.
+fn by_groups_writes_the_same_files(command: &str, case: &Path) -> usize {
+    let out = tempfile::tempdir().unwrap();
+    let (whole, by_groups) = (out.path().join("whole"), out.path().join("by-groups"));
+    for (dir, extra) in [(&whole, None), (&by_groups, Some("--by-groups"))] {
+        let status = proceeds()
+            .arg(command)
+            .arg(case)
+            .arg("--out")
+            .arg(dir)
+            .args(["--quiet", "--run-timestamp", "2025-01-01T00:00:00Z"])
+            .args(extra)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{command} {extra:?} {}", case.display());
+    }
+    let (a, b) = (files_of(&whole), files_of(&by_groups));
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "{}",
+        case.display()
+    );
+    for (name, bytes) in &a {
+        assert!(
+            bytes == &b[name],
+            "{command} {}: {name} differs",
+            case.display()
+        );
+    }
+    a.len()
+}
+
+#[test]
+fn verify_and_detect_by_groups_write_the_files_a_whole_run_writes() {
+    for case in [
+        "verify/case.toml",
+        "demo/case.toml",
+        "detect/case/case.toml",
+    ] {
+        assert_eq!(
+            by_groups_writes_the_same_files("detect", &fixture(case)),
+            13
+        );
+    }
+    assert_eq!(
+        by_groups_writes_the_same_files("verify", &fixture("verify/case.toml")),
+        10
+    );
+}
+
+#[test]
+fn the_trace_and_the_schedules_are_not_run_by_groups() {
+    let out = tempfile::tempdir().unwrap();
+    let output = proceeds()
+        .args(["run", "--by-groups", "--quiet", "--out"])
+        .arg(out.path())
+        .arg(fixture("demo/case.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--by-groups runs verify and detect"),
+        "{stderr}"
+    );
 }
