@@ -551,6 +551,7 @@ fn bench_batches(case: &Case, run_dir: &Path) -> Result<()> {
             max_rows,
             detect: true,
             available: None,
+            trace: None,
         },
     )?;
     let stages = t.elapsed().as_secs_f64();

@@ -191,6 +191,7 @@ fn run_by_groups(
             max_rows: crate::batches::BATCH_ROWS,
             detect: last >= Stage::Detect,
             available,
+            trace: None,
         },
     )?;
     log.ended("ingest, verify and detect, by batches");

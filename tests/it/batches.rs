@@ -9,12 +9,17 @@ use proceeds::batches;
 use proceeds::case::{Case, ResolveOptions};
 use proceeds::ingest::{ingest_case, Registry};
 use proceeds::report::csv_out::{frame_to_csv, rejects_csv, skipped_csv, sources_csv};
+use proceeds::report::csv_out::{write_trace_flows, write_trace_summary};
 use proceeds::report::parquet_out::to_parquet_bytes;
 use proceeds::rules::{rules_for_case, run_rules, Reference};
 use proceeds::synth::{synth, SynthOptions};
+use proceeds::trace::{trace, Method, TraceInput};
 use proceeds::verify::verify;
 
 use crate::support::fixture;
+
+/// First rows of the trace summary kept for the report (small, so that batches cut it).
+const SUMMARY_HEAD: usize = 40;
 
 fn metadata() -> Vec<(String, String)> {
     vec![("proceeds.case_reference".to_string(), "TEST".to_string())]
@@ -38,6 +43,48 @@ fn whole_run(case: &Case) -> Outputs {
         "integrity_summary.txt",
         verified.summary.join("\n\n").into_bytes(),
     );
+    if let Some(spec) = &case.tracing {
+        let traced = trace(&TraceInput {
+            ledger: &verified.ledger,
+            transfers: Some(&verified.transfers),
+            finding_evidence: Some(&found.evidence),
+            spec,
+        })
+        .unwrap();
+        out.insert(
+            "trace_flows.csv",
+            write_trace_flows(traced.flow_rows(None), Vec::new()).unwrap(),
+        );
+        out.insert(
+            "trace_summary.csv",
+            write_trace_summary(
+                &traced.summary_columns(),
+                traced.summary_row_iter(),
+                Vec::new(),
+            )
+            .unwrap(),
+        );
+        let elected = traced.elected_method().unwrap_or(Method::Fifo);
+        for (name, frame) in [
+            ("trace_balances.csv", traced.balances_frame().unwrap()),
+            ("trace_origins.csv", traced.origins_frame().unwrap()),
+            ("trace_notes.csv", traced.notes_frame().unwrap()),
+            (
+                "trace flows of the elected method",
+                traced.flows_frame_of(Some(elected)).unwrap(),
+            ),
+            (
+                "trace summary head",
+                traced.summary_frame_head(SUMMARY_HEAD).unwrap(),
+            ),
+        ] {
+            out.insert(name, frame_to_csv(name, &frame).unwrap());
+        }
+        out.insert(
+            "trace counts",
+            format!("{} {}", traced.summary_len(), traced.origin_txn_ids().len()).into_bytes(),
+        );
+    }
     out.insert(
         "ledger.csv",
         frame_to_csv("ledger.csv", &verified.ledger).unwrap(),
@@ -71,6 +118,7 @@ fn batch_run(case: &Case, max_rows: u64, work: &Path) -> (Outputs, usize) {
             max_rows,
             detect: true,
             available: None,
+            trace: case.tracing.clone().map(|spec| (spec, SUMMARY_HEAD)),
         },
     )
     .unwrap();
@@ -89,6 +137,25 @@ fn batch_run(case: &Case, max_rows: u64, work: &Path) -> (Outputs, usize) {
         "integrity_summary.txt",
         run.summary.join("\n\n").into_bytes(),
     );
+    if let Some((parts, tables)) = run.trace {
+        let (mut flows, mut summary) = (Vec::new(), Vec::new());
+        parts.finish(&mut flows, &mut summary).unwrap();
+        out.insert("trace_flows.csv", flows);
+        out.insert("trace_summary.csv", summary);
+        for (name, frame) in [
+            ("trace_balances.csv", &tables.balances),
+            ("trace_origins.csv", &tables.origins),
+            ("trace_notes.csv", &tables.notes),
+            ("trace flows of the elected method", &tables.flows),
+            ("trace summary head", &tables.summary),
+        ] {
+            out.insert(name, frame_to_csv(name, frame).unwrap());
+        }
+        out.insert(
+            "trace counts",
+            format!("{} {}", tables.summary_rows, tables.origins_count).into_bytes(),
+        );
+    }
     for (name, frame) in [
         ("integrity.csv", &run.integrity),
         ("duplicates.csv", &run.duplicates),

@@ -27,6 +27,8 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
+pub mod trace;
+
 use crate::case::Case;
 use crate::error::Error;
 use crate::groups::Groups;
@@ -185,6 +187,8 @@ pub struct BatchRun {
     pub counterparty_rules: crate::verify::RulesUsed,
     /// Detection's findings, when it ran.
     pub found: Option<Findings>,
+    /// The trace's files in parts and its tables, when it ran.
+    pub trace: Option<(trace::TraceParts, trace::TraceTables)>,
     /// Batches run, and the most rows one held.
     pub batches: usize,
     pub largest_batch_rows: u64,
@@ -201,6 +205,9 @@ pub struct RunPlan {
     pub detect: bool,
     /// Memory available, for the link pass's check (`None`: no check).
     pub available: Option<crate::ingest::budget::Available>,
+    /// Trace too, with this tracing table; keep this many first rows of the summary for
+    /// the report.
+    pub trace: Option<(crate::trace::TaintSpec, usize)>,
 }
 
 /// Ingest, verify and (with `detect`) detection of a case, batch by batch: the link pass
@@ -230,6 +237,11 @@ pub fn run(case: &Case, registry: &Registry, how: &RunPlan) -> Result<BatchRun, 
     let mut ledger_rows = 0;
     let mut largest_batch_rows = 0;
     let mut counterparty_rules = None;
+    let mut traced = how
+        .trace
+        .as_ref()
+        .map(|(_, head)| trace::TraceParts::new(work, *head));
+    let mut named_found: HashSet<String> = HashSet::new();
     let mut sources: BTreeMap<usize, (SourceReport, Vec<Reject>, Vec<Skipped>)> = BTreeMap::new();
     for (b, accounts) in batches.iter().enumerate() {
         let ingested = ingest_batch(case, registry, accounts, &offsets, &groups.rows_of_account)?;
@@ -267,6 +279,16 @@ pub fn run(case: &Case, registry: &Registry, how: &RunPlan) -> Result<BatchRun, 
             )?),
             None => None,
         };
+        if let (Some((spec, _)), Some(parts)) = (&how.trace, traced.as_mut()) {
+            let batch_spec = trace::spec_for_batch(spec, &verified.ledger, &mut named_found)?;
+            let one = crate::trace::trace(&crate::trace::TraceInput {
+                ledger: &verified.ledger,
+                transfers: Some(&verified.transfers),
+                finding_evidence: found.as_ref().map(|f| &f.evidence),
+                spec: &batch_spec,
+            })?;
+            parts.add(case, &one, &verified.ledger, &transfers, &spec.destinations)?;
+        }
         ledger.add(case, accounts, &verified.ledger)?;
         ledger_rows += verified.ledger.height();
         merged.add(case, b, &verified, found)?;
@@ -275,6 +297,14 @@ pub fn run(case: &Case, registry: &Registry, how: &RunPlan) -> Result<BatchRun, 
     }
     let mut facts = merged.facts();
     facts.set_transfers(transfer_facts);
+    let trace = match (traced, &how.trace) {
+        (Some(mut parts), Some((spec, _))) => {
+            trace::check_named_txn_ids(spec, &named_found)?;
+            let tables = parts.tables()?;
+            Some((parts, tables))
+        }
+        _ => None,
+    };
     let counterparty_rules = match counterparty_rules {
         Some(rules) => rules,
         // A case with no account has no batch: the rules verify would have used.
@@ -295,6 +325,7 @@ pub fn run(case: &Case, registry: &Registry, how: &RunPlan) -> Result<BatchRun, 
         duplicates: merged.duplicates()?,
         transfers,
         found: merged.findings()?,
+        trace,
         batches: batches.len(),
         largest_batch_rows,
     };
@@ -810,6 +841,32 @@ impl LedgerParts {
             .map_err(|e| io_error(Path::new("ledger.csv"), e))?;
         Ok(())
     }
+}
+
+/// Copy byte stretches `(file, offset, length)` of `files` to `out`, in the order given.
+fn copy_stretches(
+    files: &[&Path],
+    stretches: &[(usize, u64, u64)],
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut open = Vec::with_capacity(files.len());
+    for p in files {
+        open.push(std::fs::File::open(p).map_err(|e| io_error(p, e))?);
+    }
+    let mut buf = Vec::new();
+    for &(f, offset, len) in stretches {
+        let (path, file) = (files[f], &mut open[f]);
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| io_error(path, e))?;
+        buf.clear();
+        Read::by_ref(file)
+            .take(len)
+            .read_to_end(&mut buf)
+            .map_err(|e| io_error(path, e))?;
+        out.write_all(&buf).map_err(|e| io_error(path, e))?;
+    }
+    Ok(())
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> Error {
