@@ -552,6 +552,8 @@ fn bench_batches(case: &Case, run_dir: &Path) -> Result<()> {
             detect: true,
             available: None,
             trace: None,
+            schedule: None,
+            charts: false,
         },
     )?;
     let stages = t.elapsed().as_secs_f64();

@@ -168,9 +168,13 @@ pub struct RunArgs {
     pub no_memory_check: bool,
     /// Run the case in batches of linked accounts (`proceeds groups`), each read, verified
     /// and searched on its own, so that the whole ledger is never held in memory; the
-    /// outputs are the same bytes. For `verify` and `detect` (docs/streaming.md).
+    /// outputs are the same bytes (docs/streaming.md). Not for `ingest`.
     #[arg(long)]
     pub by_groups: bool,
+    /// With --by-groups: the most rows a batch holds, unless one group of linked accounts
+    /// alone holds more. Fewer rows, less memory; more batches, more time.
+    #[arg(long, value_name = "ROWS", default_value_t = crate::batches::BATCH_ROWS, requires = "by_groups")]
+    pub batch_rows: u64,
 }
 
 /// Arguments of `proceeds groups`.
@@ -517,6 +521,7 @@ fn run_options(args: &RunArgs) -> (bool, RunOptions) {
         },
         skip_memory_check: args.no_memory_check,
         by_groups: args.by_groups,
+        batch_rows: args.batch_rows,
     };
     (quiet, options)
 }

@@ -45,8 +45,10 @@ pub struct RunOptions {
     /// memory exceeds the memory available.
     pub skip_memory_check: bool,
     /// Run in batches of linked accounts (`crate::batches`, `--by-groups`): the outputs are
-    /// the same bytes; the whole ledger is never held. Ingest, verify and detect only.
+    /// the same bytes; the whole ledger is never held. Every command but `ingest`.
     pub by_groups: bool,
+    /// Rows a batch holds at most ([`crate::batches::BATCH_ROWS`] when 0).
+    pub batch_rows: u64,
 }
 
 /// The stages, in order. A command runs every stage up to and including its own.
@@ -153,6 +155,8 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
             traced,
             scheduled: scheduled.as_ref(),
             ledger_parts: None,
+            trace_parts: None,
+            charts: None,
         },
         options,
     )?;
@@ -169,9 +173,9 @@ fn run_by_groups(
     options: &RunOptions,
     last: Stage,
 ) -> Result<RunSummary, Error> {
-    if !(Stage::Verify..=Stage::Detect).contains(&last) {
+    if last < Stage::Verify {
         return Err(Error::Usage(
-            "--by-groups runs verify and detect; the trace and the schedules are not yet run by groups (docs/streaming.md), so run them without --by-groups".into(),
+            "--by-groups runs verify and the stages after it; `ingest` reads the sources only, so run it without --by-groups".into(),
         ));
     }
     let dir = &options.out_dir;
@@ -183,18 +187,50 @@ fn run_by_groups(
     } else {
         budget::available().map_err(IngestError::MemoryCheck)?
     };
+    // The schedules read the reference data as the batches run, to keep the rows they
+    // read; a case without a price index has no schedules (as in a whole run).
+    let reference = if last >= Stage::Schedule && case.reference_file("price_index").is_some() {
+        Some(ReferenceData::load(case)?)
+    } else {
+        None
+    };
     let run = crate::batches::run(
         case,
         registry,
         &crate::batches::RunPlan {
             work: dir.clone(),
-            max_rows: crate::batches::BATCH_ROWS,
+            max_rows: if options.batch_rows == 0 {
+                crate::batches::BATCH_ROWS
+            } else {
+                options.batch_rows
+            },
             detect: last >= Stage::Detect,
             available,
-            trace: None,
+            trace: case
+                .tracing
+                .clone()
+                .filter(|_| last >= Stage::Trace)
+                .map(|spec| (spec, TRACE_SUMMARY_HEAD)),
+            schedule: reference.clone(),
+            charts: last >= Stage::Schedule,
         },
     )?;
-    log.ended("ingest, verify and detect, by batches");
+    log.ended("ingest, verify, detect and trace, by batches");
+    let scheduled = match (&run.schedule_rows, &reference) {
+        (Some(rows), Some(reference)) => {
+            let jurisdiction = Jurisdiction::by_id(&case.jurisdiction)?;
+            Some(schedule(
+                case,
+                rows,
+                &run.transfers,
+                run.found.as_ref().map(|f| &f.evidence),
+                reference,
+                &jurisdiction,
+            )?)
+        }
+        _ => None,
+    };
+    log.ended("schedule");
     let ingested_rows = run.rows_read as usize;
     let summary = write_outputs(
         case,
@@ -222,8 +258,10 @@ fn run_by_groups(
             }),
             found: run.found,
             traced: None,
-            scheduled: None,
+            scheduled: scheduled.as_ref(),
             ledger_parts: Some((run.ledger, run.ledger_rows)),
+            trace_parts: run.trace,
+            charts: run.charts,
         },
         options,
     )?;
@@ -330,6 +368,8 @@ pub fn ingest_file(
         traced: None,
         scheduled: None,
         ledger_parts: None,
+        trace_parts: None,
+        charts: None,
     };
     let mut log = StageLog::start(options.log_stages);
     let summary = write_outputs(&case, &registry, &mut log, stages, options)?;
@@ -422,6 +462,13 @@ struct Stages<'a> {
     /// A run by batches: the verified ledger in parts, and its rows (the frames' ledger is
     /// then empty).
     ledger_parts: Option<(crate::batches::LedgerParts, usize)>,
+    /// A run by batches: the trace's two large files in parts, and its tables.
+    trace_parts: Option<(
+        crate::batches::trace::TraceParts,
+        crate::batches::trace::TraceTables,
+    )>,
+    /// A run by batches: what the report's charts show of the ledger.
+    charts: Option<court::build::ChartAccounts>,
 }
 
 impl Stages<'_> {
@@ -527,7 +574,28 @@ fn write_outputs(
     // flows for the report's diagram. The flows of every method and the summary (tens and
     // ten million rows at 10M) are written row by row from the trace, never built as frames.
     let mut trace_tables: Option<TraceTables> = None;
+    let trace_head = TRACE_SUMMARY_HEAD;
     match (stages.traced.as_ref(), stages.last >= Stage::Trace) {
+        (None, _) if stages.trace_parts.is_some() => {
+            if let Some((_, t)) = stages.trace_parts.as_mut() {
+                stage_names.push("trace".into());
+                stage_notes.push(format!(
+                    "trace: {} tainted origins, every method side by side; elected method {}",
+                    t.origins_count,
+                    t.elected.map(|m| m.as_str()).unwrap_or("not stated")
+                ));
+                let empty = DataFrame::empty();
+                trace_tables = Some(TraceTables {
+                    flows: std::mem::replace(&mut t.flows, empty.clone()),
+                    summary: std::mem::replace(&mut t.summary, empty.clone()),
+                    summary_rows: t.summary_rows,
+                    balances: std::mem::replace(&mut t.balances, empty.clone()),
+                    origins: std::mem::replace(&mut t.origins, empty.clone()),
+                    notes: std::mem::replace(&mut t.notes, empty),
+                    elected: t.elected.map(|m| m.as_str()),
+                });
+            }
+        }
         (Some(t), _) => {
             stage_names.push("trace".into());
             let elected = t.elected_method();
@@ -540,9 +608,7 @@ fn write_outputs(
                 flows: t.flows_frame_of(Some(elected.unwrap_or(Method::Fifo)))?,
                 // Only the first rows, which the report and the workbook show; the CSV is
                 // written row by row from the trace.
-                summary: t.summary_frame_head(
-                    court::build::MAX_TABLE_ROWS.max(crate::report::xlsx_out::MAX_COPIED_ROWS),
-                )?,
+                summary: t.summary_frame_head(trace_head)?,
                 summary_rows: t.summary_len(),
                 balances: t.balances_frame()?,
                 origins: t.origins_frame()?,
@@ -633,9 +699,17 @@ fn write_outputs(
                         stage_notes: &[String]|
      -> Result<court::doc::Document, Error> {
         let appendix = report_inputs(case, &case_bytes, &inputs, &layouts, stages);
+        let read;
+        let charts = match &stages.charts {
+            Some(charts) => charts,
+            None => {
+                read = court::build::ChartAccounts::of(stages.ledger())?;
+                &read
+            }
+        };
         Ok(court::build(&court::ReportInput {
             case,
-            ledger: stages.ledger(),
+            charts,
             sources: &stages.ingested.sources,
             integrity: stages.verified.as_ref().map(|v| &v.integrity),
             integrity_summary: stages
@@ -780,6 +854,14 @@ fn write_outputs(
     })
 }
 
+/// First rows of `trace_summary.csv` the court report and the workbook show.
+const TRACE_SUMMARY_HEAD: usize =
+    if court::build::MAX_TABLE_ROWS > crate::report::xlsx_out::MAX_COPIED_ROWS {
+        court::build::MAX_TABLE_ROWS
+    } else {
+        crate::report::xlsx_out::MAX_COPIED_ROWS
+    };
+
 /// Ledgers up to this many rows may have their court report typeset beside the tables
 /// being written. Typesetting holds working memory of its own, and beside the tables it
 /// adds to their peak instead of reusing what they let go. Measured end to end
@@ -831,6 +913,13 @@ fn write_tables(
     // about 1 GB). Each is its own file, so the order of writing changes no byte; the
     // manifest lists them in their place below.
     let mut trace_files = Vec::new();
+    if let (Some((parts, _)), Some(_)) = (stages.trace_parts.take(), trace) {
+        let mut flows = AtomicWriter::create(dir, "trace_flows.csv")?;
+        let mut summary = AtomicWriter::create(dir, "trace_summary.csv")?;
+        parts.finish(&mut flows, &mut summary)?;
+        trace_files.push(log.wrote(flows.finish()?));
+        trace_files.push(log.wrote(summary.finish()?));
+    }
     if let (Some(t), Some(_)) = (stages.traced.take(), trace) {
         // Each is written row by row on one thread, reading the same trace: side by side.
         // The first error in file order is reported.

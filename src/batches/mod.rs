@@ -189,6 +189,10 @@ pub struct BatchRun {
     pub found: Option<Findings>,
     /// The trace's files in parts and its tables, when it ran.
     pub trace: Option<(trace::TraceParts, trace::TraceTables)>,
+    /// The ledger rows the schedules read, in ledger order, when asked for.
+    pub schedule_rows: Option<DataFrame>,
+    /// What the court report's charts show of the ledger, when asked for.
+    pub charts: Option<crate::report::court::build::ChartAccounts>,
     /// Batches run, and the most rows one held.
     pub batches: usize,
     pub largest_batch_rows: u64,
@@ -208,6 +212,10 @@ pub struct RunPlan {
     /// Trace too, with this tracing table; keep this many first rows of the summary for
     /// the report.
     pub trace: Option<(crate::trace::TaintSpec, usize)>,
+    /// Keep the ledger rows the schedules read ([`crate::confiscation::rows_schedules_read`]).
+    pub schedule: Option<crate::confiscation::ReferenceData>,
+    /// Keep what the court report's charts show of the ledger.
+    pub charts: bool,
 }
 
 /// Ingest, verify and (with `detect`) detection of a case, batch by batch: the link pass
@@ -242,6 +250,15 @@ pub fn run(case: &Case, registry: &Registry, how: &RunPlan) -> Result<BatchRun, 
         .as_ref()
         .map(|(_, head)| trace::TraceParts::new(work, *head));
     let mut named_found: HashSet<String> = HashSet::new();
+    let mut schedule_rows: Vec<(u32, usize, DataFrame)> = Vec::new();
+    let mut schedule_empty: Option<DataFrame> = None;
+    let mut charts = Vec::new();
+    let account_index: HashMap<&str, u32> = case
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.as_str(), i as u32))
+        .collect();
     let mut sources: BTreeMap<usize, (SourceReport, Vec<Reject>, Vec<Skipped>)> = BTreeMap::new();
     for (b, accounts) in batches.iter().enumerate() {
         let ingested = ingest_batch(case, registry, accounts, &offsets, &groups.rows_of_account)?;
@@ -289,6 +306,24 @@ pub fn run(case: &Case, registry: &Registry, how: &RunPlan) -> Result<BatchRun, 
             })?;
             parts.add(case, &one, &verified.ledger, &transfers, &spec.destinations)?;
         }
+        if let Some(reference) = &how.schedule {
+            schedule_empty.get_or_insert_with(|| verified.ledger.clear());
+            let rows = crate::confiscation::rows_schedules_read(
+                case,
+                &verified.ledger,
+                &transfers,
+                found.as_ref().map(|f| &f.evidence),
+                reference,
+            )?;
+            for (account, part) in by_account(&rows, &account_index)? {
+                schedule_rows.push((account, b, part));
+            }
+        }
+        if how.charts {
+            charts.push(crate::report::court::build::ChartAccounts::of(
+                &verified.ledger,
+            )?);
+        }
         ledger.add(case, accounts, &verified.ledger)?;
         ledger_rows += verified.ledger.height();
         merged.add(case, b, &verified, found)?;
@@ -326,6 +361,13 @@ pub fn run(case: &Case, registry: &Registry, how: &RunPlan) -> Result<BatchRun, 
         transfers,
         found: merged.findings()?,
         trace,
+        charts: how
+            .charts
+            .then(|| crate::report::court::build::ChartAccounts::merge(charts)),
+        schedule_rows: match schedule_empty {
+            Some(empty) if how.schedule.is_some() => Some(stacked(schedule_rows, empty)?),
+            _ => None,
+        },
         batches: batches.len(),
         largest_batch_rows,
     };

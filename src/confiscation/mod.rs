@@ -336,6 +336,91 @@ impl Context<'_> {
     }
 }
 
+/// The case's accounts a defendant controls.
+fn defendant_accounts(case: &Case) -> BTreeSet<String> {
+    case.accounts
+        .iter()
+        .filter(|a| {
+            a.controlled_by.iter().any(|s| {
+                case.subjects
+                    .iter()
+                    .any(|x| &x.id == s && x.role == SubjectRole::Defendant)
+            })
+        })
+        .map(|a| a.id.clone())
+        .collect()
+}
+
+/// The ledger rows the schedules read: every row of the defendants' accounts, and the rows
+/// named by txn_id (attributed, gifts, legitimate sources, both ends of each transfer, and
+/// the evidence of the findings `attributed_findings` names).
+fn read_rows(
+    ledger: &DataFrame,
+    defendant_accounts: &BTreeSet<String>,
+    transfer_rows: &[Transfer<'_>],
+    evidence_rows: Option<&[FindingEvidence<'_>]>,
+    reference: &ReferenceData,
+) -> Result<DataFrame, ScheduleError> {
+    let mut named: foldhash::HashSet<&str> = foldhash::HashSet::default();
+    named.extend(
+        reference
+            .options
+            .attributed_txn_ids
+            .iter()
+            .map(String::as_str),
+    );
+    named.extend(reference.gifts.iter().filter_map(|g| g.txn_id.as_deref()));
+    named.extend(
+        reference
+            .legitimate
+            .iter()
+            .filter_map(|l| match &l.matcher {
+                LegitimateMatch::TxnId(id) => Some(id.as_str()),
+                _ => None,
+            }),
+    );
+    named.extend(
+        transfer_rows
+            .iter()
+            .flat_map(|t| [t.debit_txn_id, t.credit_txn_id]),
+    );
+    // Evidence rows are looked up only for the findings `attributed_findings` names.
+    let attributed = &reference.options.attributed_findings;
+    if let Some(evidence) = evidence_rows.filter(|_| !attributed.is_empty()) {
+        named.extend(
+            evidence
+                .iter()
+                .filter(|e| attributed.iter().any(|n| e.is_named_by(n)))
+                .map(|e| e.txn_id),
+        );
+    }
+    rows::rows_schedules_read(ledger, defendant_accounts, &named)
+}
+
+/// The rows of `ledger` (some of the case's, in ledger order) that [`schedule`] reads: the
+/// schedules of a case run in batches (`crate::batches`) read these rows of every batch,
+/// put together in ledger order, in place of the whole ledger. `transfers` are the whole
+/// case's; `finding_evidence` may be the batch's own (a finding's evidence is in its batch).
+pub fn rows_schedules_read(
+    case: &Case,
+    ledger: &DataFrame,
+    transfers: &DataFrame,
+    finding_evidence: Option<&DataFrame>,
+    reference: &ReferenceData,
+) -> Result<DataFrame, ScheduleError> {
+    let transfer_rows = rows::read_transfers(transfers)?;
+    let evidence_rows = finding_evidence
+        .map(rows::read_finding_evidence)
+        .transpose()?;
+    read_rows(
+        ledger,
+        &defendant_accounts(case),
+        &transfer_rows,
+        evidence_rows.as_deref(),
+        reference,
+    )
+}
+
 /// Produce every schedule for a case.
 ///
 /// `ledger` is the verified ledger, `transfers` the verify stage's matched transfers,
@@ -379,56 +464,14 @@ pub fn schedule(
     let evidence_rows = finding_evidence
         .map(rows::read_finding_evidence)
         .transpose()?;
-    let defendant_accounts: BTreeSet<String> = case
-        .accounts
-        .iter()
-        .filter(|a| {
-            a.controlled_by.iter().any(|s| {
-                case.subjects
-                    .iter()
-                    .any(|x| &x.id == s && x.role == SubjectRole::Defendant)
-            })
-        })
-        .map(|a| a.id.clone())
-        .collect();
-    // Only the rows a schedule can read are read into entries: the defendant's accounts
-    // and the rows named by txn_id. `ledger_row` then finds every named row it found
-    // before, at its place among the kept rows.
-    let mut named: foldhash::HashSet<&str> = foldhash::HashSet::default();
-    named.extend(
-        reference
-            .options
-            .attributed_txn_ids
-            .iter()
-            .map(String::as_str),
-    );
-    named.extend(reference.gifts.iter().filter_map(|g| g.txn_id.as_deref()));
-    named.extend(
-        reference
-            .legitimate
-            .iter()
-            .filter_map(|l| match &l.matcher {
-                LegitimateMatch::TxnId(id) => Some(id.as_str()),
-                _ => None,
-            }),
-    );
-    named.extend(
-        transfer_rows
-            .iter()
-            .flat_map(|t| [t.debit_txn_id, t.credit_txn_id]),
-    );
-    // Evidence rows are looked up only for the findings `attributed_findings` names.
-    let attributed = &reference.options.attributed_findings;
-    if let Some(evidence) = evidence_rows.as_deref().filter(|_| !attributed.is_empty()) {
-        named.extend(
-            evidence
-                .iter()
-                .filter(|e| attributed.iter().any(|n| e.is_named_by(n)))
-                .map(|e| e.txn_id),
-        );
-    }
-    let read = rows::rows_schedules_read(ledger, &defendant_accounts, &named)?;
-    drop(named);
+    let defendant_accounts = defendant_accounts(case);
+    let read = read_rows(
+        ledger,
+        &defendant_accounts,
+        &transfer_rows,
+        evidence_rows.as_deref(),
+        reference,
+    )?;
     let entries = rows::read_ledger(&read)?;
     let by_txn = rows::index_by_txn(&entries)?;
     let ctx = Context {

@@ -119,6 +119,8 @@ fn batch_run(case: &Case, max_rows: u64, work: &Path) -> (Outputs, usize) {
             detect: true,
             available: None,
             trace: case.tracing.clone().map(|spec| (spec, SUMMARY_HEAD)),
+            schedule: None,
+            charts: false,
         },
     )
     .unwrap();
@@ -283,16 +285,37 @@ fn files_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 /// `proceeds COMMAND CASE` with and without `--by-groups` writes the same files, manifest
 /// included; returns how many.
 fn by_groups_writes_the_same_files(command: &str, case: &Path) -> usize {
+    by_groups_in_batches_writes_the_same_files(command, case, None)
+}
+
+/// [`by_groups_writes_the_same_files`] with batches of at most `batch_rows` rows.
+fn by_groups_in_batches_writes_the_same_files(
+    command: &str,
+    case: &Path,
+    batch_rows: Option<u64>,
+) -> usize {
+    let batch_rows = batch_rows.map(|n| n.to_string());
+    let batch_rows: Vec<&str> = match &batch_rows {
+        Some(n) => vec!["--batch-rows", n.as_str()],
+        None => Vec::new(),
+    };
     let out = tempfile::tempdir().unwrap();
     let (whole, by_groups) = (out.path().join("whole"), out.path().join("by-groups"));
-    for (dir, extra) in [(&whole, None), (&by_groups, Some("--by-groups"))] {
+    for (dir, extra) in [
+        (&whole, Vec::new()),
+        (&by_groups, {
+            let mut a = vec!["--by-groups"];
+            a.extend(&batch_rows);
+            a
+        }),
+    ] {
         let status = proceeds()
             .arg(command)
             .arg(case)
             .arg("--out")
             .arg(dir)
             .args(["--quiet", "--run-timestamp", "2025-01-01T00:00:00Z"])
-            .args(extra)
+            .args(&extra)
             .status()
             .unwrap();
         assert!(status.success(), "{command} {extra:?} {}", case.display());
@@ -315,7 +338,7 @@ fn by_groups_writes_the_same_files(command: &str, case: &Path) -> usize {
 }
 
 #[test]
-fn verify_and_detect_by_groups_write_the_files_a_whole_run_writes() {
+fn every_command_by_groups_writes_the_files_a_whole_run_writes() {
     for case in [
         "verify/case.toml",
         "demo/case.toml",
@@ -330,13 +353,43 @@ fn verify_and_detect_by_groups_write_the_files_a_whole_run_writes() {
         by_groups_writes_the_same_files("verify", &fixture("verify/case.toml")),
         10
     );
+    // A case with a [tracing] table and a price index: the trace, the schedules and the
+    // court report.
+    assert_eq!(
+        by_groups_writes_the_same_files("trace", &fixture("demo/case.toml")),
+        18
+    );
+    assert_eq!(
+        by_groups_writes_the_same_files("run", &fixture("demo/case.toml")),
+        26
+    );
+    // Many batches: a synthetic case (tracing, a price index, gifts) in batches of 3,000
+    // rows.
+    let dir = tempfile::tempdir().unwrap();
+    synth(&SynthOptions {
+        out: dir.path().to_path_buf(),
+        seed: 5,
+        accounts: 60,
+        months: 3,
+        rows: None,
+        typology: Default::default(),
+    })
+    .unwrap();
+    assert_eq!(
+        by_groups_in_batches_writes_the_same_files(
+            "run",
+            &dir.path().join("case.toml"),
+            Some(3_000)
+        ),
+        26
+    );
 }
 
 #[test]
-fn the_trace_and_the_schedules_are_not_run_by_groups() {
+fn ingest_alone_is_not_run_by_groups() {
     let out = tempfile::tempdir().unwrap();
     let output = proceeds()
-        .args(["run", "--by-groups", "--quiet", "--out"])
+        .args(["ingest", "--by-groups", "--quiet", "--out"])
         .arg(out.path())
         .arg(fixture("demo/case.toml"))
         .output()
@@ -344,7 +397,7 @@ fn the_trace_and_the_schedules_are_not_run_by_groups() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("--by-groups runs verify and detect"),
+        stderr.contains("--by-groups runs verify and the stages after it"),
         "{stderr}"
     );
 }

@@ -1014,9 +1014,10 @@ fn the_report_groups_trafficking_findings_under_their_own_heading() {
     let mut b = Book::new();
     let [w1, w2, w3] = three_payers_into_the_controller(&mut b);
     let (case, ledger, f) = b.run_keeping_ledger();
+    let charts = court::build::ChartAccounts::of(&ledger).unwrap();
     let doc = court::build(&ReportInput {
         case: &case,
-        ledger: &ledger,
+        charts: &charts,
         sources: &[],
         integrity: None,
         integrity_summary: &[],

@@ -63,8 +63,9 @@ pub struct FindingFrames<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct ReportInput<'a> {
     pub case: &'a Case,
-    /// The verified ledger (or the ingested one when verify did not run).
-    pub ledger: &'a DataFrame,
+    /// What the charts show of the ledger ([`ChartAccounts::of`] the verified ledger, or
+    /// the ingested one when verify did not run).
+    pub charts: &'a ChartAccounts,
     pub sources: &'a [SourceReport],
     pub integrity: Option<&'a DataFrame>,
     /// The verify stage's plain-language summary paragraphs (`integrity_summary.txt`).
@@ -609,14 +610,47 @@ fn cut_note(table: &mut Table, lines: usize, file: &str) {
 }
 
 /// Per account: rows in ledger order, for the charts.
+#[derive(Debug, Clone)]
 struct AccountRows {
     currency: String,
     /// (date, channel, amount in account currency pence, bank balance pence).
     rows: Vec<(NaiveDate, String, i64, Option<i64>)>,
 }
 
-/// Every account with its money in, most first; the charted accounts' rows.
-type ChartAccounts = (Vec<(String, i64)>, BTreeMap<String, AccountRows>);
+/// What the charts show of the ledger: every account with its money in, most first, and
+/// the rows of the [`MAX_CHART_ACCOUNTS`] charted accounts.
+#[derive(Debug, Clone, Default)]
+pub struct ChartAccounts {
+    order: Vec<(String, i64)>,
+    accounts: BTreeMap<String, AccountRows>,
+}
+
+impl ChartAccounts {
+    /// The charts' reading of a ledger ([`account_rows`]).
+    pub fn of(ledger: &DataFrame) -> Result<ChartAccounts, ReportError> {
+        account_rows(ledger, MAX_CHART_ACCOUNTS)
+    }
+
+    /// The charts' reading of a ledger from that of its parts, each part holding whole
+    /// accounts (the batches of `crate::batches`): the accounts charted overall are among
+    /// those each part charts.
+    pub fn merge(parts: Vec<ChartAccounts>) -> ChartAccounts {
+        let mut order: Vec<(String, i64)> = Vec::new();
+        let mut accounts = BTreeMap::new();
+        for part in parts {
+            order.extend(part.order);
+            accounts.extend(part.accounts);
+        }
+        order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let charted: BTreeSet<&str> = order
+            .iter()
+            .take(MAX_CHART_ACCOUNTS)
+            .map(|(a, _)| a.as_str())
+            .collect();
+        accounts.retain(|a, _| charted.contains(a.as_str()));
+        ChartAccounts { order, accounts }
+    }
+}
 
 /// The ledger as the charts read it: every account's money in (rows excluded at ingest, and
 /// rows without an account, a date or an amount, left out), and the rows of the `keep`
@@ -694,14 +728,17 @@ fn account_rows(ledger: &DataFrame, keep: usize) -> Result<ChartAccounts, Report
             balance.get(i),
         ));
     }
-    Ok((order, out))
+    Ok(ChartAccounts {
+        order,
+        accounts: out,
+    })
 }
 
 fn charts_section(input: &ReportInput<'_>) -> Result<Section, ReportError> {
     let mut blocks = vec![Block::Paragraph {
         text: "For each account: the credits of each month by channel (money in, in the account's currency, rows excluded at ingest left out), and the balance after each row. Where the bank printed a running balance it is used; otherwise the balance is the net of the movements from the first row, and the chart says so. The flow diagram shows, for the elected tracing method, how much tainted money went from each kind of origin through the case accounts to each destination.".into(),
     }];
-    let (order, accounts) = account_rows(input.ledger, MAX_CHART_ACCOUNTS)?;
+    let (order, accounts) = (&input.charts.order, &input.charts.accounts);
     if order.len() > MAX_CHART_ACCOUNTS {
         blocks.push(Block::Caution {
             text: format!(
@@ -791,7 +828,7 @@ fn charts_section(input: &ReportInput<'_>) -> Result<Section, ReportError> {
         }));
     }
     if let Some(t) = input.trace {
-        let (edges, method) = flow_edges(t, input.ledger)?;
+        let (edges, method) = flow_edges(t)?;
         let title = "Flow of tainted money: origins, accounts, destinations";
         let subtitle = format!(
             "method: {method}; amounts in {}; money still held at the end shown as a destination",
@@ -842,10 +879,7 @@ fn per_day_extremes(points: &[BalancePoint]) -> Vec<BalancePoint> {
 }
 
 /// The flow diagram's edges, aggregated from `trace_flows.csv` rows of one method.
-fn flow_edges(
-    t: TraceFrames<'_>,
-    ledger: &DataFrame,
-) -> Result<(Vec<FlowEdge>, String), ReportError> {
+fn flow_edges(t: TraceFrames<'_>) -> Result<(Vec<FlowEdge>, String), ReportError> {
     let method = t.elected.unwrap_or("fifo").to_string();
     let f = t.flows;
     let m = Texts::of(f, "method")?;
@@ -860,10 +894,12 @@ fn flow_edges(
         .collect();
     // Origin kind: the origin row's channel, for the origins these flows name.
     let named_origins: HashSet<&str> = of_method.iter().filter_map(|&i| origin.get(i)).collect();
-    let txn = Texts::of(ledger, col::TXN_ID)?;
-    let channel = Texts::of(ledger, col::CHANNEL)?;
+    // Every origin is a row of `trace_origins.csv`, with its channel.
+    let origins = t.origins;
+    let txn = Texts::of(origins, "txn_id")?;
+    let channel = Texts::of(origins, "channel")?;
     let mut origin_kind: BTreeMap<&str, String> = BTreeMap::new();
-    for i in 0..ledger.height() {
+    for i in 0..origins.height() {
         if let (Some(id), Some(ch)) = (txn.get(i), channel.get(i)) {
             if named_origins.contains(id) {
                 origin_kind.insert(id, format!("{}s", charts::channel_label(ch)));
@@ -1693,10 +1729,10 @@ mod tests {
                 size_bytes: 10,
             })
             .collect();
-        let ledger = DataFrame::empty();
+        let charts = ChartAccounts::default();
         let input = ReportInput {
             case: &case,
-            ledger: &ledger,
+            charts: &charts,
             sources: &sources,
             integrity: None,
             integrity_summary: &[],
