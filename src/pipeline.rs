@@ -230,6 +230,11 @@ fn run_by_groups(
         }
         _ => None,
     };
+    // The rows the schedules read are let go once they have.
+    let mut run = run;
+    run.schedule_rows = None;
+    drop(reference);
+    crate::give_back_free_memory();
     log.ended("schedule");
     let ingested_rows = run.rows_read as usize;
     let summary = write_outputs(
@@ -321,8 +326,11 @@ impl StageLog {
     }
 
     fn peak() -> String {
+        let now = budget::resident_memory_bytes()
+            .map(|b| format!(" (now {} MB)", b / 1_000_000))
+            .unwrap_or_default();
         budget::peak_memory_bytes()
-            .map(|b| format!(", peak memory so far {} MB", b / 1_000_000))
+            .map(|b| format!(", peak memory so far {} MB{now}", b / 1_000_000))
             .unwrap_or_default()
     }
 }
@@ -796,10 +804,13 @@ fn write_outputs(
         )?;
         if with_report {
             let report = build_report(&stages, trace_tables.as_ref(), &stage_notes)?;
+            log.step("the court report built");
             drop(trace_tables);
             stages.verified = None;
             stages.found = None;
             stages.ingested.ledger = DataFrame::empty();
+            crate::give_back_free_memory();
+            log.step("the stages' frames let go");
             outputs.extend(typeset(&report)?);
             log.step("report.html and report.pdf (the report built and typeset after the tables)");
         }

@@ -803,6 +803,8 @@ impl LedgerParts {
             row += n;
             i = j;
         }
+        // Listed before it is made, so that a failure part way removes it too.
+        self.parts.push(path.clone());
         let file = crate::report::create_work_file(&path)?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         ParquetWriter::new(&mut out)
@@ -812,7 +814,6 @@ impl LedgerParts {
             .finish(&mut ledger.clone())
             .map_err(internal("writing a batch's ledger"))?;
         out.flush().map_err(|e| io_error(&path, e))?;
-        self.parts.push(path);
         Ok(())
     }
 
@@ -876,12 +877,21 @@ impl LedgerParts {
         writer
             .finish()
             .map_err(internal("finishing ledger.parquet"))?;
-        for p in &self.parts {
-            crate::report::remove_work_file(p)?;
+        for p in self.parts.drain(..) {
+            crate::report::remove_work_file(&p)?;
         }
         csv.flush()
             .map_err(|e| io_error(Path::new("ledger.csv"), e))?;
         Ok(())
+    }
+}
+
+impl Drop for LedgerParts {
+    /// A run that stops part way (an error in a later batch) leaves no part behind.
+    fn drop(&mut self) {
+        for p in self.parts.drain(..) {
+            let _ = crate::report::remove_work_file(&p);
+        }
     }
 }
 

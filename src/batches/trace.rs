@@ -224,6 +224,8 @@ impl TraceParts {
         };
         let flows_path = self.dir.join(format!(".trace-flows-part-{batch:05}.csv"));
         let summary_path = self.dir.join(format!(".trace-summary-part-{batch:05}.csv"));
+        // Listed before they are made, so that a failure part way removes them too.
+        self.parts.push((flows_path.clone(), summary_path.clone()));
 
         // trace_flows.csv: each method's rows in stretches of one account and kind.
         let mut out = std::io::BufWriter::with_capacity(
@@ -355,6 +357,7 @@ impl TraceParts {
         }
         out.flush().map_err(|e| io_error(&summary_path, e))?;
         self.summary_rows += n;
+        self.keep_first_summary_rows();
 
         // Balances and origins, by account.
         for (frame, out) in [
@@ -420,8 +423,24 @@ impl TraceParts {
                 message: note.message,
             });
         }
-        self.parts.push((flows_path, summary_path));
         Ok(())
+    }
+
+    /// Keep, of the batches' first summary rows so far, only those that can be among the
+    /// first `head` rows of the whole (the first `head` in the whole's order): the other
+    /// batches' are let go.
+    fn keep_first_summary_rows(&mut self) {
+        let mut heads = std::mem::take(&mut self.summary_heads);
+        heads.sort_by_key(|(key, batch, _)| (*key, *batch));
+        let mut rows = 0;
+        for (key, batch, frame) in heads {
+            if rows >= self.head {
+                break;
+            }
+            let frame = frame.slice(0, (self.head - rows).min(frame.height()));
+            rows += frame.height();
+            self.summary_heads.push((key, batch, frame));
+        }
     }
 
     /// The tables for the outputs and the report.
@@ -524,11 +543,21 @@ impl TraceParts {
             .collect();
         let files: Vec<&Path> = self.parts.iter().map(|p| p.1.as_path()).collect();
         super::copy_stretches(&files, &stretches, summary)?;
-        for (a, b) in &self.parts {
-            crate::report::remove_work_file(a)?;
-            crate::report::remove_work_file(b)?;
+        for (a, b) in self.parts.drain(..) {
+            crate::report::remove_work_file(&a)?;
+            crate::report::remove_work_file(&b)?;
         }
         Ok(())
+    }
+}
+
+impl Drop for TraceParts {
+    /// A run that stops part way leaves no part behind.
+    fn drop(&mut self) {
+        for (a, b) in self.parts.drain(..) {
+            let _ = crate::report::remove_work_file(&a);
+            let _ = crate::report::remove_work_file(&b);
+        }
     }
 }
 

@@ -136,7 +136,7 @@ impl OverBudget {
             human(self.input_bytes)
         };
         format!(
-            "not enough memory for this case: its {} source {files} total {total}, a run over them needs an estimated {} of memory at its peak ({} + {} × the input{}), and {} is available ({from}). Largest sources: {}. No source has been read. Split the case into several runs over fewer sources, run it on a machine with more memory, or pass --no-memory-check to run it anyway (the operating system may then kill it part-way through)",
+            "not enough memory for this case: its {} source {files} total {total}, a run over them needs an estimated {} of memory at its peak ({} + {} × the input{}), and {} is available ({from}). Largest sources: {}. No source has been read. Run it with --by-groups (in batches of linked accounts, never holding the whole ledger; the same outputs), run it on a machine with more memory, or pass --no-memory-check to run it anyway (the operating system may then kill it part-way through)",
             self.sources,
             human(self.estimate_bytes),
             human(self.scope.base_bytes()),
@@ -202,10 +202,20 @@ pub fn sizes<'a>(files: impl IntoIterator<Item = (&'a str, &'a Path)>) -> Vec<So
 /// The peak resident memory of this process so far (`VmHWM` in `/proc/self/status`), where
 /// the system reports it.
 pub fn peak_memory_bytes() -> Option<u64> {
+    status_bytes("VmHWM:")
+}
+
+/// The resident memory of this process now (`VmRSS` in `/proc/self/status`), where the
+/// system reports it.
+pub fn resident_memory_bytes() -> Option<u64> {
+    status_bytes("VmRSS:")
+}
+
+fn status_bytes(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kb: u64 = line
-        .trim_start_matches("VmHWM:")
+        .trim_start_matches(key)
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -536,7 +546,7 @@ mod tests {
             "an estimated 3.0 GB of memory at its peak (2.0 GB + 10 × the input, the court report included)",
             "and 3.0 GB is available (PROCEEDS_MEMORY_AVAILABLE)",
             "Largest sources: c.csv (50.0 MB), b.csv (40.0 MB), a.csv (10.0 MB)",
-            "Split the case into several runs",
+            "Run it with --by-groups",
             "a machine with more memory",
             "--no-memory-check",
         ] {

@@ -445,7 +445,19 @@ fn paragraphs(x: &Facts, case: &Case) -> Vec<String> {
             x.dropped
         ));
     }
-    p.push_str(&format!(". Amounts in {base}: {}.", per_account.join("; ")));
+    let listed = per_account.len().min(LISTED);
+    p.push_str(&format!(
+        ". Amounts in {base}: {}{}.",
+        per_account[..listed].join("; "),
+        if per_account.len() > LISTED {
+            format!(
+                "; and {} more accounts, each source's dates and money in and out listed in sources.csv",
+                per_account.len() - LISTED
+            )
+        } else {
+            String::new()
+        }
+    ));
     out.push(p);
 
     // Overlapping exports.

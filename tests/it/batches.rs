@@ -183,6 +183,15 @@ fn batch_run(case: &Case, max_rows: u64, work: &Path) -> (Outputs, usize) {
 /// Runs `case_path` whole and in batches of `max_rows`; every output is the same bytes.
 /// Returns the number of batches and the whole run's ledger, findings and evidence rows.
 fn batches_agree_with_the_whole(case_path: &Path, max_rows: u64) -> (usize, [usize; 3]) {
+    let (batches, counts, _) = batches_agree_with_the_whole_run(case_path, max_rows);
+    (batches, counts)
+}
+
+/// [`batches_agree_with_the_whole`], with the whole run's outputs.
+fn batches_agree_with_the_whole_run(
+    case_path: &Path,
+    max_rows: u64,
+) -> (usize, [usize; 3], Outputs) {
     let case = Case::load(case_path, ResolveOptions::default()).unwrap();
     let whole = whole_run(&case);
     let work = tempfile::tempdir().unwrap();
@@ -211,14 +220,12 @@ fn batches_agree_with_the_whole(case_path: &Path, max_rows: u64) -> (usize, [usi
         }
     }
     let lines = |name: &str| String::from_utf8_lossy(&whole[name]).lines().count() - 1;
-    (
-        batches,
-        [
-            lines("ledger.csv"),
-            lines("findings.csv"),
-            lines("finding_evidence.csv"),
-        ],
-    )
+    let counts = [
+        lines("ledger.csv"),
+        lines("findings.csv"),
+        lines("finding_evidence.csv"),
+    ];
+    (batches, counts, whole)
 }
 
 #[test]
@@ -253,8 +260,18 @@ fn a_synthetic_case_run_in_many_batches_writes_what_a_whole_run_writes() {
     })
     .unwrap();
     let case = dir.path().join("case.toml");
-    let (batches, [rows, findings, evidence]) = batches_agree_with_the_whole(&case, 2_000);
+    let (batches, [rows, findings, evidence], whole) =
+        batches_agree_with_the_whole_run(&case, 2_000);
     assert!(batches >= 5, "{batches} batches of {rows} rows");
+    // The summary names the first 20 of the 80 accounts with their totals, and says where
+    // the others' are.
+    let summary = String::from_utf8_lossy(&whole["integrity_summary.txt"]).into_owned();
+    let first = summary.split("\n\n").next().unwrap();
+    assert!(
+        first.ends_with("; and 60 more accounts, each source's dates and money in and out listed in sources.csv."),
+        "{first}"
+    );
+    assert_eq!(first.matches(" transactions from ").count(), 20, "{first}");
     assert!(findings > 0 && evidence > findings, "{findings} {evidence}");
     // Every group a batch of its own.
     let (batches, _) = batches_agree_with_the_whole(&case, 1);
@@ -400,4 +417,51 @@ fn ingest_alone_is_not_run_by_groups() {
         stderr.contains("--by-groups runs verify and the stages after it"),
         "{stderr}"
     );
+}
+
+/// A tracing table that names a txn no batch holds: the error a whole run gives, and no
+/// working file left in the output folder.
+#[test]
+fn a_run_by_groups_that_fails_gives_the_whole_runs_error_and_leaves_no_part_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let case_dir = dir.path().join("case");
+    crate::support::copy_dir(&fixture("demo"), &case_dir);
+    let case = case_dir.join("case.toml");
+    let text = std::fs::read_to_string(&case).unwrap();
+    std::fs::write(
+        &case,
+        text.replace(
+            "destinations = [\"c33825027dad-L12\",",
+            "destinations = [\"c33825027dad-L999\", \"c33825027dad-L12\",",
+        ),
+    )
+    .unwrap();
+    let mut stderr = Vec::new();
+    for extra in [None, Some("--by-groups")] {
+        let out = dir.path().join(format!("out-{}", extra.is_some()));
+        let output = proceeds()
+            .arg("run")
+            .arg(&case)
+            .arg("--out")
+            .arg(&out)
+            .arg("--quiet")
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{extra:?}");
+        stderr.push(String::from_utf8_lossy(&output.stderr).into_owned());
+        let left: Vec<String> = std::fs::read_dir(&out)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(left.iter().all(|f| !f.starts_with('.')), "{left:?}");
+    }
+    assert!(
+        stderr[0].contains("names txn c33825027dad-L999, which is not in the ledger"),
+        "{}",
+        stderr[0]
+    );
+    assert_eq!(stderr[0], stderr[1]);
 }

@@ -668,7 +668,7 @@ fn a_case_larger_than_the_memory_available_is_refused_unless_overridden() {
             "1.0 MB is available (PROCEEDS_MEMORY_AVAILABLE)",
             "Largest sources: statements/banco_ficticio_DH_EUR_2024Q1.xml (4.6 kB), statements/lloyds_DH_2024Q1.csv (1.7 kB)",
             "No source has been read",
-            "Split the case into several runs",
+            "Run it with --by-groups",
             "a machine with more memory",
             "--no-memory-check",
         ],
@@ -1398,7 +1398,7 @@ fn layout_and_case_files_survive_mutations() {
     }
     for seed in case_seeds {
         let scratch = tempfile::tempdir().unwrap();
-        copy_dir(seed.parent().unwrap(), scratch.path());
+        crate::support::copy_dir(seed.parent().unwrap(), scratch.path());
         let target = scratch.path().join("mutated-case.toml");
         let bytes = std::fs::read(&seed).unwrap();
         for (what, variant) in mutations(&bytes) {
@@ -1412,19 +1412,6 @@ fn layout_and_case_files_survive_mutations() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 // ---- Nothing but the report writer opens a file for writing ------------------------------

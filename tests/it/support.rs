@@ -32,3 +32,17 @@ pub fn parse_csv(bytes: &[u8]) -> Vec<Vec<String>> {
         .map(|rec| rec.unwrap().iter().map(str::to_string).collect())
         .collect()
 }
+
+/// Copy a folder's files and subfolders into `to` (created if missing).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
