@@ -378,6 +378,15 @@ impl Case {
         self.accounts.iter().find(|a| a.id == id)
     }
 
+    /// Each account's position in the case file, by key.
+    pub fn account_positions(&self) -> std::collections::HashMap<&str, u32> {
+        self.accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id.as_str(), i as u32))
+            .collect()
+    }
+
     /// The reference file for a role, if the case names one.
     pub fn reference_file(&self, role: &str) -> Option<&CasePath> {
         self.reference_data

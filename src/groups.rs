@@ -155,12 +155,7 @@ pub fn link_pass(
     available: Option<crate::ingest::budget::Available>,
 ) -> Result<LinkPass, Error> {
     let n_accounts = case.accounts.len();
-    let account_index: HashMap<&str, u32> = case
-        .accounts
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.id.as_str(), i as u32))
-        .collect();
+    let account_index: HashMap<&str, u32> = case.account_positions();
     let mut keep_all = vec![false; n_accounts];
     let mut declared = vec![0usize; n_accounts];
     for s in &case.sources {
@@ -468,12 +463,7 @@ pub fn link(
     transfers: &DataFrame,
 ) -> Result<Groups, Error> {
     let n = case.accounts.len();
-    let index: HashMap<&str, u32> = case
-        .accounts
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.id.as_str(), i as u32))
-        .collect();
+    let index: HashMap<&str, u32> = case.account_positions();
     let account_of = |id: &str| -> Result<u32, Error> {
         index.get(id).copied().ok_or_else(|| {
             Error::Internal(format!(

@@ -103,12 +103,7 @@ pub fn ingest_batch(
     rows_of_account: &[u64],
 ) -> Result<Ingested, Error> {
     let member = membership(case, accounts);
-    let index: HashMap<&str, u32> = case
-        .accounts
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.id.as_str(), i as u32))
-        .collect();
+    let index: HashMap<&str, u32> = case.account_positions();
     let mut sub = case.clone();
     sub.sources.retain(|s| match s.account.as_deref() {
         Some(id) => index.get(id).is_some_and(|&a| member[a as usize]),
@@ -253,12 +248,7 @@ pub fn run(case: &Case, registry: &Registry, how: &RunPlan) -> Result<BatchRun, 
     let mut schedule_rows: Vec<(u32, usize, DataFrame)> = Vec::new();
     let mut schedule_empty: Option<DataFrame> = None;
     let mut charts = Vec::new();
-    let account_index: HashMap<&str, u32> = case
-        .accounts
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.id.as_str(), i as u32))
-        .collect();
+    let account_index: HashMap<&str, u32> = case.account_positions();
     let mut sources: BTreeMap<usize, (SourceReport, Vec<Reject>, Vec<Skipped>)> = BTreeMap::new();
     for (b, accounts) in batches.iter().enumerate() {
         let ingested = ingest_batch(case, registry, accounts, &offsets, &groups.rows_of_account)?;
@@ -454,12 +444,7 @@ impl Merged {
         verified: &Verified,
         found: Option<Findings>,
     ) -> Result<(), Error> {
-        let index: HashMap<&str, u32> = case
-            .accounts
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.id.as_str(), i as u32))
-            .collect();
+        let index: HashMap<&str, u32> = case.account_positions();
         if self.empty.is_none() {
             self.empty = Some([verified.integrity.clear(), verified.duplicates.clear()]);
         }

@@ -209,12 +209,7 @@ impl TraceParts {
         let batch = self.parts.len();
         self.batches += 1;
         self.elected = trace.elected_method();
-        let index: HashMap<&str, u32> = case
-            .accounts
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.id.as_str(), i as u32))
-            .collect();
+        let index: HashMap<&str, u32> = case.account_positions();
         let account_of = |id: &str| -> Result<u32, Error> {
             index.get(id).copied().ok_or_else(|| {
                 Error::Internal(format!(

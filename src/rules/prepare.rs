@@ -102,12 +102,7 @@ pub fn prepare(ledger: &DataFrame, case: &Case) -> PolarsResult<Prepared> {
     }
     // Rows of one account are contiguous in a canonical ledger, so the account key is
     // looked up once per run of rows (a few thousand strings), in one walk down the column.
-    let index: std::collections::HashMap<&str, u32> = case
-        .accounts
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.id.as_str(), i as u32))
-        .collect();
+    let index = case.account_positions();
     // The account keys on one thread, pence and channel codes on another: three walks down
     // ten million rows, independent of each other.
     let accounts_of_rows = || -> PolarsResult<Series> {
