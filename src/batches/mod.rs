@@ -349,7 +349,7 @@ pub fn run(case: &Case, registry: &Registry, how: &RunPlan) -> Result<BatchRun, 
         integrity: merged.integrity()?,
         duplicates: merged.duplicates()?,
         transfers,
-        found: merged.findings()?,
+        found: merged.findings(case)?,
         trace,
         charts: how
             .charts
@@ -499,7 +499,7 @@ impl Merged {
     /// evidence row. A finding's group and window start are in its id
     /// (`RULE/GROUP/START/N`); findings equal on both are from one group, so from one
     /// batch, already in their order. The rules applied count every batch's findings.
-    pub fn findings(&mut self) -> Result<Option<Findings>, Error> {
+    pub fn findings(&mut self, case: &Case) -> Result<Option<Findings>, Error> {
         let parts = std::mem::take(&mut self.findings);
         let Some((_, first)) = parts.first() else {
             return Ok(None);
@@ -514,7 +514,9 @@ impl Merged {
         for r in &mut rules {
             r.findings = 0;
         }
-        let mut notes: Vec<String> = Vec::new();
+        let accounts = case.account_positions();
+        let mut without_base_amount = 0;
+        let mut rule_notes: Vec<((usize, u32), usize, usize, String)> = Vec::new();
         // (rule, group, start, batch, row in the batch's findings)
         let mut keys: Vec<(usize, String, String, usize, usize)> = Vec::new();
         for (p, (_, found)) in parts.iter().enumerate() {
@@ -523,10 +525,10 @@ impl Merged {
                     total.findings += applied.findings;
                 }
             }
-            for n in &found.notes {
-                if !notes.contains(n) {
-                    notes.push(n.clone());
-                }
+            without_base_amount += found.without_base_amount;
+            let skip = usize::from(found.without_base_amount > 0);
+            for (at, n) in found.notes.iter().enumerate().skip(skip) {
+                rule_notes.push((note_key(n, &rule_order, &accounts), p, at, n.clone()));
             }
             let ids = found
                 .findings
@@ -545,6 +547,22 @@ impl Merged {
             }
         }
         keys.sort();
+        // The notes: rows without a base amount added up; each rule's notes in rule order,
+        // those naming an account in case order, each once (a note about the case file is
+        // made by every batch).
+        let mut notes = Vec::new();
+        if without_base_amount > 0 {
+            notes.push(crate::rules::without_base_amount_note(
+                without_base_amount,
+                &case.base_currency,
+            ));
+        }
+        rule_notes.sort();
+        for (_, _, _, n) in rule_notes {
+            if !notes.contains(&n) {
+                notes.push(n);
+            }
+        }
         // Each batch's evidence rows of each finding: contiguous, in finding order.
         let mut evidence_ranges: Vec<HashMap<String, (usize, usize)>> = Vec::new();
         for (_, found) in &parts {
@@ -616,9 +634,29 @@ impl Merged {
             evidence: evidence.unwrap_or_else(|| first.evidence.clear()),
             rules,
             notes,
+            without_base_amount,
             timings: Default::default(),
         }))
     }
+}
+
+/// Where a rule's note (`RULE: text`, [`Findings::notes`]) stands: its rule's place among
+/// the run's rules, then the case position of the account it names (`RULE: account ID: …`),
+/// if any. A rule's notes about accounts are made account by account in case order.
+fn note_key(
+    note: &str,
+    rule_order: &HashMap<String, usize>,
+    accounts: &HashMap<&str, u32>,
+) -> (usize, u32) {
+    let Some((rule, text)) = note.split_once(": ") else {
+        return (usize::MAX, u32::MAX);
+    };
+    let account = text
+        .strip_prefix("account ")
+        .and_then(|t| t.split_once(':'))
+        .and_then(|(id, _)| accounts.get(id).copied())
+        .unwrap_or(0);
+    (rule_order.get(rule).copied().unwrap_or(usize::MAX), account)
 }
 
 /// `RULE/GROUP/START/N` as (rule, group, start): the rule is up to the first `/`, the
@@ -941,6 +979,19 @@ mod tests {
         assert_eq!(row_groups(2 * size - 1), vec![2 * size - 1]);
         assert_eq!(row_groups(2 * size + 5), vec![size + 2, size + 3]);
         assert_eq!(row_groups(1_046_495).iter().sum::<usize>(), 1_046_495);
+    }
+
+    #[test]
+    fn a_rules_notes_stand_in_rule_order_then_account_order() {
+        let rules: HashMap<String, usize> =
+            [("CIB-001".to_string(), 0), ("TRF-005".to_string(), 1)].into();
+        let accounts: HashMap<&str, u32> = [("B1", 4), ("B2", 9)].into();
+        let key = |n: &str| note_key(n, &rules, &accounts);
+        assert_eq!(key("CIB-001: account B2: no sector cash norm"), (0, 9));
+        assert_eq!(key("CIB-001: account B1: no sector cash norm"), (0, 4));
+        assert_eq!(key("TRF-005: accounts not looked at: B1"), (1, 0));
+        assert!(key("CIB-001: account B2: x") > key("CIB-001: account B1: x"));
+        assert!(key("TRF-005: accounts not looked at: B1") > key("CIB-001: account B2: x"));
     }
 
     #[test]

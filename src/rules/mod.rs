@@ -246,8 +246,12 @@ pub struct Findings {
     pub evidence: DataFrame,
     /// Each rule applied, with its parameters and number of findings.
     pub rules: Vec<RuleApplied>,
-    /// What could not be looked at, and why (rows without a base amount, missing norms...).
+    /// What could not be looked at, and why (rows without a base amount, missing norms...):
+    /// the rows without a base amount first, then each rule's notes as `RULE: text`, in the
+    /// order of the rules.
     pub notes: Vec<String>,
+    /// Ledger rows no rule looked at, having no amount in the base currency.
+    pub without_base_amount: usize,
     /// How long each part took: for benchmarks and profiling, never written to an output
     /// (outputs must not depend on timing).
     pub timings: Timings,
@@ -317,9 +321,9 @@ pub fn run_rules(
     ctx.legitimate_credits = reference::legitimate_credits(ledger, reference)?;
     let mut notes = Vec::new();
     if prepared.without_base_amount > 0 {
-        notes.push(format!(
-            "{} ledger rows have no amount in the base currency ({}) and were not looked at by any rule; convert them and run again",
-            prepared.without_base_amount, case.base_currency
+        notes.push(without_base_amount_note(
+            prepared.without_base_amount,
+            &case.base_currency,
         ));
     }
     let mut all_findings =
@@ -391,8 +395,17 @@ pub fn run_rules(
         evidence: all_evidence,
         rules: applied,
         notes,
+        without_base_amount: prepared.without_base_amount,
         timings,
     })
+}
+
+/// The note for ledger rows no rule looked at, having no amount in the base currency:
+/// [`Findings::notes`]' first when there are any.
+pub fn without_base_amount_note(rows: usize, base_currency: &str) -> String {
+    format!(
+        "{rows} ledger rows have no amount in the base currency ({base_currency}) and were not looked at by any rule; convert them and run again"
+    )
 }
 
 /// The prepared rows a rule's scope lets through.

@@ -260,8 +260,31 @@ fn a_synthetic_case_run_in_many_batches_writes_what_a_whole_run_writes() {
     })
     .unwrap();
     let case = dir.path().join("case.toml");
+    // Two business accounts far apart in the case file, of a trade no sector norm covers:
+    // the cash-front rules note each, from different batches.
+    let text = std::fs::read_to_string(&case).unwrap();
+    let mut washes = 0;
+    let text: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l == "business_type = \"car_wash\"" {
+                washes += 1;
+                if washes % 2 == 1 {
+                    return "business_type = \"kite_shop\"".to_string();
+                }
+            }
+            l.to_string()
+        })
+        .collect();
+    assert!(washes >= 3, "{washes} car washes");
+    std::fs::write(&case, text.join("\n")).unwrap();
     let (batches, [rows, findings, evidence], whole) =
         batches_agree_with_the_whole_run(&case, 2_000);
+    let notes = String::from_utf8_lossy(&whole["detect notes"]).into_owned();
+    assert!(
+        notes.matches("no sector cash norm for business type \"kite_shop\"").count() >= 4,
+        "{notes}"
+    );
     assert!(batches >= 5, "{batches} batches of {rows} rows");
     // The summary names the first 20 of the 80 accounts with their totals, and says where
     // the others' are.
