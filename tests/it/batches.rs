@@ -282,7 +282,10 @@ fn a_synthetic_case_run_in_many_batches_writes_what_a_whole_run_writes() {
         batches_agree_with_the_whole_run(&case, 2_000);
     let notes = String::from_utf8_lossy(&whole["detect notes"]).into_owned();
     assert!(
-        notes.matches("no sector cash norm for business type \"kite_shop\"").count() >= 4,
+        notes
+            .matches("no sector cash norm for business type \"kite_shop\"")
+            .count()
+            >= 4,
         "{notes}"
     );
     assert!(batches >= 5, "{batches} batches of {rows} rows");
