@@ -8,6 +8,7 @@
 #   STAGES="detect trace" benches/run.sh 10000000
 #   PROFILE=dev benches/run.sh 100000 # quick check without a release build
 #
+# E2E_BY_GROUPS=1 runs the e2e stage in batches of linked accounts (proceeds run --by-groups).
 # E2E_NO_MEMORY_CHECK=1 runs the e2e stage even when the memory budget would refuse the case
 # (as `proceeds run --no-memory-check`), e.g. 10M rows on a 24 GB machine.
 # Environment: STAGES (default "synth e2e groups ingest verify detect trace schedule"), PROFILE

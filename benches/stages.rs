@@ -504,6 +504,8 @@ fn bench_e2e(case: &Case, case_dir: &Path, run_dir: &Path) -> Result<()> {
             // `E2E_NO_MEMORY_CHECK=1`: run a case the memory budget would refuse, to
             // measure what it really takes (`proceeds run --no-memory-check`).
             skip_memory_check: std::env::var_os("E2E_NO_MEMORY_CHECK").is_some(),
+            // `E2E_BY_GROUPS=1`: the run in batches of linked accounts (`--by-groups`).
+            by_groups: std::env::var_os("E2E_BY_GROUPS").is_some(),
             // Each stage's time and the peak memory so far, on standard error.
             log_stages: true,
             ..RunOptions::default()
@@ -512,7 +514,11 @@ fn bench_e2e(case: &Case, case_dir: &Path, run_dir: &Path) -> Result<()> {
     let seconds = t.elapsed().as_secs_f64();
     Line {
         stage: "e2e",
-        format: "all",
+        format: if std::env::var_os("E2E_BY_GROUPS").is_some() {
+            "by_groups"
+        } else {
+            "all"
+        },
         rows: summary.ledger_rows,
         seconds,
         reference: "polars_csv_all_string",
