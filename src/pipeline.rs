@@ -194,7 +194,7 @@ fn run_by_groups(
     } else {
         None
     };
-    let run = crate::batches::run(
+    let mut run = crate::batches::run(
         case,
         registry,
         &crate::batches::RunPlan {
@@ -231,7 +231,6 @@ fn run_by_groups(
         _ => None,
     };
     // The rows the schedules read are let go once they have.
-    let mut run = run;
     run.schedule_rows = None;
     drop(reference);
     crate::give_back_free_memory();
@@ -582,7 +581,6 @@ fn write_outputs(
     // flows for the report's diagram. The flows of every method and the summary (tens and
     // ten million rows at 10M) are written row by row from the trace, never built as frames.
     let mut trace_tables: Option<TraceTables> = None;
-    let trace_head = TRACE_SUMMARY_HEAD;
     match (stages.traced.as_ref(), stages.last >= Stage::Trace) {
         (None, _) if stages.trace_parts.is_some() => {
             if let Some((_, t)) = stages.trace_parts.as_mut() {
@@ -616,7 +614,7 @@ fn write_outputs(
                 flows: t.flows_frame_of(Some(elected.unwrap_or(Method::Fifo)))?,
                 // Only the first rows, which the report and the workbook show; the CSV is
                 // written row by row from the trace.
-                summary: t.summary_frame_head(trace_head)?,
+                summary: t.summary_frame_head(TRACE_SUMMARY_HEAD)?,
                 summary_rows: t.summary_len(),
                 balances: t.balances_frame()?,
                 origins: t.origins_frame()?,

@@ -134,6 +134,16 @@ pub struct RulesUsed {
     pub sha256: String,
 }
 
+impl RulesUsed {
+    fn of(rules: &CounterpartyRules) -> RulesUsed {
+        RulesUsed {
+            origin: rules.origin.clone(),
+            version: rules.version,
+            sha256: rules.sha256.clone(),
+        }
+    }
+}
+
 /// Why verification could not complete. Messages name the file, line and field and say
 /// what would be valid.
 #[derive(Debug, thiserror::Error)]
@@ -271,6 +281,12 @@ pub fn verify_accounts(
     })
 }
 
+/// The counterparty rules a verify with these options uses: where they came from, their
+/// version and SHA-256 (for a run that verifies no rows, the manifest's entry all the same).
+pub fn counterparty_rules_used(options: &VerifyOptions) -> Result<RulesUsed, VerifyError> {
+    with_counterparty_rules(options, |rules| Ok(RulesUsed::of(rules)))
+}
+
 /// The counterparty rules the options name (a case's own file), else the shipped ones, for
 /// `f`.
 fn with_counterparty_rules<T>(
@@ -346,11 +362,7 @@ fn verify_with(
         transfers: matched.frame,
         summary: facts.paragraphs(case),
         facts,
-        counterparty_rules: RulesUsed {
-            origin: rules.origin.clone(),
-            version: rules.version,
-            sha256: rules.sha256.clone(),
-        },
+        counterparty_rules: RulesUsed::of(rules),
         rows_in,
     })
 }

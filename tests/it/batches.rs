@@ -328,15 +328,16 @@ fn files_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 /// `proceeds COMMAND CASE` with and without `--by-groups` writes the same files, manifest
 /// included; returns how many.
 fn by_groups_writes_the_same_files(command: &str, case: &Path) -> usize {
-    by_groups_in_batches_writes_the_same_files(command, case, None)
+    by_groups_in_batches_writes_the_same_files(command, case, None).len()
 }
 
-/// [`by_groups_writes_the_same_files`] with batches of at most `batch_rows` rows.
+/// [`by_groups_writes_the_same_files`] with batches of at most `batch_rows` rows; returns
+/// the files written.
 fn by_groups_in_batches_writes_the_same_files(
     command: &str,
     case: &Path,
     batch_rows: Option<u64>,
-) -> usize {
+) -> BTreeMap<String, Vec<u8>> {
     let batch_rows = batch_rows.map(|n| n.to_string());
     let batch_rows: Vec<&str> = match &batch_rows {
         Some(n) => vec!["--batch-rows", n.as_str()],
@@ -377,7 +378,7 @@ fn by_groups_in_batches_writes_the_same_files(
             case.display()
         );
     }
-    a.len()
+    a
 }
 
 #[test]
@@ -418,13 +419,63 @@ fn every_command_by_groups_writes_the_files_a_whole_run_writes() {
         typology: Default::default(),
     })
     .unwrap();
-    assert_eq!(
-        by_groups_in_batches_writes_the_same_files(
-            "run",
-            &dir.path().join("case.toml"),
-            Some(3_000)
+    // Two tainted counterparties: one that pays some account of one batch, one that pays
+    // none. A batch that does not hold the first notes it as matching nothing; a whole
+    // trace does not, and neither must the run by groups.
+    let case = dir.path().join("case.toml");
+    let parsed = Case::load(&case, ResolveOptions::default()).unwrap();
+    let ingested = ingest_case(&parsed, &Registry::for_case(&parsed).unwrap(), false).unwrap();
+    // A payer of credits into one account only, so into one batch.
+    let column = |name: &str| {
+        ingested
+            .ledger
+            .column(name)
+            .unwrap()
+            .cast(&polars::prelude::DataType::String)
+            .unwrap()
+            .str()
+            .unwrap()
+            .clone()
+    };
+    let (names, accounts, amounts) = (
+        column("counterparty_name"),
+        column("account_id"),
+        column("amount"),
+    );
+    let mut paid: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for ((n, a), amount) in names.iter().zip(accounts.iter()).zip(amounts.iter()) {
+        if let (Some(n), Some(a), Some(amount)) = (n, a, amount) {
+            if !amount.starts_with('-') {
+                paid.entry(n.to_string()).or_default().insert(a.to_string());
+            }
+        }
+    }
+    let payer = paid
+        .iter()
+        .find(|(_, a)| a.len() == 1)
+        .map(|(n, _)| n.clone())
+        .unwrap();
+    let text = std::fs::read_to_string(&case).unwrap();
+    std::fs::write(
+        &case,
+        text.replacen(
+            "[tracing]\n",
+            &format!("[tracing]\ntainted_counterparties = [{payer:?}, \"NOBODY AT ALL\"]\n"),
+            1,
         ),
-        26
+    )
+    .unwrap();
+    let files = by_groups_in_batches_writes_the_same_files("run", &case, Some(3_000));
+    assert_eq!(files.len(), 26);
+    let notes = String::from_utf8_lossy(&files["trace_notes.csv"]).into_owned();
+    assert!(
+        notes.contains("tainted_counterparties \"\"NOBODY AT ALL\"\" matched no credit"),
+        "{notes}"
+    );
+    // In the CSV each quote is doubled.
+    assert!(
+        !notes.contains(&format!("\"\"{payer}\"\" matched")),
+        "{notes}"
     );
 }
 
