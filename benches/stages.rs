@@ -557,6 +557,7 @@ fn bench_batches(case: &Case, run_dir: &Path) -> Result<()> {
             max_rows,
             detect: true,
             available: None,
+            scope: proceeds::ingest::budget::Scope::WithoutReport,
             trace: None,
             schedule: None,
             charts: false,

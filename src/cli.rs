@@ -162,13 +162,16 @@ pub struct RunArgs {
     /// Allow source paths outside the case folder (absolute paths, `..`, links out of it).
     #[arg(long)]
     pub allow_outside_case_dir: bool,
-    /// Run even when the sources' estimated peak memory exceeds the memory available (the
-    /// check otherwise refuses such a case before reading it; see docs/performance.md).
+    /// Run even when the sources' estimated peak memory exceeds the memory available. The
+    /// check otherwise runs such a case by groups (below), in batches cut to fit, or refuses
+    /// it (`ingest`, or a group of linked accounts too large on its own); see
+    /// docs/streaming.md.
     #[arg(long)]
     pub no_memory_check: bool,
     /// Run the case in batches of linked accounts (`proceeds groups`), each read, verified
     /// and searched on its own, so that the whole ledger is never held in memory; the
-    /// outputs are the same bytes (docs/streaming.md). Not for `ingest`.
+    /// outputs are the same bytes (docs/streaming.md). A run whose whole ledger would not
+    /// fit the memory available does this by itself. Not for `ingest`.
     #[arg(long)]
     pub by_groups: bool,
     /// With --by-groups: the most rows a batch holds, unless one group of linked accounts
@@ -560,6 +563,9 @@ fn print_summary(s: &RunSummary) {
     }
     for note in &s.stage_notes {
         out.push_str(&format!("{note}\n"));
+    }
+    for note in &s.run_notes {
+        out.push_str(&format!("note: {note}\n"));
     }
     out.push_str(&format!(
         "{} ledger rows, {} rejected (see rejects.csv)\nwrote {} files to {}\n",

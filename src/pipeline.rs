@@ -72,6 +72,10 @@ pub struct RunSummary {
     pub outputs: Vec<OutputFile>,
     /// What each stage did or why it did not run, one line each.
     pub stage_notes: Vec<String>,
+    /// How the run was carried out on this machine (in batches, because of the memory
+    /// available; batches cut to fit it), one line each: printed with the summary, written
+    /// to no output, since the outputs are the same bytes however the run was carried out.
+    pub run_notes: Vec<String>,
 }
 
 /// Run every stage over a case and write the outputs.
@@ -86,7 +90,25 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
     if options.by_groups {
         return run_by_groups(&case, &registry, options, last);
     }
-    memory_check(&case, options, last)?;
+    // A case whose whole ledger would not fit the memory available runs in batches of
+    // linked accounts instead (every command but `ingest`, which has no batches): the same
+    // outputs, never the whole ledger held at once.
+    match memory_check(&case, options, last) {
+        Err(Error::Ingest(IngestError::OverMemory(over))) if last >= Stage::Verify => {
+            let mut summary = run_by_groups(&case, &registry, options, last)?;
+            summary.run_notes.insert(
+                0,
+                format!(
+                    "run in batches of linked accounts (as with --by-groups), since the whole ledger would need an estimated {} at its peak and {} is available ({}); the outputs are the same",
+                    budget::human(over.estimate_bytes),
+                    budget::human(over.available.bytes),
+                    over.available.from.describe(),
+                ),
+            );
+            return Ok(summary);
+        }
+        other => other?,
+    }
     let mut log = StageLog::start(options.log_stages);
     let mut ingested = ingest_case(&case, &registry, options.show_progress)?;
     let ingested_rows = ingested.ledger.height();
@@ -194,18 +216,20 @@ fn run_by_groups(
     } else {
         None
     };
+    let requested = if options.batch_rows == 0 {
+        crate::batches::BATCH_ROWS
+    } else {
+        options.batch_rows
+    };
     let mut run = crate::batches::run(
         case,
         registry,
         &crate::batches::RunPlan {
             work: dir.clone(),
-            max_rows: if options.batch_rows == 0 {
-                crate::batches::BATCH_ROWS
-            } else {
-                options.batch_rows
-            },
+            max_rows: requested,
             detect: last >= Stage::Detect,
             available,
+            scope: scope_of(last),
             trace: case
                 .tracing
                 .clone()
@@ -216,6 +240,7 @@ fn run_by_groups(
         },
     )?;
     log.ended("ingest, verify, detect and trace, by batches");
+    let (batch_rows_cut_to, batches) = (run.batch_rows_cut_to, run.batches);
     let scheduled = match (&run.schedule_rows, &reference) {
         (Some(rows), Some(reference)) => {
             let jurisdiction = Jurisdiction::by_id(&case.jurisdiction)?;
@@ -236,7 +261,7 @@ fn run_by_groups(
     crate::give_back_free_memory();
     log.ended("schedule");
     let ingested_rows = run.rows_read as usize;
-    let summary = write_outputs(
+    let mut summary = write_outputs(
         case,
         registry,
         &mut log,
@@ -270,6 +295,11 @@ fn run_by_groups(
         options,
     )?;
     log.ended("outputs");
+    if let Some(rows) = batch_rows_cut_to {
+        summary.run_notes.push(format!(
+            "batches of at most {rows} rows (not {requested}), to fit the memory available; {batches} batches"
+        ));
+    }
     Ok(summary)
 }
 
@@ -387,14 +417,19 @@ pub fn ingest_file(
 /// written at the schedule stage.
 fn memory_check(case: &Case, options: &RunOptions, last: Stage) -> Result<(), Error> {
     if !options.skip_memory_check {
-        let scope = if last >= Stage::Schedule {
-            Scope::WithReport
-        } else {
-            Scope::WithoutReport
-        };
-        check_memory(case, scope)?;
+        check_memory(case, scope_of(last))?;
     }
     Ok(())
+}
+
+/// What the memory estimate of a run up to `last` covers: the court report is written at
+/// the schedule stage.
+fn scope_of(last: Stage) -> Scope {
+    if last >= Stage::Schedule {
+        Scope::WithReport
+    } else {
+        Scope::WithoutReport
+    }
 }
 
 /// The backward question for one debit, as text: how much of it is tainted under each
@@ -860,6 +895,7 @@ fn write_outputs(
         rejected: counts.rejected,
         outputs,
         stage_notes,
+        run_notes: Vec::new(),
     })
 }
 

@@ -17,9 +17,10 @@
 //! transfer matching can need, shown equal to a whole run's); each batch's matching must
 //! find exactly the link pass's transfers between its accounts, or the run stops.
 //!
-//! Not yet built (docs/streaming.md, "Order of work"): the integrity summary's paragraphs,
-//! the trace and the schedules batch by batch, `ledger.parquet` and the court report from
-//! batches, and the command-line run.
+//! The trace runs batch by batch too ([`trace`]); the schedules run once, over the rows they
+//! read, kept from every batch. With the memory available known, batches are cut to the
+//! rows that fit it ([`rows_that_fit`]), and a case whose largest group alone does not fit
+//! is refused before any batch is read.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
@@ -32,6 +33,7 @@ pub mod trace;
 use crate::case::Case;
 use crate::error::Error;
 use crate::groups::Groups;
+use crate::ingest::budget::{self, Scope};
 use crate::ingest::{ingest_case, Ingested, Registry, Reject, Skipped, SourceReport};
 use crate::ledger::col;
 use crate::rules::Findings;
@@ -64,6 +66,97 @@ pub fn plan(groups: &Groups, max_rows: u64) -> Vec<Vec<u32>> {
         batches.push(current);
     }
     batches
+}
+
+/// The estimated peak memory of a batch of `batch_rows` rows: the run's fixed part
+/// ([`Scope::base_bytes`]: the program, its rules, the report's typesetting when `scope`
+/// includes it), what the run holds from the link pass across every batch (`held`: its
+/// transfers), and [`budget::PEAK_BYTES_PER_INPUT_BYTE`] for each byte of the batch's share
+/// of the sources (the case's `input_bytes` per row of its `rows`, times `batch_rows`): the
+/// whole-case estimate of [`budget::estimate_peak`], for a batch. What a run keeps from each
+/// batch (findings, the schedules' rows, the charts' figures) is small beside a batch and
+/// within the fixed part's room.
+pub fn batch_peak(batch_rows: u64, input_bytes: u64, rows: u64, held: u64, scope: Scope) -> u64 {
+    let share = if rows == 0 {
+        0
+    } else {
+        (u128::from(batch_rows) * u128::from(input_bytes) / u128::from(rows)).min(u64::MAX.into())
+            as u64
+    };
+    budget::estimate_peak(share, scope).saturating_add(held)
+}
+
+/// The most rows a batch can hold for its estimated peak ([`batch_peak`]) to stay within
+/// `available` bytes; `u64::MAX` for a case with no source bytes.
+pub fn rows_that_fit(available: u64, input_bytes: u64, rows: u64, held: u64, scope: Scope) -> u64 {
+    let room = available.saturating_sub(budget::estimate_peak(0, scope).saturating_add(held));
+    let per_row = u128::from(scope.bytes_per_input_byte()) * u128::from(input_bytes);
+    if per_row == 0 {
+        return u64::MAX;
+    }
+    (u128::from(room) * u128::from(rows) / per_row).min(u64::MAX.into()) as u64
+}
+
+/// The batch size a run uses: `requested`, cut to the rows that fit the memory available
+/// ([`rows_that_fit`]). Refused, with a message saying what to do, when the largest group
+/// of linked accounts does not fit on its own (a group is never split).
+pub fn fit_batch_rows(
+    case: &Case,
+    groups: &Groups,
+    requested: u64,
+    memory: &BatchMemory,
+) -> Result<u64, crate::groups::GroupsError> {
+    let rows: u64 = groups.rows_of_account.iter().sum();
+    let fit = rows_that_fit(
+        memory.available.bytes,
+        memory.input_bytes,
+        rows,
+        memory.held,
+        memory.scope,
+    );
+    if let Some(g) = groups.largest() {
+        let largest = groups.rows(g);
+        if largest > fit {
+            let members = &groups.members[g];
+            let named: Vec<&str> = members
+                .iter()
+                .take(5)
+                .map(|&a| case.accounts[a as usize].id.as_str())
+                .collect();
+            let more = match members.len() {
+                n if n > 5 => format!(" and {} more", n - 5),
+                _ => String::new(),
+            };
+            return Err(crate::groups::GroupsError::OverMemory(format!(
+                "not enough memory for this case even in batches of linked accounts: its largest group ({} accounts: {}{more}) holds {largest} of its {rows} rows, and accounts linked by transfers, controllers, addresses or money-transfer references are never split; a batch of that group needs an estimated {} ({} + {} × its share of the {} of sources{} + {} the run holds for every batch), and {} is available ({}). Run it on a machine with more memory, or pass --no-memory-check to run it anyway (the operating system may then kill it part-way through)",
+                members.len(),
+                named.join(", "),
+                budget::human(batch_peak(largest, memory.input_bytes, rows, memory.held, memory.scope)),
+                budget::human(memory.scope.base_bytes()),
+                memory.scope.bytes_per_input_byte(),
+                budget::human(memory.input_bytes),
+                match memory.scope {
+                    Scope::WithReport => ", the court report included",
+                    Scope::WithoutReport => "",
+                },
+                budget::human(memory.held),
+                budget::human(memory.available.bytes),
+                memory.available.from.describe(),
+            )));
+        }
+    }
+    Ok(requested.min(fit))
+}
+
+/// What the batch size is fitted to ([`fit_batch_rows`]).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchMemory {
+    pub available: budget::Available,
+    /// Bytes of the case's sources.
+    pub input_bytes: u64,
+    /// What the run holds for every batch.
+    pub held: u64,
+    pub scope: Scope,
 }
 
 /// Where each account's rows start in a whole ingest's order (canonical order is by
@@ -191,6 +284,9 @@ pub struct BatchRun {
     /// Batches run, and the most rows one held.
     pub batches: usize,
     pub largest_batch_rows: u64,
+    /// The most rows a batch could hold, when the memory available cut it below the
+    /// plan's `max_rows` ([`fit_batch_rows`]).
+    pub batch_rows_cut_to: Option<u64>,
 }
 
 /// How to run a case batch by batch.
@@ -202,8 +298,11 @@ pub struct RunPlan {
     pub max_rows: u64,
     /// Run detection too.
     pub detect: bool,
-    /// Memory available, for the link pass's check (`None`: no check).
+    /// Memory available, for the link pass's check and the batches' size (`None`: no
+    /// check).
     pub available: Option<crate::ingest::budget::Available>,
+    /// What the run's memory estimate covers: the court report too, or not.
+    pub scope: Scope,
     /// Trace too, with this tracing table; keep this many first rows of the summary for
     /// the report.
     pub trace: Option<(crate::trace::TaintSpec, usize)>,
@@ -226,7 +325,25 @@ pub fn run(case: &Case, registry: &Registry, how: &RunPlan) -> Result<BatchRun, 
     drop(pass.ledger);
     crate::give_back_free_memory();
     let offsets = seq_offsets(&groups.rows_of_account);
-    let batches = plan(&groups, max_rows);
+    let fitted = match how.available {
+        Some(available) => {
+            let memory = BatchMemory {
+                available,
+                input_bytes: budget::sizes(
+                    case.sources
+                        .iter()
+                        .map(|s| (s.path.written.as_str(), s.path.resolved.as_path())),
+                )
+                .iter()
+                .fold(0u64, |sum, s| sum.saturating_add(s.bytes)),
+                held: transfers.estimated_size() as u64,
+                scope: how.scope,
+            };
+            fit_batch_rows(case, &groups, max_rows, &memory)?
+        }
+        None => max_rows,
+    };
+    let batches = plan(&groups, fitted);
     let rules = if detect {
         Some((
             crate::rules::rules_for_case(case)?,
@@ -358,6 +475,7 @@ pub fn run(case: &Case, registry: &Registry, how: &RunPlan) -> Result<BatchRun, 
         },
         batches: batches.len(),
         largest_batch_rows,
+        batch_rows_cut_to: (fitted < max_rows).then_some(fitted),
     };
     for (report, rejects, skipped) in sources.into_values() {
         run.sources.push(report);
@@ -990,6 +1108,47 @@ mod tests {
         assert_eq!(key("TRF-005: accounts not looked at: B1"), (1, 0));
         assert!(key("CIB-001: account B2: x") > key("CIB-001: account B1: x"));
         assert!(key("TRF-005: accounts not looked at: B1") > key("CIB-001: account B2: x"));
+    }
+
+    #[test]
+    fn a_batch_holds_the_rows_whose_share_of_the_sources_fits_beside_the_fixed_part() {
+        // 100 MB of sources for 1,000,000 rows: 100 bytes a row, 1,000 at the peak.
+        let (input, rows) = (100_000_000, 1_000_000);
+        let fit = rows_that_fit(2_000_000_000, input, rows, 0, Scope::WithoutReport);
+        assert_eq!(fit, 1_000_000);
+        assert_eq!(
+            batch_peak(fit, input, rows, 0, Scope::WithoutReport),
+            2_000_000_000
+        );
+        assert!(batch_peak(fit + 1, input, rows, 0, Scope::WithoutReport) > 2_000_000_000);
+        // What the run holds for every batch, and the report's larger fixed part, leave less.
+        assert_eq!(
+            rows_that_fit(
+                2_000_000_000,
+                input,
+                rows,
+                500_000_000,
+                Scope::WithoutReport
+            ),
+            500_000
+        );
+        assert_eq!(
+            rows_that_fit(2_500_000_000, input, rows, 0, Scope::WithReport),
+            500_000
+        );
+        assert_eq!(
+            batch_peak(500_000, input, rows, 0, Scope::WithReport),
+            2_500_000_000
+        );
+        // No room at all, and no sources.
+        assert_eq!(
+            rows_that_fit(999_999_999, input, rows, 0, Scope::WithoutReport),
+            0
+        );
+        assert_eq!(
+            rows_that_fit(1_000, 0, 0, 0, Scope::WithoutReport),
+            u64::MAX
+        );
     }
 
     #[test]

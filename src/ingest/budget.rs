@@ -136,7 +136,7 @@ impl OverBudget {
             human(self.input_bytes)
         };
         format!(
-            "not enough memory for this case: its {} source {files} total {total}, a run over them needs an estimated {} of memory at its peak ({} + {} × the input{}), and {} is available ({from}). Largest sources: {}. No source has been read. Run it with --by-groups (in batches of linked accounts, never holding the whole ledger; the same outputs), run it on a machine with more memory, or pass --no-memory-check to run it anyway (the operating system may then kill it part-way through)",
+            "not enough memory for this case: its {} source {files} total {total}, a run over them needs an estimated {} of memory at its peak ({} + {} × the input{}), and {} is available ({from}). Largest sources: {}. No source has been read. Run it on a machine with more memory, or pass --no-memory-check to run it anyway (the operating system may then kill it part-way through). Only `ingest` and `trace --backward` hold the whole ledger this way: `verify`, `detect`, `trace`, `schedule` and `run` go in batches of linked accounts by themselves when it does not fit (as with --by-groups), with the same outputs",
             self.sources,
             human(self.estimate_bytes),
             human(self.scope.base_bytes()),
@@ -546,7 +546,8 @@ mod tests {
             "an estimated 3.0 GB of memory at its peak (2.0 GB + 10 × the input, the court report included)",
             "and 3.0 GB is available (PROCEEDS_MEMORY_AVAILABLE)",
             "Largest sources: c.csv (50.0 MB), b.csv (40.0 MB), a.csv (10.0 MB)",
-            "Run it with --by-groups",
+            "Only `ingest` and `trace --backward` hold the whole ledger this way",
+            "go in batches of linked accounts by themselves when it does not fit",
             "a machine with more memory",
             "--no-memory-check",
         ] {

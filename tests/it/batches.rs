@@ -7,7 +7,7 @@ use std::path::Path;
 
 use proceeds::batches;
 use proceeds::case::{Case, ResolveOptions};
-use proceeds::ingest::{ingest_case, Registry};
+use proceeds::ingest::{budget, ingest_case, Registry};
 use proceeds::report::csv_out::{frame_to_csv, rejects_csv, skipped_csv, sources_csv};
 use proceeds::report::csv_out::{write_trace_flows, write_trace_summary};
 use proceeds::report::parquet_out::to_parquet_bytes;
@@ -118,6 +118,7 @@ fn batch_run(case: &Case, max_rows: u64, work: &Path) -> (Outputs, usize) {
             max_rows,
             detect: true,
             available: None,
+            scope: budget::Scope::WithoutReport,
             trace: case.tracing.clone().map(|spec| (spec, SUMMARY_HEAD)),
             schedule: None,
             charts: false,
@@ -476,6 +477,108 @@ fn every_command_by_groups_writes_the_files_a_whole_run_writes() {
     assert!(
         !notes.contains(&format!("\"\"{payer}\"\" matched")),
         "{notes}"
+    );
+}
+
+/// A case whose whole ledger would not fit the memory available runs in batches of linked
+/// accounts by itself, in batches cut to fit, and writes what a whole run writes; the
+/// summary says so. With too little memory for its largest group, it is refused.
+#[test]
+fn a_case_too_large_for_the_memory_available_runs_in_batches_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(&SynthOptions {
+        out: dir.path().to_path_buf(),
+        seed: 7,
+        accounts: 60,
+        months: 3,
+        rows: None,
+        typology: Default::default(),
+    })
+    .unwrap();
+    let case = dir.path().join("case.toml");
+    let parsed = Case::load(&case, ResolveOptions::default()).unwrap();
+    let input: u64 = parsed
+        .sources
+        .iter()
+        .map(|s| std::fs::metadata(&s.path.resolved).unwrap().len())
+        .sum();
+    let out = tempfile::tempdir().unwrap();
+    let detect = |dir: &Path, available: Option<u64>, extra: &[&str]| {
+        let mut cmd = proceeds();
+        match available {
+            Some(bytes) => cmd.env("PROCEEDS_MEMORY_AVAILABLE", bytes.to_string()),
+            None => cmd.env_remove("PROCEEDS_MEMORY_AVAILABLE"),
+        };
+        cmd.arg("detect")
+            .arg(&case)
+            .arg("--out")
+            .arg(dir)
+            .args(["--run-timestamp", "2025-01-01T00:00:00Z"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let whole = out.path().join("whole");
+    let output = detect(&whole, None, &["--quiet", "--no-memory-check"]);
+    assert!(output.status.success());
+    // Room for half the case's share of the sources beside the fixed part: the whole ledger
+    // (1.0 GB + 10 × the input) does not fit; batches of about half its rows do.
+    let available = 1_000_000_000 + 10 * input / 2;
+    let auto = out.path().join("auto");
+    let output = detect(&auto, Some(available), &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "note: run in batches of linked accounts (as with --by-groups), since the whole ledger would need an estimated {} at its peak and {} is available (PROCEEDS_MEMORY_AVAILABLE); the outputs are the same",
+            budget::human(1_000_000_000 + 10 * input),
+            budget::human(available),
+        )),
+        "{stdout}"
+    );
+    let rows: u64 = stdout
+        .split("note: batches of at most ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no batch size in {stdout}"));
+    let total: u64 = ingest_case(&parsed, &Registry::for_case(&parsed).unwrap(), false)
+        .unwrap()
+        .ledger
+        .height() as u64;
+    // Half the rows, less what the transfers held for every batch take.
+    assert!(rows < total / 2 && rows > total / 3, "{rows} of {total}");
+    assert!(
+        stdout.contains("rows (not 1000000), to fit the memory available; "),
+        "{stdout}"
+    );
+    let (a, b) = (files_of(&whole), files_of(&auto));
+    assert_eq!(a.len(), 13);
+    assert_eq!(a, b, "a run switched to batches wrote other bytes");
+
+    // The largest group needs more than the room left: refused, naming it.
+    let refused = detect(
+        &out.path().join("refused"),
+        Some(1_000_000_001),
+        &["--quiet"],
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("not enough memory for this case even in batches of linked accounts: its largest group ("),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(" of its {total} rows")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("and 1.0 GB is available (PROCEEDS_MEMORY_AVAILABLE)"),
+        "{stderr}"
     );
 }
 

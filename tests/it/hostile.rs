@@ -648,9 +648,12 @@ fn a_row_with_a_ten_megabyte_description_is_kept_whole() {
     assert_eq!(description[1].len(), 10 * 1024 * 1024);
 }
 
-/// The memory budget: on a pretend 1 MB machine the demo case (7 sources, 11 kB) is refused
-/// before any source is read, with exit code 2 and a message naming the total, the estimate,
-/// the memory available, the largest sources and what to do; `--no-memory-check` runs it.
+/// The memory budget: on a pretend 1 MB machine `ingest` (which holds the whole ledger) is
+/// refused before any source is read, with exit code 2 and a message naming the total, the
+/// estimate, the memory available, the largest sources and what to do. `run` goes in
+/// batches of linked accounts by itself, and is refused when even the pass that links the
+/// accounts does not fit (tests/it/batches.rs: when the largest group does not);
+/// `--no-memory-check` runs it.
 #[test]
 fn a_case_larger_than_the_memory_available_is_refused_unless_overridden() {
     let case = fixture("demo/case.toml");
@@ -659,22 +662,44 @@ fn a_case_larger_than_the_memory_available_is_refused_unless_overridden() {
         cmd.env("PROCEEDS_MEMORY_AVAILABLE", "1000000");
         exec(cmd, &case, tempfile::tempdir().unwrap(), extra)
     };
-    let refused = run(&[]);
+    let mut ingest = Command::new(env!("CARGO_BIN_EXE_proceeds"));
+    ingest
+        .env_remove("PROCEEDS_RUN_TIMESTAMP")
+        .env("PROCEEDS_MEMORY_AVAILABLE", "1000000")
+        .arg("ingest");
+    let refused = exec(ingest, &case, tempfile::tempdir().unwrap(), &[]);
     refused.assert_failed(
         2,
         &[
             "not enough memory for this case: its 7 source files total 11.0 kB (11023 bytes)",
-            "needs an estimated 2.0 GB of memory at its peak (2.0 GB + 10 × the input, the court report included)",
+            "needs an estimated 1.0 GB of memory at its peak (1.0 GB + 10 × the input)",
             "1.0 MB is available (PROCEEDS_MEMORY_AVAILABLE)",
             "Largest sources: statements/banco_ficticio_DH_EUR_2024Q1.xml (4.6 kB), statements/lloyds_DH_2024Q1.csv (1.7 kB)",
             "No source has been read",
-            "Run it with --by-groups",
+            "a machine with more memory",
+            "--no-memory-check",
+            "Only `ingest` and `trace --backward` hold the whole ledger this way",
+        ],
+    );
+    assert!(
+        !refused.output("ledger.csv").exists() && !refused.output("manifest.json").exists(),
+        "a refused run wrote outputs"
+    );
+    let refused = run(&[]);
+    refused.assert_failed(
+        2,
+        &[
+            "not enough memory to link this case's accounts: after reading 1.2 kB of its 11.0 kB of sources",
+            "and 1.0 MB is available (PROCEEDS_MEMORY_AVAILABLE)",
             "a machine with more memory",
             "--no-memory-check",
         ],
     );
     assert!(
-        !refused.output("ledger.csv").exists() && !refused.output("manifest.json").exists(),
+        std::fs::read_dir(refused.out.path())
+            .unwrap()
+            .next()
+            .is_none(),
         "a refused run wrote outputs"
     );
     let overridden = run(&["--no-memory-check"]);
