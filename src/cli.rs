@@ -45,7 +45,7 @@ pub enum Command {
     /// Ingest, verify and apply the detection rules (adds findings.csv, finding_evidence.csv).
     Detect(RunArgs),
     /// Ingest, verify, detect and trace tainted money by every method (adds trace_*.csv); the
-    /// case file's [tracing] table says what is tainted.
+    /// case file's `[tracing]` table says what is tainted.
     Trace(TraceArgs),
     /// Detection rules: check rule files, list the shipped rules, explain one.
     #[command(subcommand)]

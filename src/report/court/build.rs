@@ -628,7 +628,7 @@ pub struct ChartAccounts {
 }
 
 impl ChartAccounts {
-    /// The charts' reading of a ledger ([`account_rows`]).
+    /// The charts' reading of a ledger (`account_rows`).
     pub fn of(ledger: &DataFrame) -> Result<ChartAccounts, ReportError> {
         account_rows(ledger, MAX_CHART_ACCOUNTS)
     }
