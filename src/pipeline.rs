@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::case::{Case, ResolveOptions};
 use crate::confiscation::{schedule, Jurisdiction, ReferenceData, Schedules};
 use crate::error::Error;
+use crate::groups::GroupsError;
 use crate::hash::{sha256_file, sha256_hex};
 use crate::ingest::budget::{self, Scope};
 use crate::ingest::detect::detect;
@@ -95,14 +96,26 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
     // outputs, never the whole ledger held at once.
     match memory_check(&case, options, last) {
         Err(Error::Ingest(IngestError::OverMemory(over))) if last >= Stage::Verify => {
-            let mut summary = run_by_groups(&case, &registry, options, last)?;
+            let why = format!(
+                "the whole ledger would need an estimated {} at its peak and {} is available ({})",
+                budget::human(over.estimate_bytes),
+                budget::human(over.available.bytes),
+                over.available.from.describe(),
+            );
+            // A run by groups short of memory too says why it was one.
+            let mut summary =
+                run_by_groups(&case, &registry, options, last).map_err(|e| match e {
+                    Error::Groups(GroupsError::OverMemory(m)) => {
+                        Error::Groups(GroupsError::OverMemory(format!(
+                            "{why}, so the run went in batches of linked accounts, and then: {m}"
+                        )))
+                    }
+                    e => e,
+                })?;
             summary.run_notes.insert(
                 0,
                 format!(
-                    "run in batches of linked accounts (as with --by-groups), since the whole ledger would need an estimated {} at its peak and {} is available ({}); the outputs are the same",
-                    budget::human(over.estimate_bytes),
-                    budget::human(over.available.bytes),
-                    over.available.from.describe(),
+                    "run in batches of linked accounts (as with --by-groups), since {why}; the outputs are the same"
                 ),
             );
             return Ok(summary);

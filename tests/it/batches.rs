@@ -569,7 +569,7 @@ fn a_case_too_large_for_the_memory_available_runs_in_batches_by_itself() {
     let stderr = String::from_utf8_lossy(&refused.stderr).into_owned();
     assert_eq!(refused.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("not enough memory for this case even in batches of linked accounts: its largest group ("),
+        stderr.contains(&format!("proceeds: the whole ledger would need an estimated {} at its peak and 1.0 GB is available (PROCEEDS_MEMORY_AVAILABLE), so the run went in batches of linked accounts, and then: not enough memory for this case even in batches of linked accounts: its largest group (", budget::human(1_000_000_000 + 10 * input))),
         "{stderr}"
     );
     assert!(

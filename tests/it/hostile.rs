@@ -689,7 +689,7 @@ fn a_case_larger_than_the_memory_available_is_refused_unless_overridden() {
     refused.assert_failed(
         2,
         &[
-            "not enough memory to link this case's accounts: after reading 1.2 kB of its 11.0 kB of sources",
+            "the whole ledger would need an estimated 2.0 GB at its peak and 1.0 MB is available (PROCEEDS_MEMORY_AVAILABLE), so the run went in batches of linked accounts, and then: not enough memory to link this case's accounts: after reading 1.2 kB of its 11.0 kB of sources",
             "and 1.0 MB is available (PROCEEDS_MEMORY_AVAILABLE)",
             "a machine with more memory",
             "--no-memory-check",
