@@ -199,6 +199,10 @@ pub struct GroupsArgs {
     /// available (checked after each batch of sources).
     #[arg(long)]
     pub no_memory_check: bool,
+    /// Fix the run timestamp recorded in manifest.json (e.g. 2025-01-01T00:00:00Z) so
+    /// reruns are byte-identical. Also read from PROCEEDS_RUN_TIMESTAMP.
+    #[arg(long, value_name = "RFC3339")]
+    pub run_timestamp: Option<String>,
 }
 
 /// Arguments of `proceeds ingest`.
@@ -365,6 +369,7 @@ pub fn execute(cli: Cli) -> Result<u8, Error> {
                     allow_outside_case_dir: args.allow_outside_case_dir,
                 },
                 !args.no_memory_check,
+                args.run_timestamp.as_deref(),
             )?;
             if !args.quiet {
                 print_out(&summary.text(&case));

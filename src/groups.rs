@@ -129,6 +129,8 @@ pub struct LinkPass {
     pub rows_of_account: Vec<u64>,
     /// Batches the sources were read in.
     pub batches: usize,
+    /// Each source's report (counts, hash, layout), in case order.
+    pub sources: Vec<crate::ingest::SourceReport>,
 }
 
 /// Read the case's sources in batches of about `batch_bytes` (at least one source each)
@@ -187,6 +189,7 @@ pub fn link_pass(
 
     let mut parts: Vec<DataFrame> = Vec::with_capacity(batches.len());
     let mut by_content: HashMap<String, String> = HashMap::new();
+    let mut reports: Vec<crate::ingest::SourceReport> = Vec::with_capacity(case.sources.len());
     let mut rows_of_account = vec![0u64; n_accounts];
     let mut part_keys: Vec<Vec<OrderKey>> = Vec::with_capacity(batches.len());
     let mut all_keys: Vec<OrderKey> = Vec::new();
@@ -196,6 +199,7 @@ pub fn link_pass(
         let ingested = ingest_case(&sub, registry, false)?;
         // The same check a whole ingest makes across every source.
         for report in &ingested.sources {
+            reports.push(report.clone());
             if let Some(first) = by_content.get(&report.sha256) {
                 return Err(IngestError::SameContent {
                     first: first.clone(),
@@ -262,10 +266,12 @@ pub fn link_pass(
         }
     }
     let ledger = join_in_canonical_order(parts, part_keys, all_keys)?;
+    reports.sort_by_key(|r| r.index);
     Ok(LinkPass {
         ledger,
         rows_of_account,
         batches: batches.len(),
+        sources: reports,
     })
 }
 
@@ -766,7 +772,7 @@ impl GroupsSummary {
             ));
         }
         out.push_str(&format!(
-            "wrote {} ({})\n",
+            "wrote {} ({}) and manifest.json\n",
             self.written.file, self.written.sha256
         ));
         out
@@ -774,12 +780,15 @@ impl GroupsSummary {
 }
 
 /// `proceeds groups CASE --out DIR`: the link pass, verify's transfer matching over it, the
-/// groups, and `groups.csv`.
+/// groups, `groups.csv`, and `manifest.json` naming the case file, every source and the
+/// layouts read with their hashes, and `groups.csv` with its own (`run_timestamp` as
+/// `--run-timestamp` fixes it, else from the environment or the clock).
 pub fn run(
     case_path: &Path,
     out_dir: &Path,
     resolve: ResolveOptions,
     memory_check: bool,
+    run_timestamp: Option<&str>,
 ) -> Result<(Case, GroupsSummary), Error> {
     let case = Case::load(case_path, resolve)?;
     let registry = Registry::for_case(&case)?;
@@ -802,20 +811,68 @@ pub fn run(
         &transfers,
     )?;
     let batches = pass.batches;
-    drop(pass);
+    let sources = pass.sources;
+    drop(pass.ledger);
     crate::report::ensure_dir(out_dir)?;
     let frame = groups_frame(&case, &groups).map_err(internal("building groups.csv"))?;
     let bytes = csv_out::frame_to_csv("groups.csv", &frame)?;
     let written = write_atomic(out_dir, "groups.csv", &bytes)?;
-    Ok((
-        case,
-        GroupsSummary {
-            groups,
-            rows,
-            batches,
-            written,
+    let summary = GroupsSummary {
+        groups,
+        rows,
+        batches,
+        written,
+    };
+    let manifest = manifest(&case, &registry, &sources, &summary, run_timestamp)?;
+    write_atomic(out_dir, "manifest.json", &manifest.to_bytes())?;
+    Ok((case, summary))
+}
+
+/// `manifest.json` of `proceeds groups`: the stage `groups`, what it found, its inputs (the
+/// case file, the sources, the layouts and the counterparty rules transfer matching used)
+/// and `groups.csv`.
+fn manifest(
+    case: &Case,
+    registry: &Registry,
+    sources: &[crate::ingest::SourceReport],
+    summary: &GroupsSummary,
+    run_timestamp: Option<&str>,
+) -> Result<crate::report::manifest::Manifest, Error> {
+    use crate::report::manifest::{Counts, Manifest, RuleUse, Tool};
+    let case_bytes = crate::pipeline::read_case_file(case)?;
+    let (run_timestamp, run_timestamp_source) = crate::pipeline::resolve_timestamp(run_timestamp);
+    let rules = crate::verify::counterparty_rules_used(&case.verify)?;
+    let g = &summary.groups;
+    let largest = g.largest().map_or(0, |l| g.rows(l));
+    Ok(Manifest {
+        tool: Tool::this(),
+        run_timestamp,
+        run_timestamp_source,
+        case: crate::pipeline::case_info(case, &case_bytes),
+        stages: vec!["groups".into()],
+        stage_notes: vec![format!(
+            "groups: {} accounts, {} rows, in {} groups (the largest {largest} rows); {} links (groups.csv)",
+            g.group_of_account.len(),
+            summary.rows,
+            g.members.len(),
+            g.links.len(),
+        )],
+        inputs: crate::pipeline::source_inputs(sources),
+        layouts: crate::pipeline::layouts_used(registry, sources),
+        rules: vec![RuleUse {
+            id: format!("counterparties ({})", rules.origin),
+            version: rules.version,
+        }],
+        counts: Counts {
+            sources: sources.len(),
+            records_read: sources.iter().map(|s| s.records_read).sum(),
+            accepted: sources.iter().map(|s| s.accepted).sum(),
+            rejected: sources.iter().map(|s| s.rejected).sum(),
+            skipped: sources.iter().map(|s| s.skipped).sum(),
+            ledger_rows: summary.rows as usize,
         },
-    ))
+        outputs: vec![summary.written.clone()],
+    })
 }
 
 #[cfg(test)]

@@ -543,7 +543,7 @@ impl Stages<'_> {
     }
 }
 
-fn resolve_timestamp(fixed: Option<&str>) -> (String, String) {
+pub(crate) fn resolve_timestamp(fixed: Option<&str>) -> (String, String) {
     if let Some(t) = fixed {
         return (t.to_string(), "--run-timestamp".into());
     }
@@ -712,41 +712,11 @@ fn write_outputs(
         ),
         (None, _) => {}
     }
-    let mut inputs: Vec<Input> = stages
-        .ingested
-        .sources
-        .iter()
-        .map(|s| Input {
-            role: "source".into(),
-            path: s.source_file.clone(),
-            sha256: s.sha256.clone(),
-            size_bytes: s.size_bytes,
-        })
-        .collect();
+    let mut inputs = source_inputs(&stages.ingested.sources);
     inputs.extend(reference_inputs.iter().cloned());
     let (run_timestamp, run_timestamp_source) = resolve_timestamp(options.run_timestamp.as_deref());
-    let used: BTreeSet<&str> = stages
-        .ingested
-        .sources
-        .iter()
-        .map(|s| s.layout.as_str())
-        .collect();
-    let layouts: Vec<LayoutUse> = registry
-        .iter()
-        .filter(|l| used.contains(l.id.as_str()))
-        .map(|l| LayoutUse {
-            id: l.id.clone(),
-            version: l.version,
-            origin: l.origin.clone(),
-            sha256: l.sha256.clone(),
-        })
-        .collect();
-    let case_bytes = std::fs::read(&case.path).map_err(|e| {
-        Error::Usage(format!(
-            "case file {} cannot be re-read: {e}",
-            case.path.display()
-        ))
-    })?;
+    let layouts = layouts_used(registry, &stages.ingested.sources);
+    let case_bytes = read_case_file(case)?;
     // The report's document, from the ledger and the stages' frames as they stand.
     let build_report = |stages: &Stages<'_>,
                         trace_tables: Option<&TraceTables>,
@@ -868,27 +838,10 @@ fn write_outputs(
     }
 
     let manifest = Manifest {
-        tool: Tool {
-            name: "proceeds".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
+        tool: Tool::this(),
         run_timestamp,
         run_timestamp_source,
-        case: CaseInfo {
-            file: case
-                .path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            sha256: sha256_hex(&case_bytes),
-            reference: case.reference.clone(),
-            base_currency: case.base_currency.clone(),
-            jurisdiction: case.jurisdiction.clone(),
-            lifestyle: case.lifestyle,
-            proceedings_started: case.proceedings_started.to_string(),
-            conviction: case.conviction.map(|d| d.to_string()),
-            valuation: case.valuation.map(|d| d.to_string()),
-        },
+        case: case_info(case, &case_bytes),
         stages: stage_names,
         stage_notes: stage_notes.clone(),
         inputs,
@@ -910,6 +863,63 @@ fn write_outputs(
         stage_notes,
         run_notes: Vec::new(),
     })
+}
+
+/// The sources as the manifest lists its inputs.
+pub(crate) fn source_inputs(sources: &[SourceReport]) -> Vec<Input> {
+    sources
+        .iter()
+        .map(|s| Input {
+            role: "source".into(),
+            path: s.source_file.clone(),
+            sha256: s.sha256.clone(),
+            size_bytes: s.size_bytes,
+        })
+        .collect()
+}
+
+/// The layouts `sources` were read with, in the registry's order.
+pub(crate) fn layouts_used(registry: &Registry, sources: &[SourceReport]) -> Vec<LayoutUse> {
+    let used: BTreeSet<&str> = sources.iter().map(|s| s.layout.as_str()).collect();
+    registry
+        .iter()
+        .filter(|l| used.contains(l.id.as_str()))
+        .map(|l| LayoutUse {
+            id: l.id.clone(),
+            version: l.version,
+            origin: l.origin.clone(),
+            sha256: l.sha256.clone(),
+        })
+        .collect()
+}
+
+/// The case file's bytes, read again for its hash.
+pub(crate) fn read_case_file(case: &Case) -> Result<Vec<u8>, Error> {
+    std::fs::read(&case.path).map_err(|e| {
+        Error::Usage(format!(
+            "case file {} cannot be re-read: {e}",
+            case.path.display()
+        ))
+    })
+}
+
+/// The case as the manifest describes it.
+pub(crate) fn case_info(case: &Case, case_bytes: &[u8]) -> CaseInfo {
+    CaseInfo {
+        file: case
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        sha256: sha256_hex(case_bytes),
+        reference: case.reference.clone(),
+        base_currency: case.base_currency.clone(),
+        jurisdiction: case.jurisdiction.clone(),
+        lifestyle: case.lifestyle,
+        proceedings_started: case.proceedings_started.to_string(),
+        conviction: case.conviction.map(|d| d.to_string()),
+        valuation: case.valuation.map(|d| d.to_string()),
+    }
 }
 
 /// First rows of `trace_summary.csv` the court report and the workbook show.

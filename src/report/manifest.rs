@@ -35,6 +35,16 @@ pub struct Tool {
     pub version: String,
 }
 
+impl Tool {
+    /// This build of proceeds.
+    pub fn this() -> Tool {
+        Tool {
+            name: "proceeds".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
 /// The case and the parameters it sets.
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseInfo {

@@ -272,6 +272,86 @@ fn proceeds_groups_writes_groups_csv_and_says_how_large_the_largest_group_is() {
     }
 }
 
+/// `proceeds groups` writes a manifest that `proceeds verify-manifest` finds intact: the case
+/// file, every source with its hash, and `groups.csv` with its own; the same bytes on a rerun
+/// with the run timestamp fixed; and a changed `groups.csv` is found out.
+#[test]
+fn proceeds_groups_writes_a_manifest_that_verify_manifest_checks() {
+    use std::process::Command;
+    let case = fixture("demo/case.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let groups = |out: &Path| {
+        let o = Command::new(env!("CARGO_BIN_EXE_proceeds"))
+            .env_remove("PROCEEDS_RUN_TIMESTAMP")
+            .arg("groups")
+            .arg(&case)
+            .arg("--out")
+            .arg(out)
+            .args(["--run-timestamp", "2025-01-01T00:00:00Z"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let stdout = groups(&a);
+    assert!(stdout.contains(") and manifest.json\n"), "{stdout}");
+    groups(&b);
+    let manifest = std::fs::read(a.join("manifest.json")).unwrap();
+    assert_eq!(manifest, std::fs::read(b.join("manifest.json")).unwrap());
+    let m: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(m["stages"], serde_json::json!(["groups"]));
+    assert_eq!(m["run_timestamp"], "2025-01-01T00:00:00Z");
+    let parsed = Case::load(&case, ResolveOptions::default()).unwrap();
+    let inputs = m["inputs"].as_array().unwrap();
+    assert_eq!(inputs.len(), parsed.sources.len());
+    for (input, source) in inputs.iter().zip(&parsed.sources) {
+        assert_eq!(input["role"], "source");
+        assert_eq!(input["path"], source.path.written.as_str());
+        assert_eq!(
+            input["sha256"],
+            proceeds::hash::sha256_hex(&std::fs::read(&source.path.resolved).unwrap())
+        );
+    }
+    let outputs = m["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 1);
+    assert_eq!(outputs[0]["file"], "groups.csv");
+    assert_eq!(
+        outputs[0]["sha256"],
+        proceeds::hash::sha256_hex(&std::fs::read(a.join("groups.csv")).unwrap())
+    );
+    let rows: u64 = read_csv(&a.join("groups.csv"))
+        .iter()
+        .skip(1)
+        .map(|r| r[4].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(m["counts"]["ledger_rows"], rows);
+    assert_eq!(m["counts"]["sources"], parsed.sources.len());
+
+    let verify = |out: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_proceeds"))
+            .arg("verify-manifest")
+            .arg(out)
+            .arg("--case-dir")
+            .arg(case.parent().unwrap())
+            .output()
+            .unwrap()
+    };
+    let intact = verify(&a);
+    assert_eq!(
+        intact.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&intact.stdout)
+    );
+    let mut csv = std::fs::read(a.join("groups.csv")).unwrap();
+    csv.push(b' ');
+    std::fs::write(a.join("groups.csv"), csv).unwrap();
+    let changed = verify(&a);
+    assert_eq!(changed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&changed.stdout).contains("groups.csv"));
+}
+
 #[test]
 fn the_link_pass_stops_when_what_it_keeps_will_not_fit() {
     use proceeds::ingest::budget::{Available, AvailableFrom};
