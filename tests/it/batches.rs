@@ -305,6 +305,22 @@ fn a_synthetic_case_run_in_many_batches_writes_what_a_whole_run_writes() {
     assert!(batches > 40, "{batches}");
 }
 
+/// A synthetic case of 60 accounts over 3 months (tracing, a price index, gifts), in a
+/// folder of its own.
+fn synthetic_60(seed: u64) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    synth(&SynthOptions {
+        out: dir.path().to_path_buf(),
+        seed,
+        accounts: 60,
+        months: 3,
+        rows: None,
+        typology: Default::default(),
+    })
+    .unwrap();
+    dir
+}
+
 fn proceeds() -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_proceeds"));
     c.env_remove("PROCEEDS_RUN_TIMESTAMP")
@@ -410,16 +426,7 @@ fn every_command_by_groups_writes_the_files_a_whole_run_writes() {
     );
     // Many batches: a synthetic case (tracing, a price index, gifts) in batches of 3,000
     // rows.
-    let dir = tempfile::tempdir().unwrap();
-    synth(&SynthOptions {
-        out: dir.path().to_path_buf(),
-        seed: 5,
-        accounts: 60,
-        months: 3,
-        rows: None,
-        typology: Default::default(),
-    })
-    .unwrap();
+    let dir = synthetic_60(5);
     // Two tainted counterparties: one that pays some account of one batch, one that pays
     // none. A batch that does not hold the first notes it as matching nothing; a whole
     // trace does not, and neither must the run by groups.
@@ -485,16 +492,7 @@ fn every_command_by_groups_writes_the_files_a_whole_run_writes() {
 /// summary says so. With too little memory for its largest group, it is refused.
 #[test]
 fn a_case_too_large_for_the_memory_available_runs_in_batches_by_itself() {
-    let dir = tempfile::tempdir().unwrap();
-    synth(&SynthOptions {
-        out: dir.path().to_path_buf(),
-        seed: 7,
-        accounts: 60,
-        months: 3,
-        rows: None,
-        typology: Default::default(),
-    })
-    .unwrap();
+    let dir = synthetic_60(7);
     let case = dir.path().join("case.toml");
     let parsed = Case::load(&case, ResolveOptions::default()).unwrap();
     let input: u64 = parsed
