@@ -404,6 +404,11 @@ impl TraceParts {
                     String::new(),
                 ),
                 2 => ((0, 0), row.map(|r| r.2.clone()).unwrap_or_default()),
+                // A trace unlinks a transfer only when every account it still follows
+                // waits on another; it takes the least waiting credit by (date, seq), and
+                // every account's next row is later than its waiting one. So its notes
+                // come in the order of their credits' (date, seq), and batches' notes
+                // sorted by it are in the whole trace's order (tests/it/trace.rs).
                 3 => (row.map_or((0, 0), |r| (i64::from(r.1), r.0)), String::new()),
                 _ => ((0, row.map_or(0, |r| r.0)), String::new()),
             };

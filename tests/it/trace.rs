@@ -791,6 +791,47 @@ fn transfer_mistakes_are_refused_and_contradictions_unlinked_with_a_note() {
     assert_eq!(notes[0].txn_id.as_deref(), Some("A1"));
 }
 
+/// Unlinked transfers are noted in the order of their credits' date and `seq`, whichever
+/// accounts they are in: the trace unlinks only when every account still to follow waits
+/// on another, takes the least waiting credit, and every account's next row is later still.
+/// A run by groups orders the notes of its batches so (`batches::trace`), which is the
+/// whole trace's order by this.
+#[test]
+fn unlinked_transfers_are_noted_in_the_order_of_their_credits() {
+    let t = Channel::Transfer;
+    let rows = vec![
+        row("A1", "A", 1, 10, 100_00, t),
+        row("A2", "A", 2, 11, -100_00, t),
+        row("A3", "A", 3, 20, 100_00, t),
+        row("A4", "A", 4, 21, -100_00, t),
+        row("B1", "B", 5, 10, 100_00, t),
+        row("B2", "B", 6, 11, -100_00, t),
+        row("B3", "B", 7, 20, 100_00, t),
+        row("B4", "B", 8, 21, -100_00, t),
+        row("C1", "C", 9, 1, 100_00, t),
+        row("C2", "C", 10, 2, -100_00, t),
+        row("D1", "D", 11, 1, 100_00, t),
+        row("D2", "D", 12, 2, -100_00, t),
+    ];
+    // Three cycles: A and B twice (days 10 and 20), C and D once (day 1).
+    let cycles = [
+        ("A2", "B1"),
+        ("B2", "A1"),
+        ("A4", "B3"),
+        ("B4", "A3"),
+        ("C2", "D1"),
+        ("D2", "C1"),
+    ];
+    let t = run(&rows, &cycles, &TaintSpec::default());
+    let notes = t.notes();
+    let unlinked: Vec<&str> = notes
+        .iter()
+        .filter(|n| n.kind == "transfer_unlinked")
+        .filter_map(|n| n.txn_id.as_deref())
+        .collect();
+    assert_eq!(unlinked, ["C1", "A1", "A3"]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Properties on random small ledgers.
 // ---------------------------------------------------------------------------------------
