@@ -96,10 +96,9 @@ pub fn run_to(case_path: &Path, options: &RunOptions, last: Stage) -> Result<Run
     // outputs, never the whole ledger held at once.
     match memory_check(&case, options, last) {
         Err(Error::Ingest(IngestError::OverMemory(over))) if last >= Stage::Verify => {
+            let (needed, available) = budget::human_pair(over.estimate_bytes, over.available.bytes);
             let why = format!(
-                "the whole ledger would need an estimated {} at its peak and {} is available ({})",
-                budget::human(over.estimate_bytes),
-                budget::human(over.available.bytes),
+                "the whole ledger would need an estimated {needed} at its peak and {available} is available ({})",
                 over.available.from.describe(),
             );
             // A run by groups short of memory too says why it was one.

@@ -127,11 +127,14 @@ pub fn fit_batch_rows(
                 n if n > 5 => format!(" and {} more", n - 5),
                 _ => String::new(),
             };
+            let (needed, available) = budget::human_pair(
+                batch_peak(largest, memory.input_bytes, rows, memory.held, memory.scope),
+                memory.available.bytes,
+            );
             return Err(crate::groups::GroupsError::OverMemory(format!(
-                "not enough memory for this case even in batches of linked accounts: its largest group ({} accounts: {}{more}) holds {largest} of its {rows} rows, and accounts linked by transfers, controllers, addresses or money-transfer references are never split; a batch of that group needs an estimated {} ({} + {} × its share of the {} of sources{} + {} the run holds for every batch), and {} is available ({}). Run it on a machine with more memory, or pass --no-memory-check to run it anyway (the operating system may then kill it part-way through)",
+                "not enough memory for this case even in batches of linked accounts: its largest group ({} accounts: {}{more}) holds {largest} of its {rows} rows, and accounts linked by transfers, controllers, addresses or money-transfer references are never split; a batch of that group needs an estimated {needed} ({} + {} × its share of the {} of sources{} + {} the run holds for every batch), and {available} is available ({}). Run it on a machine with more memory, or pass --no-memory-check to run it anyway (the operating system may then kill it part-way through)",
                 members.len(),
                 named.join(", "),
-                budget::human(batch_peak(largest, memory.input_bytes, rows, memory.held, memory.scope)),
                 budget::human(memory.scope.base_bytes()),
                 memory.scope.bytes_per_input_byte(),
                 budget::human(memory.input_bytes),
@@ -140,7 +143,6 @@ pub fn fit_batch_rows(
                     Scope::WithoutReport => "",
                 },
                 budget::human(memory.held),
-                budget::human(memory.available.bytes),
                 memory.available.from.describe(),
             )));
         }

@@ -469,9 +469,39 @@ pub fn human(bytes: u64) -> String {
     format!("{bytes} bytes")
 }
 
+/// Two sizes for a message that compares them: as [`human`] gives them, each with its exact
+/// bytes too when the two would read the same (2.0 GB needed, 2.0 GB available).
+pub fn human_pair(a: u64, b: u64) -> (String, String) {
+    let (ha, hb) = (human(a), human(b));
+    if ha == hb && a != b {
+        (format!("{ha} ({a} bytes)"), format!("{hb} ({b} bytes)"))
+    } else {
+        (ha, hb)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_sizes_that_read_the_same_are_given_in_bytes_too() {
+        assert_eq!(
+            human_pair(2_000_110_230, 2_000_100_000),
+            (
+                "2.0 GB (2000110230 bytes)".to_string(),
+                "2.0 GB (2000100000 bytes)".to_string()
+            )
+        );
+        assert_eq!(
+            human_pair(9_600_000_000, 3_000_000_000),
+            ("9.6 GB".to_string(), "3.0 GB".to_string())
+        );
+        assert_eq!(
+            human_pair(5, 5),
+            ("5 bytes".to_string(), "5 bytes".to_string())
+        );
+    }
 
     fn source(file: &str, bytes: u64) -> SourceSize {
         SourceSize {
