@@ -838,7 +838,7 @@ fn manifest(
     summary: &GroupsSummary,
     run_timestamp: Option<&str>,
 ) -> Result<crate::report::manifest::Manifest, Error> {
-    use crate::report::manifest::{Counts, Manifest, RuleUse, Tool};
+    use crate::report::manifest::{Manifest, Tool};
     let case_bytes = crate::pipeline::read_case_file(case)?;
     let (run_timestamp, run_timestamp_source) = crate::pipeline::resolve_timestamp(run_timestamp);
     let rules = crate::verify::counterparty_rules_used(&case.verify)?;
@@ -859,18 +859,8 @@ fn manifest(
         )],
         inputs: crate::pipeline::source_inputs(sources),
         layouts: crate::pipeline::layouts_used(registry, sources),
-        rules: vec![RuleUse {
-            id: format!("counterparties ({})", rules.origin),
-            version: rules.version,
-        }],
-        counts: Counts {
-            sources: sources.len(),
-            records_read: sources.iter().map(|s| s.records_read).sum(),
-            accepted: sources.iter().map(|s| s.accepted).sum(),
-            rejected: sources.iter().map(|s| s.rejected).sum(),
-            skipped: sources.iter().map(|s| s.skipped).sum(),
-            ledger_rows: summary.rows as usize,
-        },
+        rules: vec![rules.manifest_entry()],
+        counts: crate::pipeline::counts_of(sources, summary.rows as usize),
         outputs: vec![summary.written.clone()],
     })
 }

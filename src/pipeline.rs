@@ -594,10 +594,7 @@ fn write_outputs(
     let mut stage_names = vec!["ingest".to_string()];
     if let Some(v) = stages.verified.as_ref() {
         stage_names.push("verify".into());
-        rules.push(RuleUse {
-            id: format!("counterparties ({})", v.counterparty_rules.origin),
-            version: v.counterparty_rules.version,
-        });
+        rules.push(v.counterparty_rules.manifest_entry());
         let failures = count_value(&v.integrity, "result", "fail");
         stage_notes.push(format!(
             "verify: {} checks, {failures} failed (integrity.csv); {} duplicate rows dropped; {} internal transfers matched",
@@ -768,14 +765,7 @@ fn write_outputs(
         )?;
         Ok([html, pdf])
     };
-    let counts = Counts {
-        sources: stages.ingested.sources.len(),
-        records_read: stages.ingested.sources.iter().map(|s| s.records_read).sum(),
-        accepted: stages.ingested.sources.iter().map(|s| s.accepted).sum(),
-        rejected: stages.ingested.sources.iter().map(|s| s.rejected).sum(),
-        skipped: stages.ingested.sources.iter().map(|s| s.skipped).sum(),
-        ledger_rows,
-    };
+    let counts = counts_of(&stages.ingested.sources, ledger_rows);
 
     // Then the writing. The report is typeset on a thread of its own while the tables are
     // written when memory allows both at once ([`typeset_beside_tables`]). Otherwise it is
@@ -875,6 +865,18 @@ pub(crate) fn source_inputs(sources: &[SourceReport]) -> Vec<Input> {
             size_bytes: s.size_bytes,
         })
         .collect()
+}
+
+/// The record accounting over `sources`, and the ledger's rows.
+pub(crate) fn counts_of(sources: &[SourceReport], ledger_rows: usize) -> Counts {
+    Counts {
+        sources: sources.len(),
+        records_read: sources.iter().map(|s| s.records_read).sum(),
+        accepted: sources.iter().map(|s| s.accepted).sum(),
+        rejected: sources.iter().map(|s| s.rejected).sum(),
+        skipped: sources.iter().map(|s| s.skipped).sum(),
+        ledger_rows,
+    }
 }
 
 /// The layouts `sources` were read with, in the registry's order.

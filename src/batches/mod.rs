@@ -138,10 +138,7 @@ pub fn fit_batch_rows(
                 budget::human(memory.scope.base_bytes()),
                 memory.scope.bytes_per_input_byte(),
                 budget::human(memory.input_bytes),
-                match memory.scope {
-                    Scope::WithReport => ", the court report included",
-                    Scope::WithoutReport => "",
-                },
+                memory.scope.included(),
                 budget::human(memory.held),
                 memory.available.from.describe(),
             )));
@@ -325,19 +322,18 @@ pub fn run(case: &Case, registry: &Registry, how: &RunPlan) -> Result<BatchRun, 
         crate::verify::transfers_and_facts(case, pass.ledger.clone(), &case.verify)?;
     let groups = crate::groups::link(case, &pass.ledger, pass.rows_of_account, &transfers)?;
     drop(pass.ledger);
+    let source_bytes = pass
+        .sources
+        .iter()
+        .fold(0u64, |sum, s| sum.saturating_add(s.size_bytes));
     crate::give_back_free_memory();
     let offsets = seq_offsets(&groups.rows_of_account);
     let fitted = match how.available {
         Some(available) => {
             let memory = BatchMemory {
                 available,
-                input_bytes: budget::sizes(
-                    case.sources
-                        .iter()
-                        .map(|s| (s.path.written.as_str(), s.path.resolved.as_path())),
-                )
-                .iter()
-                .fold(0u64, |sum, s| sum.saturating_add(s.bytes)),
+                // The bytes the link pass read, source by source.
+                input_bytes: source_bytes,
                 held: transfers.estimated_size() as u64,
                 scope: how.scope,
             };

@@ -35,6 +35,14 @@ impl Scope {
         PEAK_BYTES_PER_INPUT_BYTE
     }
 
+    /// What the estimate includes beyond the stages, as messages append it to "the input".
+    pub fn included(self) -> &'static str {
+        match self {
+            Scope::WithReport => ", the court report included",
+            Scope::WithoutReport => "",
+        }
+    }
+
     /// The fixed part of the estimate.
     pub fn base_bytes(self) -> u64 {
         match self {
@@ -141,10 +149,7 @@ impl OverBudget {
             human(self.estimate_bytes),
             human(self.scope.base_bytes()),
             self.scope.bytes_per_input_byte(),
-            match self.scope {
-                Scope::WithReport => ", the court report included",
-                Scope::WithoutReport => "",
-            },
+            self.scope.included(),
             human(self.available.bytes),
             largest.join(", "),
         )

@@ -135,6 +135,14 @@ pub struct RulesUsed {
 }
 
 impl RulesUsed {
+    /// The rules' line in the manifest's `rules`.
+    pub fn manifest_entry(&self) -> crate::report::manifest::RuleUse {
+        crate::report::manifest::RuleUse {
+            id: format!("counterparties ({})", self.origin),
+            version: self.version,
+        }
+    }
+
     fn of(rules: &CounterpartyRules) -> RulesUsed {
         RulesUsed {
             origin: rules.origin.clone(),

@@ -545,11 +545,21 @@ fn a_case_too_large_for_the_memory_available_runs_in_batches_by_itself() {
         .and_then(|rest| rest.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no batch size in {stdout}"));
-    let total: u64 = ingest_case(&parsed, &Registry::for_case(&parsed).unwrap(), false)
+    let registry = Registry::for_case(&parsed).unwrap();
+    let total: u64 = ingest_case(&parsed, &registry, false)
         .unwrap()
         .ledger
         .height() as u64;
-    // Half the rows, less what the transfers held for every batch take.
+    // Half the rows, less what the transfers held for every batch take: the link pass's
+    // transfers, as the run holds them.
+    let pass = proceeds::groups::link_pass(&parsed, &registry, proceeds::groups::BATCH_BYTES, None)
+        .unwrap();
+    let (transfers, _) =
+        proceeds::verify::transfers_and_facts(&parsed, pass.ledger, &parsed.verify).unwrap();
+    let held = transfers.estimated_size() as u64;
+    assert!(held > 0);
+    let room = available - 1_000_000_000 - held;
+    assert_eq!(rows, room * total / (10 * input), "{held} held");
     assert!(rows < total / 2 && rows > total / 3, "{rows} of {total}");
     assert!(
         stdout.contains("rows (not 1000000), to fit the memory available; "),
