@@ -348,7 +348,9 @@ fn read_with(reader: &mut RowReader<'_>, values: &Values<'_>) -> Result<RowDraft
         currency,
         balance,
         channel,
-        counterparty_name: counterparty_column.or(captured_counterparty),
+        // A captured name is there only where no column gave one, or where a pattern read
+        // the counterparty column itself and took the name out of it.
+        counterparty_name: captured_counterparty.or(counterparty_column),
         counterparty_account: non_empty(values, Field::CounterpartyAccount)
             .map(|v| v.trim().to_string())
             .or(captured_account),
@@ -377,7 +379,8 @@ pub struct Narrative<'a> {
     pub credit: bool,
     /// What the caller already has from its own columns, as bits of [`fills`]
     /// (counterparty, counterparty account, location): patterns are not asked for it, and
-    /// the result leaves it empty.
+    /// the result leaves it empty. One exception: a pattern reading the counterparty column
+    /// itself may give the counterparty, which then takes the place of the column's.
     pub known: u8,
 }
 
@@ -421,11 +424,20 @@ pub fn classify(layout: &Layout, n: &Narrative<'_>, slots: &mut [CaptureLocation
         .as_ref()
         .and_then(|t| layout.code_rules.get(t.as_ref()));
     let runs = code.map_or(layout.untyped_rules.as_slice(), |c| c.narratives.as_slice());
-    let mut have = n.known;
+    // What the patterns have given so far; with what the columns give, what is had.
+    let mut given = 0;
     let mut channel = None;
     let mut found: [Option<String>; 3] = [None, None, None];
     for ((rule, slot), &type_ok) in layout.narratives.iter().zip(slots.iter_mut()).zip(runs) {
-        let wanted = rule.fills & !have;
+        // A pattern reading the counterparty column may still give the counterparty: the
+        // name it captures there takes the place of the column's (the name without what the
+        // bank wrote after it, such as a sort code and account number).
+        let from_columns = if rule.field == NarrativeField::Counterparty {
+            n.known & !fills::COUNTERPARTY
+        } else {
+            n.known
+        };
+        let wanted = rule.fills & !(given | from_columns);
         if wanted == 0 {
             continue;
         }
@@ -448,7 +460,7 @@ pub fn classify(layout: &Layout, n: &Narrative<'_>, slots: &mut [CaptureLocation
             // Only the channel is still wanted: whether the pattern matches is enough.
             if rule.pattern.is_match(text) {
                 channel = rule.channel;
-                have |= fills::CHANNEL;
+                given |= fills::CHANNEL;
             }
             continue;
         }
@@ -457,7 +469,7 @@ pub fn classify(layout: &Layout, n: &Narrative<'_>, slots: &mut [CaptureLocation
         }
         if wanted & fills::CHANNEL != 0 {
             channel = rule.channel;
-            have |= fills::CHANNEL;
+            given |= fills::CHANNEL;
         }
         for (k, (_, bit)) in fills::GROUPS.iter().enumerate() {
             if wanted & bit == 0 {
@@ -469,7 +481,7 @@ pub fn classify(layout: &Layout, n: &Narrative<'_>, slots: &mut [CaptureLocation
                 .filter(|v| !v.is_empty());
             if let Some(v) = value {
                 found[k] = Some(v.to_string());
-                have |= bit;
+                given |= bit;
             }
         }
     }
@@ -628,5 +640,54 @@ channel = "card"
         assert_eq!(c.channel, Channel::StandingOrder);
         assert_eq!(c.location.as_deref(), Some("AT LEEDS"));
         assert_eq!(c.counterparty, None);
+    }
+
+    #[test]
+    fn a_pattern_reading_the_counterparty_column_may_take_the_name_out_of_it() {
+        let layout = Layout::from_toml(
+            r#"
+[layout]
+id = "t"
+name = "t"
+version = 1
+row_order = "oldest_first"
+currency = "GBP"
+date_format = "%d/%m/%Y"
+[columns]
+date = "Date"
+amount = "Amount"
+counterparty = "Name"
+description = "Description"
+[[narratives]]
+pattern = '^(?P<counterparty>.+)$'
+[[narratives]]
+field = "counterparty"
+pattern = '^(?P<counterparty>.+?)\s+(?P<counterparty_account>\d{6} \d{8})$'
+"#,
+            "t.toml",
+        )
+        .unwrap();
+        let read = |name: &'static str| {
+            classify(
+                &layout,
+                &Narrative {
+                    description: "SOMETHING ELSE",
+                    type_code: None,
+                    category: None,
+                    counterparty: Some(name),
+                    credit: true,
+                    known: fills::COUNTERPARTY,
+                },
+                &mut capture_slots(&layout),
+            )
+        };
+        // The description pattern is not asked for the name the column gives; the pattern
+        // on the column itself gives the name without the sort code and account number.
+        let c = read("ANNA FELL 123456 12345678");
+        assert_eq!(c.counterparty.as_deref(), Some("ANNA FELL"));
+        assert_eq!(c.counterparty_account.as_deref(), Some("123456 12345678"));
+        // Where it does not match, nothing is captured: the column's name stands.
+        let c = read("ANNA FELL");
+        assert_eq!((c.counterparty, c.counterparty_account), (None, None));
     }
 }

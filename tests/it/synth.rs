@@ -202,4 +202,16 @@ fn synth_writes_a_case_that_runs_and_scores() {
     assert_eq!(row("front", "account")[3], "2");
     assert!(table.contains("of 2 decoy_large_cash"), "{table}");
     assert_eq!(row("internal_transfer", "pair")[2], "transfers.csv");
+    // Every planted transfer between a subject's own accounts is matched, and nothing else:
+    // a transfer whose sides are in two layouts other than Lloyds' too (the sort code and
+    // account number after the name are read in every shipped CSV layout). Columns:
+    // labelled, flagged, TP, FP, FN.
+    let transfers = row("internal_transfer", "pair");
+    assert_eq!(transfers[3], transfers[5], "{table}");
+    assert_eq!(transfers[4], transfers[5], "{table}");
+    assert_eq!(
+        (transfers[6].as_str(), transfers[7].as_str()),
+        ("0", "0"),
+        "{table}"
+    );
 }
