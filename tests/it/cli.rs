@@ -576,8 +576,10 @@ fn ingest_a_single_statement_without_a_case_file() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let stdout = String::from_utf8(r.stdout).unwrap();
     assert!(stdout.contains("with layout starling"), "{stdout}");
+    // The golden fixture's five good rows (its opening balance line is skipped and its bad
+    // row rejected).
     let ledger = read_csv(&out.path().join("ledger.csv"));
-    assert_eq!(ledger.len() - 1, 4);
+    assert_eq!(ledger.len() - 1, 5);
     // A text file no layout fits is refused with the reasons.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("notes.txt"), "hello\nworld\n").unwrap();
