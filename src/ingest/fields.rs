@@ -24,24 +24,27 @@ pub const EARLIEST_DATE: (i32, u32, u32) = (1970, 1, 1);
 /// Latest booking date accepted.
 pub const LATEST_DATE: (i32, u32, u32) = (2099, 12, 31);
 
-/// A record read into typed values, before it is assigned to a case account.
+/// A record read into typed values, before it is assigned to a case account. Its texts
+/// borrow from the record (or the layout) where they are the record's own text, and are
+/// owned where reading made them (a sort code joined to an account number, an upper-cased
+/// currency): a row's texts are copied once, into the ledger.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RowDraft {
+pub struct RowDraft<'a> {
     pub booking_date: NaiveDate,
     pub value_date: Option<NaiveDate>,
     pub booking_time: Option<String>,
     pub amount: Decimal,
-    pub currency: String,
+    pub currency: Cow<'a, str>,
     pub balance: Option<Decimal>,
     pub channel: Channel,
-    pub counterparty_name: Option<String>,
-    pub counterparty_account: Option<String>,
-    pub description: String,
-    pub location: Option<String>,
-    pub bank_type: Option<String>,
-    pub bank_txn_id: Option<String>,
+    pub counterparty_name: Option<Cow<'a, str>>,
+    pub counterparty_account: Option<Cow<'a, str>>,
+    pub description: Cow<'a, str>,
+    pub location: Option<Cow<'a, str>>,
+    pub bank_type: Option<Cow<'a, str>>,
+    pub bank_txn_id: Option<Cow<'a, str>>,
     /// The account identifier written in the row, if the export carries one.
-    pub row_account: Option<String>,
+    pub row_account: Option<Cow<'a, str>>,
     /// A reversal of an earlier entry (MT940 RC/RD, camt `RvslInd`).
     pub reversal: bool,
     pub party: crate::ledger::Party,
@@ -140,7 +143,7 @@ pub fn date_window() -> (NaiveDate, NaiveDate) {
 }
 
 /// Read one record's values into a draft row.
-pub fn read_row(layout: &Layout, values: &Values<'_>) -> Result<RowDraft, FieldProblem> {
+pub fn read_row<'a>(layout: &'a Layout, values: &Values<'a>) -> Result<RowDraft<'a>, FieldProblem> {
     RowReader::new(layout).read(values)
 }
 
@@ -172,12 +175,18 @@ impl<'l> RowReader<'l> {
     }
 
     /// Read one record's values into a draft row.
-    pub fn read(&mut self, values: &Values<'_>) -> Result<RowDraft, FieldProblem> {
+    pub fn read<'a>(&mut self, values: &Values<'a>) -> Result<RowDraft<'a>, FieldProblem>
+    where
+        'l: 'a,
+    {
         read_with(self, values)
     }
 }
 
-fn read_with(reader: &mut RowReader<'_>, values: &Values<'_>) -> Result<RowDraft, FieldProblem> {
+fn read_with<'l: 'a, 'a>(
+    reader: &mut RowReader<'l>,
+    values: &Values<'a>,
+) -> Result<RowDraft<'a>, FieldProblem> {
     let layout = reader.layout;
     let booking_date = parse_date_with(
         value(values, Field::Date).unwrap_or(""),
@@ -271,9 +280,14 @@ fn read_with(reader: &mut RowReader<'_>, values: &Values<'_>) -> Result<RowDraft
 
     let currency = match (non_empty(values, Field::Currency), &layout.currency) {
         // The layout's own currency was checked when the layout was read.
-        (None, Some(c)) => c.clone(),
+        (None, Some(c)) => Cow::Borrowed(c.as_str()),
         (given, _) => {
-            let currency = given.map(|c| c.trim().to_uppercase()).unwrap_or_default();
+            let given = given.map(str::trim).unwrap_or_default();
+            let currency = if given.is_ascii() && !given.bytes().any(|b| b.is_ascii_lowercase()) {
+                Cow::Borrowed(given)
+            } else {
+                Cow::Owned(given.to_uppercase())
+            };
             if !is_currency_code(&currency) {
                 return Err(problem(
                     Field::Currency,
@@ -288,10 +302,10 @@ fn read_with(reader: &mut RowReader<'_>, values: &Values<'_>) -> Result<RowDraft
         .transpose()
         .map_err(|e| problem(Field::Balance, format!("balance: {e}")))?;
 
-    let description = value(values, Field::Description).unwrap_or("").to_string();
-    let type_code = non_empty(values, Field::TypeCode).map(|t| t.trim().to_string());
+    let description = value(values, Field::Description).unwrap_or("");
+    let type_code = non_empty(values, Field::TypeCode).map(str::trim);
     let category = non_empty(values, Field::Category).map(str::trim);
-    let counterparty_column = non_empty(values, Field::Counterparty).map(|c| c.trim().to_string());
+    let counterparty_column = non_empty(values, Field::Counterparty).map(str::trim);
 
     let credit = amount.is_sign_positive() && !amount.is_zero();
     let mut known = 0;
@@ -307,10 +321,10 @@ fn read_with(reader: &mut RowReader<'_>, values: &Values<'_>) -> Result<RowDraft
     let class = classify(
         layout,
         &Narrative {
-            description: &description,
-            type_code: type_code.as_deref(),
+            description,
+            type_code,
             category,
-            counterparty: counterparty_column.as_deref(),
+            counterparty: counterparty_column,
             credit,
             known,
         },
@@ -328,15 +342,15 @@ fn read_with(reader: &mut RowReader<'_>, values: &Values<'_>) -> Result<RowDraft
         ident(Field::SortCode),
         ident(Field::AccountNumber),
     ) {
-        (Some(a), _, _) => Some(a.to_string()),
+        (Some(a), _, _) => Some(Cow::Borrowed(a)),
         (None, Some(sc), Some(n)) => {
             let mut both = String::with_capacity(sc.len() + 1 + n.len());
             both.push_str(sc);
             both.push(' ');
             both.push_str(n);
-            Some(both)
+            Some(Cow::Owned(both))
         }
-        (None, None, Some(n)) => Some(n.to_string()),
+        (None, None, Some(n)) => Some(Cow::Borrowed(n)),
         _ => None,
     };
 
@@ -350,16 +364,22 @@ fn read_with(reader: &mut RowReader<'_>, values: &Values<'_>) -> Result<RowDraft
         channel,
         // A captured name is there only where no column gave one, or where a pattern read
         // the counterparty column itself and took the name out of it.
-        counterparty_name: captured_counterparty.or(counterparty_column),
+        counterparty_name: captured_counterparty
+            .or(counterparty_column)
+            .map(Cow::Borrowed),
         counterparty_account: non_empty(values, Field::CounterpartyAccount)
-            .map(|v| v.trim().to_string())
-            .or(captured_account),
-        description,
+            .map(str::trim)
+            .or(captured_account)
+            .map(Cow::Borrowed),
+        description: Cow::Borrowed(description),
         location: non_empty(values, Field::Location)
-            .map(|v| v.trim().to_string())
-            .or(captured_location),
-        bank_type: type_code.or_else(|| category.map(str::to_string)),
-        bank_txn_id: non_empty(values, Field::TransactionId).map(|v| v.trim().to_string()),
+            .map(str::trim)
+            .or(captured_location)
+            .map(Cow::Borrowed),
+        bank_type: type_code.or(category).map(Cow::Borrowed),
+        bank_txn_id: non_empty(values, Field::TransactionId)
+            .map(str::trim)
+            .map(Cow::Borrowed),
         row_account,
         reversal: false,
         party: crate::ledger::Party::default(),
@@ -384,13 +404,14 @@ pub struct Narrative<'a> {
     pub known: u8,
 }
 
-/// What the layout's narrative patterns and type codes make of a transaction.
+/// What the layout's narrative patterns and type codes make of a transaction: the texts
+/// are parts of the narrative's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Classified {
+pub struct Classified<'a> {
     pub channel: Channel,
-    pub counterparty: Option<String>,
-    pub counterparty_account: Option<String>,
-    pub location: Option<String>,
+    pub counterparty: Option<&'a str>,
+    pub counterparty_account: Option<&'a str>,
+    pub location: Option<&'a str>,
 }
 
 /// Room for the captures of each of the layout's narrative patterns, made once per source
@@ -410,7 +431,11 @@ pub fn capture_slots(layout: &Layout) -> Vec<CaptureLocations> {
 /// A pattern is not run when nothing it could give is still wanted: the channel once a
 /// pattern has set it, a group's value once found or given by the caller's own column
 /// (`n.known`). Running it could not change the result.
-pub fn classify(layout: &Layout, n: &Narrative<'_>, slots: &mut [CaptureLocations]) -> Classified {
+pub fn classify<'a>(
+    layout: &Layout,
+    n: &Narrative<'a>,
+    slots: &mut [CaptureLocations],
+) -> Classified<'a> {
     let type_upper = n.type_code.map(|t| {
         let t = t.trim();
         if t.bytes().any(|b| b.is_ascii_lowercase()) || !t.is_ascii() {
@@ -427,7 +452,7 @@ pub fn classify(layout: &Layout, n: &Narrative<'_>, slots: &mut [CaptureLocation
     // What the patterns have given so far; with what the columns give, what is had.
     let mut given = 0;
     let mut channel = None;
-    let mut found: [Option<String>; 3] = [None, None, None];
+    let mut found: [Option<&'a str>; 3] = [None, None, None];
     for ((rule, slot), &type_ok) in layout.narratives.iter().zip(slots.iter_mut()).zip(runs) {
         // A pattern reading the counterparty column may still give the counterparty: the
         // name it captures there takes the place of the column's (the name without what the
@@ -480,7 +505,7 @@ pub fn classify(layout: &Layout, n: &Narrative<'_>, slots: &mut [CaptureLocation
                 .map(|(start, end)| text[start..end].trim())
                 .filter(|v| !v.is_empty());
             if let Some(v) = value {
-                found[k] = Some(v.to_string());
+                found[k] = Some(v);
                 given |= bit;
             }
         }
@@ -531,7 +556,7 @@ channel = "card"
         Layout::from_toml(text, "t.toml").unwrap()
     }
 
-    fn classified(layout: &Layout, description: &str, known: u8) -> Classified {
+    fn classified<'a>(layout: &Layout, description: &'a str, known: u8) -> Classified<'a> {
         let n = Narrative {
             description,
             type_code: Some("fpo"),
@@ -593,7 +618,7 @@ channel = "card"
             classified(&layout, "PAID TO ANNA FELL", 0),
             Classified {
                 channel: Channel::StandingOrder,
-                counterparty: Some("ANNA FELL".into()),
+                counterparty: Some("ANNA FELL"),
                 counterparty_account: None,
                 location: None,
             }
@@ -601,13 +626,13 @@ channel = "card"
         // The third pattern matches everything, but channel and counterparty are taken.
         assert_eq!(
             classified(&layout, "PAID TO ANNA FELL AT LEEDS", 0).location,
-            Some("AT LEEDS".into())
+            Some("AT LEEDS")
         );
         // No first-pattern match: the third gives the channel and counterparty.
         let c = classified(&layout, "BOB STONE 123456 12345678", 0);
         assert_eq!(c.channel, Channel::Card);
-        assert_eq!(c.counterparty.as_deref(), Some("BOB STONE 123456 12345678"));
-        assert_eq!(c.counterparty_account.as_deref(), Some("123456 12345678"));
+        assert_eq!(c.counterparty, Some("BOB STONE 123456 12345678"));
+        assert_eq!(c.counterparty_account, Some("123456 12345678"));
         // Nothing matches an empty narrative: the type code (lower case here) decides.
         assert_eq!(
             classified(&layout, "", 0),
@@ -638,7 +663,7 @@ channel = "card"
         );
         let c = classified(&layout, "PAID TO ANNA FELL AT LEEDS", known);
         assert_eq!(c.channel, Channel::StandingOrder);
-        assert_eq!(c.location.as_deref(), Some("AT LEEDS"));
+        assert_eq!(c.location, Some("AT LEEDS"));
         assert_eq!(c.counterparty, None);
     }
 
@@ -684,8 +709,8 @@ pattern = '^(?P<counterparty>.+?)\s+(?P<counterparty_account>\d{6} \d{8})$'
         // The description pattern is not asked for the name the column gives; the pattern
         // on the column itself gives the name without the sort code and account number.
         let c = read("ANNA FELL 123456 12345678");
-        assert_eq!(c.counterparty.as_deref(), Some("ANNA FELL"));
-        assert_eq!(c.counterparty_account.as_deref(), Some("123456 12345678"));
+        assert_eq!(c.counterparty, Some("ANNA FELL"));
+        assert_eq!(c.counterparty_account, Some("123456 12345678"));
         // Where it does not match, nothing is captured: the column's name stands.
         let c = read("ANNA FELL");
         assert_eq!((c.counterparty, c.counterparty_account), (None, None));

@@ -22,8 +22,10 @@
 //! have none; it is stated as such in `docs/layouts.md`.
 
 use rust_decimal::Decimal;
+use std::borrow::Cow;
 
 use super::delimited;
+
 use super::fields::{parse_date, RowDraft};
 use super::layout::{Field, Layout};
 use super::{RecordEvent, SourceProblem, SourceSink, Values};
@@ -67,7 +69,7 @@ pub fn normalise_name(name: &str) -> String {
         .join(" ")
 }
 
-type Parts = Vec<(u32, RowDraft, Option<usize>)>;
+type Parts = Vec<(u32, RowDraft<'static>, Option<usize>)>;
 
 fn transfer(
     layout: &Layout,
@@ -145,15 +147,15 @@ fn transfer(
         value_date: None,
         booking_time: time,
         amount: -principal,
-        currency: send_currency.clone(),
+        currency: send_currency.clone().into(),
         balance: None,
         channel: Channel::MsbSend,
-        counterparty_name: Some(receiver_name.clone()),
+        counterparty_name: Some(receiver_name.clone().into()),
         counterparty_account: None,
-        description: narrative.clone(),
-        location: location.clone(),
-        bank_type: status.clone(),
-        bank_txn_id: Some(reference.to_string()),
+        description: narrative.clone().into(),
+        location: location.clone().map(Cow::Owned),
+        bank_type: status.clone().map(Cow::Owned),
+        bank_txn_id: Some(reference.to_string().into()),
         row_account: None,
         reversal: false,
         party: sender.clone(),
@@ -196,10 +198,10 @@ fn transfer(
             RowDraft {
                 booking_date: pay_date.unwrap_or(booking_date),
                 amount,
-                currency: payout_currency,
+                currency: payout_currency.into(),
                 channel: Channel::MsbPayout,
-                counterparty_name: sender.name.clone(),
-                location: pay_agent.map(str::to_string),
+                counterparty_name: sender.name.clone().map(Cow::Owned),
+                location: pay_agent.map(|a| Cow::Owned(a.to_string())),
                 party: Party {
                     name: Some(receiver_name.clone()),
                     address: None,
@@ -217,8 +219,8 @@ fn transfer(
             RowDraft {
                 amount: -fee,
                 channel: Channel::Fee,
-                counterparty_name: send_agent.map(str::to_string),
-                description: format!("MONEY TRANSFER FEE {reference}"),
+                counterparty_name: send_agent.map(|a| Cow::Owned(a.to_string())),
+                description: format!("MONEY TRANSFER FEE {reference}").into(),
                 ..base
             },
             None,

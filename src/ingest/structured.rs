@@ -9,6 +9,8 @@
 //! hold exactly (more than two decimal places, 16 or more digits before the point, a date
 //! outside 1970–2099) is rejected with the reason, as the CSV readers reject theirs.
 
+use std::borrow::Cow;
+
 use rust_decimal::Decimal;
 
 use super::fields::{capture_slots, classify, date_window, Narrative, RowDraft};
@@ -159,19 +161,24 @@ pub fn read(
                     value_date: e.value_date,
                     booking_time: None,
                     amount: e.amount,
-                    currency: e.currency.clone(),
+                    currency: Cow::Borrowed(e.currency.as_str()),
                     balance: e.balance,
                     channel: class.channel,
-                    counterparty_name: e.counterparty_name.clone().or(class.counterparty),
+                    counterparty_name: e
+                        .counterparty_name
+                        .as_deref()
+                        .or(class.counterparty)
+                        .map(Cow::Borrowed),
                     counterparty_account: e
                         .counterparty_account
-                        .clone()
-                        .or(class.counterparty_account),
-                    description: e.description.clone(),
-                    location: class.location,
-                    bank_type: e.type_code.clone(),
-                    bank_txn_id: e.reference.clone(),
-                    row_account: account_text(e.statement),
+                        .as_deref()
+                        .or(class.counterparty_account)
+                        .map(Cow::Borrowed),
+                    description: Cow::Borrowed(e.description.as_str()),
+                    location: class.location.map(Cow::Borrowed),
+                    bank_type: e.type_code.as_deref().map(Cow::Borrowed),
+                    bank_txn_id: e.reference.as_deref().map(Cow::Borrowed),
+                    row_account: account_text(e.statement).map(Cow::Owned),
                     reversal: e.reversal,
                     party: crate::ledger::Party::default(),
                     counterparty_country: None,
