@@ -7,14 +7,17 @@
 //! that is not valid UTF-16 (cut mid-character, unpaired surrogates): decoding it would put
 //! replacement characters where the bank's text was.
 
+use std::borrow::Cow;
+
 use encoding_rs::{UTF_16BE, UTF_16LE, WINDOWS_1252};
 
 use super::layout::Encoding;
 
-/// Text decoded from a file, with the encoding used.
+/// Text decoded from a file, with the encoding used. UTF-8 text is the file's own bytes,
+/// not a copy of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decoded {
-    pub text: String,
+pub struct Decoded<'a> {
+    pub text: Cow<'a, str>,
     /// `utf-8`, `utf-8 (BOM)`, `utf-16le (BOM)`, `windows-1252`, ...
     pub encoding: String,
 }
@@ -36,7 +39,7 @@ pub enum DecodeError {
 }
 
 /// Decode bytes as the layout declares.
-pub fn decode(bytes: &[u8], declared: Encoding) -> Result<Decoded, DecodeError> {
+pub fn decode(bytes: &[u8], declared: Encoding) -> Result<Decoded<'_>, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
@@ -49,7 +52,7 @@ pub fn decode(bytes: &[u8], declared: Encoding) -> Result<Decoded, DecodeError> 
             });
         }
         return Ok(Decoded {
-            text: text.trim_start_matches('\u{feff}').to_string(),
+            text: Cow::Owned(text.trim_start_matches('\u{feff}').to_string()),
             encoding: "utf-16le (BOM)".into(),
         });
     }
@@ -62,11 +65,11 @@ pub fn decode(bytes: &[u8], declared: Encoding) -> Result<Decoded, DecodeError> 
             });
         }
         return Ok(Decoded {
-            text: text.trim_start_matches('\u{feff}').to_string(),
+            text: Cow::Owned(text.trim_start_matches('\u{feff}').to_string()),
             encoding: "utf-16be (BOM)".into(),
         });
     }
-    if let Some(offset) = bytes.iter().position(|&b| b == 0) {
+    if let Some(offset) = memchr::memchr(0, bytes) {
         return Err(DecodeError::Binary { offset });
     }
     let (body, bom) = match bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
@@ -78,12 +81,12 @@ pub fn decode(bytes: &[u8], declared: Encoding) -> Result<Decoded, DecodeError> 
         (Encoding::Windows1252, _) => {
             let (text, _) = WINDOWS_1252.decode_without_bom_handling(body);
             Ok(Decoded {
-                text: text.into_owned(),
+                text: Cow::Owned(text.into_owned()),
                 encoding: "windows-1252".into(),
             })
         }
         (_, Ok(text)) => Ok(Decoded {
-            text: text.to_string(),
+            text: Cow::Borrowed(text),
             encoding: if bom {
                 "utf-8 (BOM)".into()
             } else {
@@ -96,7 +99,7 @@ pub fn decode(bytes: &[u8], declared: Encoding) -> Result<Decoded, DecodeError> 
         (_, Err(_)) => {
             let (text, _) = WINDOWS_1252.decode_without_bom_handling(body);
             Ok(Decoded {
-                text: text.into_owned(),
+                text: Cow::Owned(text.into_owned()),
                 encoding: "windows-1252 (not valid UTF-8)".into(),
             })
         }

@@ -693,7 +693,6 @@ fn read_source(
                 file: file.clone(),
                 source: e,
             })?;
-        drop(bytes);
         sink.report.encoding = decoded.encoding.clone();
         let read = match layout.kind {
             LayoutKind::Delimited => delimited::read(&decoded.text, layout, |e| sink.event(e)),
