@@ -4,8 +4,10 @@
 //! the layout's separators and sign conventions (see `money`); the channel comes from the
 //! first matching narrative pattern, then the bank's type code, then the layout default.
 //! Counterparty, counterparty account and location come from their own columns when the
-//! export has them, otherwise from named groups of narrative patterns. A value that
-//! cannot be read exactly rejects the row with the field and the reason.
+//! export has them, otherwise from named groups of narrative patterns; a pattern that reads
+//! the counterparty column itself may take the name out of it. A value that cannot be read
+//! exactly rejects the row with the field and the reason. A row's texts are slices of the
+//! record, not copies of it.
 
 use std::borrow::Cow;
 
@@ -140,6 +142,15 @@ pub fn date_window() -> (NaiveDate, NaiveDate) {
         NaiveDate::from_ymd_opt(y0, m0, d0).unwrap_or(NaiveDate::MIN),
         NaiveDate::from_ymd_opt(y1, m1, d1).unwrap_or(NaiveDate::MAX),
     )
+}
+
+/// `text` in upper case: itself where it is already (no copy), else an upper-cased copy.
+fn upper_case(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() && !text.bytes().any(|b| b.is_ascii_lowercase()) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.to_uppercase())
+    }
 }
 
 /// Read one record's values into a draft row.
@@ -282,12 +293,7 @@ fn read_with<'l: 'a, 'a>(
         // The layout's own currency was checked when the layout was read.
         (None, Some(c)) => Cow::Borrowed(c.as_str()),
         (given, _) => {
-            let given = given.map(str::trim).unwrap_or_default();
-            let currency = if given.is_ascii() && !given.bytes().any(|b| b.is_ascii_lowercase()) {
-                Cow::Borrowed(given)
-            } else {
-                Cow::Owned(given.to_uppercase())
-            };
+            let currency = upper_case(given.map(str::trim).unwrap_or_default());
             if !is_currency_code(&currency) {
                 return Err(problem(
                     Field::Currency,
@@ -436,14 +442,7 @@ pub fn classify<'a>(
     n: &Narrative<'a>,
     slots: &mut [CaptureLocations],
 ) -> Classified<'a> {
-    let type_upper = n.type_code.map(|t| {
-        let t = t.trim();
-        if t.bytes().any(|b| b.is_ascii_lowercase()) || !t.is_ascii() {
-            Cow::Owned(t.to_uppercase())
-        } else {
-            Cow::Borrowed(t)
-        }
-    });
+    let type_upper = n.type_code.map(|t| upper_case(t.trim()));
     // The code is looked up once: which narratives it lets run, and its channel.
     let code = type_upper
         .as_ref()
@@ -526,10 +525,10 @@ pub fn classify<'a>(
 mod tests {
     use super::*;
 
-    /// Three patterns: the first gives channel and counterparty, the second a counterparty
-    /// account, the third would give another counterparty and a channel.
-    fn layout() -> Layout {
-        let text = r#"
+    /// A test layout: a pound-sterling, day-month-year header, then `rest` (its columns,
+    /// type codes and narratives).
+    fn test_layout(rest: &str) -> Layout {
+        let header = r#"
 [layout]
 id = "t"
 name = "t"
@@ -537,6 +536,15 @@ version = 1
 row_order = "oldest_first"
 currency = "GBP"
 date_format = "%d/%m/%Y"
+"#;
+        Layout::from_toml(&format!("{header}{rest}"), "t.toml").unwrap()
+    }
+
+    /// Three patterns: the first gives channel and counterparty, the second a counterparty
+    /// account, the third would give another counterparty and a channel.
+    fn layout() -> Layout {
+        test_layout(
+            r#"
 [columns]
 date = "Date"
 amount = "Amount"
@@ -552,8 +560,8 @@ pattern = '(?P<counterparty_account>\d{6} \d{8})'
 [[narratives]]
 pattern = '^(?P<counterparty>.+)$'
 channel = "card"
-"#;
-        Layout::from_toml(text, "t.toml").unwrap()
+"#,
+        )
     }
 
     fn classified<'a>(layout: &Layout, description: &'a str, known: u8) -> Classified<'a> {
@@ -669,15 +677,8 @@ channel = "card"
 
     #[test]
     fn a_pattern_reading_the_counterparty_column_may_take_the_name_out_of_it() {
-        let layout = Layout::from_toml(
+        let layout = test_layout(
             r#"
-[layout]
-id = "t"
-name = "t"
-version = 1
-row_order = "oldest_first"
-currency = "GBP"
-date_format = "%d/%m/%Y"
 [columns]
 date = "Date"
 amount = "Amount"
@@ -689,9 +690,7 @@ pattern = '^(?P<counterparty>.+)$'
 field = "counterparty"
 pattern = '^(?P<counterparty>.+?)\s+(?P<counterparty_account>\d{6} \d{8})$'
 "#,
-            "t.toml",
-        )
-        .unwrap();
+        );
         let read = |name: &'static str| {
             classify(
                 &layout,
@@ -714,5 +713,36 @@ pattern = '^(?P<counterparty>.+?)\s+(?P<counterparty_account>\d{6} \d{8})$'
         // Where it does not match, nothing is captured: the column's name stands.
         let c = read("ANNA FELL");
         assert_eq!((c.counterparty, c.counterparty_account), (None, None));
+    }
+
+    #[test]
+    fn a_currency_column_is_read_in_upper_case_and_checked() {
+        let layout = test_layout(
+            r#"
+[columns]
+date = "Date"
+amount = "Amount"
+currency = "Currency"
+description = "Description"
+"#,
+        );
+        let read = |currency: &'static str| {
+            let mut values: Values<'static> = [None; crate::ingest::layout::FIELD_COUNT];
+            values[Field::Date as usize] = Some("02/04/2024");
+            values[Field::Amount as usize] = Some("-12.50");
+            values[Field::Currency as usize] = Some(currency);
+            values[Field::Description as usize] = Some("TESCO STORES 2291");
+            read_row(&layout, &values).map(|d| d.currency.into_owned())
+        };
+        assert_eq!(read("EUR").unwrap(), "EUR");
+        assert_eq!(read(" gbp ").unwrap(), "GBP");
+        // The layout's own currency stands where the row's column is empty.
+        assert_eq!(read("").unwrap(), "GBP");
+        let e = read("eu").unwrap_err();
+        assert_eq!(e.field, "currency");
+        assert_eq!(
+            e.reason,
+            "currency \"EU\" is not an ISO 4217 code (expected e.g. GBP, EUR, USD)"
+        );
     }
 }

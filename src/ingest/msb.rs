@@ -21,11 +21,11 @@
 //! counts it. The narrative is composed from the record's own fields, since MSB records
 //! have none; it is stated as such in `docs/layouts.md`.
 
-use rust_decimal::Decimal;
 use std::borrow::Cow;
 
-use super::delimited;
+use rust_decimal::Decimal;
 
+use super::delimited;
 use super::fields::{parse_date, RowDraft};
 use super::layout::{Field, Layout};
 use super::{RecordEvent, SourceProblem, SourceSink, Values};
