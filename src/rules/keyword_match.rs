@@ -236,8 +236,14 @@ impl KeywordSets {
                     let b = second.slice(start as i64, out.len());
                     scope.spawn(move || {
                         for ((slot, x), y) in out.iter_mut().zip(a.iter()).zip(b.iter()) {
-                            *slot = x.map_or(0, |t| self.lists_matched(t))
-                                | y.map_or(0, |t| self.lists_matched(t));
+                            // A counterparty name is often the narrative itself: read it once.
+                            *slot = match (x, y) {
+                                (Some(x), Some(y)) if x == y => self.lists_matched(x),
+                                _ => {
+                                    x.map_or(0, |t| self.lists_matched(t))
+                                        | y.map_or(0, |t| self.lists_matched(t))
+                                }
+                            };
                         }
                     })
                 })
@@ -321,12 +327,28 @@ mod tests {
         for (t, w) in texts.iter().zip(want) {
             assert_eq!(sets.lists_matched(t), w, "{t:?}");
         }
-        let a = StringChunked::new("a".into(), [Some("HOTEL"), None, Some("x"), None]);
-        let b = StringChunked::new("b".into(), [None, Some("coach"), Some("café"), None]);
+        let a = StringChunked::new(
+            "a".into(),
+            [Some("HOTEL"), None, Some("x"), None, Some("short let")],
+        );
+        let b = StringChunked::new(
+            "b".into(),
+            [None, Some("coach"), Some("café"), None, Some("short let")],
+        );
         let column = sets.mask_column(&a, &b, "kw".into()).unwrap();
         let got: Vec<Option<u64>> = column.u64().unwrap().iter().collect();
-        // Row 0: HOTEL (lists 0 and 2); row 1: coach (list 1); row 2: café (list 3).
-        assert_eq!(got, [Some(0b0101), Some(0b0010), Some(0b1000), Some(0)]);
+        // Row 0: HOTEL (lists 0 and 2); row 1: coach (list 1); row 2: café (list 3); row 4,
+        // the same text twice (read once): lists 0 and 1.
+        assert_eq!(
+            got,
+            [
+                Some(0b0101),
+                Some(0b0010),
+                Some(0b1000),
+                Some(0),
+                Some(0b0011)
+            ]
+        );
     }
 
     proptest! {

@@ -205,7 +205,9 @@ pub fn channel_in(channels: &[Channel]) -> Expr {
 
 /// True where a prepared row's account is one of `accounts` (indices into the case's
 /// accounts). Read off a table with one entry per account index, not looked up in a hash
-/// set per row; an account beyond the table is not one of them.
+/// set per row; an account beyond the table is not one of them. The table is read here
+/// rather than gathered by polars: a gather of booleans builds its result a row at a time,
+/// three times slower over ten million rows.
 pub fn account_in(accounts: &[u32]) -> Expr {
     let Some(&last) = accounts.iter().max() else {
         return lit(false);
@@ -214,9 +216,21 @@ pub fn account_in(accounts: &[u32]) -> Expr {
     for &a in accounts {
         table[a as usize] = true;
     }
-    lit(Series::new("accounts".into(), table))
-        .gather(col(c::ACCT), true)
-        .fill_null(lit(false))
+    let listed = move |a: u32| table.get(a as usize).copied().unwrap_or(false);
+    col(c::ACCT).map(
+        move |column: Column| {
+            let ids = column.as_materialized_series().cast(&DataType::UInt32)?;
+            let ids = ids.u32()?;
+            let mut mask: BooleanChunked = if ids.null_count() == 0 {
+                ids.into_no_null_iter().map(&listed).collect()
+            } else {
+                ids.iter().map(|a| a.is_some_and(&listed)).collect()
+            };
+            mask.rename(column.name().clone());
+            Ok(mask.into_series().into_column())
+        },
+        |_, field| Ok(Field::new(field.name().clone(), DataType::Boolean)),
+    )
 }
 
 /// A money column (`Decimal`, scale at most 2, no nulls: the rows without one are left out

@@ -22,7 +22,7 @@ use crate::rules::prepare::{
     normalised_counterparty, text_ids,
 };
 use crate::rules::window::{
-    count_and_total, episodes, group_of_k, rolling_agg, EPISODE, FIRES, W_COUNT, W_TOTAL,
+    count_and_total, episodes, group_of_k, window_distinct, Nulls, EPISODE, FIRES, W_COUNT, W_TOTAL,
 };
 
 /// The shipped keyword lists: (name used in rule files, text).
@@ -364,15 +364,13 @@ impl Detector for Params {
         let covered = episodes(
             count_and_total(candidates, col("_size"), self.window_days)
                 .with_columns([
-                    rolling_agg(col("_payee_id").n_unique(), self.window_days)
-                        .cast(DataType::Int64)
+                    window_distinct(col("_payee_id"), self.window_days, Nulls::Counted)
                         .alias("_w_payees"),
                     // Counted per account, a window holds one account.
                     if self.per == Per::Account {
                         lit(1i64).alias("_w_accounts")
                     } else {
-                        rolling_agg(col(c::ACCT).n_unique(), self.window_days)
-                            .cast(DataType::Int64)
+                        window_distinct(col(c::ACCT), self.window_days, Nulls::Counted)
                             .alias("_w_accounts")
                     },
                 ])

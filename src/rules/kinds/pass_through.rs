@@ -19,7 +19,10 @@ use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
 use crate::rules::prepare::{
     account_in, accounts_where, c, date_of_day, normalised_counterparty, rows_of_accounts, text_ids,
 };
-use crate::rules::window::{days_window, episodes, group_of_k, rolling_agg, EPISODE, FIRES};
+use crate::rules::window::{
+    episodes, group_of_k, rolling_agg, window_count, window_distinct, window_sum, Nulls, EPISODE,
+    FIRES,
+};
 
 /// The kind.
 pub struct PassThrough;
@@ -185,14 +188,8 @@ impl Params {
             .select([col(c::ACCT), col(c::K), col(c::PENCE)])
             .filter(col(c::PENCE).gt(lit(0)))
             .with_columns([
-                col(c::PENCE)
-                    .rolling_sum_by(col(c::K), days_window(w))
-                    .alias("w_in"),
-                col(c::K)
-                    .is_not_null()
-                    .cast(DataType::Int64)
-                    .rolling_sum_by(col(c::K), days_window(w))
-                    .alias("w_credits"),
+                window_sum(col(c::PENCE), w).alias("w_in"),
+                window_count(w).alias("w_credits"),
             ]);
         accounts_where(
             busy,
@@ -225,15 +222,9 @@ impl Params {
                     .alias("_is_credit"),
             ])
             .with_columns([
-                col("_in")
-                    .rolling_sum_by(col(c::K), days_window(w))
-                    .alias("w_in"),
-                col("_out")
-                    .rolling_sum_by(col(c::K), days_window(w))
-                    .alias("w_out"),
-                col("_is_credit")
-                    .rolling_sum_by(col(c::K), days_window(w))
-                    .alias("w_credits"),
+                window_sum(col("_in"), w).alias("w_in"),
+                window_sum(col("_out"), w).alias("w_out"),
+                window_sum(col("_is_credit"), w).alias("w_credits"),
             ])
             .filter(
                 col("w_in")
@@ -296,21 +287,11 @@ impl Detector for Params {
                     .alias("_is_new"),
             )
             .with_columns([
-                col("_in")
-                    .rolling_sum_by(col(c::K), days_window(w))
-                    .alias("w_in"),
-                col("_out")
-                    .rolling_sum_by(col(c::K), days_window(w))
-                    .alias("w_out"),
-                col("_is_credit")
-                    .rolling_sum_by(col(c::K), days_window(w))
-                    .alias("w_credits"),
-                col("_is_new")
-                    .rolling_sum_by(col(c::K), days_window(w))
-                    .alias("w_new"),
-                rolling_agg(col("_sender_id").drop_nulls().n_unique(), w)
-                    .cast(DataType::Int64)
-                    .alias("w_senders"),
+                window_sum(col("_in"), w).alias("w_in"),
+                window_sum(col("_out"), w).alias("w_out"),
+                window_sum(col("_is_credit"), w).alias("w_credits"),
+                window_sum(col("_is_new"), w).alias("w_new"),
+                window_distinct(col("_sender_id"), w, Nulls::Ignored).alias("w_senders"),
                 rolling_agg(col("_dwell").median(), w).alias("w_dwell"),
             ])
             .with_columns([

@@ -14,7 +14,7 @@ use crate::rules::dwell::{onward_flow, with_dwell, DWELL, ONWARD_CHANNELS};
 use crate::rules::kind::{i64s, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value};
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
 use crate::rules::prepare::{account_in, accounts_where, c, rows_of_accounts};
-use crate::rules::window::{group_of_k, EPISODE, FIRES};
+use crate::rules::window::{group_of_k, window_sum_by, EPISODE, FIRES};
 
 /// The kind.
 pub struct RapidMovement;
@@ -134,7 +134,7 @@ impl Detector for Params {
         // with any firing credit. Phase 2 computes dwell days and episodes for those alone.
         // Before that, cheaper still: only accounts with a credit of at least `min_credit`
         // can hold one.
-        let reach = i64::from(self.max_days) + 1;
+        let reach = self.max_days + 1;
         let large = accounts_where(
             rows.clone(),
             col(c::PENCE).gt_eq(lit(self.min_credit.pence().max(1))),
@@ -158,19 +158,7 @@ impl Detector for Params {
             )
             .reverse()
             .with_column((lit(i64::MAX / 2) - col(c::K)).alias("_k_rev"))
-            .with_column(
-                col("_out")
-                    .rolling_sum_by(
-                        col("_k_rev"),
-                        RollingOptionsDynamicWindow {
-                            window_size: Duration::parse(&format!("{reach}i")),
-                            min_periods: 1,
-                            closed_window: ClosedWindow::Right,
-                            fn_params: None,
-                        },
-                    )
-                    .alias("_out_ahead"),
-            )
+            .with_column(window_sum_by(col("_out"), "_k_rev", reach).alias("_out_ahead"))
             .filter(
                 col(c::PENCE)
                     .gt_eq(lit(self.min_credit.pence()))

@@ -19,7 +19,7 @@ use crate::ledger::Channel;
 use crate::rules::kind::{i64s, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value};
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
 use crate::rules::prepare::{c, channel_in, rows_of_accounts};
-use crate::rules::window::{days_window, episodes, group_of_k, EPISODE, FIRES};
+use crate::rules::window::{episodes, group_of_k, window_sum, EPISODE, FIRES};
 
 /// The kind.
 pub struct SpendingVsIncome;
@@ -177,7 +177,7 @@ impl Detector for Params {
                 )
                 .and(col("_is_keyword_income").not())
         };
-        let w = || days_window(self.window_days);
+        let w = || self.window_days;
         let zero = || lit(0i64);
         let flagged = |rows: LazyFrame| {
             rows.with_columns([
@@ -191,16 +191,20 @@ impl Detector for Params {
                     .alias("_is_income"),
             )
             .with_columns([
-                when(col("_is_spending"))
-                    .then(lit(0) - col(c::PENCE))
-                    .otherwise(zero())
-                    .rolling_sum_by(col(c::K), w())
-                    .alias("_w_spending"),
-                when(col("_is_income"))
-                    .then(col(c::PENCE))
-                    .otherwise(zero())
-                    .rolling_sum_by(col(c::K), w())
-                    .alias("_w_income"),
+                window_sum(
+                    when(col("_is_spending"))
+                        .then(lit(0) - col(c::PENCE))
+                        .otherwise(zero()),
+                    w(),
+                )
+                .alias("_w_spending"),
+                window_sum(
+                    when(col("_is_income"))
+                        .then(col(c::PENCE))
+                        .otherwise(zero()),
+                    w(),
+                )
+                .alias("_w_income"),
             ])
         };
         let fires = col("_w_spending")
@@ -229,16 +233,20 @@ impl Detector for Params {
         let covered = episodes(
             flagged(rows)
                 .with_columns([
-                    when(col("_is_accepted_income"))
-                        .then(col(c::PENCE))
-                        .otherwise(zero())
-                        .rolling_sum_by(col(c::K), w())
-                        .alias("_w_accepted"),
-                    when(col(c::PENCE).gt(lit(0)).and(col("_is_income").not()))
-                        .then(col(c::PENCE))
-                        .otherwise(zero())
-                        .rolling_sum_by(col(c::K), w())
-                        .alias("_w_other_in"),
+                    window_sum(
+                        when(col("_is_accepted_income"))
+                            .then(col(c::PENCE))
+                            .otherwise(zero()),
+                        w(),
+                    )
+                    .alias("_w_accepted"),
+                    window_sum(
+                        when(col(c::PENCE).gt(lit(0)).and(col("_is_income").not()))
+                            .then(col(c::PENCE))
+                            .otherwise(zero()),
+                        w(),
+                    )
+                    .alias("_w_other_in"),
                 ])
                 .with_column(fires.alias(FIRES)),
             self.window_days,
