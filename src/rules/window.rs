@@ -390,13 +390,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    type Figures = Vec<Option<i64>>;
+
     /// `window_sum` and `window_count` of `values` over `keys`, and polars' own
     /// `rolling_sum_by` of the same, as (ours, polars') per column.
-    fn both(
-        keys: Vec<i64>,
-        values: Vec<Option<i64>>,
-        days: u32,
-    ) -> [(Vec<Option<i64>>, Vec<Option<i64>>); 2] {
+    fn both(keys: Vec<i64>, values: Vec<Option<i64>>, days: u32) -> [(Figures, Figures); 2] {
         let frame = df!(c::K => keys, "v" => values).expect("frame");
         let got = frame
             .lazy()
