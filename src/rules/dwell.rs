@@ -31,6 +31,23 @@ pub const DWELL: &str = "dwell_days";
 /// on negative, anything else 0. `share_bp` is the share of each credit that must have
 /// left, in basis points (10000 = all of it). The result keeps the rows' order.
 pub fn with_dwell(rows: LazyFrame, flow: Expr, share_bp: i64) -> PolarsResult<LazyFrame> {
+    let dwell = dwell_of_credits(rows.clone(), flow, share_bp)?;
+    // The rows' own order is kept, so no sort is needed after the join.
+    Ok(rows.join(
+        dwell,
+        [col(c::SEQ)],
+        [col(c::SEQ)],
+        JoinArgs {
+            maintain_order: MaintainOrderJoin::Left,
+            ..JoinArgs::new(JoinType::Left)
+        },
+    ))
+}
+
+/// The [`DWELL`] of every credit among `rows` (sorted by `k` then `seq`; `flow` and
+/// `share_bp` as for [`with_dwell`]): a plan of `seq` and `dwell_days`, one row per credit,
+/// for a rule that needs the dwell of a few of the rows and not a column for all of them.
+pub fn dwell_of_credits(rows: LazyFrame, flow: Expr, share_bp: i64) -> PolarsResult<LazyFrame> {
     let out_p = when(col(c::PENCE).lt(lit(0)))
         .then(lit(0) - col(c::PENCE))
         .otherwise(lit(0i64));
@@ -81,7 +98,7 @@ pub fn with_dwell(rows: LazyFrame, flow: Expr, share_bp: i64) -> PolarsResult<La
     let carry_k = debit_k.take(&at)?.with_name("_carry_k".into());
     let mut credits = credits;
     credits.with_column(carry_k.into_column())?;
-    let dwell = credits.lazy().select([
+    Ok(credits.lazy().select([
         col(c::SEQ),
         when(
             col("_carry_k")
@@ -91,17 +108,7 @@ pub fn with_dwell(rows: LazyFrame, flow: Expr, share_bp: i64) -> PolarsResult<La
         .then(col("_carry_k") - col(c::K))
         .otherwise(lit(NULL).cast(DataType::Int64))
         .alias(DWELL),
-    ]);
-    // The rows' own order is kept, so no sort is needed after the join.
-    Ok(rows.join(
-        dwell,
-        [col(c::SEQ)],
-        [col(c::SEQ)],
-        JoinArgs {
-            maintain_order: MaintainOrderJoin::Left,
-            ..JoinArgs::new(JoinType::Left)
-        },
-    ))
+    ]))
 }
 
 /// The channels that carry money on to someone else by default: transfers, cash

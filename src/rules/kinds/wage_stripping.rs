@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keyword_payments::{all_keywords, check_list, matches_keywords};
 use crate::ledger::Channel;
-use crate::rules::dwell::{onward_flow, with_dwell, DWELL, ONWARD_CHANNELS};
+use crate::rules::dwell::{dwell_of_credits, onward_flow, DWELL, ONWARD_CHANNELS};
 use crate::rules::kind::{i64s, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value};
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
 use crate::rules::prepare::{c, channel_in};
@@ -190,17 +190,33 @@ impl Detector for Params {
                 matches_keywords(ctx, &words)?.alias("_pay"),
             ])
             .collect()?;
-        let with = with_dwell(
+        // The dwell of every credit, joined to the pay credits alone: a column of it for
+        // every row would be a join over all of them.
+        let dwell = dwell_of_credits(
             rows.clone().lazy(),
             onward_flow(&self.onward_channels),
             share_bp,
         )?;
-        let carried = with
+        let carried = rows
+            .clone()
+            .lazy()
             .filter(
                 col(c::PENCE)
                     .gt_eq(lit(self.min_credit.pence()))
-                    .and(col("_pay"))
-                    .and(col(DWELL).is_not_null())
+                    .and(col("_pay")),
+            )
+            .join(
+                dwell,
+                [col(c::SEQ)],
+                [col(c::SEQ)],
+                JoinArgs {
+                    maintain_order: MaintainOrderJoin::Left,
+                    ..JoinArgs::new(JoinType::Inner)
+                },
+            )
+            .filter(
+                col(DWELL)
+                    .is_not_null()
                     .and(col(DWELL).lt_eq(lit(i64::from(self.max_days)))),
             )
             .select([
