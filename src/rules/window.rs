@@ -130,16 +130,20 @@ pub fn window_distinct(ids: Expr, days: u32, nulls: Nulls) -> Expr {
             let keys = key_column(&columns[1])?;
             let keys = keys.rechunk();
             let keys = keys.cont_slice()?;
-            let values: Vec<Option<u32>> = ids.iter().collect();
-            let counts = if keys.windows(2).all(|w| w[0] <= w[1]) {
-                distinct_in_windows(keys, &values, i64::from(days), nulls)
+            let sorted = keys.windows(2).all(|w| w[0] <= w[1]);
+            let counts = if sorted && ids.null_count() == 0 {
+                let ids = ids.cont_slice()?;
+                distinct_in_windows(keys, |i| Some(ids[i]), i64::from(days), nulls)
+            } else if sorted {
+                let values: Vec<Option<u32>> = ids.iter().collect();
+                distinct_in_windows(keys, |i| values[i], i64::from(days), nulls)
             } else {
+                let values: Vec<Option<u32>> = ids.iter().collect();
                 let mut order: Vec<usize> = (0..keys.len()).collect();
                 order.sort_by_key(|&i| keys[i]);
                 let sorted_keys: Vec<i64> = order.iter().map(|&i| keys[i]).collect();
-                let sorted_values: Vec<Option<u32>> = order.iter().map(|&i| values[i]).collect();
                 let sorted =
-                    distinct_in_windows(&sorted_keys, &sorted_values, i64::from(days), nulls);
+                    distinct_in_windows(&sorted_keys, |i| values[order[i]], i64::from(days), nulls);
                 let mut back = vec![0i64; keys.len()];
                 for (count, &i) in sorted.into_iter().zip(&order) {
                     back[i] = count;
@@ -156,11 +160,19 @@ pub fn window_distinct(ids: Expr, days: u32, nulls: Nulls) -> Expr {
 }
 
 /// [`window_distinct`] of keys sorted ascending.
-fn distinct_in_windows(keys: &[i64], values: &[Option<u32>], days: i64, nulls: Nulls) -> Vec<i64> {
+fn distinct_in_windows(
+    keys: &[i64],
+    value: impl Fn(usize) -> Option<u32>,
+    days: i64,
+    nulls: Nulls,
+) -> Vec<i64> {
     let n = keys.len();
     // One count per value, the empty value's last; a map where the values are too sparse
     // for a table.
-    let largest = values.iter().flatten().max().map_or(0, |&v| v as usize + 1);
+    let largest = (0..n)
+        .filter_map(&value)
+        .max()
+        .map_or(0, |v| v as usize + 1);
     let slot = |v: Option<u32>| -> Option<usize> {
         match (v, nulls) {
             (Some(v), _) => Some(v as usize),
@@ -199,14 +211,14 @@ fn distinct_in_windows(keys: &[i64], values: &[Option<u32>], days: i64, nulls: N
             last += 1;
         }
         while after < last {
-            if let Some(s) = slot(values[after]) {
+            if let Some(s) = slot(value(after)) {
                 distinct += count(s, true);
             }
             after += 1;
         }
         let from = day.saturating_sub(days);
         while first < after && keys[first] <= from {
-            if let Some(s) = slot(values[first]) {
+            if let Some(s) = slot(value(first)) {
                 distinct += count(s, false);
             }
             first += 1;
