@@ -32,16 +32,22 @@ pub const DWELL: &str = "dwell_days";
 /// left, in basis points (10000 = all of it). The result keeps the rows' order.
 pub fn with_dwell(rows: LazyFrame, flow: Expr, share_bp: i64) -> PolarsResult<LazyFrame> {
     let dwell = dwell_of_credits(rows.clone(), flow, share_bp)?;
-    // The rows' own order is kept, so no sort is needed after the join.
-    Ok(rows.join(
+    Ok(join_dwell(rows, dwell, JoinType::Left))
+}
+
+/// `rows` joined by `seq` to a plan of `seq` and [`DWELL`] ([`dwell_of_credits`]), in the
+/// rows' own order (so no sort is needed after it): `Left` keeps every row, debits with no
+/// dwell; `Inner` keeps the credits among them.
+pub fn join_dwell(rows: LazyFrame, dwell: LazyFrame, how: JoinType) -> LazyFrame {
+    rows.join(
         dwell,
         [col(c::SEQ)],
         [col(c::SEQ)],
         JoinArgs {
             maintain_order: MaintainOrderJoin::Left,
-            ..JoinArgs::new(JoinType::Left)
+            ..JoinArgs::new(how)
         },
-    ))
+    )
 }
 
 /// The [`DWELL`] of every credit among `rows` (sorted by `k` then `seq`; `flow` and
@@ -190,16 +196,7 @@ mod tests {
                 .otherwise(lit(NULL).cast(DataType::Int64))
                 .alias(DWELL),
             ]);
-        // The rows' own order is kept, so no sort is needed after the join.
-        Ok(rows.join(
-            dwell,
-            [col(c::SEQ)],
-            [col(c::SEQ)],
-            JoinArgs {
-                maintain_order: MaintainOrderJoin::Left,
-                ..JoinArgs::new(JoinType::Left)
-            },
-        ))
+        Ok(join_dwell(rows, dwell, JoinType::Left))
     }
 
     /// Rows (account, day, pence), sorted as rules see them; returns each row's dwell.

@@ -514,6 +514,23 @@ mod tests {
         );
     }
 
+    /// Keys ascending with repeats from (step, value) pairs (a step of 0 is another row the
+    /// same day), and their values; reversed, when `shuffle`, so the keys are out of order.
+    fn keyed<T>(steps: Vec<(i64, T)>, shuffle: bool) -> (Vec<i64>, Vec<T>) {
+        let mut key = 0;
+        let mut rows: Vec<(i64, T)> = steps
+            .into_iter()
+            .map(|(step, v)| {
+                key += step;
+                (key, v)
+            })
+            .collect();
+        if shuffle {
+            rows.reverse();
+        }
+        rows.into_iter().unzip()
+    }
+
     proptest! {
         #[test]
         fn window_distinct_counts_are_polars_rolling_n_unique(
@@ -521,18 +538,7 @@ mod tests {
             days in 1u32..40,
             shuffle in any::<bool>(),
         ) {
-            let mut key = 0;
-            let mut rows: Vec<(i64, Option<u32>)> = steps
-                .into_iter()
-                .map(|(step, v)| {
-                    key += step;
-                    (key, v)
-                })
-                .collect();
-            if shuffle {
-                rows.reverse();
-            }
-            let (keys, ids): (Vec<i64>, Vec<Option<u32>>) = rows.into_iter().unzip();
+            let (keys, ids) = keyed(steps, shuffle);
             let frame = df!(c::K => keys, "id" => ids).expect("frame");
             let got = frame
                 .lazy()
@@ -563,19 +569,7 @@ mod tests {
             days in 1u32..40,
             shuffle in any::<bool>(),
         ) {
-            // Keys ascending with repeats (a step of 0 is another row the same day).
-            let mut key = 0;
-            let mut rows: Vec<(i64, Option<i64>)> = steps
-                .into_iter()
-                .map(|(step, v)| {
-                    key += step;
-                    (key, v)
-                })
-                .collect();
-            if shuffle {
-                rows.reverse();
-            }
-            let (keys, values): (Vec<i64>, Vec<Option<i64>>) = rows.into_iter().unzip();
+            let (keys, values) = keyed(steps, shuffle);
             for (ours, polars) in both(keys, values, days) {
                 prop_assert_eq!(ours, polars);
             }

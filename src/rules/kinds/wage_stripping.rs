@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keyword_payments::{all_keywords, check_list, matches_keywords};
 use crate::ledger::Channel;
-use crate::rules::dwell::{dwell_of_credits, onward_flow, DWELL, ONWARD_CHANNELS};
+use crate::rules::dwell::{dwell_of_credits, join_dwell, onward_flow, DWELL, ONWARD_CHANNELS};
 use crate::rules::kind::{i64s, Context, Detector, Episode, Hits, Metric, Op, RuleKind, Value};
 use crate::rules::params::{self, ensure, Money, ParamDoc, ParamError, ParamSet};
 use crate::rules::prepare::{c, channel_in};
@@ -197,23 +197,12 @@ impl Detector for Params {
             onward_flow(&self.onward_channels),
             share_bp,
         )?;
-        let carried = rows
-            .clone()
-            .lazy()
-            .filter(
-                col(c::PENCE)
-                    .gt_eq(lit(self.min_credit.pence()))
-                    .and(col("_pay")),
-            )
-            .join(
-                dwell,
-                [col(c::SEQ)],
-                [col(c::SEQ)],
-                JoinArgs {
-                    maintain_order: MaintainOrderJoin::Left,
-                    ..JoinArgs::new(JoinType::Inner)
-                },
-            )
+        let pay_credits = rows.clone().lazy().filter(
+            col(c::PENCE)
+                .gt_eq(lit(self.min_credit.pence()))
+                .and(col("_pay")),
+        );
+        let carried = join_dwell(pay_credits, dwell, JoinType::Inner)
             .filter(
                 col(DWELL)
                     .is_not_null()
