@@ -200,33 +200,75 @@ fn distinct_in_windows(
             -i64::from(*c == 0)
         }
     };
-    let (mut first, mut after) = (0usize, 0usize);
     let mut distinct: i64 = 0;
     let mut out: Vec<i64> = Vec::with_capacity(n);
-    let mut row = 0;
-    while row < n {
-        let day = keys[row];
-        let mut last = row;
-        while last < n && keys[last] == day {
-            last += 1;
-        }
-        while after < last {
-            if let Some(s) = slot(value(after)) {
+    for step in Steps::new(keys, days) {
+        for i in step.rows.clone() {
+            if let Some(s) = slot(value(i)) {
                 distinct += count(s, true);
             }
-            after += 1;
         }
-        let from = day.saturating_sub(days);
-        while first < after && keys[first] <= from {
-            if let Some(s) = slot(value(first)) {
+        for i in step.leave {
+            if let Some(s) = slot(value(i)) {
                 distinct += count(s, false);
             }
-            first += 1;
         }
-        out.extend(std::iter::repeat_n(distinct, last - row));
-        row = last;
+        out.extend(std::iter::repeat_n(distinct, step.rows.len()));
     }
     out
+}
+
+/// One day of a walk over keys sorted ascending ([`Steps`]): the day's rows, which come
+/// into the window, and the rows whose day falls out of it.
+struct Step {
+    rows: std::ops::Range<usize>,
+    leave: std::ops::Range<usize>,
+}
+
+/// The walk of the window kernels: two positions, the window's first row and the row after
+/// its last day, move forward along the sorted keys a day at a time, so each row comes in
+/// once and goes out once. A day's window is every row whose key is after `day - days` and
+/// at most `day`: the day's own rows all come in before its figures are read.
+struct Steps<'a> {
+    keys: &'a [i64],
+    days: i64,
+    first: usize,
+    after: usize,
+}
+
+impl<'a> Steps<'a> {
+    fn new(keys: &'a [i64], days: i64) -> Self {
+        Steps {
+            keys,
+            days,
+            first: 0,
+            after: 0,
+        }
+    }
+}
+
+impl Iterator for Steps<'_> {
+    type Item = Step;
+
+    fn next(&mut self) -> Option<Step> {
+        let keys = self.keys;
+        let row = self.after;
+        let &day = keys.get(row)?;
+        let mut last = row;
+        while last < keys.len() && keys[last] == day {
+            last += 1;
+        }
+        self.after = last;
+        let from = day.saturating_sub(self.days);
+        let start = self.first;
+        while self.first < last && keys[self.first] <= from {
+            self.first += 1;
+        }
+        Some(Step {
+            rows: row..last,
+            leave: start..self.first,
+        })
+    }
 }
 
 /// A window key column as `Int64`, with no nulls (every prepared row has a key).
@@ -288,42 +330,31 @@ fn window_sums(
     days: i64,
 ) -> PolarsResult<Int64Chunked> {
     let n = keys.len();
-    let (mut first, mut after) = (0usize, 0usize);
     let mut sum: i128 = 0;
     // Rows in the window with a value: none, and the window's sum is null.
     let mut present: usize = 0;
     let mut sums: Vec<i64> = Vec::with_capacity(n);
     let mut empty: Vec<usize> = Vec::new();
-    let mut row = 0;
-    while row < n {
-        let day = keys[row];
-        let mut last = row;
-        while last < n && keys[last] == day {
-            last += 1;
-        }
-        while after < last {
-            if let Some(x) = value(after) {
+    for step in Steps::new(keys, days) {
+        for i in step.rows.clone() {
+            if let Some(x) = value(i) {
                 sum += i128::from(x);
                 present += 1;
             }
-            after += 1;
         }
-        let from = day.saturating_sub(days);
-        while first < after && keys[first] <= from {
-            if let Some(x) = value(first) {
+        for i in step.leave {
+            if let Some(x) = value(i) {
                 sum -= i128::from(x);
                 present -= 1;
             }
-            first += 1;
         }
         let total = i64::try_from(sum).map_err(
             |_| polars_err!(ComputeError: "a window's sum ({sum}) passes the largest whole number a column holds"),
         )?;
         if present == 0 {
-            empty.extend(row..last);
+            empty.extend(step.rows.clone());
         }
-        sums.extend(std::iter::repeat_n(total, last - row));
-        row = last;
+        sums.extend(std::iter::repeat_n(total, step.rows.len()));
     }
     if empty.is_empty() {
         return Ok(Int64Chunked::from_vec(PlSmallStr::EMPTY, sums));
