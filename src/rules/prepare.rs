@@ -898,6 +898,21 @@ mod tests {
         assert_eq!(kept(&[2, 2, 0]), [1, 6]);
         assert!(kept(&[]).is_empty());
         assert_eq!(kept_by(account_in(&[3]).not()), [1, 3, 4, 6]);
+        // A row with no account is in no list.
+        let with_none = df!(c::ACCT => [Some(0u32), None], "n" => [1i64, 2]).expect("rows");
+        let listed = with_none
+            .lazy()
+            .select([account_in(&[0]).alias("listed")])
+            .collect()
+            .expect("select");
+        let listed: Vec<Option<bool>> = listed
+            .column("listed")
+            .expect("listed")
+            .bool()
+            .expect("bool")
+            .iter()
+            .collect();
+        assert_eq!(listed, [Some(true), Some(false)]);
     }
 
     #[test]

@@ -16,11 +16,12 @@
 //! whose window reaches back furthest), and a new episode starts at a firing row whose
 //! window does not reach back to the previous firing row.
 //!
-//! **Sums.** A window's count and sums ([`window_sum`], [`window_count`]) are one pass of two
-//! positions over the sorted keys, the window's first row and the row after its last day,
-//! into a column made at its full length once. polars' `rolling_sum_by` gives the same
-//! figures (a test holds them equal) but grows its result a row at a time, and at ten million
-//! rows that growing and the fresh memory it touches were a sixth of detection's time.
+//! **Sums.** A window's count, sums and distinct values ([`window_sum`], [`window_count`],
+//! [`window_distinct`]) are one pass of two positions over the sorted keys, the window's
+//! first row and the row after its last day ([`Steps`]), into a column made at its full
+//! length once. polars' `rolling_sum_by` and rolling `n_unique` give the same figures (tests
+//! hold them equal), but the first grows its result a row at a time, and at ten million rows
+//! that growing and the fresh memory it touches were a sixth of detection's time.
 
 use polars::prelude::*;
 
@@ -83,7 +84,7 @@ pub fn window_sum_by(value: Expr, key: &str, days: u32) -> Expr {
             let name = columns[0].name().clone();
             let values = columns[0].as_materialized_series().cast(&DataType::Int64)?;
             let keys = key_column(&columns[1])?;
-            let sums = sums_over_days(&keys, Some(values.i64()?), i64::from(days))?;
+            let sums = sums_over_days(keys.cont_slice()?, Some(values.i64()?), i64::from(days))?;
             Ok(sums.with_name(name).into_series().into_column())
         },
         &[col(key)],
@@ -97,7 +98,7 @@ pub fn window_count(days: u32) -> Expr {
     col(c::K).apply_many(
         move |columns: &mut [Column]| {
             let keys = key_column(&columns[0])?;
-            let counts = sums_over_days(&keys, None, i64::from(days))?;
+            let counts = sums_over_days(keys.cont_slice()?, None, i64::from(days))?;
             Ok(counts.with_name(W_COUNT.into()).into_series().into_column())
         },
         &[],
@@ -128,44 +129,33 @@ pub fn window_distinct(ids: Expr, days: u32, nulls: Nulls) -> Expr {
                 .cast(&DataType::UInt32)?;
             let ids = ids.u32()?.rechunk();
             let keys = key_column(&columns[1])?;
-            let keys = keys.rechunk();
             let keys = keys.cont_slice()?;
-            let sorted = keys.windows(2).all(|w| w[0] <= w[1]);
-            let counts = if sorted && ids.null_count() == 0 {
+            let days = i64::from(days);
+            let counts = if ids.null_count() == 0 {
                 let ids = ids.cont_slice()?;
-                distinct_in_windows(keys, |i| Some(ids[i]), i64::from(days), nulls)
-            } else if sorted {
-                let values: Vec<Option<u32>> = ids.iter().collect();
-                distinct_in_windows(keys, |i| values[i], i64::from(days), nulls)
+                in_key_order(keys, |keys, order| {
+                    distinct_in_windows(keys, |i| Some(ids[at(order, i)]), days, nulls)
+                })?
             } else {
-                let values: Vec<Option<u32>> = ids.iter().collect();
-                let mut order: Vec<usize> = (0..keys.len()).collect();
-                order.sort_by_key(|&i| keys[i]);
-                let sorted_keys: Vec<i64> = order.iter().map(|&i| keys[i]).collect();
-                let sorted =
-                    distinct_in_windows(&sorted_keys, |i| values[order[i]], i64::from(days), nulls);
-                let mut back = vec![0i64; keys.len()];
-                for (count, &i) in sorted.into_iter().zip(&order) {
-                    back[i] = count;
-                }
-                back
+                let ids: Vec<Option<u32>> = ids.iter().collect();
+                in_key_order(keys, |keys, order| {
+                    distinct_in_windows(keys, |i| ids[at(order, i)], days, nulls)
+                })?
             };
-            Ok(Int64Chunked::from_vec(name, counts)
-                .into_series()
-                .into_column())
+            Ok(counts.with_name(name).into_series().into_column())
         },
         &[col(c::K)],
         |_, fields| Ok(Field::new(fields[0].name().clone(), DataType::Int64)),
     )
 }
 
-/// [`window_distinct`] of keys sorted ascending.
+/// [`window_distinct`] of keys sorted ascending, the value at place `i` being `value(i)`.
 fn distinct_in_windows(
     keys: &[i64],
     value: impl Fn(usize) -> Option<u32>,
     days: i64,
     nulls: Nulls,
-) -> Vec<i64> {
+) -> PolarsResult<Figures> {
     let n = keys.len();
     // One count per value, the empty value's last; a map where the values are too sparse
     // for a table.
@@ -215,7 +205,10 @@ fn distinct_in_windows(
         }
         out.extend(std::iter::repeat_n(distinct, step.rows.len()));
     }
-    out
+    Ok(Figures {
+        values: out,
+        empty: Vec::new(),
+    })
 }
 
 /// One day of a walk over keys sorted ascending ([`Steps`]): the day's rows, which come
@@ -271,64 +264,96 @@ impl Iterator for Steps<'_> {
     }
 }
 
-/// A window key column as `Int64`, with no nulls (every prepared row has a key).
+/// A window key column as `Int64` in one chunk, with no nulls (every prepared row has a key).
 fn key_column(column: &Column) -> PolarsResult<Int64Chunked> {
     let keys = column.as_materialized_series().cast(&DataType::Int64)?;
-    let keys = keys.i64()?.clone();
+    let keys = keys.i64()?.rechunk();
     polars_ensure!(
         keys.null_count() == 0,
         ComputeError: "window key {} has {} empty values; every row needs one", column.name(), keys.null_count()
     );
-    Ok(keys)
+    Ok(keys.into_owned())
 }
 
 /// Per row, the sum of `values` (or, with `None`, the count of rows) whose key is after
 /// `key - days` and at most `key`.
 fn sums_over_days(
-    keys: &Int64Chunked,
+    keys: &[i64],
     values: Option<&Int64Chunked>,
     days: i64,
 ) -> PolarsResult<Int64Chunked> {
-    let keys = keys.rechunk();
-    let keys = keys.cont_slice()?;
-    let values = values.map(|v| v.rechunk());
-    let sorted = keys.windows(2).all(|w| w[0] <= w[1]);
-    match values.as_ref() {
-        None if sorted => window_sums(keys, |_| Some(1), days),
-        Some(v) if sorted && v.null_count() == 0 => {
-            let v = v.cont_slice()?;
-            window_sums(keys, |i| Some(v[i]), days)
-        }
-        _ => {
-            // Nulls, or keys out of order: the rows in key order (stable), then the sums
-            // put back in the rows' order.
-            let values: Option<Vec<Option<i64>>> = values.as_ref().map(|v| v.iter().collect());
-            let mut order: Vec<usize> = (0..keys.len()).collect();
-            if !sorted {
-                order.sort_by_key(|&i| keys[i]);
-            }
-            let sorted_keys: Vec<i64> = order.iter().map(|&i| keys[i]).collect();
-            let sums = match &values {
-                Some(v) => window_sums(&sorted_keys, |i| v[order[i]], days)?,
-                None => window_sums(&sorted_keys, |_| Some(1), days)?,
-            };
-            let mut back: Vec<Option<i64>> = vec![None; keys.len()];
-            for (sum, &i) in sums.iter().zip(&order) {
-                back[i] = sum;
-            }
-            Ok(back.into_iter().collect())
-        }
+    let Some(values) = values else {
+        return in_key_order(keys, |keys, _| window_sums(keys, |_| Some(1), days));
+    };
+    let values = values.rechunk();
+    if values.null_count() == 0 {
+        let values = values.cont_slice()?;
+        in_key_order(keys, |keys, order| {
+            window_sums(keys, |i| Some(values[at(order, i)]), days)
+        })
+    } else {
+        let values: Vec<Option<i64>> = values.iter().collect();
+        in_key_order(keys, |keys, order| {
+            window_sums(keys, |i| values[at(order, i)], days)
+        })
     }
 }
 
-/// [`sums_over_days`] of keys sorted ascending, the value of row `i` being `value(i)`: the
-/// window's first row moves forward as the day does, and the row after the window's last
-/// day with it, so each row is added and taken off once.
+/// One figure per row from a window kernel, in the order of the keys it was given, and the
+/// places whose window held no value (their figure is null).
+struct Figures {
+    values: Vec<i64>,
+    empty: Vec<usize>,
+}
+
+impl Figures {
+    fn into_column(self) -> Int64Chunked {
+        if self.empty.is_empty() {
+            return Int64Chunked::from_vec(PlSmallStr::EMPTY, self.values);
+        }
+        let mut with_nulls: Vec<Option<i64>> = self.values.into_iter().map(Some).collect();
+        for i in self.empty {
+            with_nulls[i] = None;
+        }
+        with_nulls.into_iter().collect()
+    }
+}
+
+/// A window kernel's figures in the rows' own order. `kernel(keys, order)` works over the
+/// keys sorted ascending, where the row at sorted place `i` is `order[i]` ([`at`]); `order`
+/// is `None` when the rows are in key order already, the usual case. Out of order, the rows
+/// are put in key order (stable) and the figures put back.
+fn in_key_order(
+    keys: &[i64],
+    kernel: impl FnOnce(&[i64], Option<&[usize]>) -> PolarsResult<Figures>,
+) -> PolarsResult<Int64Chunked> {
+    if keys.windows(2).all(|w| w[0] <= w[1]) {
+        return Ok(kernel(keys, None)?.into_column());
+    }
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by_key(|&i| keys[i]);
+    let sorted: Vec<i64> = order.iter().map(|&i| keys[i]).collect();
+    let figures = kernel(&sorted, Some(&order))?;
+    let mut values = vec![0i64; keys.len()];
+    for (&v, &i) in figures.values.iter().zip(&order) {
+        values[i] = v;
+    }
+    let empty = figures.empty.iter().map(|&place| order[place]).collect();
+    Ok(Figures { values, empty }.into_column())
+}
+
+/// The row at sorted place `i` ([`in_key_order`]).
+fn at(order: Option<&[usize]>, i: usize) -> usize {
+    order.map_or(i, |order| order[i])
+}
+
+/// [`sums_over_days`] of keys sorted ascending, the value at place `i` being `value(i)`
+/// ([`Steps`]: each row is added and taken off once).
 fn window_sums(
     keys: &[i64],
     value: impl Fn(usize) -> Option<i64>,
     days: i64,
-) -> PolarsResult<Int64Chunked> {
+) -> PolarsResult<Figures> {
     let n = keys.len();
     let mut sum: i128 = 0;
     // Rows in the window with a value: none, and the window's sum is null.
@@ -356,14 +381,10 @@ fn window_sums(
         }
         sums.extend(std::iter::repeat_n(total, step.rows.len()));
     }
-    if empty.is_empty() {
-        return Ok(Int64Chunked::from_vec(PlSmallStr::EMPTY, sums));
-    }
-    let mut with_nulls: Vec<Option<i64>> = sums.into_iter().map(Some).collect();
-    for i in empty {
-        with_nulls[i] = None;
-    }
-    Ok(with_nulls.into_iter().collect())
+    Ok(Figures {
+        values: sums,
+        empty,
+    })
 }
 
 /// Add [`EPISODE`]: merge overlapping firing windows of `days` days (from the bool column
@@ -529,6 +550,24 @@ mod tests {
         // Day 5's window is days 2 to 5: the empty value and 2.
         assert_eq!(column("with"), [1, 1, 2, 2, 1]);
         assert_eq!(column("without"), [1, 1, 1, 1, 1]);
+    }
+
+    #[test]
+    fn a_row_without_a_window_key_is_an_error() {
+        let frame = df!(c::K => [Some(1i64), None], "v" => [1i64, 2]).expect("frame");
+        for figure in [window_sum(col("v"), 5), window_count(5)] {
+            let err = frame
+                .clone()
+                .lazy()
+                .with_column(figure.alias("s"))
+                .collect()
+                .expect_err("no key");
+            assert!(
+                err.to_string()
+                    .contains("window key k has 1 empty values; every row needs one"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
