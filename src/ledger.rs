@@ -541,10 +541,78 @@ impl LedgerBuilder {
     /// the ledger does not depend on which part holds a row: sources read on several
     /// threads, each thread's rows in a builder of its own, are joined this way without
     /// first copying their rows into one builder.
-    pub fn finish_parts(parts: Vec<LedgerBuilder>) -> PolarsResult<DataFrame> {
+    pub fn finish_parts(mut parts: Vec<LedgerBuilder>) -> PolarsResult<DataFrame> {
         use col::*;
-        let parts = parts.as_slice();
         let n: usize = parts.iter().map(LedgerBuilder::len).sum();
+        let order = canonical_order(&parts);
+        // What one ledger column alone reads is taken out of the parts, and that column
+        // frees it once built, so the memory serves the columns built after it. With the
+        // parts kept whole to the end, every ledger column was memory the kernel had to
+        // clear afresh, beside builders holding every row.
+        for part in parts.iter_mut() {
+            part.account_order = Vec::new();
+            part.row_order = Vec::new();
+        }
+        let account_id = Inputs::new(&mut parts, |p| std::mem::take(&mut p.account_id));
+        let booking_date = Inputs::new(&mut parts, |p| std::mem::take(&mut p.booking_date));
+        let value_date = Inputs::new(&mut parts, |p| std::mem::take(&mut p.value_date));
+        let amount = Inputs::new(&mut parts, |p| std::mem::take(&mut p.amount));
+        let currency = Inputs::new(&mut parts, |p| std::mem::take(&mut p.currency));
+        let amount_base = Inputs::new(&mut parts, |p| std::mem::take(&mut p.amount_base));
+        let balance = Inputs::new(&mut parts, |p| std::mem::take(&mut p.balance));
+        let channel = Inputs::new(&mut parts, |p| std::mem::take(&mut p.channel));
+        let reversal = Inputs::new(&mut parts, |p| std::mem::take(&mut p.reversal));
+        let texts: [(&str, Inputs<TextColumn>); 12] = [
+            (
+                COUNTERPARTY_NAME,
+                Inputs::new(&mut parts, |p| std::mem::take(&mut p.counterparty_name)),
+            ),
+            (
+                COUNTERPARTY_ACCOUNT,
+                Inputs::new(&mut parts, |p| std::mem::take(&mut p.counterparty_account)),
+            ),
+            (
+                DESCRIPTION,
+                Inputs::new(&mut parts, |p| std::mem::take(&mut p.description)),
+            ),
+            (
+                LOCATION,
+                Inputs::new(&mut parts, |p| std::mem::take(&mut p.location)),
+            ),
+            (
+                BANK_TYPE,
+                Inputs::new(&mut parts, |p| std::mem::take(&mut p.bank_type)),
+            ),
+            (
+                BANK_TXN_ID,
+                Inputs::new(&mut parts, |p| std::mem::take(&mut p.bank_txn_id)),
+            ),
+            (
+                BOOKING_TIME,
+                Inputs::new(&mut parts, |p| std::mem::take(&mut p.booking_time)),
+            ),
+            (
+                PARTY_NAME,
+                Inputs::new(&mut parts, |p| std::mem::take(&mut p.party_name)),
+            ),
+            (
+                PARTY_ADDRESS,
+                Inputs::new(&mut parts, |p| std::mem::take(&mut p.party_address)),
+            ),
+            (
+                PARTY_ID,
+                Inputs::new(&mut parts, |p| std::mem::take(&mut p.party_id)),
+            ),
+            (
+                COUNTERPARTY_COUNTRY,
+                Inputs::new(&mut parts, |p| std::mem::take(&mut p.counterparty_country)),
+            ),
+            (
+                EXCLUDED_REASON,
+                Inputs::new(&mut parts, |p| std::mem::take(&mut p.excluded_reason)),
+            ),
+        ];
+        let parts = parts.as_slice();
         // The parts' small tables joined, and where each part's numbers start in them.
         let mut sources: Vec<&Provenance> = Vec::new();
         let mut account_ids: Vec<&str> = Vec::new();
@@ -564,9 +632,18 @@ impl LedgerBuilder {
                     .collect(),
             );
         }
-        let order = canonical_order(parts);
         // The rows in canonical order, each as its part and its position in the part.
         let rows = || order.iter().map(|&(p, r)| (&parts[p as usize], r as usize));
+        // The same, for the inputs taken out of the parts: each row's value in `inputs`.
+        fn each<'a, T, V>(
+            order: &'a [(u32, u32)],
+            inputs: &'a [T],
+            value: impl Fn(&'a T, usize) -> V + 'a,
+        ) -> impl Iterator<Item = V> + 'a {
+            order
+                .iter()
+                .map(move |&(p, r)| value(&inputs[p as usize], r as usize))
+        }
         let slots = || {
             order
                 .iter()
@@ -583,8 +660,9 @@ impl LedgerBuilder {
         let date = |name: &str, v: Vec<Option<NaiveDate>>| -> Column {
             Series::new(name.into(), v.as_slice()).into_column()
         };
-        let text = |name: &str, column: fn(&LedgerBuilder) -> &TextColumn| -> Column {
-            if parts.iter().all(|part| column(part).ends.is_empty()) {
+        let text = |name: &str, inputs: &Inputs<TextColumn>| -> Column {
+            let columns = inputs.take();
+            if columns.iter().all(|column| column.ends.is_empty()) {
                 // No source filled it: one null column, its buffers allocated zeroed and
                 // never written (a view and a validity bit a row written out would be 160 MB
                 // at 10M rows, for each of the several columns most cases never fill).
@@ -593,8 +671,8 @@ impl LedgerBuilder {
                     .into_column();
             }
             let mut out = StringChunkedBuilder::new(name.into(), n);
-            for (part, r) in rows() {
-                out.append_option(column(part).get(r));
+            for value in each(&order, &columns, |column, r| column.get(r)) {
+                out.append_option(value);
             }
             out.finish().into_series().into_column()
         };
@@ -613,13 +691,16 @@ impl LedgerBuilder {
                     }
                     Ok(txn_ids.finish().into_series().into_column())
                 }
-                1 => gathered(
-                    ACCOUNT_ID,
-                    account_ids.iter().map(|a| Some(*a)),
-                    order.iter().map(|&(p, r)| {
-                        key_base[p as usize] + parts[p as usize].account_id[r as usize]
-                    }),
-                ),
+                1 => {
+                    let keys = account_id.take();
+                    gathered(
+                        ACCOUNT_ID,
+                        account_ids.iter().map(|a| Some(*a)),
+                        order
+                            .iter()
+                            .map(|&(p, r)| key_base[p as usize] + keys[p as usize][r as usize]),
+                    )
+                }
                 2 => by_source(SOURCE_FILE, |p| Some(p.source_file.as_str())),
                 3 => by_source(SOURCE_SHA256, |p| Some(p.source_sha256.as_str())),
                 4 => Ok(Column::new(
@@ -633,61 +714,68 @@ impl LedgerBuilder {
                     SEQ.into(),
                     (1..=n as u64).collect::<Vec<u64>>(),
                 )),
-                7 => Ok(date(
-                    BOOKING_DATE,
-                    rows().map(|(part, r)| Some(part.booking_date[r])).collect(),
-                )),
-                8 if parts
-                    .iter()
-                    .all(|part| part.value_date.iter().all(Option::is_none)) =>
-                {
-                    Ok(Series::full_null(VALUE_DATE.into(), n, &DataType::Date).into_column())
+                7 => {
+                    let dates = booking_date.take();
+                    Ok(date(
+                        BOOKING_DATE,
+                        each(&order, &dates, |d, r| Some(d[r])).collect(),
+                    ))
                 }
-                8 => Ok(date(
-                    VALUE_DATE,
-                    rows().map(|(part, r)| part.value_date[r]).collect(),
-                )),
-                9 => money(AMOUNT, &mut rows().map(|(part, r)| Some(part.amount[r]))),
-                10 => gathered(
-                    CURRENCY,
-                    currencies.iter().map(|c| Some(c.as_str())),
-                    order.iter().map(|&(p, r)| {
-                        currency_of[p as usize][parts[p as usize].currency[r as usize] as usize]
-                    }),
-                ),
-                11 => money(
-                    AMOUNT_BASE,
-                    &mut rows().map(|(part, r)| part.amount_base.get(r)),
-                ),
-                12 => money(BALANCE, &mut rows().map(|(part, r)| part.balance.get(r))),
-                13 => gathered(
-                    CHANNEL,
-                    Channel::ALL.iter().map(|c| Some(c.as_str())),
-                    rows().map(|(part, r)| {
-                        Channel::ALL
-                            .iter()
-                            .position(|c| *c == part.channel[r])
-                            .unwrap_or(0) as u32
-                    }),
-                ),
-                14 => Ok(text(COUNTERPARTY_NAME, |b| &b.counterparty_name)),
-                15 => Ok(text(COUNTERPARTY_ACCOUNT, |b| &b.counterparty_account)),
-                16 => Ok(text(DESCRIPTION, |b| &b.description)),
-                17 => Ok(text(LOCATION, |b| &b.location)),
-                18 => Ok(text(BANK_TYPE, |b| &b.bank_type)),
-                19 => Ok(text(BANK_TXN_ID, |b| &b.bank_txn_id)),
-                20 => Ok(text(BOOKING_TIME, |b| &b.booking_time)),
-                21 => Ok(Column::new(
-                    REVERSAL.into(),
-                    rows()
-                        .map(|(part, r)| part.reversal[r])
-                        .collect::<Vec<bool>>(),
-                )),
-                22 => Ok(text(PARTY_NAME, |b| &b.party_name)),
-                23 => Ok(text(PARTY_ADDRESS, |b| &b.party_address)),
-                24 => Ok(text(PARTY_ID, |b| &b.party_id)),
-                25 => Ok(text(COUNTERPARTY_COUNTRY, |b| &b.counterparty_country)),
-                26 => Ok(text(EXCLUDED_REASON, |b| &b.excluded_reason)),
+                8 => {
+                    let dates = value_date.take();
+                    if dates.iter().all(|d| d.iter().all(Option::is_none)) {
+                        Ok(Series::full_null(VALUE_DATE.into(), n, &DataType::Date).into_column())
+                    } else {
+                        Ok(date(
+                            VALUE_DATE,
+                            each(&order, &dates, |d, r| d[r]).collect(),
+                        ))
+                    }
+                }
+                9 => {
+                    let amounts = amount.take();
+                    let column = money(AMOUNT, &mut each(&order, &amounts, |a, r| Some(a[r])));
+                    column
+                }
+                10 => {
+                    let codes = currency.take();
+                    gathered(
+                        CURRENCY,
+                        currencies.iter().map(|c| Some(c.as_str())),
+                        order.iter().map(|&(p, r)| {
+                            currency_of[p as usize][codes[p as usize][r as usize] as usize]
+                        }),
+                    )
+                }
+                11 => {
+                    let amounts = amount_base.take();
+                    let column = money(AMOUNT_BASE, &mut each(&order, &amounts, MoneyColumn::get));
+                    column
+                }
+                12 => {
+                    let amounts = balance.take();
+                    let column = money(BALANCE, &mut each(&order, &amounts, MoneyColumn::get));
+                    column
+                }
+                13 => {
+                    let channels = channel.take();
+                    gathered(
+                        CHANNEL,
+                        Channel::ALL.iter().map(|c| Some(c.as_str())),
+                        each(&order, &channels, |c, r| {
+                            Channel::ALL.iter().position(|x| *x == c[r]).unwrap_or(0) as u32
+                        }),
+                    )
+                }
+                14..=20 => Ok(text(texts[k - 14].0, &texts[k - 14].1)),
+                21 => {
+                    let flags = reversal.take();
+                    Ok(Column::new(
+                        REVERSAL.into(),
+                        each(&order, &flags, |f, r| f[r]).collect::<Vec<bool>>(),
+                    ))
+                }
+                22..=26 => Ok(text(texts[k - 15].0, &texts[k - 15].1)),
                 _ => unreachable!("the ledger has {COLUMNS} columns"),
             }
         };
@@ -695,6 +783,25 @@ impl LedgerBuilder {
             .into_iter()
             .collect::<PolarsResult<Vec<Column>>>()?;
         DataFrame::new(n, columns)
+    }
+}
+
+/// One ledger column's inputs, one per builder part, taken out of the parts and handed over
+/// once, so the column that reads them frees them as soon as it is built.
+struct Inputs<T>(std::sync::Mutex<Vec<T>>);
+
+impl<T> Inputs<T> {
+    fn new(parts: &mut [LedgerBuilder], field: impl FnMut(&mut LedgerBuilder) -> T) -> Self {
+        Inputs(std::sync::Mutex::new(parts.iter_mut().map(field).collect()))
+    }
+
+    /// The inputs; a second call gets none.
+    fn take(&self) -> Vec<T> {
+        let mut held = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::take(&mut *held)
     }
 }
 
