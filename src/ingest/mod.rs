@@ -243,7 +243,11 @@ pub fn ingest_case(
     // puts every row in canonical order, so which thread read a source does not matter.
     // Rejects and reports are joined in case order: those of reading the sources one after
     // another, and the first problem in case order is the one reported.
-    let read = |builder: &mut LedgerBuilder,
+    //
+    // Each thread reads with a copy of the layouts of its own. A copy's patterns share the
+    // compiled program but keep their own search caches: a pattern shared between threads
+    // hands every thread but the first its cache through a lock, at every search.
+    let read = |(builder, registry): &mut (LedgerBuilder, Registry),
                 i: usize|
      -> Result<(SourceRead, SourceReport), IngestError> {
         let source = &case.sources[i];
@@ -274,11 +278,12 @@ pub fn ingest_case(
     let mut reports: Vec<SourceReport> = Vec::new();
     let mut statements = Vec::new();
     let rows = expected_rows_per_thread(case, registry);
-    let (reads, builders) = crate::parallel::in_order_with(
+    let (reads, states) = crate::parallel::in_order_with(
         case.sources.len(),
-        || LedgerBuilder::with_capacity(rows),
+        || (LedgerBuilder::with_capacity(rows), registry.clone()),
         read,
     );
+    let builders: Vec<LedgerBuilder> = states.into_iter().map(|(builder, _)| builder).collect();
     // Each source's position in `reports` by its content's hash: a case of thousands of
     // statements is not checked pair by pair.
     let mut by_content: HashMap<String, usize> = HashMap::with_capacity(case.sources.len());
