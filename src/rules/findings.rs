@@ -220,7 +220,13 @@ pub fn assemble(
         };
         // Accounts as they change from row to row; sorted and deduplicated at the end.
         let mut accounts: Vec<&str> = Vec::new();
+        let mut first = true;
         for (((d, p), t), a) in taken_rows.by_ref().take(hi - lo) {
+            if first {
+                // Room for the episode's ids, as long as its first (they are alike), made once.
+                e.txn_ids.reserve((hi - lo) * (t.map_or(0, str::len) + 1));
+                first = false;
+            }
             if let Some(d) = d {
                 e.start = Some(e.start.map_or(d, |s: i32| s.min(d)));
                 e.end = Some(e.end.map_or(d, |x: i32| x.max(d)));

@@ -209,22 +209,30 @@ pub struct Test {
 }
 
 impl Value {
-    fn display(&self) -> String {
-        match self {
-            Value::Money(p, cur) => format_money(*p, cur),
-            Value::Count(n) => n.to_string(),
-            Value::Ratio(r) => format!("{r:.3}"),
-            Value::Score(r) => format!("{r:.4}"),
+    /// The value as a reader sees it, written onto `out`.
+    fn push_display(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = match self {
+            Value::Money(p, cur) => {
+                out.push_str(&format_money(*p, cur));
+                Ok(())
+            }
+            Value::Count(n) => write!(out, "{n}"),
+            Value::Ratio(r) => write!(out, "{r:.3}"),
+            Value::Score(r) => write!(out, "{r:.4}"),
             Value::Days(d) => {
                 if d.fract() == 0.0 {
-                    format!("{d:.0} days")
+                    write!(out, "{d:.0} days")
                 } else {
-                    format!("{d:.1} days")
+                    write!(out, "{d:.1} days")
                 }
             }
-            Value::Text(t) => t.clone(),
-            Value::Missing(why) => format!("not available ({why})"),
-        }
+            Value::Text(t) => {
+                out.push_str(t);
+                Ok(())
+            }
+            Value::Missing(why) => write!(out, "not available ({why})"),
+        };
     }
 
     /// [`Value::json`] written onto `out`: money and counts directly, the rest through
@@ -297,16 +305,23 @@ impl Metric {
 
     /// `highest 7-day total: £19,400.00 (test: at least £10,000.00, met)`
     pub fn readable(&self) -> String {
-        match &self.test {
-            None => format!("{}: {}", self.label, self.value.display()),
-            Some(t) => format!(
-                "{}: {} (test: {} {}, {})",
-                self.label,
-                self.value.display(),
-                t.op.words(),
-                t.threshold.display(),
-                if t.met { "met" } else { "not met" }
-            ),
+        let mut out = String::new();
+        self.push_readable(&mut out);
+        out
+    }
+
+    /// [`Metric::readable`] written onto `out`: a finding's metrics go into one string
+    /// without a string of their own each (a rule can have tens of thousands of findings).
+    fn push_readable(&self, out: &mut String) {
+        out.push_str(&self.label);
+        out.push_str(": ");
+        self.value.push_display(out);
+        if let Some(t) = &self.test {
+            out.push_str(" (test: ");
+            out.push_str(t.op.words());
+            out.push(' ');
+            t.threshold.push_display(out);
+            out.push_str(if t.met { ", met)" } else { ", not met)" });
         }
     }
 
@@ -326,12 +341,12 @@ impl Metric {
 
 /// All metrics as one readable string, `; `-separated.
 pub fn readable(metrics: &[Metric]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(80 * metrics.len());
     for (i, m) in metrics.iter().enumerate() {
         if i > 0 {
             out.push_str("; ");
         }
-        out.push_str(&m.readable());
+        m.push_readable(&mut out);
     }
     out
 }

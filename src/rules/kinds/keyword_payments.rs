@@ -269,22 +269,64 @@ impl RuleKind for KeywordPayments {
 }
 
 /// Each episode's different counterparties (`_payee`), sorted and joined with ", ", from
-/// rows with an [`EPISODE`] number. One walk over the rows: a group-by collecting each
-/// episode's names as a list cost several times as much.
+/// rows with an [`EPISODE`] number and the names' numbers (`_payee_id`, equal numbers for
+/// equal names). The distinct names are put in order once for all episodes; each episode
+/// then sorts the names' places in that order, numbers rather than texts, and looks the
+/// map up only where the episode changes from one row to the next. Collecting and sorting
+/// each episode's names as texts cost several times as much at 767,741 rows.
 fn payees_by_episode(covered: &DataFrame) -> PolarsResult<std::collections::HashMap<u32, String>> {
     let episodes = covered.column(EPISODE)?.cast(&DataType::UInt32)?;
-    let names = covered.column("_payee")?.str()?.clone();
-    let mut found: std::collections::HashMap<u32, Vec<&str>> = std::collections::HashMap::new();
-    for (episode, name) in episodes.u32()?.iter().zip(names.iter()) {
-        if let (Some(episode), Some(name)) = (episode, name) {
-            found.entry(episode).or_default().push(name);
+    let episodes = episodes.u32()?;
+    let names = covered.column("_payee")?.str()?;
+    let ids = covered.column("_payee_id")?.cast(&DataType::UInt32)?;
+    let ids = ids.u32()?;
+    // Each name by its number, then each number's place among the names in order.
+    let mut name_of: Vec<Option<&str>> = Vec::new();
+    for (id, name) in ids.iter().zip(names.iter()) {
+        if let (Some(id), Some(name)) = (id, name) {
+            let id = id as usize;
+            if name_of.len() <= id {
+                name_of.resize(id + 1, None);
+            }
+            name_of[id] = Some(name);
         }
+    }
+    let mut in_order: Vec<u32> = (0..name_of.len() as u32)
+        .filter(|&id| name_of[id as usize].is_some())
+        .collect();
+    in_order.sort_unstable_by_key(|&id| name_of[id as usize]);
+    let mut place = vec![0u32; name_of.len()];
+    for (k, &id) in in_order.iter().enumerate() {
+        place[id as usize] = k as u32;
+    }
+    let mut found: std::collections::HashMap<u32, Vec<u32>> = std::collections::HashMap::new();
+    let mut run: Option<(u32, Vec<u32>)> = None;
+    for (episode, id) in episodes.iter().zip(ids.iter()) {
+        let (Some(episode), Some(&at)) = (episode, id.and_then(|id| place.get(id as usize))) else {
+            continue;
+        };
+        match &mut run {
+            Some((current, places)) if *current == episode => places.push(at),
+            _ => {
+                if let Some((done, places)) = run.take() {
+                    found.entry(done).or_default().extend(places);
+                }
+                run = Some((episode, vec![at]));
+            }
+        }
+    }
+    if let Some((done, places)) = run {
+        found.entry(done).or_default().extend(places);
     }
     Ok(found
         .into_iter()
-        .map(|(episode, mut names)| {
-            names.sort_unstable();
-            names.dedup();
+        .map(|(episode, mut places)| {
+            places.sort_unstable();
+            places.dedup();
+            let names: Vec<&str> = places
+                .iter()
+                .filter_map(|&k| name_of[in_order[k as usize] as usize])
+                .collect();
             (episode, names.join(", "))
         })
         .collect())
@@ -585,14 +627,15 @@ mod tests {
     #[test]
     fn each_episode_names_its_different_counterparties_sorted() {
         let covered = df!(
-            EPISODE => [1u32, 1, 1, 2, 2, 4],
-            "_payee" => [Some("TRAINLINE"), Some("EASYJET"), Some("TRAINLINE"), None, Some("RYANAIR"), None]
+            EPISODE => [1u32, 1, 1, 2, 2, 4, 1],
+            "_payee" => [Some("TRAINLINE"), Some("EASYJET"), Some("TRAINLINE"), None, Some("RYANAIR"), None, Some("AVANTI")],
+            "_payee_id" => [Some(0u32), Some(1), Some(0), None, Some(2), None, Some(3)]
         )
         .expect("rows");
         let payees = payees_by_episode(&covered).expect("payees");
         assert_eq!(
             payees.get(&1).map(String::as_str),
-            Some("EASYJET, TRAINLINE")
+            Some("AVANTI, EASYJET, TRAINLINE")
         );
         assert_eq!(payees.get(&2).map(String::as_str), Some("RYANAIR"));
         // An episode whose rows have no name has none to show.
