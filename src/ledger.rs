@@ -546,9 +546,9 @@ impl LedgerBuilder {
         let n: usize = parts.iter().map(LedgerBuilder::len).sum();
         let order = canonical_order(&parts);
         // What one ledger column alone reads is taken out of the parts, and that column
-        // frees it once built, so the memory serves the columns built after it. With the
-        // parts kept whole to the end, every ledger column was memory the kernel had to
-        // clear afresh, beside builders holding every row.
+        // frees it once built, so ingest does not hold the builders' copy of every row
+        // beside the whole ledger at its peak (as it did with the parts kept whole to the
+        // end; docs/decisions.md).
         for part in parts.iter_mut() {
             part.account_order = Vec::new();
             part.row_order = Vec::new();
