@@ -553,64 +553,33 @@ impl LedgerBuilder {
             part.account_order = Vec::new();
             part.row_order = Vec::new();
         }
-        let account_id = Inputs::new(&mut parts, |p| std::mem::take(&mut p.account_id));
-        let booking_date = Inputs::new(&mut parts, |p| std::mem::take(&mut p.booking_date));
-        let value_date = Inputs::new(&mut parts, |p| std::mem::take(&mut p.value_date));
-        let amount = Inputs::new(&mut parts, |p| std::mem::take(&mut p.amount));
-        let currency = Inputs::new(&mut parts, |p| std::mem::take(&mut p.currency));
-        let amount_base = Inputs::new(&mut parts, |p| std::mem::take(&mut p.amount_base));
-        let balance = Inputs::new(&mut parts, |p| std::mem::take(&mut p.balance));
-        let channel = Inputs::new(&mut parts, |p| std::mem::take(&mut p.channel));
-        let reversal = Inputs::new(&mut parts, |p| std::mem::take(&mut p.reversal));
+        macro_rules! taken {
+            ($field:ident) => {
+                Inputs::new(&mut parts, |p| std::mem::take(&mut p.$field))
+            };
+        }
+        let account_id = taken!(account_id);
+        let booking_date = taken!(booking_date);
+        let value_date = taken!(value_date);
+        let amount = taken!(amount);
+        let currency = taken!(currency);
+        let amount_base = taken!(amount_base);
+        let balance = taken!(balance);
+        let channel = taken!(channel);
+        let reversal = taken!(reversal);
         let texts: [(&str, Inputs<TextColumn>); 12] = [
-            (
-                COUNTERPARTY_NAME,
-                Inputs::new(&mut parts, |p| std::mem::take(&mut p.counterparty_name)),
-            ),
-            (
-                COUNTERPARTY_ACCOUNT,
-                Inputs::new(&mut parts, |p| std::mem::take(&mut p.counterparty_account)),
-            ),
-            (
-                DESCRIPTION,
-                Inputs::new(&mut parts, |p| std::mem::take(&mut p.description)),
-            ),
-            (
-                LOCATION,
-                Inputs::new(&mut parts, |p| std::mem::take(&mut p.location)),
-            ),
-            (
-                BANK_TYPE,
-                Inputs::new(&mut parts, |p| std::mem::take(&mut p.bank_type)),
-            ),
-            (
-                BANK_TXN_ID,
-                Inputs::new(&mut parts, |p| std::mem::take(&mut p.bank_txn_id)),
-            ),
-            (
-                BOOKING_TIME,
-                Inputs::new(&mut parts, |p| std::mem::take(&mut p.booking_time)),
-            ),
-            (
-                PARTY_NAME,
-                Inputs::new(&mut parts, |p| std::mem::take(&mut p.party_name)),
-            ),
-            (
-                PARTY_ADDRESS,
-                Inputs::new(&mut parts, |p| std::mem::take(&mut p.party_address)),
-            ),
-            (
-                PARTY_ID,
-                Inputs::new(&mut parts, |p| std::mem::take(&mut p.party_id)),
-            ),
-            (
-                COUNTERPARTY_COUNTRY,
-                Inputs::new(&mut parts, |p| std::mem::take(&mut p.counterparty_country)),
-            ),
-            (
-                EXCLUDED_REASON,
-                Inputs::new(&mut parts, |p| std::mem::take(&mut p.excluded_reason)),
-            ),
+            (COUNTERPARTY_NAME, taken!(counterparty_name)),
+            (COUNTERPARTY_ACCOUNT, taken!(counterparty_account)),
+            (DESCRIPTION, taken!(description)),
+            (LOCATION, taken!(location)),
+            (BANK_TYPE, taken!(bank_type)),
+            (BANK_TXN_ID, taken!(bank_txn_id)),
+            (BOOKING_TIME, taken!(booking_time)),
+            (PARTY_NAME, taken!(party_name)),
+            (PARTY_ADDRESS, taken!(party_address)),
+            (PARTY_ID, taken!(party_id)),
+            (COUNTERPARTY_COUNTRY, taken!(counterparty_country)),
+            (EXCLUDED_REASON, taken!(excluded_reason)),
         ];
         let parts = parts.as_slice();
         // The parts' small tables joined, and where each part's numbers start in them.
@@ -652,11 +621,10 @@ impl LedgerBuilder {
         let by_source = |name: &str, value: fn(&Provenance) -> Option<&str>| {
             gathered(name, sources.iter().map(|p| value(p)), slots())
         };
-        let money =
-            |name: &str, v: &mut dyn Iterator<Item = Option<i128>>| -> PolarsResult<Column> {
-                let ca = Int128Chunked::from_iter_options(name.into(), v);
-                Ok(ca.into_decimal(18, 2)?.into_series().into_column())
-            };
+        fn money(name: &str, v: impl Iterator<Item = Option<i128>>) -> PolarsResult<Column> {
+            let ca = Int128Chunked::from_iter_options(name.into(), v);
+            Ok(ca.into_decimal(18, 2)?.into_series().into_column())
+        }
         let date = |name: &str, v: Vec<Option<NaiveDate>>| -> Column {
             Series::new(name.into(), v.as_slice()).into_column()
         };
@@ -734,8 +702,7 @@ impl LedgerBuilder {
                 }
                 9 => {
                     let amounts = amount.take();
-                    let column = money(AMOUNT, &mut each(&order, &amounts, |a, r| Some(a[r])));
-                    column
+                    money(AMOUNT, each(&order, &amounts, |a, r| Some(a[r])))
                 }
                 10 => {
                     let codes = currency.take();
@@ -749,13 +716,11 @@ impl LedgerBuilder {
                 }
                 11 => {
                     let amounts = amount_base.take();
-                    let column = money(AMOUNT_BASE, &mut each(&order, &amounts, MoneyColumn::get));
-                    column
+                    money(AMOUNT_BASE, each(&order, &amounts, MoneyColumn::get))
                 }
                 12 => {
                     let amounts = balance.take();
-                    let column = money(BALANCE, &mut each(&order, &amounts, MoneyColumn::get));
-                    column
+                    money(BALANCE, each(&order, &amounts, MoneyColumn::get))
                 }
                 13 => {
                     let channels = channel.take();
@@ -767,6 +732,7 @@ impl LedgerBuilder {
                         }),
                     )
                 }
+                // `texts` in ledger order: columns 14 to 20, then (after `reversal`) 22 to 26.
                 14..=20 => Ok(text(texts[k - 14].0, &texts[k - 14].1)),
                 21 => {
                     let flags = reversal.take();

@@ -220,13 +220,7 @@ pub fn assemble(
         };
         // Accounts as they change from row to row; sorted and deduplicated at the end.
         let mut accounts: Vec<&str> = Vec::new();
-        let mut first = true;
         for (((d, p), t), a) in taken_rows.by_ref().take(hi - lo) {
-            if first {
-                // Room for the episode's ids, as long as its first (they are alike), made once.
-                e.txn_ids.reserve((hi - lo) * (t.map_or(0, str::len) + 1));
-                first = false;
-            }
             if let Some(d) = d {
                 e.start = Some(e.start.map_or(d, |s: i32| s.min(d)));
                 e.end = Some(e.end.map_or(d, |x: i32| x.max(d)));
@@ -237,7 +231,11 @@ pub fn assemble(
                 _ => {}
             }
             if let Some(t) = t {
-                if !e.txn_ids.is_empty() {
+                if e.txn_ids.is_empty() {
+                    // Room for the episode's ids, each as long as its first (they are
+                    // alike), made once.
+                    e.txn_ids.reserve((hi - lo) * (t.len() + 1));
+                } else {
                     e.txn_ids.push(';');
                 }
                 e.txn_ids.push_str(t);

@@ -462,5 +462,18 @@ mod tests {
             r#"[{"met":true,"metric":"peak_window_total","op":">=","threshold":"10000.00","value":"27500.00"}]"#
         );
         assert_eq!(readable(&metrics[2..4]), "rows: -3; money: -£0.05");
+        assert_eq!(
+            readable(&metrics),
+            "highest 7-day total: £27,500.00 (test: at least £10,000.00, met); \
+             out ÷ in: 0.912 (test: above 0.900, not met); rows: -3; money: -£0.05; \
+             MAD: 0.0000; median: NaN days; days: 3 days; \
+             names: A \"QUOTED\" NAME\\, TAB\there, ZOË, \u{1}; \
+             missing: not available (too few rows)"
+        );
+        assert_eq!(readable(&[]), "");
+        assert_eq!(
+            Metric::info("d", "median dwell", Value::Days(0.25)).readable(),
+            "median dwell: 0.2 days"
+        );
     }
 }
