@@ -263,6 +263,10 @@ fn read_parquet(run_dir: &Path) -> Result<(f64, DataFrame)> {
 /// A parquet read gives it in many chunks (39 at 10M rows); the stages are timed on the
 /// ledger as a run holds it (see [`on_parquet_chunks`] for the other figure). Returns the
 /// ledger and the number of chunks it was read in.
+///
+/// The texts ingest writes row by row (`col::WRITTEN_ROW_BY_ROW`) are written again the
+/// same way: the parquet read leaves each row pointing into its row group's dictionary of
+/// values, so a stage reading them in row order would jump about memory as no run does.
 fn as_a_run_holds_it(mut ledger: DataFrame) -> Result<(DataFrame, usize)> {
     let chunks = ledger
         .columns()
@@ -273,7 +277,18 @@ fn as_a_run_holds_it(mut ledger: DataFrame) -> Result<(DataFrame, usize)> {
     // Column by column, so the ledger is never held twice.
     let names: Vec<PlSmallStr> = ledger.get_column_names_owned();
     for name in names {
-        let whole = ledger.column(&name)?.rechunk();
+        let column = ledger.column(&name)?;
+        let whole = if proceeds::ledger::col::WRITTEN_ROW_BY_ROW.contains(&name.as_str())
+            && column.null_count() < column.len()
+        {
+            let mut row_by_row = StringChunkedBuilder::new(name.clone(), column.len());
+            for value in column.str()?.iter() {
+                row_by_row.append_option(value);
+            }
+            row_by_row.finish().into_column()
+        } else {
+            column.rechunk()
+        };
         ledger.with_column(whole)?;
     }
     Ok((ledger, chunks))

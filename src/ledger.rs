@@ -96,6 +96,25 @@ pub mod col {
     pub const PARTY_ID: &str = "party_id";
     pub const COUNTERPARTY_COUNTRY: &str = "counterparty_country";
     pub const EXCLUDED_REASON: &str = "excluded_reason";
+
+    /// The text columns [`super::LedgerBuilder`] writes row by row, each row's bytes after
+    /// the previous row's in ledger order. The other text columns (account, source file,
+    /// SHA-256, exhibit, currency, channel) hold one copy of each value, shared by its rows.
+    pub const WRITTEN_ROW_BY_ROW: [&str; 13] = [
+        TXN_ID,
+        COUNTERPARTY_NAME,
+        COUNTERPARTY_ACCOUNT,
+        DESCRIPTION,
+        LOCATION,
+        BANK_TYPE,
+        BANK_TXN_ID,
+        BOOKING_TIME,
+        PARTY_NAME,
+        PARTY_ADDRESS,
+        PARTY_ID,
+        COUNTERPARTY_COUNTRY,
+        EXCLUDED_REASON,
+    ];
 }
 
 /// Precision and scale of every money column.
@@ -941,6 +960,26 @@ mod tests {
         for (name, dtype) in schema() {
             assert_eq!(df.column(name).unwrap().dtype(), &dtype, "{name}");
         }
+        // Every text column is either written row by row or one copy of each value.
+        let shared: Vec<&str> = schema()
+            .into_iter()
+            .filter(|(name, dtype)| {
+                *dtype == DataType::String && !col::WRITTEN_ROW_BY_ROW.contains(name)
+            })
+            .map(|(name, _)| name)
+            .collect();
+        use col::*;
+        assert_eq!(
+            shared,
+            [
+                ACCOUNT_ID,
+                SOURCE_FILE,
+                SOURCE_SHA256,
+                EXHIBIT,
+                CURRENCY,
+                CHANNEL
+            ]
+        );
     }
 
     #[test]
