@@ -295,6 +295,41 @@ impl Timings {
     }
 }
 
+/// The order the rules are started in (their positions in `rules`): those whose keyword
+/// lists match the most rows first, then the others as they come.
+///
+/// A keyword rule's evidence, and so its time, grows with the rows its lists match (on a
+/// case where travel is bought every week, TRF-005 takes a third of detection), and the
+/// rules run on as many threads as there are cores: a long rule started last leaves the
+/// other cores with nothing to do until it ends. The order changes no output; the findings
+/// are put back in rule order. Ties keep the rules' own order.
+fn start_order(
+    rules: &[Rule],
+    rows: &DataFrame,
+    keyword_columns: &[(Vec<String>, String)],
+) -> PolarsResult<Vec<usize>> {
+    let mut matched = Vec::with_capacity(keyword_columns.len());
+    for (list, name) in keyword_columns {
+        matched.push((list, rows.column(name)?.bool()?.num_trues()));
+    }
+    let mut order: Vec<(std::cmp::Reverse<usize>, usize)> = rules
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| {
+            let rows: usize = rule
+                .detector
+                .keyword_lists()
+                .iter()
+                .filter_map(|list| matched.iter().find(|(l, _)| *l == list))
+                .map(|(_, n)| n)
+                .sum();
+            (std::cmp::Reverse(rows), i)
+        })
+        .collect();
+    order.sort();
+    Ok(order.into_iter().map(|(_, i)| i).collect())
+}
+
 /// `proceeds detect`: run rules over a ledger. Findings come in rule order, then by
 /// group, window start and first evidence row; evidence rows in finding order, then
 /// ledger order.
@@ -338,7 +373,8 @@ pub fn run_rules(
         .collect::<Result<Vec<LazyFrame>, RuleError>>()?;
     let seq_is_position = findings::seq_is_position(ledger);
     // Rules are independent: run them on every core, then put their findings back in the
-    // order of the rules, so the output does not depend on which finished first.
+    // order of the rules, so the output does not depend on which finished first (nor on
+    // the order they were started in, `start_order`).
     type Done = (DataFrame, DataFrame, Vec<String>, [std::time::Duration; 2]);
     let one = |i: usize| -> Result<Done, RuleError> {
         let rule = &rules[i];
@@ -360,11 +396,16 @@ pub fn run_rules(
         Ok((f, e, notes, [planned, started.elapsed()]))
     };
     let started = std::time::Instant::now();
-    let results = crate::parallel::in_order(rules.len(), one);
+    let order = start_order(rules, &prepared.rows, &ctx.keyword_columns)
+        .map_err(internal("(all rules)", "start order"))?;
+    let results = crate::parallel::in_order(rules.len(), |j| one(order[j]));
+    let mut results: Vec<(usize, Result<Done, RuleError>)> =
+        order.into_iter().zip(results).collect();
+    results.sort_by_key(|(i, _)| *i);
     timings.all_rules = started.elapsed();
     let started = std::time::Instant::now();
     let mut applied = Vec::new();
-    for (rule, result) in rules.iter().zip(results) {
+    for (rule, (_, result)) in rules.iter().zip(results) {
         let (f, e, rule_notes, [planned, assembled]) = result?;
         notes.extend(rule_notes);
         timings.rules.push((rule.id.clone(), planned, assembled));
@@ -477,4 +518,52 @@ fn scoped_rows(rows: &DataFrame, rule: &Rule, case: &Case) -> Result<LazyFrame, 
 /// `docs/rules.md`, generated from the shipped rules and the kinds' documentation.
 pub fn rules_markdown() -> Result<String, RuleError> {
     Ok(docs::rules_markdown(&shipped_rules()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kinds::keyword_payments::all_keywords;
+
+    #[test]
+    fn rules_whose_lists_match_the_most_rows_start_first_ties_in_their_own_order() {
+        let rules = shipped_rules().unwrap();
+        let travel = all_keywords("travel", &[]);
+        let wages = all_keywords("wages_benefits", &[]);
+        let accommodation = all_keywords("accommodation", &[]);
+        // Of 6 rows, 5 hold a travel keyword, 3 a wages one, 1 an accommodation one; the
+        // adult advertising list matches none.
+        let mut keyword_columns = Vec::new();
+        let mut columns = Vec::new();
+        for rule in &rules {
+            for list in rule.detector.keyword_lists() {
+                if keyword_columns.iter().any(|(l, _)| *l == list) {
+                    continue;
+                }
+                let name = format!("_kw{}", keyword_columns.len());
+                let matched = [(&travel, 5), (&wages, 3), (&accommodation, 1)]
+                    .iter()
+                    .find(|(l, _)| **l == list)
+                    .map_or(0, |(_, n)| *n);
+                let column: Vec<bool> = (0..6).map(|r| r < matched).collect();
+                columns.push(Column::new(name.as_str().into(), column));
+                keyword_columns.push((list, name));
+            }
+        }
+        assert_eq!(keyword_columns.len(), 4);
+        let rows = DataFrame::new(6, columns).unwrap();
+        let order = start_order(&rules, &rows, &keyword_columns).unwrap();
+        let ids: Vec<&str> = order.iter().map(|&i| rules[i].id.as_str()).collect();
+        let first = [
+            "TRF-005", "TRF-001", "TRF-002", "TRF-009", "TRF-010", "TRF-011", "TRF-012", "TRF-003",
+        ];
+        assert_eq!(ids[..first.len()], first);
+        let rest: Vec<&str> = rules
+            .iter()
+            .map(|r| r.id.as_str())
+            .filter(|id| !first.contains(id))
+            .collect();
+        assert_eq!(ids[first.len()..], rest);
+        assert!(rest.contains(&"TRF-004") && rest.contains(&"STR-001"));
+    }
 }
