@@ -299,7 +299,7 @@ impl Timings {
 /// lists match the most rows first, then the others as they come.
 ///
 /// A keyword rule's evidence, and so its time, grows with the rows its lists match (on a
-/// case where travel is bought every week, TRF-005 takes a third of detection), and the
+/// case where travel is bought every week, TRF-005 takes a third of the rules' time), and the
 /// rules run on as many threads as there are cores: a long rule started last leaves the
 /// other cores with nothing to do until it ends. The order changes no output; the findings
 /// are put back in rule order. Ties keep the rules' own order.
