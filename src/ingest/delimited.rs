@@ -11,64 +11,140 @@
 use super::layout::Layout;
 use super::records::Splitter;
 use super::{RecordEvent, SourceProblem};
+use csv_core::ReadRecordResult;
 
 /// Walk a delimited file, calling `emit` for every record and skipped line, in file order.
+///
+/// Records are split by `csv_core` straight from the text: no copy of the file into a
+/// reader's buffer, and the splitter (its state table) is built once per thread and
+/// delimiter, not once per file (a case holds thousands of small statement files).
 pub fn read(
     text: &str,
     layout: &Layout,
     mut emit: impl FnMut(RecordEvent<'_>),
 ) -> Result<(), SourceProblem> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(layout.delimiter)
-        .from_reader(text.as_bytes());
-    let mut record = csv::StringRecord::new();
+    let bytes = text.as_bytes();
+    let mut csv = take_splitter(layout.delimiter);
+    // The record's cells, unquoted, one after another, and where each ends.
+    let mut cells: Vec<u8> = vec![0; 1024];
+    let mut ends: Vec<usize> = vec![0; 32];
+    // Room for the cells as text, kept from record to record.
+    let mut spare: Vec<&str> = Vec::new();
+    let mut at: usize = 0;
     let mut prev_end: usize = 0;
     let mut prev_end_line: u64 = 1;
     let mut splitter = Splitter::new(layout);
     loop {
-        let more = reader.read_record(&mut record).map_err(|e| SourceProblem {
-            line: prev_end_line as u32,
-            message: format!("the CSV cannot be split into records: {e}"),
-        })?;
+        // Where the splitter starts: blank lines before the record come first (as with
+        // the `csv` crate's record positions).
+        let record_start = at;
+        let (mut out_len, mut ends_len) = (0, 0);
+        let more = loop {
+            let (result, n_in, n_out, n_ends) =
+                csv.read_record(&bytes[at..], &mut cells[out_len..], &mut ends[ends_len..]);
+            at += n_in;
+            out_len += n_out;
+            ends_len += n_ends;
+            match result {
+                // All the text was given at once: the next call, with nothing left, tells
+                // the splitter the text has ended.
+                ReadRecordResult::InputEmpty => {}
+                ReadRecordResult::OutputFull => cells.resize(cells.len() * 2, 0),
+                ReadRecordResult::OutputEndsFull => ends.resize(ends.len() * 2, 0),
+                ReadRecordResult::Record => break true,
+                ReadRecordResult::End => break false,
+            }
+        };
         if !more {
             break;
         }
-        let pos = record
-            .position()
-            .cloned()
-            .unwrap_or_else(csv::Position::new);
-        let end = reader.position().byte() as usize;
-        // The CSV reader stops between the \r and \n of a CRLF terminator: that \n ends the
+        // Cells are pieces of the text split at an ASCII delimiter, with ASCII quotes taken
+        // out, so they are always whole UTF-8; checked all the same, never assumed.
+        let cell_text = std::str::from_utf8(&cells[..out_len]).map_err(|e| SourceProblem {
+            line: prev_end_line as u32,
+            message: format!("the CSV cannot be split into records: {e}"),
+        })?;
+        let end = at;
+        // The splitter stops between the \r and \n of a CRLF terminator: that \n ends the
         // previous record's line, it is not a blank line of its own.
         finish_crlf(text, &mut prev_end, &mut prev_end_line);
-        // A record's reported start includes the line breaks (blank lines) before it.
-        let mut start = (pos.byte() as usize).max(prev_end);
-        while matches!(text.as_bytes().get(start), Some(b'\r' | b'\n')) && start < end {
+        // A record's start includes the line breaks (blank lines) before it.
+        let mut start = record_start.max(prev_end);
+        while matches!(bytes.get(start), Some(b'\r' | b'\n')) && start < end {
             start += 1;
         }
         // Line numbers are counted here from byte offsets, the same way for LF, CRLF and
-        // CR-only (classic Mac) files: the CSV reader ends a record at a lone CR too, so a CR
+        // CR-only (classic Mac) files: the splitter ends a record at a lone CR too, so a CR
         // that ends a record or a blank line is a line break. A CR inside a quoted field is
         // the field's content, as before.
         let line = prev_end_line + line_breaks(text, prev_end, start).len() as u64;
-        // Blank lines the CSV reader passed over silently are still lines of the file.
+        // Blank lines the splitter passed over silently are still lines of the file.
         emit_blank_lines(text, prev_end, start, prev_end_line, &mut emit);
         let raw_full = text.get(start..end).unwrap_or("");
         let raw = raw_full.trim_end_matches(['\r', '\n']);
-        let ends_with_lone_cr =
-            raw_full.ends_with('\r') && text.as_bytes().get(end) != Some(&b'\n');
+        let ends_with_lone_cr = raw_full.ends_with('\r') && bytes.get(end) != Some(&b'\n');
         prev_end = end;
-        prev_end_line = line + raw_full.matches('\n').count() as u64 + u64::from(ends_with_lone_cr);
+        prev_end_line = line + newlines(raw_full) as u64 + u64::from(ends_with_lone_cr);
         let line = line as u32;
 
-        let fields: Vec<&str> = record.iter().collect();
+        let mut fields = recycled(std::mem::take(&mut spare));
+        let mut from = 0;
+        for &to in &ends[..ends_len] {
+            fields.push(cell_text.get(from..to).unwrap_or(""));
+            from = to;
+        }
         splitter.push(line, raw, &fields, &mut emit)?;
+        spare = recycled(fields);
     }
+    give_back_splitter(layout.delimiter, csv);
     finish_crlf(text, &mut prev_end, &mut prev_end_line);
     emit_blank_lines(text, prev_end, text.len(), prev_end_line, &mut emit);
     splitter.finish()
+}
+
+thread_local! {
+    /// Splitters built on this thread, by delimiter: building one (its state table) costs
+    /// about as much as splitting a few dozen records.
+    static SPLITTERS: std::cell::RefCell<Vec<(u8, csv_core::Reader)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A record splitter for `delimiter` in its starting state, with the `csv` crate's defaults
+/// otherwise: double quotes, `""` for a quote inside them, records ended by LF, CRLF or CR,
+/// and records of any length. One built before on this thread is taken and reset (not
+/// cloned: `csv_core`'s state table does not copy whole); hand it back with
+/// [`give_back_splitter`] when the file is read.
+fn take_splitter(delimiter: u8) -> csv_core::Reader {
+    let kept = SPLITTERS.with(|built| {
+        let mut built = built.borrow_mut();
+        let at = built.iter().position(|(d, _)| *d == delimiter)?;
+        Some(built.swap_remove(at).1)
+    });
+    match kept {
+        Some(mut csv) => {
+            csv.reset();
+            csv
+        }
+        None => csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
+    }
+}
+
+/// Keep a splitter for the next file with the same delimiter read on this thread.
+fn give_back_splitter(delimiter: u8, csv: csv_core::Reader) {
+    SPLITTERS.with(|built| built.borrow_mut().push((delimiter, csv)));
+}
+
+/// An empty vector of text slices keeping `v`'s room, for slices of another lifetime.
+fn recycled<'b>(mut v: Vec<&str>) -> Vec<&'b str> {
+    v.clear();
+    // Collecting an empty vector's iterator into one of a type of the same size reuses its
+    // allocation.
+    v.into_iter().map(|_| "").collect()
+}
+
+/// How many LF bytes `text` holds.
+pub fn newlines(text: &str) -> usize {
+    text.bytes().filter(|&b| b == b'\n').count()
 }
 
 fn finish_crlf(text: &str, prev_end: &mut usize, prev_end_line: &mut u64) {
@@ -214,6 +290,30 @@ description = "Memo"
     fn raw_text_is_the_record_as_written() {
         let ev = events("Date,Amount,Memo\r\n01/01/2024,\"1,000.00\",\"x, y\"\r\n");
         assert_eq!(ev[1].2, "01/01/2024,\"1,000.00\",\"x, y\"");
+    }
+
+    #[test]
+    fn each_file_starts_afresh_whatever_the_file_before_left_unfinished() {
+        // The splitter is kept from file to file on a thread: a file cut inside a quoted
+        // field, or refused, must not change how the next one is split.
+        let layout = Layout::from_toml(LAYOUT, "test").unwrap();
+        let good = "Date,Amount,Memo\n01/01/2024,1.00,\"a, b\"\n02/01/2024,2.00,c\n";
+        let first = events(good);
+        assert_eq!(first.len(), 3);
+        assert_eq!(first[1].2, "01/01/2024,1.00,\"a, b\"");
+        let cut = events("Date,Amount,Memo\n01/01/2024,1.00,\"never closed\n");
+        assert_eq!(cut.last().map(|e| e.1), Some(2));
+        assert!(read("a,b\n1,2\n", &layout, |_| {}).is_err());
+        // A field longer than the splitter's first room, and more fields than its first ends.
+        let wide = format!(
+            "Date,Amount,Memo\n01/01/2024,1.00,{}{}\n",
+            "x".repeat(5000),
+            ",x".repeat(40)
+        );
+        let ev = events(&wide);
+        assert_eq!(ev.len(), 2);
+        assert_eq!(ev[1].0, "reject");
+        assert_eq!(events(good), first);
     }
 
     #[test]

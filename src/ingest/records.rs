@@ -102,7 +102,7 @@ impl<'l> Splitter<'l> {
             });
             return Ok(());
         }
-        let span = raw.matches('\n').count() + 1;
+        let span = super::delimited::newlines(raw) + 1;
         if span > MAX_RECORD_LINES {
             emit(RecordEvent::Reject {
                 line,
