@@ -1,12 +1,12 @@
 //! Reading delimited (CSV) exports: finding the header, splitting records, and keeping
 //! every physical line accounted for.
 //!
-//! The reader walks the decoded text with the `csv` crate. Lines before the header are
-//! skipped as preamble; blank lines, repeated headers and lines matching the layout's
-//! `skip_lines` (totals, footers) are skipped as non-data; every other record is handed
-//! on with its 1-based starting line and its raw text. A record whose field count does
-//! not match the header is rejected here, before any value is read, because a shifted
-//! row would put amounts in the wrong columns.
+//! The reader walks the decoded text with `csv_core`, the `csv` crate's record splitter.
+//! Lines before the header are skipped as preamble; blank lines, repeated headers and lines
+//! matching the layout's `skip_lines` (totals, footers) are skipped as non-data; every other
+//! record is handed on with its 1-based starting line and its raw text. A record whose field
+//! count does not match the header is rejected here, before any value is read, because a
+//! shifted row would put amounts in the wrong columns.
 
 use super::layout::Layout;
 use super::records::Splitter;
