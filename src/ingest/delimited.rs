@@ -316,6 +316,76 @@ description = "Memo"
         assert_eq!(events(good), first);
     }
 
+    /// Every event of `read`, in full, or its refusal.
+    fn all_events(text: &str, layout: &Layout) -> Result<Vec<String>, String> {
+        let mut out = Vec::new();
+        read(text, layout, |e| out.push(format!("{e:?}")))
+            .map(|()| out)
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    /// The reader as it was written over the `csv` crate's `Reader`, kept to hold the
+    /// `csv_core` reader to the same events.
+    fn all_events_by_csv_crate(text: &str, layout: &Layout) -> Result<Vec<String>, String> {
+        let mut out = Vec::new();
+        let mut emit = |e: RecordEvent<'_>| out.push(format!("{e:?}"));
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(layout.delimiter)
+            .from_reader(text.as_bytes());
+        let mut record = csv::StringRecord::new();
+        let (mut prev_end, mut prev_end_line) = (0usize, 1u64);
+        let mut splitter = Splitter::new(layout);
+        while reader.read_record(&mut record).map_err(|e| e.to_string())? {
+            let pos = record
+                .position()
+                .cloned()
+                .unwrap_or_else(csv::Position::new);
+            let end = reader.position().byte() as usize;
+            finish_crlf(text, &mut prev_end, &mut prev_end_line);
+            let mut start = (pos.byte() as usize).max(prev_end);
+            while matches!(text.as_bytes().get(start), Some(b'\r' | b'\n')) && start < end {
+                start += 1;
+            }
+            let line = prev_end_line + line_breaks(text, prev_end, start).len() as u64;
+            emit_blank_lines(text, prev_end, start, prev_end_line, &mut emit);
+            let raw_full = text.get(start..end).unwrap_or("");
+            let raw = raw_full.trim_end_matches(['\r', '\n']);
+            let lone_cr = raw_full.ends_with('\r') && text.as_bytes().get(end) != Some(&b'\n');
+            prev_end = end;
+            prev_end_line = line + raw_full.matches('\n').count() as u64 + u64::from(lone_cr);
+            let fields: Vec<&str> = record.iter().collect();
+            splitter
+                .push(line as u32, raw, &fields, &mut emit)
+                .map_err(|e| format!("{e:?}"))?;
+        }
+        finish_crlf(text, &mut prev_end, &mut prev_end_line);
+        emit_blank_lines(text, prev_end, text.len(), prev_end_line, &mut emit);
+        splitter.finish().map_err(|e| format!("{e:?}"))?;
+        Ok(out)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Any text of quotes, delimiters, line endings (LF, CRLF, lone CR, blank lines),
+        /// a byte-order mark and cells gives the same events, lines and values, or the same
+        /// refusal, as the `csv` crate's reader gave.
+        #[test]
+        fn the_splitter_gives_the_csv_crates_events(
+            bom in proptest::prelude::any::<bool>(),
+            head in "(pre\n|\r\n|)Date,Amount,Memo(\n|\r\n|\r)",
+            body in "([0-9a/., \"]|,|\n|\r\n|\r|Total|£){0,120}",
+        ) {
+            let layout = Layout::from_toml(LAYOUT, "test").unwrap();
+            let text = format!("{}{head}{body}", if bom { "\u{feff}" } else { "" });
+            // Files are read one after another on a thread: both orders of two texts.
+            for t in [text.as_str(), "Date,Amount,Memo\n01/01/2024,1.00,\"a\"\"b\"\n", text.as_str()] {
+                proptest::prop_assert_eq!(all_events(t, &layout), all_events_by_csv_crate(t, &layout), "{:?}", t);
+            }
+        }
+    }
+
     #[test]
     fn a_file_without_its_header_is_refused() {
         let layout = Layout::from_toml(LAYOUT, "test").unwrap();
