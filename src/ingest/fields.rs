@@ -167,8 +167,8 @@ pub struct RowReader<'l> {
     time_format: &'l str,
     time_items: Vec<Item<'l>>,
     time_out_items: Vec<Item<'static>>,
-    /// Room for the narrative patterns' captures, reused row after row.
-    slots: Vec<CaptureLocations>,
+    /// Room for the narrative patterns, reused row after row.
+    patterns: PatternRoom,
 }
 
 impl<'l> RowReader<'l> {
@@ -181,7 +181,7 @@ impl<'l> RowReader<'l> {
             time_format,
             time_items: StrftimeItems::new(time_format).collect(),
             time_out_items: StrftimeItems::new("%H:%M:%S").collect(),
-            slots: capture_slots(layout),
+            patterns: PatternRoom::new(layout),
         }
     }
 
@@ -334,7 +334,7 @@ fn read_with<'l: 'a, 'a>(
             credit,
             known,
         },
-        &mut reader.slots,
+        &mut reader.patterns,
     );
     let channel = class.channel;
     let captured_counterparty = class.counterparty;
@@ -420,28 +420,87 @@ pub struct Classified<'a> {
     pub location: Option<&'a str>,
 }
 
-/// Room for the captures of each of the layout's narrative patterns, made once per source
-/// and reused for every row ([`classify`]).
-pub fn capture_slots(layout: &Layout) -> Vec<CaptureLocations> {
-    layout
-        .narratives
-        .iter()
-        .map(|r| r.pattern.capture_locations())
-        .collect()
+/// What one narrative pattern gave a text: `None` where it did not match, else where in
+/// the text its counterparty, counterparty account and location groups were (by
+/// [`Narrative::groups`](super::layout::Narrative::groups)).
+type Answer = Option<[Option<(usize, usize)>; 3]>;
+
+/// The answers one pattern gave, by text. Statements repeat their narratives (the same payee
+/// month after month, across accounts and files), and finding a pattern's groups is the
+/// costly part of reading a row: the regex crate finds a match with its automaton, then runs
+/// a backtracking search over it for the groups. An answer is the pattern's own, so using it
+/// again gives the same row; only the first [`MAX_ANSWERS`] texts of a pattern are kept.
+#[derive(Debug, Default)]
+struct Answers(std::collections::HashMap<Box<str>, Answer, foldhash::fast::FixedState>);
+
+/// Texts whose answers are kept per pattern and reading thread (about 100 bytes each).
+const MAX_ANSWERS: usize = 2048;
+
+thread_local! {
+    /// Answers kept on this thread, by pattern source (a layout's patterns are compiled from
+    /// their source alone, so the same source is the same pattern): a reading thread reads
+    /// many files of the same layouts. Taken by each [`PatternRoom`] and given back when it
+    /// is dropped; they go with the thread, at the end of ingest.
+    static ANSWERS: std::cell::RefCell<std::collections::HashMap<String, Answers>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Room for the layout's narrative patterns, made once per source and reused for every row
+/// ([`classify`]): each pattern's captures, and the answers it gave texts already read on
+/// this thread.
+#[derive(Debug)]
+pub struct PatternRoom {
+    slots: Vec<CaptureLocations>,
+    answers: Vec<(String, Answers)>,
+}
+
+impl PatternRoom {
+    /// Room for `layout`'s patterns, with the answers kept on this thread.
+    pub fn new(layout: &Layout) -> Self {
+        let answers = ANSWERS.with(|kept| {
+            let mut kept = kept.borrow_mut();
+            layout
+                .narratives
+                .iter()
+                .map(|r| {
+                    let source = r.pattern.as_str();
+                    let answers = kept.remove(source).unwrap_or_default();
+                    (source.to_string(), answers)
+                })
+                .collect()
+        });
+        PatternRoom {
+            slots: layout
+                .narratives
+                .iter()
+                .map(|r| r.pattern.capture_locations())
+                .collect(),
+            answers,
+        }
+    }
+}
+
+impl Drop for PatternRoom {
+    fn drop(&mut self) {
+        let answers = std::mem::take(&mut self.answers);
+        // A thread being torn down has no room left for them: they are let go.
+        let _ = ANSWERS.try_with(|kept| {
+            let mut kept = kept.borrow_mut();
+            for (source, a) in answers {
+                kept.insert(source, a);
+            }
+        });
+    }
 }
 
 /// Channel, counterparty, counterparty account and location from the layout's narrative
 /// patterns (first match that sets each wins), then its type codes, then its default;
-/// `slots` is the captures' room ([`capture_slots`]).
+/// `room` is the patterns' room ([`PatternRoom`]).
 ///
 /// A pattern is not run when nothing it could give is still wanted: the channel once a
 /// pattern has set it, a group's value once found or given by the caller's own column
 /// (`n.known`). Running it could not change the result.
-pub fn classify<'a>(
-    layout: &Layout,
-    n: &Narrative<'a>,
-    slots: &mut [CaptureLocations],
-) -> Classified<'a> {
+pub fn classify<'a>(layout: &Layout, n: &Narrative<'a>, room: &mut PatternRoom) -> Classified<'a> {
     let type_upper = n.type_code.map(|t| upper_case(t.trim()));
     // The code is looked up once: which narratives it lets run, and its channel.
     let code = type_upper
@@ -452,7 +511,8 @@ pub fn classify<'a>(
     let mut given = 0;
     let mut channel = None;
     let mut found: [Option<&'a str>; 3] = [None, None, None];
-    for ((rule, slot), &type_ok) in layout.narratives.iter().zip(slots.iter_mut()).zip(runs) {
+    let rooms = room.slots.iter_mut().zip(room.answers.iter_mut());
+    for ((rule, (slot, (_, answers))), &type_ok) in layout.narratives.iter().zip(rooms).zip(runs) {
         // A pattern reading the counterparty column may still give the counterparty: the
         // name it captures there takes the place of the column's (the name without what the
         // bank wrote after it, such as a sort code and account number).
@@ -480,17 +540,30 @@ pub fn classify<'a>(
             NarrativeField::Counterparty => n.counterparty,
         };
         let Some(text) = text else { continue };
+        let kept = if answers.0.is_empty() {
+            None
+        } else {
+            answers.0.get(text).copied()
+        };
         if wanted == fills::CHANNEL {
             // Only the channel is still wanted: whether the pattern matches is enough.
-            if rule.pattern.is_match(text) {
+            if kept.map_or_else(|| rule.pattern.is_match(text), |a| a.is_some()) {
                 channel = rule.channel;
                 given |= fills::CHANNEL;
             }
             continue;
         }
-        if rule.pattern.captures_read(slot, text).is_none() {
-            continue;
-        }
+        let answer = kept.unwrap_or_else(|| {
+            let answer = rule
+                .pattern
+                .captures_read(slot, text)
+                .map(|_| rule.groups.map(|g| g.and_then(|g| slot.get(g))));
+            if answers.0.len() < MAX_ANSWERS {
+                answers.0.insert(text.into(), answer);
+            }
+            answer
+        });
+        let Some(spans) = answer else { continue };
         if wanted & fills::CHANNEL != 0 {
             channel = rule.channel;
             given |= fills::CHANNEL;
@@ -499,8 +572,7 @@ pub fn classify<'a>(
             if wanted & bit == 0 {
                 continue;
             }
-            let value = rule.groups[k]
-                .and_then(|g| slot.get(g))
+            let value = spans[k]
                 .map(|(start, end)| text[start..end].trim())
                 .filter(|v| !v.is_empty());
             if let Some(v) = value {
@@ -573,7 +645,7 @@ channel = "card"
             credit: false,
             known,
         };
-        classify(layout, &n, &mut capture_slots(layout))
+        classify(layout, &n, &mut PatternRoom::new(layout))
     }
 
     #[test]
@@ -617,6 +689,111 @@ channel = "card"
             day_month_year("05/11/2024"),
             NaiveDate::from_ymd_opt(2024, 11, 5)
         );
+    }
+
+    /// `text` classified by `layout` on a thread of its own, where no pattern has kept an
+    /// answer: what the patterns themselves give.
+    fn classified_afresh(layout: &Layout, text: &'static str, known: u8) -> Classified<'static> {
+        std::thread::scope(|s| {
+            s.spawn(|| classified(layout, text, known))
+                .join()
+                .expect("classifying a text does not panic")
+        })
+    }
+
+    #[test]
+    fn a_text_read_again_gets_what_the_patterns_gave_it_the_first_time() {
+        let layout = layout();
+        let texts = [
+            "PAID TO ANNA FELL",
+            "PAID TO BO LEE AT LEEDS",
+            "ANNA FELL 123456 12345678",
+            "PAID TO ANNA FELL 123456 12345678",
+            "",
+            "PAID TO BO LEE AT LEEDS",
+        ];
+        let knowns = [
+            0,
+            fills::COUNTERPARTY,
+            fills::LOCATION,
+            fills::COUNTERPARTY_ACCOUNT,
+        ];
+        // One room for every reading, each text read twice and with each column known.
+        let mut room = PatternRoom::new(&layout);
+        for _ in 0..2 {
+            for text in texts {
+                for known in knowns {
+                    let n = Narrative {
+                        description: text,
+                        type_code: Some("fpo"),
+                        category: None,
+                        counterparty: None,
+                        credit: false,
+                        known,
+                    };
+                    assert_eq!(
+                        classify(&layout, &n, &mut room),
+                        classified_afresh(&layout, text, known),
+                        "{text:?}, known {known}"
+                    );
+                }
+            }
+        }
+        let kept = |room: &PatternRoom, text: &str| {
+            room.answers
+                .iter()
+                .filter(|(_, a)| a.0.contains_key(text))
+                .count()
+        };
+        // The first pattern's answers: a match with its groups, and a text it does not match.
+        assert_eq!(
+            room.answers[0].1 .0.get("PAID TO BO LEE AT LEEDS"),
+            Some(&Some([Some((8, 14)), None, Some((15, 23))]))
+        );
+        assert_eq!(
+            room.answers[0].1 .0.get("ANNA FELL 123456 12345678"),
+            Some(&None)
+        );
+        assert_eq!(kept(&room, "PAID TO ANNA FELL"), 2);
+        // A room made after this one is dropped, on the same thread, takes what it kept.
+        drop(room);
+        let room = PatternRoom::new(&layout);
+        assert_eq!(kept(&room, "PAID TO ANNA FELL"), 2);
+    }
+
+    #[test]
+    fn a_pattern_keeps_a_bounded_number_of_answers_and_reads_the_rest_itself() {
+        let layout = layout();
+        let texts: Vec<&'static str> = (0..MAX_ANSWERS + 3)
+            .map(|i| &*format!("PAID TO ANNA FELL {i:06} 12345678").leak())
+            .collect();
+        let mut room = PatternRoom::new(&layout);
+        for &text in &texts {
+            let n = Narrative {
+                description: text,
+                type_code: Some("fpo"),
+                category: None,
+                counterparty: None,
+                credit: false,
+                known: 0,
+            };
+            classify(&layout, &n, &mut room);
+        }
+        assert!(room.answers.iter().all(|(_, a)| a.0.len() <= MAX_ANSWERS));
+        assert_eq!(room.answers[1].1 .0.len(), MAX_ANSWERS);
+        let last = texts[MAX_ANSWERS + 2];
+        assert!(!room.answers[1].1 .0.contains_key(last));
+        let n = Narrative {
+            description: last,
+            type_code: Some("fpo"),
+            category: None,
+            counterparty: None,
+            credit: false,
+            known: 0,
+        };
+        let read = classify(&layout, &n, &mut room);
+        assert_eq!(read, classified_afresh(&layout, last, 0));
+        assert_eq!(read.counterparty_account, Some("002050 12345678"));
     }
 
     #[test]
@@ -702,7 +879,7 @@ pattern = '^(?P<counterparty>.+?)\s+(?P<counterparty_account>\d{6} \d{8})$'
                     credit: true,
                     known: fills::COUNTERPARTY,
                 },
-                &mut capture_slots(&layout),
+                &mut PatternRoom::new(&layout),
             )
         };
         // The description pattern is not asked for the name the column gives; the pattern

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use rust_decimal::Decimal;
 
-use super::fields::{capture_slots, classify, date_window, Narrative, RowDraft};
+use super::fields::{classify, date_window, Narrative, PatternRoom, RowDraft};
 use super::layout::fills;
 use super::statement::{FormatError, Outcome, ParsedEntry, ParsedFile};
 use super::{SourceProblem, SourceSink, StatementPeriod};
@@ -110,7 +110,7 @@ pub fn read(
     let mut dates: Vec<Option<(chrono::NaiveDate, chrono::NaiveDate)>> =
         vec![None; parsed.statements.len()];
     let mut index = 0u64;
-    let mut slots = capture_slots(sink.layout());
+    let mut patterns = PatternRoom::new(sink.layout());
     for outcome in &parsed.outcomes {
         match outcome {
             Outcome::Skipped(p) => sink.skip(p.line, &p.raw, p.reason.clone()),
@@ -148,7 +148,7 @@ pub fn read(
                         credit,
                         known,
                     },
-                    &mut slots,
+                    &mut patterns,
                 );
                 if let Some(d) = dates.get_mut(e.statement) {
                     *d = Some(match *d {
