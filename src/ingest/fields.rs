@@ -440,7 +440,9 @@ thread_local! {
     /// Answers kept on this thread, by pattern source (a layout's patterns are compiled from
     /// their source alone, so the same source is the same pattern): a reading thread reads
     /// many files of the same layouts. Taken by each [`PatternRoom`] and given back when it
-    /// is dropped; they go with the thread, at the end of ingest.
+    /// is dropped. They go with the reading threads at the end of ingest; where the sources
+    /// are read on the calling thread (one source, or one core) they stay there, at most
+    /// [`MAX_ANSWERS`] per pattern.
     static ANSWERS: std::cell::RefCell<std::collections::HashMap<String, Answers>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
