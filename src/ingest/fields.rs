@@ -638,16 +638,24 @@ channel = "card"
         )
     }
 
-    fn classified<'a>(layout: &Layout, description: &'a str, known: u8) -> Classified<'a> {
-        let n = Narrative {
+    /// A faster payment out with `description`, the columns in `known` given.
+    fn payment_out(description: &str, known: u8) -> Narrative<'_> {
+        Narrative {
             description,
             type_code: Some("fpo"),
             category: None,
             counterparty: None,
             credit: false,
             known,
-        };
-        classify(layout, &n, &mut PatternRoom::new(layout))
+        }
+    }
+
+    fn classified<'a>(layout: &Layout, description: &'a str, known: u8) -> Classified<'a> {
+        classify(
+            layout,
+            &payment_out(description, known),
+            &mut PatternRoom::new(layout),
+        )
     }
 
     #[test]
@@ -725,16 +733,8 @@ channel = "card"
         for _ in 0..2 {
             for text in texts {
                 for known in knowns {
-                    let n = Narrative {
-                        description: text,
-                        type_code: Some("fpo"),
-                        category: None,
-                        counterparty: None,
-                        credit: false,
-                        known,
-                    };
                     assert_eq!(
-                        classify(&layout, &n, &mut room),
+                        classify(&layout, &payment_out(text, known), &mut room),
                         classified_afresh(&layout, text, known),
                         "{text:?}, known {known}"
                     );
@@ -771,29 +771,13 @@ channel = "card"
             .collect();
         let mut room = PatternRoom::new(&layout);
         for &text in &texts {
-            let n = Narrative {
-                description: text,
-                type_code: Some("fpo"),
-                category: None,
-                counterparty: None,
-                credit: false,
-                known: 0,
-            };
-            classify(&layout, &n, &mut room);
+            classify(&layout, &payment_out(text, 0), &mut room);
         }
         assert!(room.answers.iter().all(|(_, a)| a.0.len() <= MAX_ANSWERS));
         assert_eq!(room.answers[1].1 .0.len(), MAX_ANSWERS);
         let last = texts[MAX_ANSWERS + 2];
         assert!(!room.answers[1].1 .0.contains_key(last));
-        let n = Narrative {
-            description: last,
-            type_code: Some("fpo"),
-            category: None,
-            counterparty: None,
-            credit: false,
-            known: 0,
-        };
-        let read = classify(&layout, &n, &mut room);
+        let read = classify(&layout, &payment_out(last, 0), &mut room);
         assert_eq!(read, classified_afresh(&layout, last, 0));
         assert_eq!(read.counterparty_account, Some("002050 12345678"));
     }
