@@ -817,6 +817,9 @@ fn canonical_order(parts: &[LedgerBuilder]) -> Vec<(u32, u32)> {
     // cache; the transaction id is only formatted for rows equal on everything else
     // (the parts of one record). Each part is sorted on a core of its own and the sorted
     // parts merged: the order being total, that is the order one sort of every row gives.
+    // A part holds whole files one after another, each oldest or newest first, so it is
+    // mostly runs already in order or in reverse: `sort_by_runs` puts those right in one
+    // pass and sorts only what is still out of order.
     let sorted: Vec<Vec<Key>> = crate::parallel::in_order(parts.len(), |p| {
         let part = &parts[p];
         let mut keys: Vec<Key> = (0..part.len())
@@ -831,33 +834,102 @@ fn canonical_order(parts: &[LedgerBuilder]) -> Vec<(u32, u32)> {
                 )
             })
             .collect();
-        keys.sort_unstable_by(order);
+        sort_by_runs(&mut keys, order);
         keys
     });
-    merge_sorted(&sorted, order).map(|k| (k.4, k.5)).collect()
+    merge_sorted(&sorted, order, |k| (k.4, k.5))
 }
 
-/// The items of `runs`, each sorted by `order`, in one sequence sorted by `order`: at each
-/// step the least of the runs' next items (the first run's on a tie).
-fn merge_sorted<'a, T>(
-    runs: &'a [Vec<T>],
-    order: impl Fn(&T, &T) -> std::cmp::Ordering + 'a,
-) -> impl Iterator<Item = &'a T> + 'a {
-    let mut next = vec![0usize; runs.len()];
+/// Sort `items` by `order`, in one pass where they are already in runs: each run in
+/// strictly descending order is reversed (which is where a sort puts it), and the items are
+/// sorted only if they are still out of order after that. Rows read from a file listed
+/// newest first are such a run, and a part's files follow each other in the case's order.
+fn sort_by_runs<T>(items: &mut [T], order: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    let mut start = 0;
+    while start < items.len() {
+        let mut end = start + 1;
+        while end < items.len() && order(&items[end - 1], &items[end]).is_gt() {
+            end += 1;
+        }
+        items[start..end].reverse();
+        start = end;
+    }
+    if !items.is_sorted_by(|a, b| order(a, b).is_le()) {
+        items.sort_unstable_by(order);
+    }
+}
+
+/// The items of `runs`, each sorted by `order`, in one sequence sorted by `order` (the
+/// first run's on a tie), each given as `each` makes it. Items are taken a block at a time:
+/// from the run whose next item is least, every item up to the next item of another run,
+/// found by galloping (1, 2, 4, ... items ahead, then halving), so a run that holds whole
+/// files costs a few comparisons a file, not one an item.
+fn merge_sorted<T, U>(
+    runs: &[Vec<T>],
+    order: impl Fn(&T, &T) -> std::cmp::Ordering,
+    each: impl Fn(&T) -> U,
+) -> Vec<U> {
     let total: usize = runs.iter().map(Vec::len).sum();
-    (0..total).filter_map(move |_| {
+    let mut merged = Vec::with_capacity(total);
+    let mut next = vec![0usize; runs.len()];
+    // Whether `a`, of run `i`, comes before `b`, of run `j`.
+    let before = |a: &T, i: usize, b: &T, j: usize| match order(a, b) {
+        std::cmp::Ordering::Less => true,
+        std::cmp::Ordering::Equal => i < j,
+        std::cmp::Ordering::Greater => false,
+    };
+    loop {
+        // The least next item, and the least next item of the other runs.
         let mut least: Option<(usize, &T)> = None;
+        let mut second: Option<(usize, &T)> = None;
         for (k, run) in runs.iter().enumerate() {
-            if let Some(item) = run.get(next[k]) {
-                if least.is_none_or(|(_, l)| order(item, l).is_lt()) {
+            let Some(item) = run.get(next[k]) else {
+                continue;
+            };
+            match least {
+                Some((i, l)) if !before(item, k, l, i) => {
+                    if second.is_none_or(|(j, s)| before(item, k, s, j)) {
+                        second = Some((k, item));
+                    }
+                }
+                _ => {
+                    second = least;
                     least = Some((k, item));
                 }
             }
         }
-        let (k, item) = least?;
-        next[k] += 1;
-        Some(item)
-    })
+        let Some((k, _)) = least else {
+            break;
+        };
+        let rest = &runs[k][next[k]..];
+        let take = match second {
+            None => rest.len(),
+            // At least the least item itself (which `leading` finds unless `order` is not a
+            // consistent order; taking it then still ends the merge).
+            Some((j, bound)) => leading(rest, |item| before(item, k, bound, j)).max(1),
+        };
+        merged.extend(rest[..take].iter().map(&each));
+        next[k] += take;
+    }
+    merged
+}
+
+/// How many of the first items of `items` satisfy `holds`, which holds for a leading
+/// stretch of `items` and for none after it. At least one item is looked at; a stretch of
+/// n items costs about 2 log2 n looks.
+fn leading<T>(items: &[T], holds: impl Fn(&T) -> bool) -> usize {
+    if items.first().is_none_or(|first| !holds(first)) {
+        return 0;
+    }
+    // `holds` is known true up to `known`; `ahead` is the next item to look at.
+    let mut known = 0;
+    let mut ahead = 1;
+    while ahead < items.len() && holds(&items[ahead]) {
+        known = ahead;
+        ahead *= 2;
+    }
+    let end = ahead.min(items.len());
+    known + 1 + items[known + 1..end].partition_point(&holds)
 }
 
 #[cfg(test)]
@@ -884,12 +956,100 @@ mod tests {
     #[test]
     fn sorted_runs_merge_into_one_sorted_sequence() {
         let runs = vec![vec![1, 4, 4, 9], vec![], vec![0, 4, 5, 10, 11], vec![2]];
-        let merged: Vec<i32> = merge_sorted(&runs, |a: &i32, b: &i32| a.cmp(b))
-            .copied()
-            .collect();
+        let merged: Vec<i32> = merge_sorted(&runs, |a: &i32, b: &i32| a.cmp(b), |v| *v);
         assert_eq!(merged, vec![0, 1, 2, 4, 4, 4, 5, 9, 10, 11]);
         let none: Vec<Vec<i32>> = Vec::new();
-        assert_eq!(merge_sorted(&none, |a: &i32, b: &i32| a.cmp(b)).count(), 0);
+        assert!(merge_sorted(&none, |a: &i32, b: &i32| a.cmp(b), |v| *v).is_empty());
+    }
+
+    #[test]
+    fn a_tie_is_taken_from_the_first_run_even_inside_a_block() {
+        // Pairs ordered by their first number alone: on a tie the earlier run's comes first.
+        let by_first = |a: &(i32, char), b: &(i32, char)| a.0.cmp(&b.0);
+        let runs = vec![
+            vec![(1, 'a'), (3, 'a'), (3, 'a'), (7, 'a')],
+            vec![(0, 'b'), (1, 'b'), (2, 'b'), (3, 'b'), (3, 'b'), (8, 'b')],
+            vec![(3, 'c'), (7, 'c')],
+        ];
+        let merged = merge_sorted(&runs, by_first, |v| *v);
+        let letters: String = merged.iter().map(|v| v.1).collect();
+        assert_eq!(letters, "babbaabbcacb");
+        let numbers: Vec<i32> = merged.iter().map(|v| v.0).collect();
+        assert_eq!(numbers, vec![0, 1, 1, 2, 3, 3, 3, 3, 3, 7, 7, 8]);
+    }
+
+    #[test]
+    fn blocks_merged_by_galloping_give_what_one_sort_gives() {
+        // Runs of every length from 0 to 40, cut from one sequence so that their items
+        // interleave in blocks of 1 to 63: the merge must equal the sorted whole.
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut draw = |bound: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % bound
+        };
+        for round in 0..200 {
+            let run_count = 1 + draw(4) as usize;
+            let mut runs: Vec<Vec<u64>> = vec![Vec::new(); run_count];
+            let mut value = 0;
+            for _ in 0..draw(41) {
+                let k = draw(run_count as u64) as usize;
+                for _ in 0..1 + draw(if round % 2 == 0 { 3 } else { 64 }) {
+                    value += draw(3); // repeats, so ties across runs happen
+                    runs[k].push(value);
+                }
+            }
+            let mut whole: Vec<u64> = runs.concat();
+            whole.sort();
+            let merged = merge_sorted(&runs, |a: &u64, b: &u64| a.cmp(b), |v| *v);
+            assert_eq!(merged, whole, "round {round}: runs {runs:?}");
+        }
+    }
+
+    #[test]
+    fn leading_counts_the_stretch_that_holds() {
+        let items: Vec<u32> = (0..100).collect();
+        for cut in 0..=100 {
+            assert_eq!(leading(&items, |v| *v < cut), cut as usize, "cut {cut}");
+        }
+        assert_eq!(leading(&[] as &[u32], |_| true), 0);
+    }
+
+    #[test]
+    fn sorting_by_runs_gives_what_a_sort_gives() {
+        // Files newest first and oldest first one after another, as a part holds them, and
+        // out-of-order stretches that only a sort puts right.
+        let mut items: Vec<(u32, u32)> = Vec::new();
+        for file in 0..30u32 {
+            let rows: Vec<(u32, u32)> = (0..file % 7)
+                .map(|row| (file / 2, row * 3 + file))
+                .collect();
+            if file % 3 == 0 {
+                items.extend(rows.iter().rev());
+            } else {
+                items.extend(rows);
+            }
+        }
+        let mut by_runs = items.clone();
+        sort_by_runs(&mut by_runs, |a, b| a.cmp(b));
+        let mut sorted = items.clone();
+        sorted.sort();
+        assert_eq!(by_runs, sorted);
+        // Descending runs only, each reversed in place: in order after one pass, so there
+        // is no sort (one look at each neighbouring pair to find the runs, one to check).
+        let mut newest_first: Vec<u32> = vec![5, 4, 3, 9, 8, 7, 6, 10, 12, 11];
+        let looks = std::cell::Cell::new(0);
+        sort_by_runs(&mut newest_first, |a, b| {
+            looks.set(looks.get() + 1);
+            a.cmp(b)
+        });
+        assert_eq!(newest_first, vec![3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert!(looks.get() <= 2 * 9, "{} comparisons", looks.get());
+        // A stretch a reversal cannot mend.
+        let mut shuffled = vec![4, 1, 3, 0, 2];
+        sort_by_runs(&mut shuffled, |a: &u32, b: &u32| a.cmp(b));
+        assert_eq!(shuffled, vec![0, 1, 2, 3, 4]);
     }
 
     #[test]
