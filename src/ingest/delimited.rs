@@ -84,7 +84,12 @@ pub fn read(
         let raw = raw_full.trim_end_matches(['\r', '\n']);
         let ends_with_lone_cr = raw_full.ends_with('\r') && bytes.get(end) != Some(&b'\n');
         prev_end = end;
-        prev_end_line = line + newlines(raw_full) as u64 + u64::from(ends_with_lone_cr);
+        // The record's own line breaks (inside quoted fields), then its terminator's.
+        let terminator = raw_full.get(raw.len()..).unwrap_or("");
+        prev_end_line = line
+            + newlines(raw) as u64
+            + newlines(terminator) as u64
+            + u64::from(ends_with_lone_cr);
         let line = line as u32;
 
         let mut fields = recycled(std::mem::take(&mut spare));
@@ -142,9 +147,14 @@ fn recycled<'b>(mut v: Vec<&str>) -> Vec<&'b str> {
     v.into_iter().map(|_| "").collect()
 }
 
-/// How many LF bytes `text` holds.
+/// How many LF bytes `text` holds. Most records hold none (but for their terminator, which
+/// is counted apart): one search for the first, a block of bytes at a time, settles those.
 pub fn newlines(text: &str) -> usize {
-    text.bytes().filter(|&b| b == b'\n').count()
+    let bytes = text.as_bytes();
+    match memchr::memchr(b'\n', bytes) {
+        None => 0,
+        Some(first) => 1 + memchr::memchr_iter(b'\n', &bytes[first + 1..]).count(),
+    }
 }
 
 fn finish_crlf(text: &str, prev_end: &mut usize, prev_end_line: &mut u64) {
@@ -399,5 +409,16 @@ description = "Memo"
         let err = read("a,b\n1,2\n", &layout, |_| {}).unwrap_err();
         assert!(err.message.contains("no header found"), "{}", err.message);
         assert!(err.message.contains("\"Date\""), "{}", err.message);
+    }
+
+    #[test]
+    fn newlines_counts_every_lf_and_nothing_else() {
+        assert_eq!(newlines(""), 0);
+        assert_eq!(newlines("01/02/2024,CARD,12.50"), 0);
+        assert_eq!(newlines("a\nb\r\nc\rd\n"), 3);
+        // Past the width of one block of bytes, with LFs at its edges.
+        let long = format!("\n{}\n{}\n", "x".repeat(63), "é".repeat(40));
+        assert_eq!(newlines(&long), 3);
+        assert_eq!(newlines(&"\n".repeat(1000)), 1000);
     }
 }
