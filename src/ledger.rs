@@ -357,6 +357,77 @@ impl MoneyColumn {
     }
 }
 
+/// The base-currency amounts: in most cases every row's is its own amount (a statement in
+/// the case's currency), so nothing is stored per row until a row's differs; from then on
+/// every row's is stored, the earlier rows' filled in from their amounts.
+#[derive(Debug, Default)]
+struct BaseAmounts {
+    /// Every row's, once one row's differed from its amount.
+    rows: Option<MoneyColumn>,
+    /// Rows to make room for when the first differing row comes.
+    expected_rows: usize,
+}
+
+impl BaseAmounts {
+    /// Add the last row of `amounts`, whose base amount is `base`.
+    fn push(&mut self, amounts: &[i128], base: Option<i128>) {
+        let column = match &mut self.rows {
+            Some(column) => column,
+            None if base.is_some() && base == amounts.last().copied() => return,
+            None => {
+                let earlier = &amounts[..amounts.len().saturating_sub(1)];
+                let mut column = MoneyColumn::with_capacity(self.expected_rows.max(amounts.len()));
+                for &amount in earlier {
+                    column.push(Some(amount));
+                }
+                self.rows.insert(column)
+            }
+        };
+        column.push(base);
+    }
+
+    /// Every row's base amount stored, for a builder whose rows are `amounts`.
+    fn stored(&mut self, amounts: &[i128]) -> &MoneyColumn {
+        self.rows.get_or_insert_with(|| {
+            let mut column = MoneyColumn::with_capacity(amounts.len());
+            for &amount in amounts {
+                column.push(Some(amount));
+            }
+            column
+        })
+    }
+}
+
+/// The value dates: none stored until a row has one (most statements give only the booking
+/// date); from then on every row's, the earlier rows' as absent.
+#[derive(Debug, Default)]
+struct ValueDates {
+    /// Rows pushed while no row had a value date.
+    absent_only: usize,
+    rows: Option<Vec<Option<NaiveDate>>>,
+    expected_rows: usize,
+}
+
+impl ValueDates {
+    fn push(&mut self, date: Option<NaiveDate>) {
+        match (&mut self.rows, date) {
+            (Some(rows), _) => rows.push(date),
+            (None, None) => self.absent_only += 1,
+            (None, Some(_)) => {
+                let mut rows = Vec::with_capacity(self.expected_rows.max(self.absent_only + 1));
+                rows.resize(self.absent_only, None);
+                rows.push(date);
+                self.rows = Some(rows);
+                self.absent_only = 0;
+            }
+        }
+    }
+
+    fn get(&self, row: usize) -> Option<NaiveDate> {
+        self.rows.as_ref().and_then(|rows| rows[row])
+    }
+}
+
 /// Position of a distinct value in a builder's small table of values.
 fn intern(table: &mut Vec<String>, value: &str) -> u32 {
     match table.iter().position(|v| v == value) {
@@ -405,10 +476,10 @@ pub struct LedgerBuilder {
     source_line: Vec<u32>,
     sub: Vec<u32>,
     booking_date: Vec<NaiveDate>,
-    value_date: Vec<Option<NaiveDate>>,
+    value_date: ValueDates,
     amount: Vec<i128>,
     currency: Vec<u32>,
-    amount_base: MoneyColumn,
+    amount_base: BaseAmounts,
     balance: MoneyColumn,
     channel: Vec<Channel>,
     counterparty_name: TextColumn,
@@ -448,10 +519,16 @@ impl LedgerBuilder {
             source_line: Vec::with_capacity(rows),
             sub: Vec::with_capacity(rows),
             booking_date: Vec::with_capacity(rows),
-            value_date: Vec::with_capacity(rows),
+            value_date: ValueDates {
+                expected_rows: rows,
+                ..ValueDates::default()
+            },
             amount: Vec::with_capacity(rows),
             currency: Vec::with_capacity(rows),
-            amount_base: MoneyColumn::with_capacity(rows),
+            amount_base: BaseAmounts {
+                expected_rows: rows,
+                ..BaseAmounts::default()
+            },
             balance: MoneyColumn::with_capacity(rows),
             channel: Vec::with_capacity(rows),
             counterparty_name: text(),
@@ -531,7 +608,8 @@ impl LedgerBuilder {
         self.amount.push(to_minor_units(row.amount));
         let currency = intern(&mut self.currencies, row.currency);
         self.currency.push(currency);
-        self.amount_base.push(row.amount_base.map(to_minor_units));
+        self.amount_base
+            .push(&self.amount, row.amount_base.map(to_minor_units));
         self.balance.push(row.balance.map(to_minor_units));
         self.channel.push(row.channel);
         self.counterparty_name.push(row.counterparty_name);
@@ -571,6 +649,14 @@ impl LedgerBuilder {
         for part in parts.iter_mut() {
             part.account_order = Vec::new();
             part.row_order = Vec::new();
+        }
+        // Where no part stored a base amount apart, every row's is its amount, and the
+        // column is the amount column itself; otherwise every part's is stored.
+        let base_is_amount = parts.iter().all(|p| p.amount_base.rows.is_none());
+        if !base_is_amount {
+            for part in parts.iter_mut() {
+                part.amount_base.stored(&part.amount);
+            }
         }
         macro_rules! taken {
             ($field:ident) => {
@@ -710,12 +796,12 @@ impl LedgerBuilder {
                 }
                 8 => {
                     let dates = value_date.take();
-                    if dates.iter().all(|d| d.iter().all(Option::is_none)) {
+                    if dates.iter().all(|d| d.rows.is_none()) {
                         Ok(Series::full_null(VALUE_DATE.into(), n, &DataType::Date).into_column())
                     } else {
                         Ok(date(
                             VALUE_DATE,
-                            each(&order, &dates, |d, r| d[r]).collect(),
+                            each(&order, &dates, ValueDates::get).collect(),
                         ))
                     }
                 }
@@ -735,7 +821,16 @@ impl LedgerBuilder {
                 }
                 11 => {
                     let amounts = amount_base.take();
-                    money(AMOUNT_BASE, each(&order, &amounts, MoneyColumn::get))
+                    if base_is_amount {
+                        // Put in place of the amount column once that is built.
+                        return Ok(Column::new_empty(AMOUNT_BASE.into(), &DataType::Null));
+                    }
+                    money(
+                        AMOUNT_BASE,
+                        each(&order, &amounts, |a: &BaseAmounts, r| {
+                            a.rows.as_ref().and_then(|column| column.get(r))
+                        }),
+                    )
                 }
                 12 => {
                     let amounts = balance.take();
@@ -764,9 +859,15 @@ impl LedgerBuilder {
                 _ => unreachable!("the ledger has {COLUMNS} columns"),
             }
         };
-        let columns = crate::parallel::in_order(COLUMNS, build)
+        let mut columns = crate::parallel::in_order(COLUMNS, build)
             .into_iter()
             .collect::<PolarsResult<Vec<Column>>>()?;
+        if base_is_amount {
+            // The same values: the column shares the amount column's memory.
+            let mut base = columns[9].clone();
+            base.rename(AMOUNT_BASE.into());
+            columns[11] = base;
+        }
         DataFrame::new(n, columns)
     }
 }
@@ -1315,5 +1416,114 @@ mod tests {
             .collect();
         // Position 0 holds A and then A2 (its key changed): ordered by day, then source.
         assert_eq!(accounts, vec!["A2", "A", "A", "B", "B", "B"]);
+    }
+
+    #[test]
+    fn base_amounts_and_value_dates_are_kept_from_the_first_row_that_needs_them() {
+        let party = Party::default();
+        // (day, pence, base pence, value day); one account, one row a day.
+        type Row = (u32, i64, Option<i64>, Option<u32>);
+        let push = |b: &mut LedgerBuilder, source: u32, rows: &[Row]| {
+            let slot = b.add_source(Provenance {
+                source_index: source,
+                source_file: format!("s{source}.csv"),
+                source_sha256: format!("{source:064}"),
+                exhibit: None,
+            });
+            for (line, &(day, pence, base, value_day)) in rows.iter().enumerate() {
+                b.push_row(
+                    slot,
+                    0,
+                    "A",
+                    LedgerRowRef {
+                        source_line: line as u32 + 2,
+                        sub: 0,
+                        order_in_source: line as u64,
+                        booking_date: NaiveDate::from_ymd_opt(2024, 3, day).unwrap(),
+                        value_date: value_day.and_then(|d| NaiveDate::from_ymd_opt(2024, 3, d)),
+                        amount: Decimal::new(pence, 2),
+                        currency: "GBP",
+                        amount_base: base.map(|p| Decimal::new(p, 2)),
+                        balance: None,
+                        channel: Channel::Transfer,
+                        counterparty_name: None,
+                        counterparty_account: None,
+                        description: "x",
+                        location: None,
+                        bank_type: None,
+                        bank_txn_id: None,
+                        booking_time: None,
+                        reversal: false,
+                        party: &party,
+                        counterparty_country: None,
+                        excluded_reason: None,
+                    },
+                );
+            }
+        };
+        let pence = |ledger: &DataFrame, name: &str| -> Vec<Option<i128>> {
+            let column = ledger.column(name).unwrap();
+            let column = column.cast(&DataType::Decimal(18, 2)).unwrap();
+            column.decimal().unwrap().physical().iter().collect()
+        };
+        let days = |ledger: &DataFrame| -> Vec<Option<u32>> {
+            use chrono::Datelike;
+            let column = ledger.column(col::VALUE_DATE).unwrap();
+            (0..ledger.height())
+                .map(|i| match column.get(i).unwrap() {
+                    AnyValue::Date(d) => Some(
+                        (NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()
+                            + chrono::Days::new(d as u64))
+                        .day(),
+                    ),
+                    _ => None,
+                })
+                .collect()
+        };
+        // Part one: every base amount its amount, no value date (nothing stored).
+        let mut first = LedgerBuilder::new();
+        push(
+            &mut first,
+            0,
+            &[(1, 100, Some(100), None), (3, 300, Some(300), None)],
+        );
+        assert!(first.amount_base.rows.is_none() && first.value_date.rows.is_none());
+        // Part two: the same for two rows, then a base amount apart and a value date.
+        let mut second = LedgerBuilder::new();
+        push(
+            &mut second,
+            1,
+            &[
+                (2, 200, Some(200), None),
+                (4, 400, Some(400), None),
+                (5, 500, None, Some(7)),
+                (6, 600, Some(610), Some(9)),
+            ],
+        );
+        assert!(second.amount_base.rows.is_some() && second.value_date.rows.is_some());
+        let ledger = LedgerBuilder::finish_parts(vec![first, second]).unwrap();
+        assert_eq!(
+            pence(&ledger, col::AMOUNT),
+            [100, 200, 300, 400, 500, 600].map(Some).to_vec()
+        );
+        assert_eq!(
+            pence(&ledger, col::AMOUNT_BASE),
+            vec![Some(100), Some(200), Some(300), Some(400), None, Some(610)]
+        );
+        assert_eq!(days(&ledger), vec![None, None, None, None, Some(7), Some(9)]);
+        // Only rows whose base amount is their amount: the column is the amount column.
+        let mut only = LedgerBuilder::new();
+        push(
+            &mut only,
+            0,
+            &[(2, -250, Some(-250), None), (1, 75, Some(75), None)],
+        );
+        let ledger = only.finish().unwrap();
+        assert_eq!(pence(&ledger, col::AMOUNT_BASE), vec![Some(75), Some(-250)]);
+        assert_eq!(
+            ledger.column(col::AMOUNT_BASE).unwrap().dtype(),
+            &DataType::Decimal(18, 2)
+        );
+        assert_eq!(days(&ledger), vec![None, None]);
     }
 }
