@@ -386,15 +386,15 @@ impl BaseAmounts {
         column.push(base);
     }
 
-    /// Every row's base amount stored, for a builder whose rows are `amounts`.
-    fn stored(&mut self, amounts: &[i128]) -> &MoneyColumn {
+    /// Store every row's base amount, for a builder whose rows are `amounts`.
+    fn store_all(&mut self, amounts: &[i128]) {
         self.rows.get_or_insert_with(|| {
             let mut column = MoneyColumn::with_capacity(amounts.len());
             for &amount in amounts {
                 column.push(Some(amount));
             }
             column
-        })
+        });
     }
 }
 
@@ -655,7 +655,7 @@ impl LedgerBuilder {
         let base_is_amount = parts.iter().all(|p| p.amount_base.rows.is_none());
         if !base_is_amount {
             for part in parts.iter_mut() {
-                part.amount_base.stored(&part.amount);
+                part.amount_base.store_all(&part.amount);
             }
         }
         macro_rules! taken {
@@ -1510,7 +1510,10 @@ mod tests {
             pence(&ledger, col::AMOUNT_BASE),
             vec![Some(100), Some(200), Some(300), Some(400), None, Some(610)]
         );
-        assert_eq!(days(&ledger), vec![None, None, None, None, Some(7), Some(9)]);
+        assert_eq!(
+            days(&ledger),
+            vec![None, None, None, None, Some(7), Some(9)]
+        );
         // Only rows whose base amount is their amount: the column is the amount column.
         let mut only = LedgerBuilder::new();
         push(
